@@ -71,13 +71,12 @@ type tensorRef struct {
 // tensors are memory-mapped and read lazily. A Checkpoint is safe for
 // concurrent readers; Close must not race with them.
 type Checkpoint struct {
-	path    string
-	shards  []*shard
-	refs    map[string]tensorRef
-	infos   []TensorInfo // sorted by name
-	meta    map[string]string
-	pageSz  int
-	release bool // Release is effective (madvise available)
+	path   string
+	shards []*shard
+	refs   map[string]tensorRef
+	infos  []TensorInfo // sorted by name
+	meta   map[string]string
+	pageSz int
 }
 
 // Open opens the checkpoint at path: a .safetensors file, a directory
@@ -87,9 +86,9 @@ type Checkpoint struct {
 func Open(path string) (*Checkpoint, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, pathErr(path, err)
 	}
-	c := &Checkpoint{path: path, refs: make(map[string]tensorRef), pageSz: os.Getpagesize(), release: true}
+	c := &Checkpoint{path: path, refs: make(map[string]tensorRef), pageSz: os.Getpagesize()}
 	if !st.IsDir() {
 		if err := c.addShard(path, nil); err != nil {
 			c.Close()
@@ -112,7 +111,7 @@ func Open(path string) (*Checkpoint, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: no %s or %s in directory", path, SingleFileName, IndexFileName)
 		}
-		return nil, err
+		return nil, pathErr(index, err)
 	}
 	if err := c.openSharded(path, index); err != nil {
 		c.Close()
@@ -126,7 +125,7 @@ func Open(path string) (*Checkpoint, error) {
 func (c *Checkpoint) openSharded(dir, index string) error {
 	f, err := os.Open(index)
 	if err != nil {
-		return err
+		return pathErr(index, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -203,7 +202,7 @@ func (c *Checkpoint) addShard(path string, want map[string]bool) error {
 func mapFile(path string) (*shard, *header, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, pathErr(path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -249,6 +248,16 @@ func (s *shard) unmap() error {
 		return fmt.Errorf("%s: munmap: %w", s.path, err)
 	}
 	return nil
+}
+
+// pathErr formats err as "path: what is wrong", dropping the operation name
+// an *fs.PathError would add ("stat path: ..."). The cause stays wrapped.
+func pathErr(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", path, pe.Err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // finish builds the sorted tensor list.
@@ -325,7 +334,7 @@ func (c *Checkpoint) Float32(name string, dst []float32) ([]float32, error) {
 // pages. Unknown names are ignored.
 func (c *Checkpoint) Release(name string) {
 	r, ok := c.refs[name]
-	if !ok || r.s.data == nil || r.end <= r.begin || !c.release {
+	if !ok || r.s.data == nil || r.end <= r.begin {
 		return
 	}
 	ps := int64(c.pageSz)
