@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"sort"
@@ -86,9 +87,6 @@ func parseHeader(path string, data []byte, fileSize int64) (*header, error) {
 	if !utf8.Valid(js) {
 		return nil, fail("", "header is not valid UTF-8")
 	}
-	if len(js) == 0 || js[0] != '{' {
-		return nil, fail("", "header does not start with '{'")
-	}
 	h := &header{DataOff: 8 + n}
 	if err := decodeHeaderJSON(js, h); err != nil {
 		var fe *FormatError
@@ -122,7 +120,7 @@ func decodeHeaderJSON(js []byte, h *header) error {
 	}
 	seen := make(map[string]bool)
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return err
 		}
@@ -159,20 +157,33 @@ func decodeHeaderJSON(js []byte, h *header) error {
 	return nil
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
+// token reads the next JSON token, describing a syntax error or a premature
+// end as invalid JSON.
+func token(dec *json.Decoder) (json.Token, error) {
 	tok, err := dec.Token()
+	if err == io.EOF {
+		return nil, errors.New("invalid JSON: unexpected end of header")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	return tok, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := token(dec)
 	if err != nil {
 		return err
 	}
 	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("expected %q, got %v", rune(want), tok)
+		return fmt.Errorf("expected '%c', got %v", rune(want), tok)
 	}
 	return nil
 }
 
 // decodeMetadata reads the __metadata__ value: null or an object of strings.
 func decodeMetadata(dec *json.Decoder) (map[string]string, error) {
-	tok, err := dec.Token()
+	tok, err := token(dec)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +195,7 @@ func decodeMetadata(dec *json.Decoder) (map[string]string, error) {
 	}
 	md := make(map[string]string)
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +206,7 @@ func decodeMetadata(dec *json.Decoder) (map[string]string, error) {
 		if _, dup := md[k]; dup {
 			return nil, fmt.Errorf("duplicate key %q", k)
 		}
-		tok, err = dec.Token()
+		tok, err = token(dec)
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +230,7 @@ func decodeEntry(dec *json.Decoder) (entry, error) {
 	}
 	var haveDType, haveShape, haveOffsets bool
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return e, err
 		}
@@ -230,7 +241,7 @@ func decodeEntry(dec *json.Decoder) (entry, error) {
 				return e, errors.New(`duplicate field "dtype"`)
 			}
 			haveDType = true
-			tok, err := dec.Token()
+			tok, err := token(dec)
 			if err != nil {
 				return e, err
 			}
@@ -290,7 +301,7 @@ func decodeInts(dec *json.Decoder, field string, want int) ([]int64, error) {
 	}
 	var out []int64
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return nil, err
 		}
