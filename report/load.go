@@ -1,0 +1,207 @@
+package report
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+
+	_ "github.com/mattn/go-sqlite3" // SQLite driver for the read-only store
+)
+
+// The report reads only these rows of the store: test-split accuracy.
+const (
+	scoreSplit  = "test"
+	scoreMetric = "accuracy"
+)
+
+type modelRow struct {
+	ID, Kind, Size     string
+	Params             int64
+	BaseType, Category string
+}
+
+type mergeRow struct {
+	ModelID, Size, BaseType string
+	K, Subset               int
+	Categories              []string
+	Method, Hparams         string
+	Chosen                  bool
+	Seed                    int64
+	MeanCosine              sql.NullFloat64
+	SignConflict            sql.NullFloat64
+}
+
+type scoreRow struct {
+	Task, Category, Heldness string
+	Value, Chance            float64
+	N                        int
+}
+
+// storeData is everything the report reads from a store, in memory.
+type storeData struct {
+	models     map[string]modelRow
+	merges     []mergeRow                     // ordered by model_id
+	scores     map[string]map[string]scoreRow // model id → task → test accuracy
+	runName    string
+	configText string
+	missing    []string // what the store lacks, in words
+}
+
+// openReadOnly opens the SQLite database at path read-only. A missing file
+// is an error naming it.
+func openReadOnly(path string) (*sql.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("store %s: no such file", path)
+		}
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	u := url.URL{Scheme: "file", Opaque: path, RawQuery: "mode=ro"}
+	db, err := sql.Open("sqlite3", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// loadStore reads the store at path into memory.
+func loadStore(ctx context.Context, path string) (*storeData, error) {
+	db, err := openReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	d := &storeData{models: map[string]modelRow{}, scores: map[string]map[string]scoreRow{}}
+	tables := map[string]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type='table'`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: list tables: %w", path, err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store %s: list tables: %w", path, err)
+		}
+		tables[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store %s: list tables: %w", path, err)
+	}
+	for _, t := range []string{"runs", "models", "merges", "scores"} {
+		if !tables[t] {
+			d.missing = append(d.missing, fmt.Sprintf("the store has no %s table", t))
+		}
+	}
+	if tables["runs"] {
+		if err := d.loadRuns(ctx, db); err != nil {
+			return nil, fmt.Errorf("store %s: table runs: %w", path, err)
+		}
+	}
+	if tables["models"] {
+		if err := d.loadModels(ctx, db); err != nil {
+			return nil, fmt.Errorf("store %s: table models: %w", path, err)
+		}
+	}
+	if tables["merges"] {
+		if err := d.loadMerges(ctx, db); err != nil {
+			return nil, fmt.Errorf("store %s: table merges: %w", path, err)
+		}
+	}
+	if tables["scores"] {
+		if err := d.loadScores(ctx, db); err != nil {
+			return nil, fmt.Errorf("store %s: table scores: %w", path, err)
+		}
+	}
+	return d, nil
+}
+
+func (d *storeData) loadRuns(ctx context.Context, db *sql.DB) error {
+	var name, text sql.NullString
+	err := db.QueryRowContext(ctx,
+		`SELECT name, config_text FROM runs ORDER BY started_at DESC, id DESC LIMIT 1`).Scan(&name, &text)
+	if errors.Is(err, sql.ErrNoRows) {
+		d.missing = append(d.missing, "no run is recorded, so the run's config is unknown")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d.runName, d.configText = name.String, text.String
+	return nil
+}
+
+func (d *storeData) loadModels(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT id, COALESCE(kind,''), COALESCE(size,''),
+		COALESCE(params,0), COALESCE(base_type,''), COALESCE(category,'') FROM models ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m modelRow
+		if err := rows.Scan(&m.ID, &m.Kind, &m.Size, &m.Params, &m.BaseType, &m.Category); err != nil {
+			return err
+		}
+		d.models[m.ID] = m
+	}
+	return rows.Err()
+}
+
+func (d *storeData) loadMerges(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT model_id, COALESCE(size,''), COALESCE(base_type,''),
+		COALESCE(k,0), COALESCE(subset,0), COALESCE(categories,''), COALESCE(method,''),
+		COALESCE(hparams,''), COALESCE(chosen,0), COALESCE(seed,0), mean_cosine, sign_conflict
+		FROM merges ORDER BY model_id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m mergeRow
+		var cats string
+		var chosen int
+		if err := rows.Scan(&m.ModelID, &m.Size, &m.BaseType, &m.K, &m.Subset, &cats, &m.Method,
+			&m.Hparams, &chosen, &m.Seed, &m.MeanCosine, &m.SignConflict); err != nil {
+			return err
+		}
+		m.Chosen = chosen == 1
+		for _, c := range strings.Split(cats, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				m.Categories = append(m.Categories, c)
+			}
+		}
+		sort.Strings(m.Categories)
+		d.merges = append(d.merges, m)
+	}
+	return rows.Err()
+}
+
+func (d *storeData) loadScores(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT model_id, task, COALESCE(category,''),
+		COALESCE(heldness,''), value, COALESCE(n,0), COALESCE(chance,0)
+		FROM scores WHERE split = ? AND metric = ? AND value IS NOT NULL`, scoreSplit, scoreMetric)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var s scoreRow
+		if err := rows.Scan(&id, &s.Task, &s.Category, &s.Heldness, &s.Value, &s.N, &s.Chance); err != nil {
+			return err
+		}
+		if d.scores[id] == nil {
+			d.scores[id] = map[string]scoreRow{}
+		}
+		d.scores[id][s.Task] = s
+	}
+	return rows.Err()
+}
