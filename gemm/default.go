@@ -1,5 +1,43 @@
 package gemm
 
-// defaultKernel picks the kernel for this machine. Faster kernels register
-// themselves here when the CPU supports them.
+// features are the CPU capabilities that decide which kernel is fastest.
+type features struct {
+	avx2   bool // AVX2 and FMA
+	avx512 bool // AVX-512 F, VL and DQ
+}
+
+// portable is the blocked driver with the plain-Go micro-kernel.
+var portable = blocked{newConfig("blocked-go-4x4", genericMR, genericNR, 256, 64, 512, microGeneric)}
+
+// asmKernels are the assembly kernels this CPU runs, fastest first; they are
+// chosen once at start-up and never change afterwards.
+var asmKernels = func() []Kernel {
+	var out []Kernel
+	for _, cfg := range asmConfigs(hostFeatures()) {
+		out = append(out, blocked{cfg})
+	}
+	return out
+}()
+
+// best is the kernel Default returns.
+var best = selectKernel(asmKernels)
+
+// selectKernel returns the first (fastest) of the assembly kernels this CPU
+// supports, or gonum's when there is none.
+func selectKernel(asm []Kernel) Kernel {
+	if len(asm) > 0 {
+		return asm[0]
+	}
+	return Gonum()
+}
+
+// defaultKernel picks the kernel for this machine.
 func defaultKernel() Kernel { return Gonum() }
+
+// Available returns every kernel that runs on this CPU, for benchmarks and
+// cross-checks: the assembly kernels (fastest first), then gonum's, then the
+// portable blocked kernel written in plain Go.
+func Available() []Kernel {
+	out := append([]Kernel(nil), asmKernels...)
+	return append(out, Gonum(), portable)
+}

@@ -1,0 +1,292 @@
+package gemm
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// microKernel multiplies a packed mr×k panel of A (mr values per k step) by a
+// packed k×nr panel of B (nr values per k step) and writes the mr×nr tile at
+// c, whose rows are ldc floats apart: c = alpha·acc when beta == 0 (c is not
+// read), c = alpha·acc + beta·c otherwise. k ≥ 1.
+type microKernel func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+
+// config is one blocked GEMM: a micro-kernel of mr×nr and the cache blocking
+// around it. kc bounds the packed depth, mc (a multiple of mr) the rows of a
+// packed A block and nc (a multiple of nr) the columns of a packed B block.
+// The fields are set once by newConfig; pool recycles packing buffers.
+type config struct {
+	name       string
+	mr, nr     int
+	kc, mc, nc int
+	kern       microKernel
+	pool       sync.Pool // of *buffers
+}
+
+// buffers are the per-goroutine packing areas of one config.
+type buffers struct {
+	a, b, tile []float32
+}
+
+// minMACsPerWorker is the least work, in multiply-adds, worth handing to a
+// goroutine of its own.
+const minMACsPerWorker = 1 << 18
+
+func newConfig(name string, mr, nr, kc, mc, nc int, kern microKernel) *config {
+	cfg := &config{name: name, mr: mr, nr: nr, kc: kc, mc: mc, nc: nc, kern: kern}
+	cfg.pool.New = func() any {
+		return &buffers{
+			a:    make([]float32, mc*kc),
+			b:    make([]float32, kc*nc),
+			tile: make([]float32, mr*nr),
+		}
+	}
+	return cfg
+}
+
+// blocked is a Kernel that packs panels of A and B and runs a register-blocked
+// micro-kernel over them, in parallel over disjoint blocks of C.
+type blocked struct{ cfg *config }
+
+// Name reports the micro-kernel, e.g. "avx2-6x16".
+func (k blocked) Name() string { return k.cfg.name }
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C; see Kernel. It uses up to
+// GOMAXPROCS goroutines. The result does not depend on their number: C is
+// split at tile boundaries of a fixed grid and every element is always
+// summed in the same order. Malformed arguments (negative sizes, short
+// slices, strides smaller than a row) panic, as BLAS does, before any
+// memory is touched.
+func (k blocked) Sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	k.sgemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
+}
+
+// sgemm is Sgemm with an explicit upper bound on the number of goroutines.
+func (k blocked) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, maxWorkers int) {
+	if err := checkArgs(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc); err != nil {
+		panic(err)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if kk == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	cfg := k.cfg
+	// Split along the longer side of C, in whole tiles of the fixed grid.
+	byRows := m >= n
+	unit, dim := cfg.mr, m
+	if !byRows {
+		unit, dim = cfg.nr, n
+	}
+	tiles := (dim + unit - 1) / unit
+	workers := min(maxWorkers, tiles, max(1, m*n*kk/minMACsPerWorker))
+	if workers <= 1 {
+		cfg.serial(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := workers - 1; w >= 0; w-- {
+		lo := tiles * w / workers * unit
+		hi := min(dim, tiles*(w+1)/workers*unit)
+		run := func() {
+			if byRows {
+				aoff := lo * lda
+				if transA {
+					aoff = lo
+				}
+				cfg.serial(transA, transB, hi-lo, n, kk, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			} else {
+				boff := lo
+				if transB {
+					boff = lo * ldb
+				}
+				cfg.serial(transA, transB, m, hi-lo, kk, alpha, a, lda, b[boff:], ldb, beta, c[lo:], ldc)
+			}
+		}
+		if w == 0 {
+			run()
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run()
+		}()
+	}
+	wg.Wait()
+}
+
+// serial computes one block of C on the calling goroutine. The loop order
+// (column blocks, depth blocks, row blocks) and the blocking sizes are fixed,
+// so each element of C sees the same operations wherever the block starts,
+// as long as it starts on the tile grid.
+func (cfg *config) serial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	buf := cfg.pool.Get().(*buffers)
+	defer cfg.pool.Put(buf)
+	for jc := 0; jc < n; jc += cfg.nc {
+		nc := min(cfg.nc, n-jc)
+		for pc := 0; pc < k; pc += cfg.kc {
+			kc := min(cfg.kc, k-pc)
+			packB(buf.b, b, ldb, transB, pc, kc, jc, nc, cfg.nr)
+			bt := beta
+			if pc > 0 {
+				bt = 1
+			}
+			for ic := 0; ic < m; ic += cfg.mc {
+				mc := min(cfg.mc, m-ic)
+				packA(buf.a, a, lda, transA, ic, mc, pc, kc, cfg.mr)
+				cfg.macro(mc, nc, kc, alpha, bt, buf.a, buf.b, c[ic*ldc+jc:], ldc, buf.tile)
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over every tile of an mc×nc block of C from
+// packed A and B. Full tiles are written in place; edge tiles go through a
+// scratch tile and only their valid part reaches C.
+func (cfg *config) macro(mc, nc, kc int, alpha, beta float32, ap, bp, c []float32, ldc int, tile []float32) {
+	mr, nr := cfg.mr, cfg.nr
+	for jr := 0; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		bpan := bp[jr*kc : (jr+nr)*kc]
+		for ir := 0; ir < mc; ir += mr {
+			rows := min(mr, mc-ir)
+			apan := ap[ir*kc : (ir+mr)*kc]
+			if rows == mr && cols == nr {
+				cfg.kern(kc, apan, bpan, c[ir*ldc+jr:], ldc, alpha, beta)
+				continue
+			}
+			cfg.kern(kc, apan, bpan, tile, nr, 1, 0)
+			for r := 0; r < rows; r++ {
+				crow := c[(ir+r)*ldc+jr:][:cols]
+				trow := tile[r*nr:][:cols]
+				if beta == 0 {
+					for j, t := range trow {
+						crow[j] = alpha * t
+					}
+				} else {
+					for j, t := range trow {
+						crow[j] = alpha*t + beta*crow[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies rows [i0, i0+mc) and depths [p0, p0+kc) of op(A) into dst as
+// consecutive mr×kc panels, each stored depth-major (mr values per depth).
+// Rows past the end of the block are zero.
+func packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int) {
+	for ir := 0; ir < mc; ir += mr {
+		rows := min(mr, mc-ir)
+		panel := dst[ir*kc : (ir+mr)*kc]
+		if trans {
+			// op(A)[i][p] = a[p*lda+i]: a depth of the panel is contiguous.
+			for p := 0; p < kc; p++ {
+				d := panel[p*mr : (p+1)*mr]
+				copy(d, a[(p0+p)*lda+i0+ir:][:rows])
+				clear(d[rows:])
+			}
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			src := a[(i0+ir+r)*lda+p0:][:kc]
+			for p, v := range src {
+				panel[p*mr+r] = v
+			}
+		}
+		for r := rows; r < mr; r++ {
+			for p := 0; p < kc; p++ {
+				panel[p*mr+r] = 0
+			}
+		}
+	}
+}
+
+// packB copies depths [p0, p0+kc) and columns [j0, j0+nc) of op(B) into dst
+// as consecutive kc×nr panels, each stored depth-major (nr values per depth).
+// Columns past the end of the block are zero.
+func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int) {
+	for jr := 0; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		panel := dst[jr*kc : (jr+nr)*kc]
+		if !trans {
+			// op(B)[p][j] = b[p*ldb+j]: a depth of the panel is contiguous.
+			for p := 0; p < kc; p++ {
+				d := panel[p*nr : (p+1)*nr]
+				copy(d, b[(p0+p)*ldb+j0+jr:][:cols])
+				clear(d[cols:])
+			}
+			continue
+		}
+		for j := 0; j < cols; j++ {
+			src := b[(j0+jr+j)*ldb+p0:][:kc]
+			for p, v := range src {
+				panel[p*nr+j] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < kc; p++ {
+				panel[p*nr+j] = 0
+			}
+		}
+	}
+}
+
+// scaleC sets C = beta·C, writing zeros when beta == 0 so that NaN or Inf
+// already in C does not survive.
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc:][:n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// checkArgs validates the shapes, strides and slice lengths of an Sgemm call.
+func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("gemm: negative size m=%d n=%d k=%d", m, n, k)
+	}
+	// Stored shapes: A is m×k (k×m when transposed), B is k×n (n×k).
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if err := checkMatrix("A", ar, ac, a, lda); err != nil {
+		return err
+	}
+	if err := checkMatrix("B", br, bc, b, ldb); err != nil {
+		return err
+	}
+	return checkMatrix("C", m, n, c, ldc)
+}
+
+// checkMatrix validates one stored rows×cols matrix with row stride ld.
+func checkMatrix(name string, rows, cols int, x []float32, ld int) error {
+	if ld < max(1, cols) {
+		return fmt.Errorf("gemm: stride of %s is %d, less than its %d columns", name, ld, cols)
+	}
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	if need := (rows-1)*ld + cols; len(x) < need {
+		return fmt.Errorf("gemm: %s has %d elements, needs %d for %d×%d with stride %d", name, len(x), need, rows, cols, ld)
+	}
+	return nil
+}
