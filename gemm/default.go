@@ -31,8 +31,9 @@ func selectKernel(asm []Kernel) Kernel {
 	return Gonum()
 }
 
-// defaultKernel picks the kernel for this machine.
-func defaultKernel() Kernel { return Gonum() }
+// defaultKernel picks the kernel for this machine: the fastest assembly
+// kernel the CPU supports, else gonum's.
+func defaultKernel() Kernel { return best }
 
 // Available returns every kernel that runs on this CPU, for benchmarks and
 // cross-checks: the assembly kernels (fastest first), then gonum's, then the

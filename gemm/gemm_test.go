@@ -313,4 +313,7 @@ func TestSelectKernel(t *testing.T) {
 			t.Errorf("%s: selected %q, want %q", tc.name, got, want)
 		}
 	}
+	if got, want := Default().Name(), Available()[0].Name(); got != want {
+		t.Errorf("Default() = %q, want the fastest available %q", got, want)
+	}
 }
