@@ -316,7 +316,7 @@ func (c *Checkpoint) Float32(name string, dst []float32) ([]float32, error) {
 		return nil, fmt.Errorf("%s: tensor %q: dtype %s does not convert to float32", c.path, name, info.DType)
 	}
 	n := len(raw) / info.DType.Size()
-	if cap(dst) >= n {
+	if dst != nil && cap(dst) >= n {
 		dst = dst[:n]
 	} else {
 		dst = make([]float32, n)
