@@ -1,0 +1,328 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"mergescale/gemm"
+)
+
+// layerActs holds what one block's backward pass needs from its forward.
+type layerActs struct {
+	ln1, mean1, rstd1 []float32 // ln_1 output [R,d] and its statistics [R]
+	qkv               []float32 // [R,3d]
+	att               []float32 // softmax probabilities, per sequence per head T×T
+	y                 []float32 // attention output before c_proj [R,d]
+	xMid              []float32 // residual after the attention branch [R,d]
+	ln2, mean2, rstd2 []float32
+	h, g              []float32 // c_fc output and its GELU [R,4d]
+	dropA, dropM      []float32 // dropout scales of the two branches [R,d] (nil: no dropout)
+}
+
+// shard is the workspace of one packed group of sequences: sequences are
+// concatenated row after row (no padding), attention stays within each
+// sequence, and the loss covers the rows whose target is not -1.
+type shard struct {
+	cfg  Config
+	kern gemm.Kernel
+
+	rows     int
+	toks     []int // input token of each row
+	pos      []int // position of each row within its sequence
+	tgt      []int // token each row predicts, or -1
+	seqStart []int // first row of each sequence, plus rows at the end
+	attOff   []int // offset of each sequence's attention block in att
+
+	res     [][]float32 // residual stream entering each block, and after the last [L+1][R,d]
+	dropE   []float32   // embedding dropout scales [R,d] (nil: no dropout)
+	layers  []layerActs
+	lnf     []float32
+	lnfMean []float32
+	lnfRstd []float32
+	tRows   []int     // rows with a target
+	lnfT    []float32 // ln_f output of the target rows [Rt,d]
+	logits  []float32 // [Rt,V]
+
+	// backward scratch
+	dres, dBr, dLn, dY []float32
+	dQKV, dH, dA       []float32
+	dLnf               []float32
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// load packs the sequences (input tokens and, per row, the predicted token or
+// -1) into the shard and sizes its buffers.
+func (s *shard) load(inputs, targets [][]int, dropout bool) {
+	c := s.cfg
+	d, L := c.NEmbd, c.NLayer
+	s.toks, s.pos, s.tgt = s.toks[:0], s.pos[:0], s.tgt[:0]
+	s.seqStart, s.attOff = s.seqStart[:0], s.attOff[:0]
+	s.tRows = s.tRows[:0]
+	att := 0
+	for i, in := range inputs {
+		s.seqStart = append(s.seqStart, len(s.toks))
+		s.attOff = append(s.attOff, att)
+		att += c.NHead * len(in) * len(in)
+		for p, t := range in {
+			if targets[i][p] >= 0 {
+				s.tRows = append(s.tRows, len(s.toks))
+			}
+			s.toks = append(s.toks, t)
+			s.pos = append(s.pos, p)
+			s.tgt = append(s.tgt, targets[i][p])
+		}
+	}
+	R := len(s.toks)
+	s.rows = R
+	s.seqStart = append(s.seqStart, R)
+	if len(s.res) != L+1 {
+		s.res = make([][]float32, L+1)
+		s.layers = make([]layerActs, L)
+	}
+	for i := range s.res {
+		s.res[i] = grow(s.res[i], R*d)
+	}
+	s.dropE = nil
+	if dropout {
+		s.dropE = grow(s.dropE, R*d)
+	}
+	for l := range s.layers {
+		a := &s.layers[l]
+		a.ln1, a.mean1, a.rstd1 = grow(a.ln1, R*d), grow(a.mean1, R), grow(a.rstd1, R)
+		a.qkv = grow(a.qkv, R*3*d)
+		a.att = grow(a.att, att)
+		a.y, a.xMid = grow(a.y, R*d), grow(a.xMid, R*d)
+		a.ln2, a.mean2, a.rstd2 = grow(a.ln2, R*d), grow(a.mean2, R), grow(a.rstd2, R)
+		a.h, a.g = grow(a.h, R*4*d), grow(a.g, R*4*d)
+		a.dropA, a.dropM = nil, nil
+		if dropout {
+			a.dropA, a.dropM = make([]float32, R*d), make([]float32, R*d)
+		}
+	}
+	s.lnf, s.lnfMean, s.lnfRstd = grow(s.lnf, R*d), grow(s.lnfMean, R), grow(s.lnfRstd, R)
+	Rt := len(s.tRows)
+	s.lnfT = grow(s.lnfT, Rt*d)
+	s.logits = grow(s.logits, Rt*c.VocabSize)
+	s.dres, s.dBr, s.dLn, s.dY = grow(s.dres, R*d), grow(s.dBr, R*d), grow(s.dLn, R*d), grow(s.dY, R*d)
+	s.dQKV, s.dH = grow(s.dQKV, R*3*d), grow(s.dH, R*4*d)
+	s.dLnf = grow(s.dLnf, R*d)
+	maxT := 0
+	for i := range inputs {
+		maxT = max(maxT, len(inputs[i]))
+	}
+	s.dA = grow(s.dA, maxT*maxT)
+}
+
+// fillDropout draws inverted-dropout scales (0 or 1/(1-p)) into m.
+func fillDropout(m []float32, p float64, rng *rand.Rand) {
+	keep := float32(1 / (1 - p))
+	for i := range m {
+		if rng.Float64() < p {
+			m[i] = 0
+		} else {
+			m[i] = keep
+		}
+	}
+}
+
+func mulInto(dst, a, b []float32) {
+	for i := range dst {
+		dst[i] = a[i] * b[i]
+	}
+}
+
+// forward runs the model over the shard and returns the summed negative
+// log-likelihood of the target rows. With p > 0, dropout masks are drawn
+// from rng.
+func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
+	c := s.cfg
+	d, R, k := c.NEmbd, s.rows, s.kern
+	x := s.res[0]
+	for r := 0; r < R; r++ {
+		xr := x[r*d : (r+1)*d]
+		te := w.wte[s.toks[r]*d : (s.toks[r]+1)*d]
+		pe := w.wpe[s.pos[r]*d : (s.pos[r]+1)*d]
+		for i := range xr {
+			xr[i] = te[i] + pe[i]
+		}
+	}
+	if s.dropE != nil {
+		fillDropout(s.dropE, p, rng)
+		mulInto(x, x, s.dropE)
+	}
+	for l := range s.layers {
+		a, lw := &s.layers[l], &w.layers[l]
+		xIn, xOut := s.res[l], s.res[l+1]
+		layerNorm(a.ln1, a.mean1, a.rstd1, xIn, lw.ln1w, lw.ln1b, R, d)
+		linear(k, a.qkv, a.ln1, lw.attnW, lw.attnB, R, d, 3*d)
+		s.attention(a)
+		br := s.dBr // scratch: branch output
+		linear(k, br, a.y, lw.attnPW, lw.attnPB, R, d, d)
+		if a.dropA != nil {
+			fillDropout(a.dropA, p, rng)
+			mulInto(br, br, a.dropA)
+		}
+		for i := range a.xMid {
+			a.xMid[i] = xIn[i] + br[i]
+		}
+		layerNorm(a.ln2, a.mean2, a.rstd2, a.xMid, lw.ln2w, lw.ln2b, R, d)
+		linear(k, a.h, a.ln2, lw.fcW, lw.fcB, R, d, 4*d)
+		for i, v := range a.h {
+			a.g[i] = gelu(v)
+		}
+		linear(k, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d)
+		if a.dropM != nil {
+			fillDropout(a.dropM, p, rng)
+			mulInto(br, br, a.dropM)
+		}
+		for i := range xOut {
+			xOut[i] = a.xMid[i] + br[i]
+		}
+	}
+	layerNorm(s.lnf, s.lnfMean, s.lnfRstd, s.res[c.NLayer], w.lnfw, w.lnfb, R, d)
+	for i, r := range s.tRows {
+		copy(s.lnfT[i*d:(i+1)*d], s.lnf[r*d:(r+1)*d])
+	}
+	Rt, V := len(s.tRows), c.VocabSize
+	k.Sgemm(false, true, Rt, V, d, 1, s.lnfT, d, w.wte, d, 0, s.logits, V)
+	var loss float64
+	for i, r := range s.tRows {
+		loss -= logSoftmaxAt(s.logits[i*V:(i+1)*V], s.tgt[r])
+	}
+	return loss
+}
+
+// attention computes a.y from a.qkv, sequence by sequence and head by head,
+// keeping the probabilities in a.att.
+func (s *shard) attention(a *layerActs) {
+	c := s.cfg
+	d, H := c.NEmbd, c.NHead
+	hd := d / H
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	for i := 0; i+1 < len(s.seqStart); i++ {
+		r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
+		for h := 0; h < H; h++ {
+			q := a.qkv[r0*3*d+h*hd:]
+			kk := a.qkv[r0*3*d+d+h*hd:]
+			v := a.qkv[r0*3*d+2*d+h*hd:]
+			A := a.att[s.attOff[i]+h*T*T : s.attOff[i]+(h+1)*T*T]
+			s.kern.Sgemm(false, true, T, T, hd, scale, q, 3*d, kk, 3*d, 0, A, T)
+			causalSoftmax(A, T)
+			s.kern.Sgemm(false, false, T, hd, T, 1, A, T, v, 3*d, 0, a.y[r0*d+h*hd:], d)
+		}
+	}
+}
+
+// attentionBackward overwrites s.dQKV with the gradient of the attention
+// inputs given dy = ∂L/∂a.y.
+func (s *shard) attentionBackward(a *layerActs, dy []float32) {
+	c := s.cfg
+	d, H := c.NEmbd, c.NHead
+	hd := d / H
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	for i := 0; i+1 < len(s.seqStart); i++ {
+		r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
+		for h := 0; h < H; h++ {
+			q := a.qkv[r0*3*d+h*hd:]
+			kk := a.qkv[r0*3*d+d+h*hd:]
+			v := a.qkv[r0*3*d+2*d+h*hd:]
+			A := a.att[s.attOff[i]+h*T*T : s.attOff[i]+(h+1)*T*T]
+			dyh := dy[r0*d+h*hd:]
+			dA := s.dA[:T*T]
+			s.kern.Sgemm(false, true, T, T, hd, 1, dyh, d, v, 3*d, 0, dA, T)
+			s.kern.Sgemm(true, false, T, hd, T, 1, A, T, dyh, d, 0, s.dQKV[r0*3*d+2*d+h*hd:], 3*d)
+			for r := 0; r < T; r++ {
+				ar, dr := A[r*T:r*T+r+1], dA[r*T:(r+1)*T]
+				var dot float32
+				for j, p := range ar {
+					dot += p * dr[j]
+				}
+				for j, p := range ar {
+					dr[j] = p * (dr[j] - dot)
+				}
+				clear(dr[r+1:])
+			}
+			s.kern.Sgemm(false, false, T, hd, T, scale, dA, T, kk, 3*d, 0, s.dQKV[r0*3*d+h*hd:], 3*d)
+			s.kern.Sgemm(true, false, T, hd, T, scale, dA, T, q, 3*d, 0, s.dQKV[r0*3*d+d+h*hd:], 3*d)
+		}
+	}
+}
+
+// backward accumulates into g the gradient of scale × (the forward's summed
+// loss). forward must have run just before on the same shard.
+func (s *shard) backward(w, g *params, scale float32) {
+	c := s.cfg
+	d, R, V, k := c.NEmbd, s.rows, c.VocabSize, s.kern
+	// Loss → logits (in place: logits become dlogits).
+	for i, r := range s.tRows {
+		row := s.logits[i*V : (i+1)*V]
+		mx := row[0]
+		for _, v := range row {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v - mx))
+		}
+		inv := 1 / sum
+		for j, v := range row {
+			row[j] = float32(math.Exp(float64(v-mx))*inv) * scale
+		}
+		row[s.tgt[r]] -= scale
+	}
+	Rt := len(s.tRows)
+	// Tied head: logits = lnfT · wteᵀ.
+	k.Sgemm(true, false, V, d, Rt, 1, s.logits, V, s.lnfT, d, 1, g.wte, d)
+	dT := s.dY[:Rt*d] // scratch
+	k.Sgemm(false, false, Rt, d, V, 1, s.logits, V, w.wte, d, 0, dT, d)
+	clear(s.dLnf)
+	for i, r := range s.tRows {
+		copy(s.dLnf[r*d:(r+1)*d], dT[i*d:(i+1)*d])
+	}
+	dres := s.dres
+	clear(dres)
+	layerNormBackward(dres, g.lnfw, g.lnfb, s.dLnf, s.res[c.NLayer], s.lnfMean, s.lnfRstd, w.lnfw, R, d)
+	for l := c.NLayer - 1; l >= 0; l-- {
+		a, lw, lg := &s.layers[l], &w.layers[l], &g.layers[l]
+		// MLP branch.
+		br := dres
+		if a.dropM != nil {
+			br = s.dBr
+			mulInto(br, dres, a.dropM)
+		}
+		linearBackward(k, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d)
+		for i, v := range a.h {
+			s.dH[i] *= geluGrad(v)
+		}
+		linearBackward(k, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d)
+		layerNormBackward(dres, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w, R, d)
+		// Attention branch.
+		br = dres
+		if a.dropA != nil {
+			br = s.dBr
+			mulInto(br, dres, a.dropA)
+		}
+		linearBackward(k, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d)
+		s.attentionBackward(a, s.dY)
+		linearBackward(k, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d)
+		layerNormBackward(dres, lg.ln1w, lg.ln1b, s.dLn, s.res[l], a.mean1, a.rstd1, lw.ln1w, R, d)
+	}
+	if s.dropE != nil {
+		mulInto(dres, dres, s.dropE)
+	}
+	for r := 0; r < R; r++ {
+		dr := dres[r*d : (r+1)*d]
+		te := g.wte[s.toks[r]*d : (s.toks[r]+1)*d]
+		pe := g.wpe[s.pos[r]*d : (s.pos[r]+1)*d]
+		for i, v := range dr {
+			te[i] += v
+			pe[i] += v
+		}
+	}
+}
