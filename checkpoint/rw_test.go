@@ -174,8 +174,10 @@ func TestRoundTripDirLayouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var idx struct {
-				Metadata  struct{ TotalSize int64 `json:"total_size"` } `json:"metadata"`
-				WeightMap map[string]string                            `json:"weight_map"`
+				Metadata struct {
+					TotalSize int64 `json:"total_size"`
+				} `json:"metadata"`
+				WeightMap map[string]string `json:"weight_map"`
 			}
 			if err := json.Unmarshal(idxBytes, &idx); err != nil {
 				t.Fatal(err)
