@@ -206,8 +206,8 @@ func (m *Model) OptionLogProbs(prompt []int, options [][]int) ([]float64, error)
 // Greedy appends up to maxNew tokens to prompt, each the most likely next
 // token (the lowest id on ties), and returns the new tokens. It stops after
 // generating stop (which is not included in the result; a negative stop
-// never matches) or when the sequence fills n_positions. It is safe for
-// concurrent use.
+// never matches) or when prompt and output reach n_positions+1 tokens (the
+// last one predicted from a full context). It is safe for concurrent use.
 func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("model: greedy decoding needs a non-empty prompt")

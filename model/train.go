@@ -134,9 +134,9 @@ func lrAt(step, steps, warm int, peak float64) float64 {
 	return peak * 0.5 * (1 + math.Cos(math.Pi*prog))
 }
 
-// gradients computes the summed gradient of the mean per-token loss of
-// batch, split into fixed shards and reduced in shard order into grads[0].
-// It returns the mean loss.
+// gradRunner computes batch gradients: the batch is split into fixed shards
+// of shardExamples examples, each shard's gradient goes to its own buffer,
+// and the buffers are summed in shard order into grads[0].
 type gradRunner struct {
 	m       *Model
 	kern    gemm.Kernel
