@@ -1,0 +1,316 @@
+package merge
+
+import (
+	"fmt"
+	"math"
+)
+
+// blockLen is the number of entries processed together inside a chunk:
+// small enough that the per-block buffers of every expert stay in L1/L2.
+const blockLen = 512
+
+const signBit = 0x80000000
+
+// linear: θ = Σ wᵢθᵢ / Σ wᵢ, summed in float64.
+func (p *plan) linear(out []float32) error {
+	var sw float64
+	for _, w := range p.weights {
+		sw += w
+	}
+	if sw == 0 {
+		return fmt.Errorf("%w: linear: the weights sum to 0", errBadInput)
+	}
+	inv := 1 / sw
+	ex := p.in.Experts
+	return forChunks(p.n, func(_, lo, hi int) error {
+		var acc [blockLen]float64
+		for blo := lo; blo < hi; blo += blockLen {
+			bhi := min(blo+blockLen, hi)
+			a := acc[:bhi-blo]
+			var bad uint32
+			for i, e := range ex {
+				e := e[blo:bhi]
+				w := p.weights[i]
+				if i == 0 {
+					for j, v := range e {
+						bad |= math.Float32bits(v)&absMask + badProbe
+						a[j] = w * float64(v)
+					}
+					continue
+				}
+				e = e[:len(a)]
+				for j, v := range e {
+					bad |= math.Float32bits(v)&absMask + badProbe
+					a[j] += w * float64(v)
+				}
+			}
+			if b := p.in.Base; b != nil {
+				for _, v := range b[blo:bhi] {
+					bad |= math.Float32bits(v)&absMask + badProbe
+				}
+			}
+			if bad&signBit != 0 {
+				return p.nonFinite(blo, bhi)
+			}
+			o := out[blo:bhi]
+			o = o[:len(a)]
+			for j := range o {
+				o[j] = float32(a[j] * inv)
+			}
+		}
+		return nil
+	})
+}
+
+// task_arithmetic: θ = θ₀ + λ·Σ wᵢτᵢ (divided by Σ wᵢ with normalize).
+func (p *plan) taskArithmetic(out []float32) error {
+	lambda := p.common.Lambda
+	if p.common.Normalize {
+		var sw float64
+		for _, w := range p.weights {
+			sw += w
+		}
+		if sw == 0 {
+			return fmt.Errorf("%w: task_arithmetic: normalize with weights summing to 0", errBadInput)
+		}
+		lambda /= sw
+	}
+	ex, base := p.in.Experts, p.in.Base
+	return forChunks(p.n, func(_, lo, hi int) error {
+		var acc [blockLen]float64
+		for blo := lo; blo < hi; blo += blockLen {
+			bhi := min(blo+blockLen, hi)
+			a := acc[:bhi-blo]
+			b := base[blo:bhi]
+			b = b[:len(a)]
+			var bad uint32
+			for i, e := range ex {
+				e := e[blo:bhi]
+				e = e[:len(a)]
+				w := p.weights[i]
+				if i == 0 {
+					for j, v := range e {
+						t := v - b[j]
+						bad |= math.Float32bits(t)&absMask + badProbe
+						a[j] = w * float64(t)
+					}
+					continue
+				}
+				for j, v := range e {
+					t := v - b[j]
+					bad |= math.Float32bits(t)&absMask + badProbe
+					a[j] += w * float64(t)
+				}
+			}
+			if bad&signBit != 0 {
+				return p.nonFinite(blo, bhi)
+			}
+			o := out[blo:bhi]
+			o = o[:len(a)]
+			for j := range o {
+				o[j] = float32(float64(b[j]) + lambda*a[j])
+			}
+		}
+		return nil
+	})
+}
+
+// sparseMerge runs every expert's sparsifier block by block and combines
+// the τ̂ either by TIES consensus (sign election + disjoint mean) or by a
+// plain weighted sum, then adds λ·τ to the base.
+func (p *plan) sparseMerge(consensus bool, out []float32) error {
+	k := len(p.in.Experts)
+	lambda := p.common.Lambda
+	normalize := p.common.Normalize
+	var sw float64
+	for _, w := range p.weights {
+		sw += w
+	}
+	if !consensus && normalize {
+		if sw == 0 {
+			return fmt.Errorf("%w: %s: normalize with weights summing to 0", errBadInput, p.method)
+		}
+	}
+	wbits := make([]uint64, k)
+	for i, w := range p.weights {
+		wbits[i] = math.Float64bits(w)
+	}
+	base := p.in.Base
+	return forChunks(p.n, func(_, lo, hi int) error {
+		buf := make([]float32, k*blockLen)
+		tb := make([][]float32, k)
+		for blo := lo; blo < hi; blo += blockLen {
+			bhi := min(blo+blockLen, hi)
+			m := bhi - blo
+			var bad uint32
+			for i := range tb {
+				tb[i] = buf[i*blockLen : i*blockLen+m]
+				bad |= p.sps[i].apply(tb[i], p.in.Experts[i][blo:bhi], base[blo:bhi], blo)
+			}
+			if bad&signBit != 0 {
+				return p.nonFinite(blo, bhi)
+			}
+			b := base[blo:bhi]
+			o := out[blo:bhi]
+			o = o[:len(b)]
+			if !consensus {
+				for j := range o {
+					var s float64
+					for i, t := range tb {
+						s += p.weights[i] * float64(t[j])
+					}
+					if normalize {
+						s /= sw
+					}
+					o[j] = float32(float64(b[j]) + lambda*s)
+				}
+				continue
+			}
+			for j := range o {
+				// Split Σ wᵢτ̂ᵢ by the sign of each term: pn/pw collect the
+				// positive terms and their weights, nn/nw the negative ones.
+				var pn, nn, pw, nw float64
+				for i, t := range tb {
+					x := p.weights[i] * float64(t[j])
+					xb := math.Float64bits(x)
+					y := xb << 1
+					nz := -((y | -y) >> 63) // all ones iff x ≠ 0
+					neg := uint64(int64(xb)>>63) & nz
+					pos := nz &^ neg
+					pn += math.Float64frombits(xb & pos)
+					nn += math.Float64frombits(xb & neg)
+					pw += math.Float64frombits(wbits[i] & pos)
+					nw += math.Float64frombits(wbits[i] & neg)
+				}
+				num, den := pn, pw
+				if pn+nn < 0 {
+					num, den = nn, nw
+				}
+				if normalize && den != 0 {
+					num /= den
+				}
+				o[j] = float32(float64(b[j]) + lambda*num)
+			}
+		}
+		return nil
+	})
+}
+
+// passthrough copies the single input (the expert, or the base when there
+// is none).
+func (p *plan) passthrough(out []float32) error {
+	src := p.in.Base
+	if len(p.in.Experts) == 1 {
+		src = p.in.Experts[0]
+	}
+	return forChunks(p.n, func(_, lo, hi int) error {
+		for j := lo; j < hi; j++ {
+			if v := src[j]; math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return p.nonFinite(lo, hi)
+			}
+		}
+		copy(out[lo:hi], src[lo:hi])
+		return nil
+	})
+}
+
+// dots returns Σ xⱼyⱼ, Σ xⱼ², Σ yⱼ² in float64 (y − z and x − z when z is
+// non-nil), in chunk order, and reports a non-finite input.
+func (p *plan) dots(x, y, z []float32) (xy, xx, yy float64, err error) {
+	nc := numChunks(p.n)
+	part := make([][3]float64, nc)
+	err = forChunks(p.n, func(c, lo, hi int) error {
+		var s [3]float64
+		for j := lo; j < hi; j++ {
+			a, b := float64(x[j]), float64(y[j])
+			if z != nil {
+				a -= float64(z[j])
+				b -= float64(z[j])
+			}
+			s[0] += a * b
+			s[1] += a * a
+			s[2] += b * b
+		}
+		if math.IsNaN(s[0]+s[1]+s[2]) || math.IsInf(s[0]+s[1]+s[2], 0) {
+			return p.nonFinite(lo, hi)
+		}
+		part[c] = s
+		return nil
+	})
+	for _, s := range part {
+		xy += s[0]
+		xx += s[1]
+		yy += s[2]
+	}
+	return xy, xx, yy, err
+}
+
+// slerp interpolates from the base (t = 0) to the expert (t = 1) along the
+// great circle through their directions, as mergekit does: the two tensors
+// are normalised (when their norm exceeds 1e-8) only to measure the angle;
+// when |cos| > 0.9995 it falls back to linear interpolation.
+func (p *plan) slerp(out []float32) error {
+	v0, v1 := p.in.Base, p.in.Experts[0]
+	t := p.common.T
+	dot, n0, n1, err := p.dots(v0, v1, nil)
+	if err != nil {
+		return err
+	}
+	const eps = 1e-8
+	if n := math.Sqrt(n0); n > eps {
+		dot /= n
+	}
+	if n := math.Sqrt(n1); n > eps {
+		dot /= n
+	}
+	s0, s1 := 1-t, t
+	if math.Abs(dot) <= 0.9995 {
+		theta := math.Acos(dot)
+		sin := math.Sin(theta)
+		s0 = math.Sin((1-t)*theta) / sin
+		s1 = math.Sin(t*theta) / sin
+	}
+	return forChunks(p.n, func(_, lo, hi int) error {
+		for j := lo; j < hi; j++ {
+			out[j] = float32(s0*float64(v0[j]) + s1*float64(v1[j]))
+		}
+		return nil
+	})
+}
+
+// model_stock: θ = t·mean(θᵢ) + (1 − t)·θ₀ with t = k·c / (1 + (k − 1)·c)
+// and c the mean pairwise cosine of the task vectors of this tensor.
+func (p *plan) modelStock(out []float32) error {
+	ex, base := p.in.Experts, p.in.Base
+	k := len(ex)
+	var sum float64
+	pairs := 0
+	for i := 0; i < k; i++ {
+		for j := i + 1; j < k; j++ {
+			xy, xx, yy, err := p.dots(ex[i], ex[j], base)
+			if err != nil {
+				return err
+			}
+			c := xy / math.Max(math.Sqrt(xx)*math.Sqrt(yy), 1e-6)
+			sum += math.Max(-1, math.Min(1, c))
+			pairs++
+		}
+	}
+	c := sum / float64(pairs)
+	den := 1 + float64(k-1)*c
+	t := 0.0
+	if math.Abs(den) > 1e-12 {
+		t = float64(k) * c / den
+	}
+	inv := 1 / float64(k)
+	return forChunks(p.n, func(_, lo, hi int) error {
+		for j := lo; j < hi; j++ {
+			var s float64
+			for _, e := range ex {
+				s += float64(e[j])
+			}
+			out[j] = float32(t*s*inv + (1-t)*float64(base[j]))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,261 @@
+package merge
+
+import (
+	"fmt"
+	"math"
+)
+
+// Magnitudes are compared through the bits of |τ| as a float32: for
+// non-negative finite floats the unsigned bit pattern orders exactly like the
+// value, so selection is integer work. "Rank order" below is |τ| descending,
+// then flat index ascending: ties in magnitude keep the lower index first.
+
+const (
+	absMask  = 0x7fffffff
+	infBits  = 0x7f800000
+	badProbe = 0x00800000 // ab+badProbe has bit 31 set iff ab >= infBits (NaN or Inf)
+)
+
+// keepCount is k = round(density·n), at least 1 when density > 0 and n > 0.
+func keepCount(density float64, n int) int {
+	if density >= 1 {
+		return n
+	}
+	if density <= 0 || n == 0 {
+		return 0
+	}
+	k := int(math.Round(density * float64(n)))
+	return min(max(k, 1), n)
+}
+
+// cut is the set of the first r entries in rank order: entry j (with
+// magnitude bits ab) belongs to it iff ab > t, or ab == t and j < c.
+// Equivalently int64(ab) > thr(j) with thr(j) = t-1 for j < c and t for
+// j >= c, which the kernels evaluate branch-free.
+type cut struct {
+	t int64
+	c int
+}
+
+var (
+	cutNone = cut{t: 1 << 32, c: 0}
+	cutAll  = cut{t: 0, c: math.MaxInt}
+)
+
+func (k cut) has(j int, ab uint32) bool {
+	return int64(ab) > k.t || (int64(ab) == k.t && j < k.c)
+}
+
+// cutFromThreshold converts a global-scope threshold.
+func cutFromThreshold(th Threshold) cut {
+	if math.IsInf(float64(th.Mag), 1) {
+		return cutNone
+	}
+	c := th.Cut
+	if c > math.MaxInt {
+		c = math.MaxInt
+	}
+	return cut{t: int64(math.Float32bits(th.Mag) & absMask), c: int(c)}
+}
+
+// tauAbs returns the magnitude bits of τ_j = e_j − b_j (b nil: τ = e).
+func tauAbs(e, b []float32, j int) uint32 {
+	if b == nil {
+		return math.Float32bits(e[j]) & absMask
+	}
+	return math.Float32bits(e[j]-b[j]) & absMask
+}
+
+// smallSelect is the size up to which selectCut collects every entry.
+const smallSelect = 1 << 16
+
+// selectCut returns the cut holding the first r entries of τ = e − b in rank
+// order. It never sorts the whole tensor: large tensors take a deterministic
+// sample to bracket the r-th magnitude, count the entries above the bracket
+// and select among the few inside it. If the bracket misses (it cannot be
+// wrong, only slow), an exact radix selection over the magnitude bits takes
+// over.
+func selectCut(e, b []float32, r int) cut {
+	n := len(e)
+	if r <= 0 {
+		return cutNone
+	}
+	if r >= n {
+		return cutAll
+	}
+	if n <= smallSelect {
+		keys := make([]uint64, n)
+		for j := range keys {
+			keys[j] = rankKey(tauAbs(e, b, j), j)
+		}
+		return cutFromKey(nthLargest(keys, r-1))
+	}
+	if k, ok := sampledSelect(e, b, r); ok {
+		return k
+	}
+	return radixSelect(e, b, r)
+}
+
+// rankKey orders entries so that a larger key comes first in rank order.
+func rankKey(ab uint32, j int) uint64 { return uint64(ab)<<32 | uint64(^uint32(j)) }
+
+func cutFromKey(key uint64) cut {
+	return cut{t: int64(key >> 32), c: int(^uint32(key)) + 1}
+}
+
+const (
+	sampleBlocks   = 1024
+	sampleBlockLen = 64
+)
+
+func sampledSelect(e, b []float32, r int) (cut, bool) {
+	n := len(e)
+	sample := make([]uint32, 0, sampleBlocks*sampleBlockLen)
+	for s := 0; s < sampleBlocks; s++ {
+		lo := int(int64(s) * int64(n-sampleBlockLen) / (sampleBlocks - 1))
+		for j := lo; j < lo+sampleBlockLen; j++ {
+			sample = append(sample, tauAbs(e, b, j))
+		}
+	}
+	m := len(sample)
+	// Rank of the target in the sample (0-based, descending), with a margin
+	// of about six standard deviations of the sampled rank.
+	p := float64(r) / float64(n)
+	rs := p * float64(m)
+	margin := 6*math.Sqrt(rs*(1-p)+1) + 16
+	hiRank := int(rs - margin) // larger magnitude end
+	loRank := int(rs + margin)
+	keys := make([]uint64, m)
+	for i, v := range sample {
+		keys[i] = uint64(v)
+	}
+	hi := uint32(math.MaxUint32)
+	if hiRank >= 0 {
+		hi = uint32(nthLargest(keys, hiRank))
+	}
+	lo := uint32(0)
+	if loRank < m {
+		lo = uint32(nthLargest(keys, loRank))
+	}
+	limit := max(n/8, 1<<16)
+	nc := numChunks(n)
+	greater := make([]int, nc)
+	cands := make([][]uint64, nc)
+	overflow := make([]bool, nc)
+	perChunk := limit/nc + 1
+	_ = forChunks(n, func(c, clo, chi int) error {
+		g := 0
+		var list []uint64
+		for j := clo; j < chi; j++ {
+			ab := tauAbs(e, b, j)
+			if ab > hi {
+				g++
+			} else if ab >= lo {
+				if len(list) >= perChunk*4 {
+					overflow[c] = true
+					continue
+				}
+				list = append(list, rankKey(ab, j))
+			}
+		}
+		greater[c], cands[c] = g, list
+		return nil
+	})
+	total, ncand := 0, 0
+	for c := range greater {
+		if overflow[c] {
+			return cut{}, false
+		}
+		total += greater[c]
+		ncand += len(cands[c])
+	}
+	need := r - total
+	if need < 1 || need > ncand || ncand > limit {
+		return cut{}, false
+	}
+	all := make([]uint64, 0, ncand)
+	for _, l := range cands {
+		all = append(all, l...)
+	}
+	return cutFromKey(nthLargest(all, need-1)), true
+}
+
+// radixSelect is the exact fallback: a histogram of the high 16 bits finds
+// the bucket, a histogram of the low 16 bits inside it finds the value, and
+// a last scan finds the index cut among equal magnitudes.
+func radixSelect(e, b []float32, r int) cut {
+	n := len(e)
+	var hist [1 << 16]int
+	for j := 0; j < n; j++ {
+		hist[tauAbs(e, b, j)>>16]++
+	}
+	bucket, above := topBucket(hist[:], r)
+	var fine [1 << 16]int
+	for j := 0; j < n; j++ {
+		ab := tauAbs(e, b, j)
+		if ab>>16 == uint32(bucket) {
+			fine[ab&0xffff]++
+		}
+	}
+	low, above2 := topBucket(fine[:], r-above)
+	t := uint32(bucket)<<16 | uint32(low)
+	quota := r - above - above2
+	for j := 0; j < n; j++ {
+		if tauAbs(e, b, j) == t {
+			quota--
+			if quota == 0 {
+				return cut{t: int64(t), c: j + 1}
+			}
+		}
+	}
+	panic(fmt.Sprintf("merge: radixSelect inconsistent (r=%d)", r)) // unreachable: counts are exact
+}
+
+// topBucket finds, scanning from the top, the bucket holding the r-th
+// largest entry (r ≥ 1) and the number of entries in higher buckets.
+func topBucket(hist []int, r int) (int, int) {
+	above := 0
+	for i := len(hist) - 1; i >= 0; i-- {
+		if above+hist[i] >= r {
+			return i, above
+		}
+		above += hist[i]
+	}
+	return 0, above
+}
+
+// nthLargest returns the element that would sit at position i (0-based) if
+// a were sorted in descending order. It reorders a. The pivot rule is
+// deterministic.
+func nthLargest(a []uint64, i int) uint64 {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		// Median of three as pivot.
+		mid := lo + (hi-lo)/2
+		x, y, z := a[lo], a[mid], a[hi]
+		p := max(min(x, y), min(max(x, y), z))
+		l, r := lo, hi
+		for l <= r {
+			for a[l] > p {
+				l++
+			}
+			for a[r] < p {
+				r--
+			}
+			if l <= r {
+				a[l], a[r] = a[r], a[l]
+				l++
+				r--
+			}
+		}
+		switch {
+		case i <= r:
+			hi = r
+		case i >= l:
+			lo = l
+		default:
+			return a[i]
+		}
+	}
+	return a[i]
+}

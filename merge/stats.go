@@ -1,0 +1,251 @@
+package merge
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// TensorStats are the raw per-tensor diagnostic sums. They are computed on
+// the entries chosen by Input.StatsStride (Sampled of N) and combined into
+// a model's Stats by an Accumulator. All sums are float64.
+type TensorStats struct {
+	Name    string `json:"name"`
+	N       int64  `json:"n"`       // entries of the tensor
+	Sampled int64  `json:"sampled"` // entries the sums below cover
+	// TaskVectors is false when the merge had no base (linear without base,
+	// passthrough): then only N and Sampled are meaningful.
+	TaskVectors bool `json:"task_vectors"`
+	// Gram[i][j] = Σ τᵢτⱼ over the sampled entries (untrimmed task vectors).
+	Gram [][]float64 `json:"gram,omitempty"`
+	// L1[i] = Σ|τᵢ|; L1Removed[i] = Σ|τᵢ| over the entries the trim or drop
+	// zeroed (before any rescaling).
+	L1        []float64 `json:"l1,omitempty"`
+	L1Removed []float64 `json:"l1_removed,omitempty"`
+	// Conflicts counts the sampled entries where the non-zero trimmed task
+	// vector entries τ̂ᵢ do not all have the same sign.
+	Conflicts int64 `json:"conflicts"`
+	// MergedSq = Σ (θ − θ₀)² of the merged tensor.
+	MergedSq float64 `json:"merged_sq"`
+}
+
+// Stats are the diagnostics of a whole merge, aggregated over tensors.
+// Values that are undefined (no base, fewer than two experts, zero norms)
+// are 0.
+type Stats struct {
+	// PairwiseCosine[i][j] is the cosine similarity of the whole flattened
+	// task vectors τᵢ and τⱼ.
+	PairwiseCosine [][]float64 `json:"pairwise_cosine"`
+	// MeanCosine is the mean of PairwiseCosine over the pairs i < j.
+	MeanCosine float64 `json:"mean_cosine"`
+	// SignConflict is the fraction of entries where the non-zero trimmed
+	// (or dropped) task-vector entries disagree in sign.
+	SignConflict float64 `json:"sign_conflict"`
+	// MassRemoved is the fraction of the task vectors' L1 mass that trimming
+	// or dropping zeroed (0 for methods that keep everything).
+	MassRemoved float64 `json:"mass_removed"`
+	// NormRatio is ‖merged τ‖ ÷ mean ‖τᵢ‖ over the whole model.
+	NormRatio float64 `json:"norm_ratio"`
+	// Tensors, Entries and Experts count what the stats cover.
+	Tensors int   `json:"tensors"`
+	Entries int64 `json:"entries"`
+	Experts int   `json:"experts"`
+}
+
+const statsBlock = 256
+
+// stats computes the tensor's diagnostics from the inputs, the sparsifiers
+// (re-run on the sampled blocks only) and the merged output.
+func (p *plan) stats(out []float32) (TensorStats, error) {
+	in := p.in
+	k := len(in.Experts)
+	st := TensorStats{Name: in.Name, N: int64(p.n)}
+	stride := in.StatsStride
+	if stride <= 0 {
+		stride = 1
+		if p.n > smallSelect {
+			stride = 16
+		}
+	}
+	nb := (p.n + statsBlock - 1) / statsBlock
+	var blocks []int
+	for bi := 0; bi < nb; bi += stride {
+		blocks = append(blocks, bi)
+	}
+	for _, bi := range blocks {
+		st.Sampled += int64(min((bi+1)*statsBlock, p.n) - bi*statsBlock)
+	}
+	if in.Base == nil || k == 0 {
+		return st, nil
+	}
+	st.TaskVectors = true
+	// Partial sums per group of sampled blocks, combined in order.
+	const group = 64
+	ng := (len(blocks) + group - 1) / group
+	parts := make([]TensorStats, ng)
+	err := forEach(ng, func(g int) error {
+		ps := TensorStats{Gram: square(k), L1: make([]float64, k), L1Removed: make([]float64, k)}
+		tau := make([][]float32, k)
+		hat := make([][]float32, k)
+		for i := range tau {
+			tau[i] = make([]float32, statsBlock)
+			hat[i] = make([]float32, statsBlock)
+		}
+		for _, bi := range blocks[g*group : min((g+1)*group, len(blocks))] {
+			lo, hi := bi*statsBlock, min((bi+1)*statsBlock, p.n)
+			m := hi - lo
+			for i, e := range in.Experts {
+				diffRange(tau[i][:m], e[lo:hi], in.Base[lo:hi])
+				if p.sps != nil {
+					p.sps[i].apply(hat[i][:m], e[lo:hi], in.Base[lo:hi], lo)
+				} else {
+					copy(hat[i][:m], tau[i][:m])
+				}
+			}
+			for j := 0; j < m; j++ {
+				var npos, nneg int
+				for i := 0; i < k; i++ {
+					ti := float64(tau[i][j])
+					row := ps.Gram[i]
+					for l := i; l < k; l++ {
+						row[l] += ti * float64(tau[l][j])
+					}
+					a := math.Abs(ti)
+					ps.L1[i] += a
+					h := hat[i][j]
+					if h == 0 {
+						ps.L1Removed[i] += a
+					} else if h > 0 {
+						npos++
+					} else {
+						nneg++
+					}
+				}
+				if npos > 0 && nneg > 0 {
+					ps.Conflicts++
+				}
+				d := float64(out[lo+j]) - float64(in.Base[lo+j])
+				ps.MergedSq += d * d
+			}
+		}
+		parts[g] = ps
+		return nil
+	})
+	if err != nil {
+		return TensorStats{}, err
+	}
+	st.Gram, st.L1, st.L1Removed = square(k), make([]float64, k), make([]float64, k)
+	for _, ps := range parts {
+		for i := 0; i < k; i++ {
+			for l := i; l < k; l++ {
+				st.Gram[i][l] += ps.Gram[i][l]
+			}
+			st.L1[i] += ps.L1[i]
+			st.L1Removed[i] += ps.L1Removed[i]
+		}
+		st.Conflicts += ps.Conflicts
+		st.MergedSq += ps.MergedSq
+	}
+	for i := 0; i < k; i++ {
+		for l := 0; l < i; l++ {
+			st.Gram[i][l] = st.Gram[l][i]
+		}
+	}
+	return st, nil
+}
+
+func square(k int) [][]float64 {
+	m := make([][]float64, k)
+	for i := range m {
+		m[i] = make([]float64, k)
+	}
+	return m
+}
+
+// Accumulator collects the TensorStats of one merge and turns them into
+// Stats. Sums are taken in tensor-name order, so the result does not
+// depend on the order of Add calls. It is not safe for concurrent use.
+type Accumulator struct {
+	experts int
+	byName  map[string]TensorStats
+}
+
+// NewAccumulator returns an empty accumulator for a merge of k experts.
+func NewAccumulator(k int) *Accumulator {
+	return &Accumulator{experts: k, byName: map[string]TensorStats{}}
+}
+
+// Add records one tensor's stats. A repeated name or a stats of another
+// number of experts is an error.
+func (a *Accumulator) Add(ts TensorStats) error {
+	if _, dup := a.byName[ts.Name]; dup {
+		return fmt.Errorf("merge stats: tensor %q added twice", ts.Name)
+	}
+	if ts.TaskVectors && len(ts.Gram) != a.experts {
+		return fmt.Errorf("merge stats: tensor %q has %d experts, want %d", ts.Name, len(ts.Gram), a.experts)
+	}
+	a.byName[ts.Name] = ts
+	return nil
+}
+
+// Stats aggregates everything added so far. Sampled sums are scaled by
+// N/Sampled so that tensors sampled at different rates weigh by size.
+func (a *Accumulator) Stats() Stats {
+	k := a.experts
+	names := make([]string, 0, len(a.byName))
+	for name := range a.byName {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, strings.Compare)
+	s := Stats{Experts: k, Tensors: len(names), PairwiseCosine: square(k)}
+	gram := square(k)
+	var l1, removed, conflicts, merged, tvEntries float64
+	for _, name := range names {
+		ts := a.byName[name]
+		s.Entries += ts.N
+		if !ts.TaskVectors || ts.Sampled == 0 {
+			continue
+		}
+		f := float64(ts.N) / float64(ts.Sampled)
+		for i := 0; i < k; i++ {
+			for j := 0; j < k; j++ {
+				gram[i][j] += f * ts.Gram[i][j]
+			}
+			l1 += f * ts.L1[i]
+			removed += f * ts.L1Removed[i]
+		}
+		conflicts += f * float64(ts.Conflicts)
+		merged += f * ts.MergedSq
+		tvEntries += float64(ts.N)
+	}
+	pairs := 0
+	for i := 0; i < k; i++ {
+		for j := 0; j < k; j++ {
+			if d := math.Sqrt(gram[i][i]) * math.Sqrt(gram[j][j]); d > 0 {
+				s.PairwiseCosine[i][j] = gram[i][j] / d
+			}
+			if j > i {
+				s.MeanCosine += s.PairwiseCosine[i][j]
+				pairs++
+			}
+		}
+	}
+	if pairs > 0 {
+		s.MeanCosine /= float64(pairs)
+	}
+	if tvEntries > 0 {
+		s.SignConflict = conflicts / tvEntries
+	}
+	if l1 > 0 {
+		s.MassRemoved = removed / l1
+	}
+	var meanNorm float64
+	for i := 0; i < k; i++ {
+		meanNorm += math.Sqrt(gram[i][i])
+	}
+	if k > 0 && meanNorm > 0 {
+		s.NormRatio = math.Sqrt(merged) / (meanNorm / float64(k))
+	}
+	return s
+}
