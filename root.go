@@ -33,6 +33,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.SetErr(e.stderr)
 	root.AddCommand(
 		// One constructor per command file (cmd_*.go); keep this list sorted.
+		newForwardCmd(e),
 		newInspectCmd(e),
 		newVersionCmd(e),
 	)
