@@ -41,6 +41,10 @@ func newFixture(t *testing.T, withSchema bool) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1) // the pragmas below hold per connection
+	if _, err := db.Exec(`PRAGMA synchronous=OFF; PRAGMA journal_mode=MEMORY`); err != nil {
+		t.Fatal(err)
+	}
 	if withSchema {
 		if _, err := db.Exec(schemaSQL); err != nil {
 			t.Fatal(err)
