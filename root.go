@@ -35,6 +35,7 @@ func newRootCmd(e *env) *cobra.Command {
 		// One constructor per command file (cmd_*.go); keep this list sorted.
 		newForwardCmd(e),
 		newInspectCmd(e),
+		newMergeCmd(e),
 		newVersionCmd(e),
 	)
 	return root

@@ -11,9 +11,12 @@ package mergefile
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"mergescale/merge"
 )
 
 // DefaultShardSize is the output shard size used when Config.OutShardSize is
@@ -56,11 +59,10 @@ type ModelRef struct {
 	Parameters Parameters
 }
 
-// Parameters maps hyperparameter names (weight, density, lambda, normalize,
-// rescale, rescale_mode, trim_scope, epsilon, gamma, t) to their values:
-// float64 for numbers, bool for flags, string for modes. Integers given as
-// int are accepted too.
-type Parameters map[string]any
+// Parameters are a method's hyperparameters as written in a config: unset
+// fields take the method's defaults (see merge.MethodInfo). A model's
+// Parameters override the global ones field by field.
+type Parameters = merge.Params
 
 // paramKind is the value type of a known parameter.
 type paramKind int
@@ -71,76 +73,83 @@ const (
 	kindString
 )
 
-// knownParams lists every parameter name the config accepts, with its type
-// and, for strings, the allowed values. int8_mask is mergekit's and is
-// accepted and ignored: it does not change the result here.
-var knownParams = map[string]struct {
-	kind    paramKind
-	choices []string
-}{
-	"weight":       {kind: kindNumber},
-	"density":      {kind: kindNumber},
-	"lambda":       {kind: kindNumber},
-	"epsilon":      {kind: kindNumber},
-	"gamma":        {kind: kindNumber},
-	"t":            {kind: kindNumber},
-	"normalize":    {kind: kindBool},
-	"rescale":      {kind: kindBool},
-	"int8_mask":    {kind: kindBool},
-	"rescale_mode": {kind: kindString, choices: []string{"inverse", "l1"}},
-	"trim_scope":   {kind: kindString, choices: []string{"tensor", "global"}},
+// knownParams lists every parameter name the YAML accepts, with its type.
+// int8_mask is mergekit's and is accepted and ignored: it does not change the
+// result here. Allowed string values and ranges are checked by
+// merge.Params.Resolve.
+var knownParams = map[string]paramKind{
+	merge.ParamWeight:      kindNumber,
+	merge.ParamDensity:     kindNumber,
+	merge.ParamLambda:      kindNumber,
+	merge.ParamEpsilon:     kindNumber,
+	merge.ParamGamma:       kindNumber,
+	merge.ParamT:           kindNumber,
+	merge.ParamNormalize:   kindBool,
+	merge.ParamRescale:     kindBool,
+	"int8_mask":            kindBool,
+	merge.ParamRescaleMode: kindString,
+	merge.ParamTrimScope:   kindString,
 }
-
-// ignoredParams are accepted for mergekit compatibility and dropped.
-var ignoredParams = map[string]bool{"int8_mask": true}
 
 // dtypes maps the config's dtype names to safetensors dtype spellings.
 var dtypes = map[string]string{"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 
-// checkParam validates one parameter value and returns it normalized
-// (numbers as float64).
-func checkParam(name string, v any) (any, error) {
-	spec, ok := knownParams[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown parameter %q (known: %s)", name, strings.Join(sortedKeys(knownParams), ", "))
+// setParam stores value (float64, bool or string, already type-checked
+// against knownParams) under name in p.
+func setParam(p *Parameters, name string, value any) {
+	f, _ := value.(float64)
+	b, _ := value.(bool)
+	s, _ := value.(string)
+	switch name {
+	case merge.ParamWeight:
+		p.Weight = merge.F64(f)
+	case merge.ParamDensity:
+		p.Density = merge.F64(f)
+	case merge.ParamLambda:
+		p.Lambda = merge.F64(f)
+	case merge.ParamEpsilon:
+		p.Epsilon = merge.F64(f)
+	case merge.ParamGamma:
+		p.Gamma = merge.F64(f)
+	case merge.ParamT:
+		p.T = merge.F64(f)
+	case merge.ParamNormalize:
+		p.Normalize = merge.Bool(b)
+	case merge.ParamRescale:
+		p.Rescale = merge.Bool(b)
+	case merge.ParamRescaleMode:
+		p.RescaleMode = s
+	case merge.ParamTrimScope:
+		p.TrimScope = s
 	}
-	switch spec.kind {
-	case kindNumber:
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case float32:
-			f = float64(x)
-		case int:
-			f = float64(x)
-		case int64:
-			f = float64(x)
-		default:
-			return nil, fmt.Errorf("parameter %s: want a number, got %v", name, v)
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("parameter %s: want a finite number, got %v", name, f)
-		}
-		return f, nil
-	case kindBool:
-		b, ok := v.(bool)
-		if !ok {
-			return nil, fmt.Errorf("parameter %s: want true or false, got %v", name, v)
-		}
-		return b, nil
-	default:
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("parameter %s: want one of %s, got %v", name, strings.Join(spec.choices, "|"), v)
-		}
-		for _, c := range spec.choices {
-			if s == c {
-				return s, nil
-			}
-		}
-		return nil, fmt.Errorf("parameter %s: want one of %s, got %q", name, strings.Join(spec.choices, "|"), s)
+}
+
+// resolvedValue returns the value of a named parameter in r, for comparing
+// parameters that must agree between experts.
+func resolvedValue(r merge.Resolved, name string) any {
+	switch name {
+	case merge.ParamWeight:
+		return r.Weight
+	case merge.ParamDensity:
+		return r.Density
+	case merge.ParamLambda:
+		return r.Lambda
+	case merge.ParamEpsilon:
+		return r.Epsilon
+	case merge.ParamGamma:
+		return r.Gamma
+	case merge.ParamT:
+		return r.T
+	case merge.ParamNormalize:
+		return r.Normalize
+	case merge.ParamRescale:
+		return r.Rescale
+	case merge.ParamRescaleMode:
+		return r.RescaleMode
+	case merge.ParamTrimScope:
+		return r.TrimScope
 	}
+	return nil
 }
 
 // Experts returns the models that are merged as experts: Models without the
@@ -157,31 +166,20 @@ func (c *Config) Experts() []ModelRef {
 }
 
 // Resolved returns the parameters of expert i (an index into Experts()):
-// the global parameters overridden key by key by the model's, without the
-// ignored mergekit keys.
+// the global parameters overridden field by field by the model's.
 func (c *Config) Resolved(i int) Parameters {
 	ex := c.Experts()
-	out := Parameters{}
-	for k, v := range c.Parameters {
-		if !ignoredParams[k] {
-			out[k] = v
-		}
-	}
 	if i >= 0 && i < len(ex) {
-		for k, v := range ex[i].Parameters {
-			if !ignoredParams[k] {
-				out[k] = v
-			}
-		}
+		return c.Parameters.Merge(ex[i].Parameters)
 	}
-	return out
+	return c.Parameters
 }
 
-// Validate checks what can be checked without opening a file: a method and
-// at least one expert, known parameters of the right type, a known dtype, a
-// non-negative shard size, a supported tokenizer source. The method's own
-// requirements (a base, the number of experts, which parameters it reads)
-// are checked by Run's pre-flight against package merge.
+// Validate checks what can be checked without opening a file: a known
+// method with a base when it needs one and the right number of experts,
+// parameters the method accepts and in range (those that are not per-expert
+// must agree between experts), a known dtype, a non-negative shard size and a
+// supported tokenizer source.
 func (c *Config) Validate() error {
 	if c.MergeMethod == "" {
 		return fmt.Errorf("merge_method: missing")
@@ -194,22 +192,51 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("models[%d].model: missing", i)
 		}
 	}
-	if len(c.Experts()) == 0 {
+	experts := c.Experts()
+	if len(experts) == 0 {
 		return fmt.Errorf("models: every listed model is the base model; nothing to merge")
 	}
 	seen := map[string]bool{}
-	for _, m := range c.Experts() {
+	for _, m := range experts {
 		if seen[m.Model] {
 			return fmt.Errorf("models: %s is listed twice", m.Model)
 		}
 		seen[m.Model] = true
 	}
-	if err := c.Parameters.check("parameters"); err != nil {
-		return err
+	info, err := merge.LookupMethod(c.MergeMethod)
+	if err != nil {
+		return fmt.Errorf("merge_method: %w", err)
 	}
-	for i, m := range c.Models {
-		if err := m.Parameters.check(fmt.Sprintf("models[%d].parameters", i)); err != nil {
-			return err
+	if info.NeedsBase && c.BaseModel == "" {
+		return fmt.Errorf("base_model: merge_method %s needs a base model", c.MergeMethod)
+	}
+	if len(experts) < info.MinModels || (info.MaxModels > 0 && len(experts) > info.MaxModels) {
+		want := fmt.Sprintf("at least %d", info.MinModels)
+		if info.MaxModels == info.MinModels {
+			want = fmt.Sprintf("exactly %d", info.MinModels)
+		} else if info.MaxModels > 0 {
+			want = fmt.Sprintf("%d to %d", info.MinModels, info.MaxModels)
+		}
+		return fmt.Errorf("models: merge_method %s takes %s model(s) besides the base, got %d", c.MergeMethod, want, len(experts))
+	}
+	var first merge.Resolved
+	for i, m := range experts {
+		r, err := c.Resolved(i).Resolve(c.MergeMethod)
+		if err != nil {
+			return fmt.Errorf("parameters of model %s: %w", m.Model, err)
+		}
+		if i == 0 {
+			first = r
+			continue
+		}
+		for _, name := range info.Params {
+			if slices.Contains(info.PerExpert, name) {
+				continue
+			}
+			if a, b := resolvedValue(first, name), resolvedValue(r, name); a != b {
+				return fmt.Errorf("parameters: %s must be the same for every model of a %s merge (%v for %s, %v for %s)",
+					name, c.MergeMethod, a, experts[0].Model, b, m.Model)
+			}
 		}
 	}
 	if c.DType != "" {
@@ -228,33 +255,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("not supported yet: tokenizer_source: %s (only base)", c.TokenizerSource)
 	}
 	return nil
-}
-
-// check validates every entry of p; where names the section for errors.
-func (p Parameters) check(where string) error {
-	for _, k := range sortedKeys(p) {
-		if _, err := checkParam(k, p[k]); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
-		}
-	}
-	return nil
-}
-
-// Float returns the numeric parameter name, or def when it is absent.
-func (p Parameters) Float(name string, def float64) float64 {
-	v, ok := p[name]
-	if !ok {
-		return def
-	}
-	f, err := checkParam(name, v)
-	if err != nil {
-		return def
-	}
-	x, ok := f.(float64)
-	if !ok {
-		return def
-	}
-	return x
 }
 
 // ParseSize parses a byte count: a plain integer, or a number followed by a

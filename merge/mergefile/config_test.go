@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"mergescale/merge"
 )
 
 func TestParseFull(t *testing.T) {
@@ -20,8 +22,7 @@ models:
     parameters:
       weight: 0.5
       density: 2e-1
-      trim_scope: global
-parameters: {lambda: 1, normalize: true, int8_mask: true}
+parameters: {lambda: 1, normalize: true, int8_mask: true, trim_scope: global}
 out_dtype: bfloat16
 seed: 7
 out_shard_size: 500MB
@@ -31,54 +32,58 @@ tokenizer_source: base
 	if err != nil {
 		t.Fatal(err)
 	}
+	f, b := merge.F64, merge.Bool
 	want := &Config{
 		MergeMethod: "ties",
 		BaseModel:   "/data/base",
 		Models: []ModelRef{
 			{Model: "/data/base"},
-			{Model: "/data/expert_a", Parameters: Parameters{"weight": 1.0, "density": 0.2}},
-			{Model: "/data/expert_b", Parameters: Parameters{"weight": 0.5, "density": 0.2, "trim_scope": "global"}},
+			{Model: "/data/expert_a", Parameters: Parameters{Weight: f(1), Density: f(0.2)}},
+			{Model: "/data/expert_b", Parameters: Parameters{Weight: f(0.5), Density: f(0.2)}},
 		},
-		Parameters:      Parameters{"lambda": 1.0, "normalize": true, "int8_mask": true},
+		Parameters:      Parameters{Lambda: f(1), Normalize: b(true), TrimScope: "global"},
 		DType:           "bfloat16",
 		Seed:            7,
 		OutShardSize:    500_000_000,
 		TokenizerSource: "base",
 	}
 	if !reflect.DeepEqual(cfg, want) {
-		t.Fatalf("Parse:\n got %#v\nwant %#v", cfg, want)
+		t.Fatalf("Parse:\n got %+v\nwant %+v", cfg, want)
 	}
 	ex := cfg.Experts()
 	if len(ex) != 2 || ex[0].Model != "/data/expert_a" || ex[1].Model != "/data/expert_b" {
 		t.Fatalf("Experts() = %v, want expert_a, expert_b", ex)
 	}
-	// Global ⊕ per-model override; int8_mask is dropped.
-	if got, want := cfg.Resolved(1), (Parameters{"lambda": 1.0, "normalize": true, "weight": 0.5, "density": 0.2, "trim_scope": "global"}); !reflect.DeepEqual(got, want) {
-		t.Fatalf("Resolved(1) = %v, want %v", got, want)
+	// Global ⊕ per-model override.
+	if got, want := cfg.Resolved(1), (Parameters{Lambda: f(1), Normalize: b(true), Weight: f(0.5), Density: f(0.2), TrimScope: "global"}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Resolved(1) = %+v, want %+v", got, want)
 	}
 }
 
 func TestResolvedOverride(t *testing.T) {
+	f := merge.F64
 	cfg := &Config{
 		MergeMethod: "task_arithmetic",
-		Parameters:  Parameters{"weight": 2.0, "lambda": 0.5},
+		BaseModel:   "base",
+		Parameters:  Parameters{Weight: f(2), Lambda: f(0.5)},
 		Models: []ModelRef{
 			{Model: "a"},
-			{Model: "b", Parameters: Parameters{"weight": 3.0}},
+			{Model: "b", Parameters: Parameters{Weight: f(3)}},
 		},
 	}
 	for i, want := range []Parameters{
-		{"weight": 2.0, "lambda": 0.5},
-		{"weight": 3.0, "lambda": 0.5},
+		{Weight: f(2), Lambda: f(0.5)},
+		{Weight: f(3), Lambda: f(0.5)},
 	} {
 		if got := cfg.Resolved(i); !reflect.DeepEqual(got, want) {
-			t.Errorf("Resolved(%d) = %v, want %v", i, got, want)
+			t.Errorf("Resolved(%d) = %+v, want %+v", i, got, want)
 		}
 	}
-	// Resolving must not alias the global map.
-	cfg.Resolved(1)["lambda"] = 9.0
-	if cfg.Parameters["lambda"] != 0.5 {
-		t.Fatalf("Resolved mutated the global parameters")
+	// Resolving must not alias the global parameters.
+	r := cfg.Resolved(1)
+	*r.Weight = 9
+	if *cfg.Parameters.Weight != 2 {
+		t.Fatalf("Resolved(1) shares the global weight")
 	}
 }
 
@@ -91,8 +96,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown parameter", "merge_method: linear\nmodels: [a]\nparameters: {lamda: 1}\n", `line 3: parameters: unknown parameter "lamda"`},
 		{"slices", "merge_method: passthrough\nslices:\n  - sources: []\n", "line 2: not supported yet: slices"},
 		{"layer_range", "merge_method: linear\nmodels:\n  - model: a\n    layer_range: [0, 4]\n", "line 4: not supported yet: layer_range"},
-		{"gradient list", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  t: [0, 0.5, 1]\n", "line 4: not supported yet: per-layer gradient list (parameters.t)"},
+		{"gradient list", "merge_method: slerp\nbase_model: a\nmodels: [a, b]\nparameters:\n  t: [0, 0.5, 1]\n", "line 5: not supported yet: per-layer gradient list (parameters.t)"},
 		{"filter value", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  t: {filter: self_attn, value: 0.5}\n", "line 4: not supported yet: filter (parameters.t)"},
+		{"filter list", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  t:\n    - filter: self_attn\n      value: 0.5\n", "line 5: not supported yet: per-layer gradient list (parameters.t)"},
 		{"filter key", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  filter: x\n", "line 4: not supported yet: filter"},
 		{"tokenizer union", "merge_method: linear\nmodels: [a]\ntokenizer_source: union\n", "line 3: not supported yet: tokenizer_source: union"},
 		{"bad dtype", "merge_method: linear\nmodels: [a]\ndtype: fp8\n", `line 3: dtype: want float32, float16 or bfloat16, got "fp8"`},
@@ -100,12 +106,18 @@ func TestParseErrors(t *testing.T) {
 		{"bad shard size", "merge_method: linear\nmodels: [a]\nout_shard_size: 5 parsecs\n", `line 3: out_shard_size: invalid size "5 parsecs"`},
 		{"zero shard size", "merge_method: linear\nmodels: [a]\nout_shard_size: 0\n", "line 3: out_shard_size: must be positive"},
 		{"negative seed", "merge_method: linear\nmodels: [a]\nseed: -1\n", "line 3: seed: want a non-negative integer"},
-		{"wrong param type", "merge_method: ties\nmodels: [a]\nparameters: {normalize: 1}\n", "line 3: parameters: parameter normalize: want true or false"},
-		{"bad param choice", "merge_method: ties\nmodels: [a]\nparameters: {trim_scope: layer}\n", `line 3: parameters: parameter trim_scope: want one of tensor|global, got "layer"`},
+		{"wrong param type", "merge_method: ties\nbase_model: b\nmodels: [a]\nparameters: {normalize: 1}\n", `line 4: parameters.normalize: want true or false, got "1"`},
+		{"bad param choice", "merge_method: ties\nbase_model: b\nmodels: [a]\nparameters: {trim_scope: layer}\n", `parameters of model a: ties: parameter trim_scope must be "tensor" or "global", got "layer"`},
+		{"param out of range", "merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {density: 1.5}\n", "parameters of model a: ties: parameter density must be in [0, 1], got 1.5"},
+		{"param not taken", "merge_method: linear\nmodels:\n  - model: a\n    parameters: {density: 0.5}\n", `parameters of model a: method linear does not accept parameter "density"`},
+		{"common param differs", "merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {lambda: 1}\n  - model: c\n    parameters: {lambda: 2}\n", "parameters: lambda must be the same for every model of a ties merge"},
+		{"unknown method", "merge_method: frankenmerge\nmodels: [a]\n", `merge_method: unknown merge method "frankenmerge"`},
+		{"needs base", "merge_method: task_arithmetic\nmodels: [a]\n", "base_model: merge_method task_arithmetic needs a base model"},
+		{"slerp two", "merge_method: slerp\nbase_model: b\nmodels: [a, c]\nparameters: {t: 0.5}\n", "models: merge_method slerp takes exactly 1 model(s) besides the base, got 2"},
 		{"duplicate key", "merge_method: linear\nmodels: [a]\nmerge_method: ties\n", `line 3: duplicate key "merge_method" (first at line 1)`},
 		{"no method", "models: [a]\n", "merge_method: missing"},
 		{"no models", "merge_method: linear\n", "models: no models listed"},
-		{"only base", "merge_method: ties\nbase_model: a\nmodels: [a]\n", "every listed model is the base model"},
+		{"only base", "merge_method: ties\nbase_model: a\nmodels: [./a]\n", "every listed model is the base model"},
 		{"model twice", "merge_method: linear\nmodels: [a, a]\n", "models: a is listed twice"},
 		{"missing model key", "merge_method: linear\nmodels:\n  - parameters: {weight: 1}\n", "line 3: models[0]: missing key model"},
 		{"not a mapping", "- a\n- b\n", "line 1: configuration: want a mapping"},
@@ -171,17 +183,20 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestValidateInCode(t *testing.T) {
+	f := merge.F64
 	tests := []struct {
 		name string
 		cfg  Config
 		want string
 	}{
 		{"ok", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a"}, {Model: "b"}}}, ""},
-		{"int param", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a", Parameters: Parameters{"weight": 2}}}}, ""},
-		{"bad param type", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a", Parameters: Parameters{"weight": "x"}}}}, "models[0].parameters: parameter weight: want a number"},
+		{"ok ties", Config{MergeMethod: "ties", BaseModel: "z", Parameters: Parameters{Density: f(0.2)}, Models: []ModelRef{{Model: "a"}, {Model: "z"}}}, ""},
+		{"zero weight sum is merge's business", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a", Parameters: Parameters{Weight: f(0)}}}}, ""},
+		{"bad density", Config{MergeMethod: "ties", BaseModel: "z", Models: []ModelRef{{Model: "a", Parameters: Parameters{Density: f(-1)}}}}, "parameters of model a: ties: parameter density must be in [0, 1]"},
 		{"bad dtype", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a"}}, DType: "F32"}, "dtype: want float32"},
 		{"negative shard", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a"}}, OutShardSize: -1}, "out_shard_size"},
 		{"empty model", Config{MergeMethod: "linear", Models: []ModelRef{{}}}, "models[0].model: missing"},
+		{"tokenizer", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a"}}, TokenizerSource: "union"}, "not supported yet: tokenizer_source: union"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()

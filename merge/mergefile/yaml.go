@@ -235,12 +235,13 @@ func decodeModels(n *yaml.Node) ([]ModelRef, error) {
 // decodeParams decodes a parameters: mapping. A list or mapping as a value
 // is mergekit's per-layer gradient or filtered parameter, not supported yet.
 func decodeParams(n *yaml.Node, where string) (Parameters, error) {
-	p := Parameters{}
+	var p Parameters
 	err := mapping(n, where, func(key string, k, v *yaml.Node) error {
 		if unsupported[key] {
 			return lineErr(k, "not supported yet: %s", key)
 		}
-		if _, ok := knownParams[key]; !ok {
+		kind, ok := knownParams[key]
+		if !ok {
 			return lineErr(k, "%s: unknown parameter %q (known: %s)", where, key, joinKeys(knownParams))
 		}
 		switch v.Kind {
@@ -253,16 +254,23 @@ func decodeParams(n *yaml.Node, where string) (Parameters, error) {
 		if err != nil {
 			return lineErr(v, "%s.%s: %v", where, key, err)
 		}
-		if val, err = checkParam(key, val); err != nil {
-			return lineErr(v, "%s: %v", where, err)
+		okType := false
+		switch val.(type) {
+		case float64:
+			okType = kind == kindNumber
+		case bool:
+			okType = kind == kindBool
+		case string:
+			okType = kind == kindString
 		}
-		p[key] = val
+		if !okType {
+			want := map[paramKind]string{kindNumber: "a number", kindBool: "true or false", kindString: "a string"}[kind]
+			return lineErr(v, "%s.%s: want %s, got %q", where, key, want, v.Value)
+		}
+		setParam(&p, key, val)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p, err
 }
 
 // scalarValue converts a scalar node to float64, bool or string by its

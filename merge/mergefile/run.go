@@ -1,0 +1,217 @@
+package mergefile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"mergescale/checkpoint"
+	"mergescale/merge"
+)
+
+// Options tune Run.
+type Options struct {
+	// AllowMissing copies a tensor from the base when some expert lacks it,
+	// instead of failing the pre-flight check.
+	AllowMissing bool
+	// DryRun stops after the pre-flight check; Run then writes the plan to
+	// Summary and returns nil stats.
+	DryRun bool
+	// Force replaces a non-empty output directory (only once the merge has
+	// succeeded). Without it Run refuses to touch one.
+	Force bool
+	// Progress receives a progress bar (tensors and bytes); nil is quiet.
+	Progress io.Writer
+	// Summary receives one line at the end of the merge (or the plan of a
+	// dry run); nil is quiet.
+	Summary io.Writer
+	// Workers bounds the tensors processed at once; 0 means GOMAXPROCS.
+	Workers int
+}
+
+// Output file names written next to the weights.
+const (
+	// ConfigFileName holds the fully resolved config of the merge.
+	ConfigFileName = "mergescale_config.yaml"
+	// StatsFileName holds the merge diagnostics as JSON.
+	StatsFileName = "merge_stats.json"
+)
+
+// Run merges the checkpoints of cfg into outDir.
+//
+// It first checks everything it can without merging (see Check) and reports
+// every problem at once. It then streams: each tensor is read from every
+// input, widened to float32, merged and written in the output dtype, and
+// the inputs' pages are released, so memory stays near (k + 2) × the largest
+// tensor. The output (weights, index when sharded, mergescale_config.yaml,
+// merge_stats.json, config.json and tokenizer files of the base) is built in
+// a temporary directory next to outDir and renamed into place at the end:
+// nothing appears under outDir when Run fails. An existing non-empty outDir
+// is an error unless opts.Force is set.
+//
+// The output is byte-identical for any GOMAXPROCS and Workers.
+func Run(ctx context.Context, cfg *Config, outDir string, opts Options) (*merge.Stats, error) {
+	start := time.Now()
+	if outDir == "" && !opts.DryRun {
+		return nil, errors.New("merge: no output directory")
+	}
+	if outDir != "" {
+		if err := checkOutDir(outDir, opts.Force); err != nil {
+			return nil, err
+		}
+	}
+	plan, in, err := preflight(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer in.close()
+	if opts.DryRun {
+		if opts.Summary != nil {
+			if err := plan.Describe(opts.Summary); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+
+	parent := filepath.Dir(filepath.Clean(outDir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("merge: output: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("merge: output: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("merge: output: %w", err)
+	}
+
+	d := &driver{cfg: cfg, plan: plan, in: in, workers: opts.Workers}
+	if d.workers <= 0 {
+		d.workers = runtime.GOMAXPROCS(0)
+	}
+	d.progress = newProgress(opts.Progress, plan)
+	if plan.TwoPass {
+		if err := d.thresholdPass(ctx); err != nil {
+			d.progress.abort()
+			return nil, err
+		}
+	}
+	stats, err := d.stream(ctx, tmp)
+	d.progress.finish()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSideFiles(cfg, plan, stats, tmp); err != nil {
+		return nil, err
+	}
+	if err := replaceDir(tmp, outDir); err != nil {
+		return nil, err
+	}
+	done = true
+	if opts.Summary != nil {
+		secs := time.Since(start).Seconds()
+		fmt.Fprintf(opts.Summary, "merged %d tensors (%s read, %s written) with %s of %d expert(s) in %.1fs (%.2f GB/s) into %s\n",
+			len(plan.Tensors), formatBytes(plan.InputBytes), formatBytes(plan.OutputBytes), plan.Method,
+			len(plan.Experts), secs, float64(plan.InputBytes)/1e9/max(secs, 1e-9), outDir)
+	}
+	return stats, nil
+}
+
+// checkOutDir refuses a non-empty existing output directory unless force.
+func checkOutDir(outDir string, force bool) error {
+	fi, err := os.Stat(outDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("merge: output: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("merge: output %s exists and is not a directory", outDir)
+	}
+	entries, err := os.ReadDir(outDir)
+	if err != nil {
+		return fmt.Errorf("merge: output: %w", err)
+	}
+	if len(entries) > 0 && !force {
+		return fmt.Errorf("merge: output directory %s is not empty (use --force to replace it)", outDir)
+	}
+	return nil
+}
+
+// replaceDir renames tmp to outDir, moving an existing outDir aside first
+// and deleting it only once the rename has succeeded.
+func replaceDir(tmp, outDir string) error {
+	if _, err := os.Lstat(outDir); err == nil {
+		old := tmp + ".old"
+		if err := os.Rename(outDir, old); err != nil {
+			return fmt.Errorf("merge: output: %w", err)
+		}
+		if err := os.Rename(tmp, outDir); err != nil {
+			os.Rename(old, outDir)
+			return fmt.Errorf("merge: output: %w", err)
+		}
+		return os.RemoveAll(old)
+	}
+	if err := os.Rename(tmp, outDir); err != nil {
+		return fmt.Errorf("merge: output: %w", err)
+	}
+	return nil
+}
+
+// writeSideFiles writes the resolved config, the diagnostics and the base's
+// config and tokenizer files into dir.
+func writeSideFiles(cfg *Config, plan *Plan, stats *merge.Stats, dir string) error {
+	y, err := ResolvedYAML(cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFileName), y, 0o644); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	js, err := json.MarshalIndent(statsFile{
+		Method:  plan.Method,
+		Base:    plan.Base,
+		Experts: plan.Experts,
+		Tensors: len(plan.Tensors),
+		Stats:   stats,
+	}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("merge: %s: %w", StatsFileName, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, StatsFileName), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	src := cfg.BaseModel
+	if src == "" {
+		src = plan.Experts[0]
+	}
+	if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+		if err := checkpoint.CopyModelFiles(src, dir); err != nil {
+			return fmt.Errorf("merge: copying config and tokenizer files: %w", err)
+		}
+	}
+	return nil
+}
+
+// statsFile is the layout of merge_stats.json.
+type statsFile struct {
+	Method  string       `json:"merge_method"`
+	Base    string       `json:"base_model,omitempty"`
+	Experts []string     `json:"models"`
+	Tensors int          `json:"tensors"`
+	Stats   *merge.Stats `json:"stats"`
+}
