@@ -1,0 +1,84 @@
+package model
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"mergescale/gemm"
+)
+
+// benchVocab is about the task suite's vocabulary size.
+const benchVocab = 500
+
+// sgemmGFLOPS measures k's Sgemm on an m×n×k product (C = A·B) for about
+// 200 ms and returns GFLOP/s.
+func sgemmGFLOPS(kern gemm.Kernel, m, n, k int) float64 {
+	rng := rand.New(rand.NewPCG(1, 1))
+	a, bm, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	for i := range a {
+		a[i] = rng.Float32()
+	}
+	for i := range bm {
+		bm[i] = rng.Float32()
+	}
+	reps := 0
+	start := time.Now()
+	for time.Since(start) < 200*time.Millisecond {
+		kern.Sgemm(false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
+		reps++
+	}
+	return 2 * float64(m) * float64(n) * float64(k) * float64(reps) / time.Since(start).Seconds() / 1e9
+}
+
+// BenchmarkTrainStep times whole training steps (forward, backward,
+// reduction, clipping, AdamW) of every preset on a batch of 16 sequences of
+// 48 input tokens, with one worker, and reports tokens/s and GFLOP/s
+// (6 × parameters × tokens plus 12·n_layer·T²·d per sequence for attention)
+// beside gonum's and the default kernel's Sgemm GFLOP/s on the model's MLP
+// shape (batch·seq × d × 4d), measured in the same run.
+func BenchmarkTrainStep(b *testing.B) {
+	const batch, seq = 16, 48
+	for _, p := range Presets() {
+		if p.Name == "micro" {
+			continue
+		}
+		b.Run(p.Name, func(b *testing.B) {
+			cfg := p.Config(benchVocab)
+			m := New(cfg, 1)
+			rng := rand.New(rand.NewPCG(2, 2))
+			data := make([]Example, batch)
+			for i := range data {
+				data[i].Target = make([]int, seq+1)
+				for j := range data[i].Target {
+					data[i].Target[j] = rng.IntN(benchVocab)
+				}
+			}
+			g := newGradRunner(m, batch, 1)
+			mom, vel := make([]float32, len(m.data)), make([]float32, len(m.data))
+			step := func(i int) {
+				g.run(data, 0, 1, i)
+				adamW(m, g.grads[0], mom, vel, i+1, 1e-4, 0.01)
+			}
+			step(0) // warm the workspaces
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				step(i + 1)
+			}
+			sec := time.Since(start).Seconds()
+			b.StopTimer()
+			tokens := float64(batch * seq * b.N)
+			flops := 6*float64(m.NumParams())*tokens + 12*float64(cfg.NLayer*seq*seq*cfg.NEmbd*batch*b.N)
+			b.ReportMetric(float64(m.NumParams()), "params")
+			b.ReportMetric(tokens/sec, "tokens/s")
+			b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+			d := cfg.NEmbd
+			b.ReportMetric(sgemmGFLOPS(gemm.Gonum(), batch*seq, 4*d, d), "gonum-sgemm-GFLOP/s")
+			if k := gemm.Default(); k.Name() != "gonum" {
+				b.ReportMetric(sgemmGFLOPS(k, batch*seq, 4*d, d), fmt.Sprintf("%s-sgemm-GFLOP/s", k.Name()))
+			}
+		})
+	}
+}
