@@ -138,9 +138,7 @@ func decodeFloat32(d DType, src []byte, dst []float32) error {
 	case F32:
 		copyF32(dst, src)
 	case BF16:
-		for i := range dst {
-			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
-		}
+		decodeBF16(dst, src)
 	case F16:
 		for i := range dst {
 			dst[i] = F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
@@ -153,6 +151,25 @@ func decodeFloat32(d DType, src []byte, dst []float32) error {
 		return fmt.Errorf("dtype %s is not a float type", d)
 	}
 	return nil
+}
+
+// decodeBF16 widens little-endian bfloat16 bytes into dst, four elements
+// per 64-bit load.
+func decodeBF16(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	n := len(dst) &^ 3
+	for i := 0; i < n; i += 4 {
+		v := binary.LittleEndian.Uint64(src[2*i:])
+		d := dst[i : i+4 : i+4]
+		lo, hi := uint32(v), uint32(v>>32)
+		d[0] = math.Float32frombits(lo << 16)
+		d[1] = math.Float32frombits(lo & 0xffff0000)
+		d[2] = math.Float32frombits(hi << 16)
+		d[3] = math.Float32frombits(hi & 0xffff0000)
+	}
+	for i := n; i < len(dst); i++ {
+		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+	}
 }
 
 // encodeFloat32 narrows src into dst (little-endian elements of dtype d);

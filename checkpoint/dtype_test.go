@@ -182,3 +182,23 @@ func TestF16NearestEven(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeBF16Tails(t *testing.T) {
+	// Lengths around the 4-element unrolling, against the scalar conversion.
+	for n := 0; n <= 9; n++ {
+		src := make([]byte, 2*n)
+		for i := range src {
+			src[i] = byte(37*i + 11)
+		}
+		dst := make([]float32, n)
+		if err := decodeFloat32(BF16, src, dst); err != nil {
+			t.Fatal(err)
+		}
+		for i := range dst {
+			want := BF16ToFloat32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+			if math.Float32bits(dst[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: element %d = %v, want %v", n, i, dst[i], want)
+			}
+		}
+	}
+}
