@@ -23,6 +23,7 @@ func BenchmarkSgemm(b *testing.B) {
 		{"dW-128x512x1024-TN", true, false, 128, 512, 1024},
 		{"attn-64x64x32-NT", false, true, 64, 64, 32},
 		{"attn-64x32x64-NN", false, false, 64, 32, 64},
+		{"attn-64x16x64-NN", false, false, 64, 16, 64},
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, s := range shapes {

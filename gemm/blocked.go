@@ -46,8 +46,25 @@ func newConfig(name string, mr, nr, kc, mc, nc int, kern microKernel) *config {
 }
 
 // blocked is a Kernel that packs panels of A and B and runs a register-blocked
-// micro-kernel over them, in parallel over disjoint blocks of C.
-type blocked struct{ cfg *config }
+// micro-kernel over them, in parallel over disjoint blocks of C. When narrow
+// is set, products with few columns, which would leave most of a wide tile
+// empty, use it instead of cfg.
+type blocked struct{ cfg, narrow *config }
+
+// pick returns the configuration for a product with n columns: narrow when
+// the wide tiles would compute at least 1.5 times as many columns. The
+// choice depends on the shape alone, never on the number of goroutines.
+func (k blocked) pick(n int) *config {
+	if k.narrow == nil {
+		return k.cfg
+	}
+	wide := (n + k.cfg.nr - 1) / k.cfg.nr * k.cfg.nr
+	slim := (n + k.narrow.nr - 1) / k.narrow.nr * k.narrow.nr
+	if 2*wide >= 3*slim {
+		return k.narrow
+	}
+	return k.cfg
+}
 
 // Name reports the micro-kernel, e.g. "avx2-6x16".
 func (k blocked) Name() string { return k.cfg.name }
@@ -74,7 +91,7 @@ func (k blocked) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []flo
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	cfg := k.cfg
+	cfg := k.pick(n)
 	// Split along the longer side of C, in whole tiles of the fixed grid.
 	byRows := m >= n
 	unit, dim := cfg.mr, m
@@ -193,17 +210,7 @@ func packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int) {
 			}
 			continue
 		}
-		for r := 0; r < rows; r++ {
-			src := a[(i0+ir+r)*lda+p0:][:kc]
-			for p, v := range src {
-				panel[p*mr+r] = v
-			}
-		}
-		for r := rows; r < mr; r++ {
-			for p := 0; p < kc; p++ {
-				panel[p*mr+r] = 0
-			}
-		}
+		transposeInto(panel, mr, a[(i0+ir)*lda+p0:], lda, rows, kc)
 	}
 }
 
@@ -223,16 +230,35 @@ func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int) {
 			}
 			continue
 		}
-		for j := 0; j < cols; j++ {
-			src := b[(j0+jr+j)*ldb+p0:][:kc]
-			for p, v := range src {
-				panel[p*nr+j] = v
-			}
+		transposeInto(panel, nr, b[(j0+jr)*ldb+p0:], ldb, cols, kc)
+	}
+}
+
+// transposeInto writes the rows×depth matrix src (row stride ld) transposed
+// into panel, depth-major with w values per depth; lanes rows..w-1 are zeroed.
+// Four source rows are handled together so that each depth of the panel is
+// written in runs of four.
+func transposeInto(panel []float32, w int, src []float32, ld, rows, depth int) {
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		s0 := src[r*ld:][:depth]
+		s1 := src[(r+1)*ld:][:len(s0)]
+		s2 := src[(r+2)*ld:][:len(s0)]
+		s3 := src[(r+3)*ld:][:len(s0)]
+		for p := range s0 {
+			d := panel[p*w+r:][:4]
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 		}
-		for j := cols; j < nr; j++ {
-			for p := 0; p < kc; p++ {
-				panel[p*nr+j] = 0
-			}
+	}
+	for ; r < rows; r++ {
+		s0 := src[r*ld:][:depth]
+		for p, v := range s0 {
+			panel[p*w+r] = v
+		}
+	}
+	if rows < w {
+		for p := 0; p < depth; p++ {
+			clear(panel[p*w+rows : (p+1)*w])
 		}
 	}
 }

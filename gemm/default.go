@@ -7,17 +7,29 @@ type features struct {
 }
 
 // portable is the blocked driver with the plain-Go micro-kernel.
-var portable = blocked{newConfig("blocked-go-4x4", genericMR, genericNR, 256, 64, 512, microGeneric)}
+var portable = blocked{cfg: newConfig("blocked-go-4x4", genericMR, genericNR, 256, 64, 512, microGeneric)}
 
 // asmKernels are the assembly kernels this CPU runs, fastest first; they are
 // chosen once at start-up and never change afterwards.
 var asmKernels = func() []Kernel {
+	return asmKernelsFor(hostFeatures())
+}()
+
+// asmKernelsFor wraps the assembly configurations for CPU features f as
+// kernels. The AVX-512 kernel hands products with few columns to the AVX2
+// micro-kernel, whose tiles are half as wide.
+func asmKernelsFor(f features) []Kernel {
+	cfgs := asmConfigs(f)
 	var out []Kernel
-	for _, cfg := range asmConfigs(hostFeatures()) {
-		out = append(out, blocked{cfg})
+	for i, cfg := range cfgs {
+		k := blocked{cfg: cfg}
+		if i+1 < len(cfgs) && cfgs[i+1].nr < cfg.nr {
+			k.narrow = cfgs[i+1]
+		}
+		out = append(out, k)
 	}
 	return out
-}()
+}
 
 // best is the kernel Default returns.
 var best = selectKernel(asmKernels)

@@ -117,7 +117,7 @@ func testKernels() []Kernel {
 	ks := Available()
 	cfgs := append(asmConfigs(hostFeatures()), portable.cfg)
 	for _, c := range cfgs {
-		ks = append(ks, blocked{newConfig(c.name+"-tinyblocks", c.mr, c.nr, 5, 2*c.mr, 2*c.nr, c.kern)})
+		ks = append(ks, blocked{cfg: newConfig(c.name+"-tinyblocks", c.mr, c.nr, 5, 2*c.mr, 2*c.nr, c.kern)})
 	}
 	return ks
 }
@@ -301,10 +301,7 @@ func TestSelectKernel(t *testing.T) {
 		{"AVX-512", features{avx2: true, avx512: true}, "avx512-12x32"},
 	}
 	for _, tc := range tests {
-		var ks []Kernel
-		for _, cfg := range asmConfigs(tc.f) {
-			ks = append(ks, blocked{cfg})
-		}
+		ks := asmKernelsFor(tc.f)
 		want := tc.want
 		if runtime.GOARCH != "amd64" {
 			want = "gonum"
