@@ -36,6 +36,10 @@
 //   - tensors that, sorted by offset, leave a gap, overlap, run past the end
 //     of the file or do not cover the data area exactly.
 //
+// The reference ignores unknown fields in a tensor entry and keeps the last
+// of duplicate names; this package rejects both, since no writer produces
+// them and either would hide a corrupt header.
+//
 // Each error is a *FormatError naming the file and, where one is concerned,
 // the tensor. Parsing never panics and allocates at most in proportion to
 // the header, which is bounded by the file size: sizes are checked with

@@ -210,3 +210,49 @@ func TestHugeClaimsAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestRuleShardedIndex(t *testing.T) {
+	shard := func(names ...string) []byte {
+		var parts []string
+		for i, n := range names {
+			parts = append(parts, `"`+n+`":{"dtype":"U8","shape":[1],"data_offsets":[`+string(rune('0'+i))+`,`+string(rune('1'+i))+`]}`)
+		}
+		return handFile("{"+strings.Join(parts, ",")+"}", len(names))
+	}
+	tests := []struct {
+		name  string
+		index string
+		files map[string][]byte
+		want  string
+	}{
+		{"no weight_map", `{"metadata":{}}`, nil, "weight_map is missing"},
+		{"not JSON", `{"weight_map":`, nil, IndexFileName},
+		{"path traversal", `{"weight_map":{"a":"../x.safetensors"}}`, nil, `tensor "a": shard file "../x.safetensors" is not a plain file name`},
+		{"missing shard", `{"weight_map":{"a":"s1.safetensors"}}`, nil, "s1.safetensors: no such file"},
+		{"tensor not in shard", `{"weight_map":{"a":"s1.safetensors","b":"s1.safetensors"}}`,
+			map[string][]byte{"s1.safetensors": shard("a")}, `tensor "b": ` + IndexFileName + ` lists the tensor`},
+		{"unlisted tensor in shard", `{"weight_map":{"a":"s1.safetensors"}}`,
+			map[string][]byte{"s1.safetensors": shard("a", "b")}, `tensor "b": tensor is not listed`},
+		{"tensor listed in the other shard", `{"weight_map":{"a":"s1.safetensors","b":"s2.safetensors"}}`,
+			map[string][]byte{"s1.safetensors": shard("a", "b"), "s2.safetensors": shard("b")}, `tensor "b": tensor is not listed`},
+		{"malformed shard", `{"weight_map":{"a":"s1.safetensors"}}`,
+			map[string][]byte{"s1.safetensors": handFile(`{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,1]}}`, 1)}, `s1.safetensors: tensor "a": shape [2] of U8 needs 2 bytes`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, IndexFileName), []byte(tt.index), 0o644)
+			for n, b := range tt.files {
+				os.WriteFile(filepath.Join(dir, n), b, 0o644)
+			}
+			c, err := Open(dir)
+			if err == nil {
+				c.Close()
+				t.Fatal("Open accepted it")
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), dir) {
+				t.Errorf("error %q, want it to start with %s and contain %q", err, dir, tt.want)
+			}
+		})
+	}
+}

@@ -300,7 +300,12 @@ func CreateDir(dir string, tensors []TensorInfo, metadata map[string]string, max
 	}
 	var groups [][]TensorInfo
 	var size, total int64
+	seen := make(map[string]bool, len(tensors))
 	for _, t := range tensors {
+		if seen[t.Name] {
+			return nil, fmt.Errorf("%s: tensor %q: declared twice", dir, t.Name)
+		}
+		seen[t.Name] = true
 		nb := t.NumBytes()
 		if nb < 0 {
 			return nil, fmt.Errorf("%s: tensor %q: invalid dtype %q or shape %v", dir, t.Name, t.DType, t.Shape)
@@ -459,11 +464,13 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// modelFiles are the non-weight files CopyModelFiles copies.
-var modelFiles = [...]string{
-	"config.json", "generation_config.json",
-	"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-	"special_tokens_map.json", "tokenizer.model", "added_tokens.json",
+// modelFiles lists the non-weight files CopyModelFiles copies.
+func modelFiles() []string {
+	return []string{
+		"config.json", "generation_config.json",
+		"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+		"special_tokens_map.json", "tokenizer.model", "added_tokens.json",
+	}
 }
 
 // CopyModelFiles copies config.json, generation_config.json and the
@@ -471,7 +478,7 @@ var modelFiles = [...]string{
 // merges.txt, special_tokens_map.json, tokenizer.model, added_tokens.json)
 // that exist in srcDir into dstDir, each written atomically.
 func CopyModelFiles(srcDir, dstDir string) error {
-	for _, name := range modelFiles {
+	for _, name := range modelFiles() {
 		src := filepath.Join(srcDir, name)
 		st, err := os.Stat(src)
 		if errors.Is(err, os.ErrNotExist) {
