@@ -16,6 +16,8 @@ func BenchmarkSgemm(b *testing.B) {
 		transA, transB bool
 		m, n, k        int
 	}{
+		{"xs-1024x128x32", false, false, 1024, 128, 32},
+		{"xs-1024x32x128", false, false, 1024, 32, 128},
 		{"mlp-512x64x256", false, false, 512, 64, 256},
 		{"mlp-1024x128x512", false, false, 1024, 128, 512},
 		{"mlp-2048x256x1024", false, false, 2048, 256, 1024},
