@@ -83,13 +83,16 @@ const (
 	geluA = 0.044715
 )
 
-func gelu(x float32) float32 {
-	t := float32(math.Tanh(float64(geluC * (x + geluA*x*x*x))))
-	return 0.5 * x * (1 + t)
+// geluTanh returns the tanh term of GELU at x, from which both the value
+// and the derivative follow.
+func geluTanh(x float32) float32 {
+	return float32(math.Tanh(float64(geluC * (x + geluA*x*x*x))))
 }
 
-func geluGrad(x float32) float32 {
-	t := float32(math.Tanh(float64(geluC * (x + geluA*x*x*x))))
+func gelu(x float32) float32 { return 0.5 * x * (1 + geluTanh(x)) }
+
+// geluGradT is GELU's derivative at x given t = geluTanh(x).
+func geluGradT(x, t float32) float32 {
 	return 0.5*(1+t) + 0.5*x*(1-t*t)*geluC*(1+3*geluA*x*x)
 }
 

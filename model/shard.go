@@ -15,7 +15,7 @@ type layerActs struct {
 	y                 []float32 // attention output before c_proj [R,d]
 	xMid              []float32 // residual after the attention branch [R,d]
 	ln2, mean2, rstd2 []float32
-	h, g              []float32 // c_fc output and its GELU [R,4d]
+	h, g, t           []float32 // c_fc output, its GELU and GELU's tanh term [R,4d]
 	dropA, dropM      []float32 // dropout scales of the two branches [R,d] (nil: no dropout)
 }
 
@@ -99,7 +99,7 @@ func (s *shard) load(inputs, targets [][]int, dropout bool) {
 		a.att = grow(a.att, att)
 		a.y, a.xMid = grow(a.y, R*d), grow(a.xMid, R*d)
 		a.ln2, a.mean2, a.rstd2 = grow(a.ln2, R*d), grow(a.mean2, R), grow(a.rstd2, R)
-		a.h, a.g = grow(a.h, R*4*d), grow(a.g, R*4*d)
+		a.h, a.g, a.t = grow(a.h, R*4*d), grow(a.g, R*4*d), grow(a.t, R*4*d)
 		a.dropA, a.dropM = nil, nil
 		if dropout {
 			a.dropA, a.dropM = make([]float32, R*d), make([]float32, R*d)
@@ -174,7 +174,9 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 		layerNorm(a.ln2, a.mean2, a.rstd2, a.xMid, lw.ln2w, lw.ln2b, R, d)
 		linear(k, a.h, a.ln2, lw.fcW, lw.fcB, R, d, 4*d)
 		for i, v := range a.h {
-			a.g[i] = gelu(v)
+			t := geluTanh(v)
+			a.t[i] = t
+			a.g[i] = 0.5 * v * (1 + t)
 		}
 		linear(k, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d)
 		if a.dropM != nil {
@@ -191,9 +193,25 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 	}
 	Rt, V := len(s.tRows), c.VocabSize
 	k.Sgemm(false, true, Rt, V, d, 1, s.lnfT, d, w.wte, d, 0, s.logits, V)
+	// Softmax in place: backward needs the probabilities, not the logits.
 	var loss float64
 	for i, r := range s.tRows {
-		loss -= logSoftmaxAt(s.logits[i*V:(i+1)*V], s.tgt[r])
+		row := s.logits[i*V : (i+1)*V]
+		mx := row[0]
+		for _, v := range row {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for j, v := range row {
+			e := math.Exp(float64(v - mx))
+			row[j] = float32(e)
+			sum += e
+		}
+		loss -= math.Log(float64(row[s.tgt[r]]) / sum)
+		inv := float32(1 / sum)
+		for j := range row {
+			row[j] *= inv
+		}
 	}
 	return loss
 }
@@ -259,20 +277,11 @@ func (s *shard) attentionBackward(a *layerActs, dy []float32) {
 func (s *shard) backward(w, g *params, scale float32) {
 	c := s.cfg
 	d, R, V, k := c.NEmbd, s.rows, c.VocabSize, s.kern
-	// Loss → logits (in place: logits become dlogits).
+	// Loss → logits, in place: the probabilities become dlogits.
 	for i, r := range s.tRows {
 		row := s.logits[i*V : (i+1)*V]
-		mx := row[0]
-		for _, v := range row {
-			mx = max(mx, v)
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v - mx))
-		}
-		inv := 1 / sum
-		for j, v := range row {
-			row[j] = float32(math.Exp(float64(v-mx))*inv) * scale
+		for j := range row {
+			row[j] *= scale
 		}
 		row[s.tgt[r]] -= scale
 	}
@@ -298,7 +307,7 @@ func (s *shard) backward(w, g *params, scale float32) {
 		}
 		linearBackward(k, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d)
 		for i, v := range a.h {
-			s.dH[i] *= geluGrad(v)
+			s.dH[i] *= geluGradT(v, a.t[i])
 		}
 		linearBackward(k, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d)
 		layerNormBackward(dres, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w, R, d)
