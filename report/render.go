@@ -1,0 +1,201 @@
+// Package report turns a mergescale store into the paper's figures and
+// tables and a report.md that checks the paper's claims against our runs.
+//
+// It reads only the SQLite store (read-only), never the runner. Only
+// merges with chosen = 1 and test-split accuracy enter the aggregates. Per
+// (base type, size, method, k), each chosen merge (one expert subset) gets:
+//
+//   - normalized held-in: over the held-in tasks of the merged experts'
+//     categories only, merged ÷ that category's expert (models.kind =
+//     'expert', same size, base_type, category) per task, then the mean per
+//     category, then the mean over categories;
+//   - normalized held-out: over all held-out tasks, merged ÷ the base's
+//     zero-shot score (kind = 'base', same size and base_type) per task,
+//     then the mean per category and over categories;
+//   - the chance-adjusted variants (score − chance) ÷ (reference − chance),
+//     the raw accuracies, and the multitask model's scores over the same
+//     categories (so its held-in varies with k, as in the paper).
+//
+// Cells average subsets, with 95% confidence intervals t(0.975, n−1)·s/√n
+// (Student t; none when n = 1).
+package report
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Options controls a report.
+type Options struct {
+	// Method is shown by the single-method figures and tested by the
+	// single-method claims; "" means task_arithmetic, as in the paper.
+	Method string
+	// Terminal, when non-nil, receives the findings and the merged-model
+	// table as ASCII.
+	Terminal io.Writer
+}
+
+// Report directory layout under outDir.
+const (
+	figuresDir = "figures"
+	tablesDir  = "tables"
+	reportFile = "report.md"
+)
+
+// Render reads the store at dbPath and writes figures (PNG and SVG) under
+// outDir/figures, tables (Markdown, ASCII, CSV) under outDir/tables and
+// outDir/report.md. A store without data gives a report that says what is
+// missing; only an unreadable store or an unwritable outDir is an error.
+func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
+	if opts.Method == "" {
+		opts.Method = defaultFig
+	}
+	r, err := Load(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	paper, err := LoadPaperReference()
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{outDir, filepath.Join(outDir, figuresDir), filepath.Join(outDir, tablesDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	figs, err := buildFigures(r, opts.Method)
+	if err != nil {
+		return err
+	}
+	for _, f := range figs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if f.fig != nil {
+			if err := f.fig.write(filepath.Join(outDir, figuresDir), f.name); err != nil {
+				return err
+			}
+		}
+	}
+	tables := Tables(r, paper)
+	for _, t := range tables {
+		if err := t.write(filepath.Join(outDir, tablesDir)); err != nil {
+			return err
+		}
+	}
+	findings := Findings(r, opts.Method, paper)
+	md, err := markdown(r, dbPath, opts.Method, figs, tables, findings, paper)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(outDir, reportFile)
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if opts.Terminal != nil {
+		if err := terminal(opts.Terminal, r, tables[0], findings, path); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxEmbeddedRows is the longest table report.md embeds; longer tables are
+// linked.
+const maxEmbeddedRows = 80
+
+func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*Table,
+	findings []Finding, paper *PaperReference) (string, error) {
+	var b strings.Builder
+	title := "mergescale report"
+	if r.RunName != "" {
+		title += ": " + r.RunName
+	}
+	fmt.Fprintf(&b, "# %s\n\n", title)
+	fmt.Fprintf(&b, "Store: `%s`. Scores are test-split accuracy of the merges chosen on validation; "+
+		"normalized held-in is merged ÷ expert over the merged experts' categories, normalized held-out is "+
+		"merged ÷ the base's zero-shot score; both are means over categories, then over expert subsets, "+
+		"with 95%% confidence intervals over subsets (Student t, n − 1 degrees of freedom). "+
+		"Single-method figures and claims use %s.\n\n", dbPath, methodLabel(method))
+	if len(r.Missing) > 0 {
+		b.WriteString("## Missing from the store\n\n")
+		for _, m := range r.Missing {
+			fmt.Fprintf(&b, "- %s\n", m)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Findings\n\nEach sentence is computed from the store; the tests are defined in `report/findings.go`.\n\n")
+	for i, f := range findings {
+		fmt.Fprintf(&b, "%d. **%s** — %s", i+1, capital(f.Claim), f.Sentence)
+		if f.Paper != "" {
+			fmt.Fprintf(&b, " *Paper:* %s", f.Paper)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n## Figures\n\n")
+	for _, f := range figs {
+		if f.fig == nil {
+			fmt.Fprintf(&b, "**%s** not drawn: %s.\n\n", f.name, f.missing)
+			continue
+		}
+		fmt.Fprintf(&b, "![%s](%s/%s.png)\n\n[%s.svg](%s/%s.svg)\n\n", f.fig.title, figuresDir, f.name, f.name, figuresDir, f.name)
+	}
+	b.WriteString("## Tables\n\nEvery table is also under `tables/` as Markdown (.md), ASCII (.txt) and CSV (.csv).\n\n")
+	if paper != nil {
+		b.WriteString("The paper's numbers come from `report/paper_reference.yaml` (its appendix tables, with provenance); " +
+			"our sizes are matched to the paper's 1B/8B/24B/64B by rank.\n\n")
+	}
+	for _, t := range tables {
+		fmt.Fprintf(&b, "### %s\n\n", t.Title)
+		if len(t.Rows) == 0 {
+			b.WriteString("No rows: the store has no data for this table.\n\n")
+			continue
+		}
+		if len(t.Rows) > maxEmbeddedRows {
+			fmt.Fprintf(&b, "%d rows; see [%s.md](%s/%s.md) or [%s.csv](%s/%s.csv).\n\n",
+				len(t.Rows), t.Name, tablesDir, t.Name, t.Name, tablesDir, t.Name)
+			continue
+		}
+		s, err := t.Markdown()
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(s)
+		b.WriteString("\n")
+	}
+	b.WriteString("## Configuration of the run\n\n")
+	if r.ConfigText == "" {
+		b.WriteString("The store records no run configuration.\n")
+	} else {
+		fmt.Fprintf(&b, "```yaml\n%s\n```\n", strings.TrimRight(r.ConfigText, "\n"))
+	}
+	return b.String(), nil
+}
+
+func terminal(w io.Writer, r *Results, main *Table, findings []Finding, path string) error {
+	for _, m := range r.Missing {
+		if _, err := fmt.Fprintf(w, "missing: %s\n", m); err != nil {
+			return err
+		}
+	}
+	if len(main.Rows) > 0 {
+		s, err := main.ASCII()
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, s); err != nil {
+			return err
+		}
+	}
+	for i, f := range findings {
+		if _, err := fmt.Fprintf(w, "%d. %s\n", i+1, f.Sentence); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "report written to %s\n", path)
+	return err
+}
