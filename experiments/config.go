@@ -1,0 +1,155 @@
+// Package experiments turns a study config (configs/*.yaml) into a plan of
+// jobs — train the zoo, merge, evaluate — and runs it, writing every result
+// to the store.
+//
+// Loading (LoadConfig) is strict: unknown keys, wrong types and values out of
+// range are errors that name the key and its line in the file. Environment
+// variables MERGESCALE_<KEY> (dots and nesting become underscores, e.g.
+// MERGESCALE_ZOO_PRETRAIN_STEPS) override scalar keys and are type-checked
+// the same way.
+//
+// Planning (NewPlan) expands a config into a DAG of content-addressed jobs:
+// every job's key is a hash of everything that determines its artifact, so a
+// changed sweep never invalidates the zoo and a new method only adds that
+// method's jobs. Plan.Shard selects a deterministic share of the merge and
+// evaluation work for one machine of a cluster.
+package experiments
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Config is a study: the task-suite world, the model zoo and the merge
+// sweep. Field comments give the YAML key; configs/README.md documents each.
+type Config struct {
+	Name    string `mapstructure:"name" json:"name"`       // name
+	Seed    int64  `mapstructure:"seed" json:"seed"`       // seed: derives every job's seed and the expert subsets
+	Out     string `mapstructure:"out" json:"out"`         // out: output dir (default results/<name>)
+	World   World  `mapstructure:"world" json:"world"`     // world
+	Zoo     Zoo    `mapstructure:"zoo" json:"zoo"`         // zoo
+	Sweep   Sweep  `mapstructure:"sweep" json:"sweep"`     // sweep
+	Workers int    `mapstructure:"workers" json:"workers"` // workers: parallel jobs
+
+	// Path is the file the config was read from ("" when parsed from bytes
+	// without a name).
+	Path string `mapstructure:"-" json:"-"`
+	// Text is the file's content as read, before environment overrides.
+	Text []byte `mapstructure:"-" json:"-"`
+	// Overrides lists the MERGESCALE_* variables that changed a key, as
+	// "NAME=value", sorted.
+	Overrides []string `mapstructure:"-" json:"-"`
+}
+
+// World configures the task suite.
+type World struct {
+	Seed       int64 `mapstructure:"seed" json:"seed"`             // world.seed (default: the top-level seed)
+	Validation int   `mapstructure:"validation" json:"validation"` // examples per task in the validation split
+	Test       int   `mapstructure:"test" json:"test"`             // examples per task in the test split
+	Train      int   `mapstructure:"train" json:"train"`           // training examples per task; 0: the suite's default
+}
+
+// Zoo configures the models every merge starts from.
+type Zoo struct {
+	Sizes     []string `mapstructure:"sizes" json:"sizes"`         // model size presets
+	Bases     []string `mapstructure:"bases" json:"bases"`         // "pt" and/or "it"
+	Pretrain  Stage    `mapstructure:"pretrain" json:"pretrain"`   // language-model pretraining (the pt base)
+	Instruct  Stage    `mapstructure:"instruct" json:"instruct"`   // instruction tuning of pt (the it base)
+	Expert    Stage    `mapstructure:"expert" json:"expert"`       // one expert per held-in category
+	Multitask Stage    `mapstructure:"multitask" json:"multitask"` // all held-in categories at once
+}
+
+// Stage holds the training settings of one zoo stage; the fields match
+// model.TrainConfig.
+type Stage struct {
+	Steps       int     `mapstructure:"steps" json:"steps"`
+	Batch       int     `mapstructure:"batch" json:"batch"`
+	LR          float64 `mapstructure:"lr" json:"lr"`
+	WeightDecay float64 `mapstructure:"weight_decay" json:"weight_decay"`
+	WarmupFrac  float64 `mapstructure:"warmup_frac" json:"warmup_frac"`
+	ClipNorm    float64 `mapstructure:"clip_norm" json:"clip_norm"`
+	Dropout     float64 `mapstructure:"dropout" json:"dropout"`
+}
+
+// Sweep configures the merges.
+type Sweep struct {
+	Experts    []int        `mapstructure:"experts" json:"experts"`         // numbers of merged experts k
+	Subsets    int          `mapstructure:"subsets" json:"subsets"`         // random category subsets per k (at most C(8, k))
+	Methods    []MethodGrid `mapstructure:"-" json:"methods"`               // methods and their hyperparameter grids
+	SelectOn   string       `mapstructure:"select_on" json:"select_on"`     // split the best grid point is chosen on
+	KeepMerged bool         `mapstructure:"keep_merged" json:"keep_merged"` // keep merged checkpoints once scored
+
+	// RawMethods receives sweep.methods from viper; Methods is built from it.
+	RawMethods []map[string]any `mapstructure:"methods" json:"-"`
+}
+
+// MethodGrid is one merge method and the values to try for each of its
+// hyperparameters; the grid is their Cartesian product.
+type MethodGrid struct {
+	Method string               `json:"method"`
+	Params map[string][]float64 `json:"params,omitempty"` // parameter name → values, in config order
+}
+
+// Bases.
+const (
+	BasePT = "pt" // pretrained
+	BaseIT = "it" // instruction-tuned from pt
+)
+
+// defaultConfig holds every default; keys present in the file or the
+// environment overwrite them.
+func defaultConfig() Config {
+	stage := Stage{Batch: 16, LR: 1e-3, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1}
+	return Config{
+		Workers: 1,
+		World:   World{Validation: 32, Test: 64},
+		Zoo:     Zoo{Pretrain: stage, Instruct: stage, Expert: stage, Multitask: stage},
+		Sweep:   Sweep{Subsets: 3, SelectOn: "validation"},
+	}
+}
+
+// LoadConfig reads, checks and returns the config at path, with the
+// process's MERGESCALE_* environment variables applied.
+func LoadConfig(path string) (*Config, error) {
+	return LoadConfigEnv(path, os.LookupEnv)
+}
+
+// LoadConfigEnv is LoadConfig with the environment given as a lookup
+// function (os.LookupEnv, or a map in tests).
+func LoadConfigEnv(path string, lookup func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(path, data, lookup)
+}
+
+// StorePath is the results database of the config: <out>/results.db.
+func (c *Config) StorePath() string { return filepath.Join(c.Out, "results.db") }
+
+// Hash is a hex SHA-256 of the effective config (after defaults and
+// environment overrides), for the runs table.
+func (c *Config) Hash() string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// Only non-finite numbers, which a checked config never holds,
+		// make Marshal fail; hash the Go syntax then.
+		b = fmt.Appendf(nil, "%#v", *c)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// UsesBase reports whether the zoo includes base type b.
+func (c *Config) UsesBase(b string) bool {
+	for _, x := range c.Zoo.Bases {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,243 @@
+package experiments
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"mergescale/model"
+)
+
+// heldInCategories is the single place the harness learns the task suite's
+// held-in categories, in the suite's canonical order.
+//
+// TODO(eval): switch to the eval package's list once it is committed; the
+// names below are T0's held-in categories as the task suite spells them.
+func heldInCategories() []string {
+	return []string{"multiple_choice_qa", "extractive_qa", "closed_book_qa", "sentiment",
+		"topic_classification", "structure_to_text", "summarization", "paraphrase"}
+}
+
+// HeldInCategories returns the held-in categories experts are trained on,
+// in canonical order (a new slice on every call).
+func HeldInCategories() []string { return heldInCategories() }
+
+// paramSpec is the allowed range of one sweep hyperparameter.
+type paramSpec struct {
+	name     string
+	min, max float64
+	openMin  bool // min itself is excluded
+}
+
+func (ps paramSpec) interval() string {
+	lo := "["
+	if ps.openMin {
+		lo = "("
+	}
+	return fmt.Sprintf("%s%v, %v]", lo, ps.min, ps.max)
+}
+
+// methodSpec is a merge method the sweep may use and the hyperparameters it
+// may grid over.
+type methodSpec struct {
+	name   string
+	params []paramSpec
+}
+
+func (m methodSpec) param(name string) (paramSpec, bool) {
+	for _, p := range m.params {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return paramSpec{}, false
+}
+
+func (m methodSpec) paramNames() []string {
+	if len(m.params) == 0 {
+		return []string{"none"}
+	}
+	names := make([]string, len(m.params))
+	for i, p := range m.params {
+		names[i] = p.name
+	}
+	return names
+}
+
+// sweepMethods lists the methods of the study and their grid parameters:
+// the paper's four. Names and parameter names are those of the merge
+// package (merge.Linear, merge.ParamLambda, ...).
+//
+// TODO(merge): check the names against merge.LookupMethod once the merge
+// package's method table is committed.
+func sweepMethods() []methodSpec {
+	lambda := paramSpec{name: "lambda", min: 0, max: 10, openMin: true}
+	density := paramSpec{name: "density", min: 0, max: 1, openMin: true}
+	return []methodSpec{
+		{name: "linear"},
+		{name: "task_arithmetic", params: []paramSpec{lambda}},
+		{name: "ties", params: []paramSpec{density, lambda}},
+		{name: "dare_ties", params: []paramSpec{density, lambda}},
+	}
+}
+
+func methodNames(ms []methodSpec) []string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.name
+	}
+	return names
+}
+
+// sizeNames lists the known size presets.
+func sizeNames() []string {
+	var names []string
+	for _, p := range model.Presets() {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// applyDerivedDefaults fills the defaults that depend on other keys.
+func (p *parser) applyDerivedDefaults(c *Config) {
+	if !p.has("out") && c.Name != "" {
+		c.Out = "results/" + c.Name
+	}
+	if !p.has("world.seed") {
+		c.World.Seed = c.Seed
+	}
+}
+
+// validate checks required keys and ranges.
+func (p *parser) validate(c *Config) {
+	required := func(path string) bool {
+		if !p.has(path) {
+			p.errAt(path, "required key missing")
+			return false
+		}
+		return true
+	}
+	intIn := func(path string, v, lo, hi int64) {
+		if v < lo || v > hi {
+			p.errAt(path, "must be in [%d, %d], got %d", lo, hi, v)
+		}
+	}
+	floatIn := func(path string, v, lo, hi float64, openHi bool) {
+		if v < lo || v > hi || (openHi && v == hi) {
+			r := "]"
+			if openHi {
+				r = ")"
+			}
+			p.errAt(path, "must be in [%v, %v%s, got %v", lo, hi, r, v)
+		}
+	}
+
+	if required("name") && !nameRE.MatchString(c.Name) {
+		p.errAt("name", "must be letters, digits, '.', '_' or '-' (it names the output folder), got %q", c.Name)
+	}
+	intIn("seed", c.Seed, 0, 1<<62)
+	if c.Out == "" && p.has("out") {
+		p.errAt("out", "must not be empty")
+	}
+	intIn("world.seed", c.World.Seed, 0, 1<<62)
+	intIn("world.validation", int64(c.World.Validation), 1, 100000)
+	intIn("world.test", int64(c.World.Test), 1, 100000)
+	intIn("world.train", int64(c.World.Train), 0, 1000000)
+
+	if required("zoo.sizes") {
+		if len(c.Zoo.Sizes) == 0 {
+			p.errAt("zoo.sizes", "must list at least one size preset (known: %s)", strings.Join(sizeNames(), ", "))
+		}
+		for i, s := range c.Zoo.Sizes {
+			path := fmt.Sprintf("zoo.sizes[%d]", i)
+			if _, err := model.PresetByName(s); err != nil {
+				p.errAt(path, "unknown size preset %q (known: %s)", s, strings.Join(sizeNames(), ", "))
+			} else if contains(c.Zoo.Sizes[:i], s) {
+				p.errAt(path, "%q appears twice", s)
+			}
+		}
+	}
+	if required("zoo.bases") {
+		if len(c.Zoo.Bases) == 0 {
+			p.errAt("zoo.bases", "must list pt, it or both")
+		}
+		for i, b := range c.Zoo.Bases {
+			path := fmt.Sprintf("zoo.bases[%d]", i)
+			if b != BasePT && b != BaseIT {
+				p.errAt(path, "unknown base %q (known: pt, it)", b)
+			} else if contains(c.Zoo.Bases[:i], b) {
+				p.errAt(path, "%q appears twice", b)
+			}
+		}
+	}
+	stages := []struct {
+		key   string
+		s     Stage
+		using bool
+	}{
+		{"pretrain", c.Zoo.Pretrain, true},
+		{"instruct", c.Zoo.Instruct, c.UsesBase(BaseIT)},
+		{"expert", c.Zoo.Expert, true},
+		{"multitask", c.Zoo.Multitask, true},
+	}
+	for _, st := range stages {
+		pre := "zoo." + st.key + "."
+		if st.using {
+			required(pre + "steps")
+		}
+		if p.has(pre + "steps") {
+			intIn(pre+"steps", int64(st.s.Steps), 1, 10000000)
+		}
+		intIn(pre+"batch", int64(st.s.Batch), 1, 4096)
+		if st.s.LR <= 0 || st.s.LR > 1 {
+			p.errAt(pre+"lr", "must be in (0, 1], got %v", st.s.LR)
+		}
+		floatIn(pre+"weight_decay", st.s.WeightDecay, 0, 1, false)
+		floatIn(pre+"warmup_frac", st.s.WarmupFrac, 0, 1, false)
+		floatIn(pre+"clip_norm", st.s.ClipNorm, 0, 1e6, false)
+		floatIn(pre+"dropout", st.s.Dropout, 0, 1, true)
+	}
+
+	ncat := len(heldInCategories())
+	if required("sweep.experts") {
+		if len(c.Sweep.Experts) == 0 {
+			p.errAt("sweep.experts", "must list at least one number of experts")
+		}
+		for i, k := range c.Sweep.Experts {
+			path := fmt.Sprintf("sweep.experts[%d]", i)
+			if k < 2 || k > ncat {
+				p.errAt(path, "must be in [2, %d] (the number of held-in categories), got %d", ncat, k)
+			} else if containsInt(c.Sweep.Experts[:i], k) {
+				p.errAt(path, "%d appears twice", k)
+			}
+		}
+	}
+	intIn("sweep.subsets", int64(c.Sweep.Subsets), 1, 100)
+	if required("sweep.methods") {
+		if len(c.Sweep.Methods) == 0 && len(p.errs) == 0 {
+			p.errAt("sweep.methods", "must list at least one method")
+		}
+		for i, m := range c.Sweep.Methods {
+			for _, prev := range c.Sweep.Methods[:i] {
+				if prev.Method == m.Method {
+					p.errAt(fmt.Sprintf("sweep.methods[%d].method", i), "method %s appears twice; list all its values in one entry", m.Method)
+				}
+			}
+		}
+	}
+	if c.Sweep.SelectOn != "validation" {
+		p.errAt("sweep.select_on", "must be validation (choosing on test would leak the test split), got %q", c.Sweep.SelectOn)
+	}
+	intIn("workers", int64(c.Workers), 1, 256)
+}
+
+func containsInt(s []int, x int) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

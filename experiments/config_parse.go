@@ -1,0 +1,600 @@
+package experiments
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts the name of every environment variable that overrides a
+// config key: MERGESCALE_ + the key path in upper case, dots replaced by
+// underscores (zoo.pretrain.steps → MERGESCALE_ZOO_PRETRAIN_STEPS).
+const EnvPrefix = "MERGESCALE_"
+
+// ConfigError is one problem with a config, located by file and line (or by
+// the environment variable that set the value).
+type ConfigError struct {
+	File string // config file
+	Line int    // 1-based line of the key; 0 when unknown (missing key, whole file)
+	Env  string // the MERGESCALE_* variable the value came from, if any
+	Key  string // dotted key path, e.g. zoo.pretrain.steps or sweep.methods[1].lambda
+	Msg  string
+}
+
+// Error formats e as "file:line: key: message" (or "VAR: key: message" for a
+// value from the environment).
+func (e *ConfigError) Error() string {
+	var where string
+	switch {
+	case e.Env != "":
+		where = e.Env
+	case e.Line > 0:
+		where = fmt.Sprintf("%s:%d", e.File, e.Line)
+	default:
+		where = e.File
+	}
+	if e.Key == "" {
+		return where + ": " + e.Msg
+	}
+	return where + ": " + e.Key + ": " + e.Msg
+}
+
+// fieldKind is the type a config key must have.
+type fieldKind int
+
+const (
+	kindMap fieldKind = iota
+	kindString
+	kindInt
+	kindFloat
+	kindBool
+	kindStrings // list of strings
+	kindInts    // list of integers
+	kindMethods // sweep.methods: list of {method: name, param: number or [numbers]}
+)
+
+func (k fieldKind) String() string {
+	return [...]string{"a mapping", "a string", "an integer", "a number", "a boolean (true or false)",
+		"a list of strings", "a list of integers", "a list of method entries"}[k]
+}
+
+// field is one key of the config schema.
+type field struct {
+	key    string
+	kind   fieldKind
+	fields []field // kindMap
+}
+
+func stageFields() []field {
+	return []field{
+		{key: "steps", kind: kindInt},
+		{key: "batch", kind: kindInt},
+		{key: "lr", kind: kindFloat},
+		{key: "weight_decay", kind: kindFloat},
+		{key: "warmup_frac", kind: kindFloat},
+		{key: "clip_norm", kind: kindFloat},
+		{key: "dropout", kind: kindFloat},
+	}
+}
+
+// configSchema lists every key a config may hold.
+func configSchema() []field {
+	return []field{
+		{key: "name", kind: kindString},
+		{key: "seed", kind: kindInt},
+		{key: "out", kind: kindString},
+		{key: "world", kind: kindMap, fields: []field{
+			{key: "seed", kind: kindInt},
+			{key: "validation", kind: kindInt},
+			{key: "test", kind: kindInt},
+			{key: "train", kind: kindInt},
+		}},
+		{key: "zoo", kind: kindMap, fields: []field{
+			{key: "sizes", kind: kindStrings},
+			{key: "bases", kind: kindStrings},
+			{key: "pretrain", kind: kindMap, fields: stageFields()},
+			{key: "instruct", kind: kindMap, fields: stageFields()},
+			{key: "expert", kind: kindMap, fields: stageFields()},
+			{key: "multitask", kind: kindMap, fields: stageFields()},
+		}},
+		{key: "sweep", kind: kindMap, fields: []field{
+			{key: "experts", kind: kindInts},
+			{key: "subsets", kind: kindInt},
+			{key: "methods", kind: kindMethods},
+			{key: "select_on", kind: kindString},
+			{key: "keep_merged", kind: kindBool},
+		}},
+		{key: "workers", kind: kindInt},
+	}
+}
+
+// ConfigKeys returns the dotted path of every config key (mappings
+// included; method parameters as sweep.methods[].<param>), in schema order.
+func ConfigKeys() []string {
+	var out []string
+	var walk func(prefix string, fs []field)
+	walk = func(prefix string, fs []field) {
+		for _, f := range fs {
+			p := prefix + f.key
+			out = append(out, p)
+			if f.kind == kindMap {
+				walk(p+".", f.fields)
+			}
+			if f.kind == kindMethods {
+				out = append(out, p+"[].method")
+				for _, m := range sweepMethods() {
+					for _, param := range m.params {
+						if q := p + "[]." + param.name; !contains(out, q) {
+							out = append(out, q)
+						}
+					}
+				}
+			}
+		}
+	}
+	walk("", configSchema())
+	return out
+}
+
+// EnvKeys maps each environment variable that can override a key to the
+// key's dotted path. Only scalar keys outside lists can be overridden.
+func EnvKeys() map[string]string {
+	out := map[string]string{}
+	var walk func(prefix string, fs []field)
+	walk = func(prefix string, fs []field) {
+		for _, f := range fs {
+			p := prefix + f.key
+			switch f.kind {
+			case kindMap:
+				walk(p+".", f.fields)
+			case kindString, kindInt, kindFloat, kindBool:
+				out[envName(p)] = p
+			}
+		}
+	}
+	walk("", configSchema())
+	return out
+}
+
+func envName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// parser collects the errors and key locations of one config.
+type parser struct {
+	file    string
+	lines   map[string]int    // key path → line in the file
+	env     map[string]string // key path → environment variable that set it
+	errs    []*ConfigError
+	methods []MethodGrid // sweep.methods as checked in the YAML tree
+}
+
+func (p *parser) errAt(path string, format string, args ...any) {
+	e := &ConfigError{File: p.file, Key: path, Msg: fmt.Sprintf(format, args...)}
+	if env, ok := p.env[path]; ok {
+		e.Env = env
+	} else {
+		e.Line = p.lineOf(path)
+	}
+	p.errs = append(p.errs, e)
+}
+
+// lineOf returns the line of path, or of its closest ancestor present in the
+// file, or 0.
+func (p *parser) lineOf(path string) int {
+	for path != "" {
+		if l, ok := p.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func (p *parser) has(path string) bool {
+	_, inFile := p.lines[path]
+	_, inEnv := p.env[path]
+	return inFile || inEnv
+}
+
+// result returns the collected errors, ordered by line, joined.
+func (p *parser) result() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+	errs := make([]error, len(p.errs))
+	for i, e := range p.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// ParseConfig checks and decodes a config read from file (used in messages),
+// applying environment overrides looked up with lookup (nil: none).
+func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	p := &parser{file: file, lines: map[string]int{}, env: map[string]string{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, &ConfigError{File: file, Msg: "a config must be a YAML mapping of keys (name, seed, out, world, zoo, sweep, workers)"}
+	}
+	p.checkMap("", doc.Content[0], configSchema())
+	if err := p.result(); err != nil {
+		return nil, err
+	}
+
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	var overrides []string
+	if lookup != nil {
+		names := EnvKeys()
+		keys := make([]string, 0, len(names))
+		for name := range names {
+			keys = append(keys, name)
+		}
+		sort.Strings(keys)
+		for _, name := range keys {
+			raw, ok := lookup(name)
+			if !ok {
+				continue
+			}
+			path := names[name]
+			p.env[path] = name
+			val, err := parseEnvValue(raw, fieldAt(path).kind)
+			if err != nil {
+				p.errAt(path, "%v", err)
+				continue
+			}
+			v.Set(path, val)
+			overrides = append(overrides, name+"="+raw)
+		}
+		if err := p.result(); err != nil {
+			return nil, err
+		}
+	}
+
+	cfg := defaultConfig()
+	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.WeaklyTypedInput = false
+	})
+	if err != nil {
+		// The YAML tree was checked key by key above, so this is a bug
+		// rather than a user error; still report it as one.
+		return nil, fmt.Errorf("%s: decode: %w", file, err)
+	}
+	cfg.Sweep.Methods = p.methods
+	cfg.Sweep.RawMethods = nil
+	cfg.Path, cfg.Text, cfg.Overrides = file, data, overrides
+	p.applyDerivedDefaults(&cfg)
+	p.validate(&cfg)
+	if err := p.result(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// fieldAt returns the schema field of a dotted path without list indexes.
+func fieldAt(path string) field {
+	fs := configSchema()
+	var f field
+	for _, part := range strings.Split(path, ".") {
+		for _, c := range fs {
+			if c.key == part {
+				f = c
+				break
+			}
+		}
+		fs = f.fields
+	}
+	return f
+}
+
+// parseEnvValue converts an environment variable's text to the key's type.
+func parseEnvValue(raw string, k fieldKind) (any, error) {
+	switch k {
+	case kindString:
+		return raw, nil
+	case kindInt:
+		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("must be an integer, got %q", raw)
+		}
+		return n, nil
+	case kindFloat:
+		x, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("must be a finite number, got %q", raw)
+		}
+		return x, nil
+	case kindBool:
+		switch strings.TrimSpace(raw) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return nil, fmt.Errorf("must be true or false, got %q", raw)
+	}
+	return nil, fmt.Errorf("cannot be set from the environment")
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+// checkMap checks a mapping node against the schema fields, recording lines.
+func (p *parser) checkMap(prefix string, n *yaml.Node, fs []field) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		path := join(prefix, kn.Value)
+		if seen[kn.Value] {
+			p.errs = append(p.errs, &ConfigError{File: p.file, Line: kn.Line, Key: path, Msg: "duplicate key"})
+			continue
+		}
+		seen[kn.Value] = true
+		p.lines[path] = kn.Line
+		var f *field
+		for j := range fs {
+			if fs[j].key == kn.Value {
+				f = &fs[j]
+			}
+		}
+		if f == nil {
+			p.errAt(path, "unknown key (known: %s)", strings.Join(fieldNames(fs), ", "))
+			continue
+		}
+		p.checkValue(path, vn, *f)
+	}
+}
+
+func fieldNames(fs []field) []string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.key
+	}
+	sort.Strings(names)
+	return names
+}
+
+// describe names a node's YAML type for error messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	switch n.Tag {
+	case "!!null":
+		return "nothing (null)"
+	case "!!str":
+		return fmt.Sprintf("string %q", n.Value)
+	case "!!int":
+		return "integer " + n.Value
+	case "!!float":
+		return "number " + n.Value
+	case "!!bool":
+		return "boolean " + n.Value
+	}
+	return fmt.Sprintf("%s %q", n.Tag, n.Value)
+}
+
+// scalarOK reports whether node n is a scalar of kind k (integers are
+// acceptable numbers).
+func scalarOK(n *yaml.Node, k fieldKind) bool {
+	if n.Kind != yaml.ScalarNode {
+		return false
+	}
+	switch k {
+	case kindString:
+		return n.Tag == "!!str"
+	case kindInt:
+		return n.Tag == "!!int"
+	case kindFloat:
+		if n.Tag == "!!float" {
+			x, err := strconv.ParseFloat(n.Value, 64)
+			return err == nil && !math.IsNaN(x) && !math.IsInf(x, 0)
+		}
+		return n.Tag == "!!int"
+	case kindBool:
+		return n.Tag == "!!bool"
+	}
+	return false
+}
+
+func (p *parser) checkValue(path string, n *yaml.Node, f field) {
+	switch f.kind {
+	case kindMap:
+		if n.Kind != yaml.MappingNode {
+			p.errAt(path, "must be a mapping, got %s", describe(n))
+			return
+		}
+		p.checkMap(path, n, f.fields)
+	case kindString, kindInt, kindFloat, kindBool:
+		if !scalarOK(n, f.kind) {
+			p.errAt(path, "must be %s, got %s", f.kind, describe(n))
+		}
+	case kindStrings, kindInts:
+		elem := kindString
+		if f.kind == kindInts {
+			elem = kindInt
+		}
+		if n.Kind != yaml.SequenceNode {
+			p.errAt(path, "must be %s, got %s", f.kind, describe(n))
+			return
+		}
+		for i, e := range n.Content {
+			ep := fmt.Sprintf("%s[%d]", path, i)
+			p.lines[ep] = e.Line
+			if !scalarOK(e, elem) {
+				p.errAt(ep, "must be %s, got %s", elem, describe(e))
+			}
+		}
+	case kindMethods:
+		p.checkMethods(path, n)
+	}
+}
+
+// checkMethods checks sweep.methods and builds the method grids.
+func (p *parser) checkMethods(path string, n *yaml.Node) {
+	if n.Kind != yaml.SequenceNode {
+		p.errAt(path, "must be %s, got %s", kindMethods, describe(n))
+		return
+	}
+	table := sweepMethods()
+	for i, e := range n.Content {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		p.lines[ep] = e.Line
+		if e.Kind != yaml.MappingNode {
+			p.errAt(ep, "must be a mapping like {method: ties, density: [0.2], lambda: [1.0]}, got %s", describe(e))
+			continue
+		}
+		// The method name first: it decides which parameters are allowed.
+		var spec *methodSpec
+		found := false
+		for j := 0; j+1 < len(e.Content); j += 2 {
+			if e.Content[j].Value != "method" {
+				continue
+			}
+			found = true
+			kn, vn := e.Content[j], e.Content[j+1]
+			p.lines[ep+".method"] = kn.Line
+			if !scalarOK(vn, kindString) {
+				p.errAt(ep+".method", "must be a string, got %s", describe(vn))
+				break
+			}
+			for k := range table {
+				if table[k].name == vn.Value {
+					spec = &table[k]
+				}
+			}
+			if spec == nil {
+				p.errAt(ep+".method", "unknown method %q (known: %s)", vn.Value, strings.Join(methodNames(table), ", "))
+			}
+		}
+		if !found {
+			p.errAt(ep, "method missing (e.g. method: ties)")
+		}
+		grid := MethodGrid{Params: map[string][]float64{}}
+		if spec != nil {
+			grid.Method = spec.name
+		}
+		seen := map[string]bool{}
+		for j := 0; j+1 < len(e.Content); j += 2 {
+			kn, vn := e.Content[j], e.Content[j+1]
+			key := kn.Value
+			kp := ep + "." + key
+			if seen[key] {
+				p.errs = append(p.errs, &ConfigError{File: p.file, Line: kn.Line, Key: kp, Msg: "duplicate key"})
+				continue
+			}
+			seen[key] = true
+			if key == "method" {
+				continue
+			}
+			p.lines[kp] = kn.Line
+			if spec == nil {
+				continue // the method's error is enough
+			}
+			ps, ok := spec.param(key)
+			if !ok {
+				p.errAt(kp, "method %s has no parameter %q (known: %s)", spec.name, key, strings.Join(spec.paramNames(), ", "))
+				continue
+			}
+			vals := p.numbers(kp, vn)
+			for vi, x := range vals {
+				if !(x >= ps.min && x <= ps.max) || (ps.openMin && x == ps.min) {
+					vp := kp
+					if vn.Kind == yaml.SequenceNode {
+						vp = fmt.Sprintf("%s[%d]", kp, vi)
+					}
+					p.errAt(vp, "must be in %s, got %v", ps.interval(), x)
+				}
+				for _, y := range vals[:vi] {
+					if x == y {
+						p.errAt(kp, "value %v appears twice", x)
+					}
+				}
+			}
+			if vals != nil {
+				grid.Params[key] = vals
+			}
+		}
+		if spec != nil {
+			p.methods = append(p.methods, grid)
+		}
+	}
+}
+
+// numbers reads a number or a non-empty list of numbers.
+func (p *parser) numbers(path string, n *yaml.Node) []float64 {
+	parse := func(e *yaml.Node, ep string) (float64, bool) {
+		if !scalarOK(e, kindFloat) {
+			p.errAt(ep, "must be a number, got %s", describe(e))
+			return 0, false
+		}
+		x, err := strconv.ParseFloat(e.Value, 64)
+		if err != nil {
+			p.errAt(ep, "must be a number, got %s", describe(e))
+			return 0, false
+		}
+		return x, true
+	}
+	if n.Kind == yaml.SequenceNode {
+		if len(n.Content) == 0 {
+			p.errAt(path, "must list at least one value")
+			return nil
+		}
+		var out []float64
+		ok := true
+		for i, e := range n.Content {
+			ep := fmt.Sprintf("%s[%d]", path, i)
+			p.lines[ep] = e.Line
+			x, good := parse(e, ep)
+			ok = ok && good
+			out = append(out, x)
+		}
+		if !ok {
+			return nil
+		}
+		return out
+	}
+	if x, ok := parse(n, path); ok {
+		return []float64{x}
+	}
+	return nil
+}
+
+func contains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,131 @@
+package experiments
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// PrintPlan writes a summary of the plan to w: the grid, the expert subsets
+// and the number of jobs per kind (evaluations broken down by role). With
+// verbose it then lists every job, one line each, in dependency order.
+func PrintPlan(w io.Writer, p *Plan, verbose bool) error {
+	c := p.Config
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan %s: shard %s, config %s\n", c.Name, p.Shard, c.Hash()[:12])
+	fmt.Fprintf(&b, "sizes %s · bases %s · k %s · %d held-in categories\n",
+		strings.Join(c.Zoo.Sizes, ", "), strings.Join(c.Zoo.Bases, ", "), joinInts(c.Sweep.Experts), len(p.Categories))
+	ks := make([]int, 0, len(p.Subsets))
+	for k := range p.Subsets {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	b.WriteString("subsets:\n")
+	for _, k := range ks {
+		for i, s := range p.Subsets[k] {
+			fmt.Fprintf(&b, "  k=%d #%d  %s\n", k, i, strings.Join(s, ", "))
+		}
+	}
+	b.WriteString("methods:\n")
+	for _, g := range c.Sweep.Methods {
+		pts := g.Points()
+		hps := make([]string, len(pts))
+		for i, pt := range pts {
+			hps[i] = canonicalJSON(pt)
+		}
+		fmt.Fprintf(&b, "  %-16s %d point(s): %s\n", g.Method, len(pts), strings.Join(hps, " "))
+	}
+	fmt.Fprintf(&b, "cells: %d\n", len(p.Cells))
+
+	var zooEval, valEval, selEval int
+	for _, j := range p.Jobs {
+		switch {
+		case j.Kind != KindEval:
+		case j.IsSelection():
+			selEval++
+		case j.Cell != nil:
+			valEval++
+		default:
+			zooEval++
+		}
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "jobs\tcount\t")
+	total := 0
+	for _, kc := range p.Counts() {
+		note := ""
+		if kc.Kind == KindEval {
+			note = fmt.Sprintf("  (zoo models on test %d, merges on %s %d, chosen points on test %d)", zooEval, c.Sweep.SelectOn, valEval, selEval)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", kc.Kind, kc.Count, note)
+		total += kc.Count
+	}
+	fmt.Fprintf(tw, "total\t%d\t\n", total)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if verbose {
+		b.WriteString("\njobs (key, kind, what, after):\n")
+		for _, j := range p.Jobs {
+			fmt.Fprintf(&b, "  %s  %-9s %s", j.Key[:12], j.Kind, describeJob(p, j))
+			if len(j.Deps) > 0 {
+				short := make([]string, len(j.Deps))
+				for i, d := range j.Deps {
+					short[i] = d[:12]
+				}
+				fmt.Fprintf(&b, "  after %s", strings.Join(short, " "))
+			}
+			b.WriteString("\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// describeJob is the human-readable identity of a job.
+func describeJob(p *Plan, j *Job) string {
+	switch j.Kind {
+	case KindPretrain, KindInstruct:
+		return fmt.Sprintf("%s %s steps=%d", j.Size, j.Base, j.Stage.Steps)
+	case KindExpert:
+		return fmt.Sprintf("%s %s %s steps=%d", j.Size, j.Base, j.Category, j.Stage.Steps)
+	case KindMultitask:
+		return fmt.Sprintf("%s %s all %d categories steps=%d", j.Size, j.Base, len(j.Categories), j.Stage.Steps)
+	case KindMerge:
+		return fmt.Sprintf("%s %s k=%d #%d %s %s", j.Size, j.Base, j.K, j.Subset, j.Method, j.HParamsJSON)
+	case KindEval:
+		what := ""
+		switch {
+		case j.IsSelection():
+			what = fmt.Sprintf("chosen of %s %s k=%d #%d %s", j.Size, j.Base, j.K, j.Subset, j.Method)
+		case j.Cell != nil:
+			m, _ := p.Job(j.Model)
+			hp := ""
+			if m != nil {
+				hp = " " + m.HParamsJSON
+			}
+			what = fmt.Sprintf("merge %s %s k=%d #%d %s%s", j.Size, j.Base, j.K, j.Subset, j.Method, hp)
+		default:
+			m, _ := p.Job(j.Model)
+			if m != nil {
+				what = fmt.Sprintf("%s %s", m.Kind, strings.TrimSpace(m.Size+" "+m.Base+" "+m.Category))
+			}
+		}
+		scope := "held-in " + fmt.Sprint(len(j.Scope.HeldIn))
+		if j.Scope.HeldOut {
+			scope += " + held-out"
+		}
+		return fmt.Sprintf("%s on %s (%s)", what, j.Split, scope)
+	}
+	return ""
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
