@@ -159,6 +159,48 @@ func TestRunTIES(t *testing.T) {
 	wantValues(t, readAll(t, out), map[string][]float32{"a": {3, 1, 2, 0}})
 }
 
+func TestRunTIESGlobalScope(t *testing.T) {
+	dir := t.TempDir()
+	const f = checkpoint.F32
+	base := writeModel(t, filepath.Join(dir, "base"), 0,
+		f32("a", f, []int64{4}, 0, 0, 0, 0), f32("b", f, []int64{2}, 0, 0), f32("c", f, []int64{2}, 0, 0), f32("d", f, []int64{2}, 0, 0))
+	e1 := writeModel(t, filepath.Join(dir, "e1"), 0,
+		f32("a", f, []int64{4}, 3, -1, 2, 0), f32("b", f, []int64{2}, 0.5, 0.25), f32("c", f, []int64{2}, 0, 0), f32("d", f, []int64{2}, 0, 0))
+	// e2's magnitudes tie: |τ| = 1 everywhere but two zeros.
+	e2 := writeModel(t, filepath.Join(dir, "e2"), 0,
+		f32("a", f, []int64{4}, 0, 0, 0, 0), f32("b", f, []int64{2}, 0, 0), f32("c", f, []int64{2}, -1, 1), f32("d", f, []int64{2}, 1, 1))
+	for _, tt := range []struct {
+		scope string
+		want  map[string][]float32
+	}{
+		// Per tensor, k = round(0.5·n) in each tensor: e1 keeps (3, 2 | 0.5 | - | -),
+		// e2 keeps the lower index of each tie: (- | - | −1, 0 | 1, 0). The experts
+		// never overlap, so each kept entry is the merge (weights 1, normalize).
+		{"tensor", map[string][]float32{"a": {3, 0, 2, 0}, "b": {0.5, 0}, "c": {-1, 0}, "d": {1, 0}}},
+		// Globally, k = round(0.5·10) = 5 per expert: e1 keeps 3, 2, −1, 0.5, 0.25;
+		// e2 keeps its four |1| entries (only 4 are non-zero; the 5th kept is 0).
+		{"global", map[string][]float32{"a": {3, -1, 2, 0}, "b": {0.5, 0.25}, "c": {-1, 1}, "d": {1, 1}}},
+	} {
+		cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: Parameters{Density: f64(0.5), TrimScope: tt.scope},
+			Models: []ModelRef{{Model: e1}, {Model: e2}}}
+		out, _ := run(t, cfg, Options{})
+		got := readAll(t, out)
+		for name, w := range tt.want {
+			if !slices.Equal(got[name], w) {
+				t.Errorf("trim_scope %s: tensor %s = %v, want %v", tt.scope, name, got[name], w)
+			}
+		}
+	}
+	// Ties across tensors in global scope keep the earlier tensor first:
+	// |τ| = 1 in all four entries, k = 2 → a kept, b dropped.
+	b2 := writeModel(t, filepath.Join(dir, "b2"), 0, f32("a", f, []int64{2}, 0, 0), f32("b", f, []int64{2}, 0, 0))
+	x := writeModel(t, filepath.Join(dir, "x"), 0, f32("a", f, []int64{2}, 1, -1), f32("b", f, []int64{2}, 1, 1))
+	cfg := &Config{MergeMethod: "ties", BaseModel: b2, Parameters: Parameters{Density: f64(0.5), TrimScope: "global"},
+		Models: []ModelRef{{Model: x}}}
+	out, _ := run(t, cfg, Options{})
+	wantValues(t, readAll(t, out), map[string][]float32{"a": {1, -1}, "b": {0, 0}})
+}
+
 func TestPreflightReportsEveryProblem(t *testing.T) {
 	dir := t.TempDir()
 	const f = checkpoint.F32
@@ -287,10 +329,13 @@ func TestDeterminism(t *testing.T) {
 	for i := range 3 {
 		models = append(models, ModelRef{Model: randomModel(t, filepath.Join(dir, "e"+string(rune('0'+i))), checkpoint.BF16, 4096, uint64(10+i))})
 	}
-	for _, method := range []string{"dare_ties", "ties", "task_arithmetic"} {
+	for _, method := range []string{"dare_ties", "ties", "ties_global", "task_arithmetic"} {
 		cfg := &Config{MergeMethod: method, BaseModel: base, Models: models, Seed: 5, OutShardSize: 6000}
 		if method != "task_arithmetic" {
 			cfg.Parameters.Density = f64(0.3)
+		}
+		if method == "ties_global" {
+			cfg.MergeMethod, cfg.Parameters.TrimScope = "ties", "global"
 		}
 		var outs []string
 		for _, procs := range []struct{ gomaxprocs, workers int }{{1, 1}, {4, 3}} {
