@@ -7,25 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mergescale/store"
 )
 
-// schemaSQL is the store schema of docs/DESIGN.md. The report's tests build
-// their stores with it so that they need nothing from the runner.
-const schemaSQL = `
-CREATE TABLE runs(id INTEGER PRIMARY KEY, name TEXT, config_text TEXT, config_hash TEXT,
-     code_version TEXT, shard TEXT, started_at TEXT, ended_at TEXT);
-CREATE TABLE models(id TEXT PRIMARY KEY, kind TEXT, size TEXT, params INTEGER, base_type TEXT,
-     category TEXT, path TEXT, steps INTEGER, final_loss REAL, wall_seconds REAL);
-CREATE TABLE merges(model_id TEXT PRIMARY KEY REFERENCES models(id), size TEXT, base_type TEXT,
-     k INTEGER, subset INTEGER, categories TEXT, method TEXT, hparams TEXT, chosen INTEGER,
-     seed INTEGER, wall_seconds REAL, mean_cosine REAL, sign_conflict REAL, mass_removed REAL,
-     norm_ratio REAL, diagnostics TEXT);
-CREATE TABLE scores(model_id TEXT REFERENCES models(id), task TEXT, category TEXT, heldness TEXT,
-     split TEXT, metric TEXT, value REAL, n INTEGER, chance REAL,
-     PRIMARY KEY(model_id, task, split, metric));
-`
-
-// fixture writes a small store through database/sql.
+// fixture writes a small store through database/sql: the schema is the
+// store package's (store.Open), the rows are inserted directly so that tests
+// control every column.
 type fixture struct {
 	t  *testing.T
 	db *sql.DB
@@ -36,20 +24,27 @@ type fixture struct {
 func newFixture(t *testing.T, withSchema bool) *fixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "results.db")
-	db, err := sql.Open("sqlite3", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1) // the pragmas below hold per connection
-	if _, err := db.Exec(`PRAGMA synchronous=OFF; PRAGMA journal_mode=MEMORY`); err != nil {
-		t.Fatal(err)
-	}
+	var db *sql.DB
 	if withSchema {
-		if _, err := db.Exec(schemaSQL); err != nil {
+		// The real schema, created and migrated by the store package.
+		d, err := store.Open(path)
+		if err != nil {
 			t.Fatal(err)
 		}
-	} else if _, err := db.Exec(`CREATE TABLE unrelated(x INTEGER)`); err != nil {
+		t.Cleanup(func() { d.Close() })
+		db = d.SQL()
+	} else {
+		var err error
+		if db, err = sql.Open("sqlite3", "file:"+path); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.Exec(`CREATE TABLE unrelated(x INTEGER)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.SetMaxOpenConns(1) // the pragma below holds per connection
+	if _, err := db.Exec(`PRAGMA synchronous=OFF`); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{t: t, db: db, Path: path}
@@ -63,7 +58,8 @@ func (f *fixture) exec(q string, args ...any) {
 }
 
 func (f *fixture) run(name, config string) {
-	f.exec(`INSERT INTO runs(name, config_text, started_at) VALUES(?,?,?)`, name, config, "2024-10-01T00:00:00Z")
+	f.exec(`INSERT INTO runs(name, config_text, config_hash, code_version, started_at) VALUES(?,?,?,?,?)`,
+		name, config, "hash", "test", "2024-10-01T00:00:00Z")
 }
 
 func (f *fixture) model(id, kind, size string, params int64, base, category string) {

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
 
-	_ "github.com/mattn/go-sqlite3" // SQLite driver for the read-only store
+	"mergescale/store"
 )
 
 // The report reads only these rows of the store: test-split accuracy.
@@ -53,8 +52,9 @@ type storeData struct {
 	missing    []string // what the store lacks, in words
 }
 
-// openReadOnly opens the SQLite database at path read-only. A missing file
-// is an error naming it.
+// openReadOnly opens the SQLite database at path read-only through the
+// store package (which refuses a newer schema). A missing file is an error
+// naming it.
 func openReadOnly(path string) (*sql.DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -62,12 +62,11 @@ func openReadOnly(path string) (*sql.DB, error) {
 		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	u := url.URL{Scheme: "file", Opaque: path, RawQuery: "mode=ro"}
-	db, err := sql.Open("sqlite3", u.String())
+	d, err := store.OpenReadOnly(path)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	return db, nil
+	return d.SQL(), nil
 }
 
 // loadStore reads the store at path into memory.
