@@ -211,3 +211,22 @@ func TestValidateInCode(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfigs loads every example under configs/merge: they must stay
+// valid as the parser evolves.
+func TestExampleConfigs(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("..", "..", "configs", "merge", "*.yaml"))
+	if err != nil || len(paths) < 5 {
+		t.Fatalf("example configs: %v, %v", paths, err)
+	}
+	for _, p := range paths {
+		cfg, err := Load(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if _, err := ResolvedYAML(cfg); err != nil {
+			t.Errorf("%s: resolving: %v", p, err)
+		}
+	}
+}
