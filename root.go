@@ -36,6 +36,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newForwardCmd(e),
 		newInspectCmd(e),
 		newMergeCmd(e),
+		newReportCmd(e),
 		newVersionCmd(e),
 	)
 	return root
