@@ -31,7 +31,7 @@ type buffers struct {
 
 // minMACsPerWorker is the least work, in multiply-adds, worth handing to a
 // goroutine of its own.
-const minMACsPerWorker = 1 << 18
+const minMACsPerWorker = 1 << 20
 
 func newConfig(name string, mr, nr, kc, mc, nc int, kern microKernel) *config {
 	cfg := &config{name: name, mr: mr, nr: nr, kc: kc, mc: mc, nc: nc, kern: kern}

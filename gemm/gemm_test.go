@@ -217,7 +217,7 @@ func TestSgemmDeterministic(t *testing.T) {
 	}{
 		{301, 131, 97, false, false}, // split by rows
 		{37, 517, 300, true, true},   // split by columns, k crosses kc
-		{130, 130, 64, false, true},
+		{130, 130, 128, false, true},
 	}
 	for _, kern := range testKernels() {
 		bk, ok := kern.(blocked)
