@@ -82,3 +82,26 @@ func BenchmarkTrainStep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOptionLogProbs scores 4 options of 1–3 tokens after a 40-token
+// prompt, per preset.
+func BenchmarkOptionLogProbs(b *testing.B) {
+	for _, p := range Presets() {
+		if p.Name == "micro" {
+			continue
+		}
+		b.Run(p.Name, func(b *testing.B) {
+			m := New(p.Config(benchVocab), 1)
+			prompt := make([]int, 40)
+			for i := range prompt {
+				prompt[i] = (i * 37) % benchVocab
+			}
+			options := [][]int{{7}, {8, 9}, {10, 11, 12}, {13}}
+			for i := 0; i < b.N; i++ {
+				if _, err := m.OptionLogProbs(prompt, options); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -37,6 +37,29 @@ func (m *Model) fork(c *kvCache) *kvCache {
 	return f
 }
 
+// fewRows is the row count up to which inference multiplies with plain
+// loops: packing a weight matrix for the blocked GEMM costs more than
+// streaming through it once or twice.
+const fewRows = 4
+
+// linearInfer is linear for inference: plain loops for a few rows.
+func linearInfer(k gemm.Kernel, out, in, w, b []float32, rows, nin, nout int) {
+	if rows > fewRows {
+		linear(k, out, in, w, b, rows, nin, nout)
+		return
+	}
+	for r := 0; r < rows; r++ {
+		o := out[r*nout : (r+1)*nout]
+		copy(o, b)
+		for i, x := range in[r*nin : (r+1)*nin] {
+			wr := w[i*nout : (i+1)*nout]
+			for j, v := range wr {
+				o[j] += x * v
+			}
+		}
+	}
+}
+
 // extend runs toks at the positions after those in c, appends their keys
 // and values to c, and returns the ln_f outputs of the new positions
 // [len(toks), d].
@@ -66,7 +89,7 @@ func (m *Model) extend(k gemm.Kernel, c *kvCache, toks []int) []float32 {
 	for l := range w.layers {
 		lw := &w.layers[l]
 		layerNorm(ln, mean, rstd, x, lw.ln1w, lw.ln1b, T, d)
-		linear(k, qkv, ln, lw.attnW, lw.attnB, T, d, 3*d)
+		linearInfer(k, qkv, ln, lw.attnW, lw.attnB, T, d, 3*d)
 		kc, vc := c.k[l], c.v[l]
 		for r := 0; r < T; r++ {
 			copy(kc[(c.n+r)*d:(c.n+r+1)*d], qkv[r*3*d+d:r*3*d+2*d])
@@ -104,16 +127,16 @@ func (m *Model) extend(k gemm.Kernel, c *kvCache, toks []int) []float32 {
 				}
 			}
 		}
-		linear(k, br, y, lw.attnPW, lw.attnPB, T, d, d)
+		linearInfer(k, br, y, lw.attnPW, lw.attnPB, T, d, d)
 		for i := range x {
 			x[i] += br[i]
 		}
 		layerNorm(ln, mean, rstd, x, lw.ln2w, lw.ln2b, T, d)
-		linear(k, h, ln, lw.fcW, lw.fcB, T, d, 4*d)
+		linearInfer(k, h, ln, lw.fcW, lw.fcB, T, d, 4*d)
 		for i, v := range h {
 			h[i] = gelu(v)
 		}
-		linear(k, br, h, lw.mlpPW, lw.mlpPB, T, 4*d, d)
+		linearInfer(k, br, h, lw.mlpPW, lw.mlpPB, T, 4*d, d)
 		for i := range x {
 			x[i] += br[i]
 		}
@@ -127,7 +150,21 @@ func (m *Model) extend(k gemm.Kernel, c *kvCache, toks []int) []float32 {
 func (m *Model) headLogits(k gemm.Kernel, hid []float32, rows int) []float32 {
 	V, d := m.Config.VocabSize, m.Config.NEmbd
 	out := make([]float32, rows*V)
-	k.Sgemm(false, true, rows, V, d, 1, hid, d, m.w.wte, d, 0, out, V)
+	if rows > fewRows {
+		k.Sgemm(false, true, rows, V, d, 1, hid, d, m.w.wte, d, 0, out, V)
+		return out
+	}
+	for r := 0; r < rows; r++ {
+		h := hid[r*d : (r+1)*d]
+		for v := 0; v < V; v++ {
+			e := m.w.wte[v*d : (v+1)*d]
+			var dot float32
+			for i, x := range h {
+				dot += x * e[i]
+			}
+			out[r*V+v] = dot
+		}
+	}
 	return out
 }
 

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -424,5 +425,39 @@ func TestInitStatistics(t *testing.T) {
 	}
 	if a, b := New(c, 3), New(c, 4); a.data[0] == b.data[0] || a.data[0] != m.data[0] {
 		t.Error("initialisation does not follow the seed")
+	}
+}
+
+func TestInferenceConcurrent(t *testing.T) {
+	m := perturbed(tinyConfig, 31)
+	prompts := [][]int{{1, 2}, {3}, {4, 5, 6}, {7, 8, 9, 10}}
+	options := [][]int{{1}, {2, 3}, {12, 0, 4}}
+	want := make([][]float64, len(prompts))
+	for i, p := range prompts {
+		var err error
+		if want[i], err = m.OptionLogProbs(p, options); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 4*len(prompts))
+	for range 4 {
+		for i, p := range prompts {
+			go func() {
+				got, err := m.OptionLogProbs(p, options)
+				if err == nil {
+					for j := range got {
+						if got[j] != want[i][j] {
+							err = fmt.Errorf("prompt %d option %d: %v concurrently, %v alone", i, j, got[j], want[i][j])
+						}
+					}
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range 4 * len(prompts) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
