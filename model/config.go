@@ -18,9 +18,22 @@
 // computed on its own and the shards are summed in a fixed order, so results
 // do not depend on TrainConfig.Workers or GOMAXPROCS.
 //
+// Examples are (Prompt, Target) pairs with the loss on Target only. Shards
+// are packed without padding: sequences of different lengths are
+// concatenated row after row and attention never crosses a sequence
+// boundary, which is exactly what padding plus an attention and loss mask
+// computes, without the wasted rows.
+//
 // Inference methods (OptionLogProbs, Greedy, LastLogits) keep a key/value
 // cache, share a prompt's computation across its options, and are safe for
 // concurrent use.
+//
+// Save writes a Hugging Face GPT-2 directory (model.safetensors with the
+// "transformer." names and config.json); Load reads GPT-2 directories from
+// other tools too. The LM head is always tied: a checkpoint's lm_head.weight
+// is accepted only when it equals transformer.wte.weight bit for bit, and
+// Load reports an error otherwise rather than silently dropping an untied
+// head.
 package model
 
 import (
