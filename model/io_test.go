@@ -178,3 +178,45 @@ func TestLoadRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadShardedBF16 loads a sharded directory holding BF16 tensors: the
+// weights come back as the BF16 values widened exactly.
+func TestLoadShardedBF16(t *testing.T) {
+	m := perturbed(tinyConfig, 24)
+	dir := t.TempDir()
+	var infos []checkpoint.TensorInfo
+	for _, s := range m.specs {
+		shape := make([]int64, len(s.shape))
+		for i, x := range s.shape {
+			shape[i] = int64(x)
+		}
+		infos = append(infos, checkpoint.TensorInfo{Name: s.name, DType: checkpoint.BF16, Shape: shape})
+	}
+	w, err := checkpoint.CreateDir(dir, infos, nil, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.specs {
+		if err := w.WriteFloat32(s.name, m.data[s.offset:s.offset+s.size]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors.index.json")); err != nil {
+		t.Fatalf("test setup did not shard: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(foreignConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range m.data {
+		if want := checkpoint.BF16ToFloat32(checkpoint.Float32ToBF16(v)); got.data[i] != want {
+			t.Fatalf("parameter %d: %v, want bf16(%v) = %v", i, got.data[i], v, want)
+		}
+	}
+}
