@@ -139,6 +139,7 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 	return forChunks(p.n, func(_, lo, hi int) error {
 		buf := make([]float32, k*blockLen)
 		tb := make([][]float32, k)
+		var acc [4][blockLen]float64
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			m := bhi - blo
@@ -166,25 +167,33 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 				}
 				continue
 			}
-			for j := range o {
-				// Split Σ wᵢτ̂ᵢ by the sign of each term: pn/pw collect the
-				// positive terms and their weights, nn/nw the negative ones.
-				var pn, nn, pw, nw float64
-				for i, t := range tb {
-					x := p.weights[i] * float64(t[j])
+			// Split Σ wᵢτ̂ᵢ by the sign of each term: pn/pw collect the
+			// positive terms and their weights, nn/nw the negative ones.
+			pn, nn, pw, nw := acc[0][:m], acc[1][:m], acc[2][:m], acc[3][:m]
+			clear(pn)
+			clear(nn)
+			clear(pw)
+			clear(nw)
+			for i, t := range tb {
+				w, wb := p.weights[i], wbits[i]
+				t = t[:m]
+				for j, v := range t {
+					x := w * float64(v)
 					xb := math.Float64bits(x)
 					y := xb << 1
 					nz := -((y | -y) >> 63) // all ones iff x ≠ 0
 					neg := uint64(int64(xb)>>63) & nz
 					pos := nz &^ neg
-					pn += math.Float64frombits(xb & pos)
-					nn += math.Float64frombits(xb & neg)
-					pw += math.Float64frombits(wbits[i] & pos)
-					nw += math.Float64frombits(wbits[i] & neg)
+					pn[j] += math.Float64frombits(xb & pos)
+					nn[j] += math.Float64frombits(xb & neg)
+					pw[j] += math.Float64frombits(wb & pos)
+					nw[j] += math.Float64frombits(wb & neg)
 				}
-				num, den := pn, pw
-				if pn+nn < 0 {
-					num, den = nn, nw
+			}
+			for j := range o {
+				num, den := pn[j], pw[j]
+				if pn[j]+nn[j] < 0 {
+					num, den = nn[j], nw[j]
 				}
 				if normalize && den != 0 {
 					num /= den

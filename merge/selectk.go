@@ -144,21 +144,7 @@ func sampledSelect(e, b []float32, r int) (cut, bool) {
 	overflow := make([]bool, nc)
 	perChunk := limit/nc + 1
 	_ = forChunks(n, func(c, clo, chi int) error {
-		g := 0
-		var list []uint64
-		for j := clo; j < chi; j++ {
-			ab := tauAbs(e, b, j)
-			if ab > hi {
-				g++
-			} else if ab >= lo {
-				if len(list) >= perChunk*4 {
-					overflow[c] = true
-					continue
-				}
-				list = append(list, rankKey(ab, j))
-			}
-		}
-		greater[c], cands[c] = g, list
+		greater[c], cands[c], overflow[c] = collectBracket(e, b, clo, chi, lo, hi, perChunk*4)
 		return nil
 	})
 	total, ncand := 0, 0
@@ -178,6 +164,34 @@ func sampledSelect(e, b []float32, r int) (cut, bool) {
 		all = append(all, l...)
 	}
 	return cutFromKey(nthLargest(all, need-1)), true
+}
+
+// collectBracket counts the entries of [clo, chi) with magnitude bits above
+// hi (branch-free) and lists those within [lo, hi] as rank keys, up to max.
+func collectBracket(e, b []float32, clo, chi int, lo, hi uint32, max int) (int, []uint64, bool) {
+	var g int64
+	var list []uint64
+	e = e[clo:chi]
+	sub := float32(1)
+	if b == nil {
+		b, sub = e, 0 // τ = e
+	} else {
+		b = b[clo:chi]
+	}
+	b = b[:len(e)]
+	h := int64(hi)
+	span := hi - lo
+	for j, v := range e {
+		ab := math.Float32bits(v-sub*b[j]) & absMask
+		g += (h - int64(ab)) >> 63 // −1 iff ab > hi
+		if ab-lo <= span {         // lo ≤ ab ≤ hi, unsigned wrap-around
+			if len(list) >= max {
+				return 0, nil, true
+			}
+			list = append(list, rankKey(ab, clo+j))
+		}
+	}
+	return int(-g), list, false
 }
 
 // radixSelect is the exact fallback: a histogram of the high 16 bits finds
