@@ -394,8 +394,8 @@ func padLinX(p *plot.Plot, ks []int) {
 	p.X.Tick.Marker = kTicks(ks)
 }
 
-// precTicks are plot.DefaultTicks labelled with enough decimals to tell
-// neighbouring ticks apart.
+// precTicks are plot.DefaultTicks labelled with the same number of decimals
+// on every major tick, enough to print each exactly.
 type precTicks struct{}
 
 // Ticks implements plot.Ticker.
@@ -407,18 +407,19 @@ func (precTicks) Ticks(min, max float64) []plot.Tick {
 			major = append(major, t.Value)
 		}
 	}
+	// The fewest decimals (at least one) that print every major tick exactly.
 	prec := 1
-	for prec < 6 {
-		ok := true
-		for i := 1; i < len(major); i++ {
-			if strconv.FormatFloat(major[i], 'f', prec, 64) == strconv.FormatFloat(major[i-1], 'f', prec, 64) {
-				ok = false
+	for ; prec < 6; prec++ {
+		exact := true
+		for _, v := range major {
+			back, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', prec, 64), 64)
+			if math.Abs(back-v) > 1e-9*math.Max(1, math.Abs(v)) {
+				exact = false
 			}
 		}
-		if ok {
+		if exact {
 			break
 		}
-		prec++
 	}
 	for i, t := range ticks {
 		if t.Label != "" {
