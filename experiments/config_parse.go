@@ -379,8 +379,8 @@ func fieldNames(fs []field) []string {
 	return names
 }
 
-// describe names a node's YAML type for error messages.
-func describe(n *yaml.Node) string {
+// describeNode names a node's YAML type for error messages.
+func describeNode(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -431,13 +431,13 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 	switch f.kind {
 	case kindMap:
 		if n.Kind != yaml.MappingNode {
-			p.errAt(path, "must be a mapping, got %s", describe(n))
+			p.errAt(path, "must be a mapping, got %s", describeNode(n))
 			return
 		}
 		p.checkMap(path, n, f.fields)
 	case kindString, kindInt, kindFloat, kindBool:
 		if !scalarOK(n, f.kind) {
-			p.errAt(path, "must be %s, got %s", f.kind, describe(n))
+			p.errAt(path, "must be %s, got %s", f.kind, describeNode(n))
 		}
 	case kindStrings, kindInts:
 		elem := kindString
@@ -445,14 +445,14 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 			elem = kindInt
 		}
 		if n.Kind != yaml.SequenceNode {
-			p.errAt(path, "must be %s, got %s", f.kind, describe(n))
+			p.errAt(path, "must be %s, got %s", f.kind, describeNode(n))
 			return
 		}
 		for i, e := range n.Content {
 			ep := fmt.Sprintf("%s[%d]", path, i)
 			p.lines[ep] = e.Line
 			if !scalarOK(e, elem) {
-				p.errAt(ep, "must be %s, got %s", elem, describe(e))
+				p.errAt(ep, "must be %s, got %s", elem, describeNode(e))
 			}
 		}
 	case kindMethods:
@@ -463,7 +463,7 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 // checkMethods checks sweep.methods and builds the method grids.
 func (p *parser) checkMethods(path string, n *yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
-		p.errAt(path, "must be %s, got %s", kindMethods, describe(n))
+		p.errAt(path, "must be %s, got %s", kindMethods, describeNode(n))
 		return
 	}
 	table := sweepMethods()
@@ -471,7 +471,7 @@ func (p *parser) checkMethods(path string, n *yaml.Node) {
 		ep := fmt.Sprintf("%s[%d]", path, i)
 		p.lines[ep] = e.Line
 		if e.Kind != yaml.MappingNode {
-			p.errAt(ep, "must be a mapping like {method: ties, density: [0.2], lambda: [1.0]}, got %s", describe(e))
+			p.errAt(ep, "must be a mapping like {method: ties, density: [0.2], lambda: [1.0]}, got %s", describeNode(e))
 			continue
 		}
 		// The method name first: it decides which parameters are allowed.
@@ -485,7 +485,7 @@ func (p *parser) checkMethods(path string, n *yaml.Node) {
 			kn, vn := e.Content[j], e.Content[j+1]
 			p.lines[ep+".method"] = kn.Line
 			if !scalarOK(vn, kindString) {
-				p.errAt(ep+".method", "must be a string, got %s", describe(vn))
+				p.errAt(ep+".method", "must be a string, got %s", describeNode(vn))
 				break
 			}
 			for k := range table {
@@ -555,12 +555,12 @@ func (p *parser) checkMethods(path string, n *yaml.Node) {
 func (p *parser) numbers(path string, n *yaml.Node) []float64 {
 	parse := func(e *yaml.Node, ep string) (float64, bool) {
 		if !scalarOK(e, kindFloat) {
-			p.errAt(ep, "must be a number, got %s", describe(e))
+			p.errAt(ep, "must be a number, got %s", describeNode(e))
 			return 0, false
 		}
 		x, err := strconv.ParseFloat(e.Value, 64)
 		if err != nil {
-			p.errAt(ep, "must be a number, got %s", describe(e))
+			p.errAt(ep, "must be a number, got %s", describeNode(e))
 			return 0, false
 		}
 		return x, true
