@@ -34,9 +34,12 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(
 		// One constructor per command file (cmd_*.go); keep this list sorted.
 		newForwardCmd(e),
+		newGatherCmd(e),
 		newInspectCmd(e),
 		newMergeCmd(e),
+		newQueryCmd(e),
 		newReportCmd(e),
+		newRunsCmd(e),
 		newVersionCmd(e),
 	)
 	return root
