@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mergescale/experiments"
+	"mergescale/report"
+)
+
+// runOptions are the run command's flags.
+type runOptions struct {
+	plan     bool
+	verbose  bool
+	shard    string
+	workers  int
+	noReport bool
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run CONFIG",
+		Short: "Run a study: train the zoo, merge, evaluate, store every score and render the report",
+		Long: `run expands CONFIG (configs/*.yaml) into a plan of jobs and runs the ones not
+yet done: pretraining, instruction tuning, experts and the multitask model;
+merges at every hyperparameter point; evaluations. Every result goes into
+<out>/results.db; artifacts are content-addressed under <out>/, so a rerun
+skips finished work and an interrupted run resumes where it stopped. When the
+plan finishes, the report is written to <out>/report/.
+
+With --shard i/n it runs a deterministic 1/n of the merge and evaluation jobs
+(the zoo is shared through <out>/) into <out>/results-shard-i-of-n.db; merge
+the shards with 'mergescale gather' and render with 'mergescale report'.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStudy(cmd.Context(), e, args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.plan, "plan", false, "print the plan (job counts per kind) and exit")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "with --plan, list every job")
+	f.StringVar(&o.shard, "shard", "", "run shard i/n of the merge and evaluation jobs")
+	f.IntVar(&o.workers, "workers", 0, "jobs to run at once (default: the config's workers)")
+	f.BoolVar(&o.noReport, "no-report", false, "do not render the report when the run finishes")
+	return cmd
+}
+
+// runStudy is the run command: plan, execute, report.
+func runStudy(ctx context.Context, e *env, path string, o runOptions) error {
+	cfg, err := experiments.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	shard := experiments.Shard{Index: 0, Count: 1}
+	if o.shard != "" {
+		if shard, err = experiments.ParseShard(o.shard); err != nil {
+			return err
+		}
+	}
+	if o.plan {
+		p, err := experiments.NewPlan(cfg)
+		if err != nil {
+			return err
+		}
+		return experiments.PrintPlan(e.stdout, p.ForShard(shard), o.verbose)
+	}
+	opts := experiments.Options{Shard: shard, Workers: o.workers}
+	if showProgress(e.stderr) {
+		opts.Progress = e.stderr
+	} else {
+		opts.Log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{
+			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey && len(groups) == 0 {
+					return slog.String(slog.TimeKey, a.Value.Time().Format(time.TimeOnly))
+				}
+				return a
+			},
+		}))
+	}
+	start := time.Now()
+	sum, err := experiments.Run(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	printRunSummary(e.stdout, cfg, sum, time.Since(start))
+	if o.noReport || shard.Count > 1 {
+		return nil
+	}
+	out := filepath.Join(cfg.Out, "report")
+	if err := report.Render(ctx, sum.Store, out, report.Options{}); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(out, "report.md"))
+	return nil
+}
+
+// printRunSummary writes one line per job kind that ran and a total.
+func printRunSummary(w io.Writer, cfg *experiments.Config, s *experiments.Summary, wall time.Duration) {
+	kinds := make([]string, 0, len(s.Ran))
+	for k := range s.Ran {
+		kinds = append(kinds, string(k))
+	}
+	sort.Strings(kinds)
+	fmt.Fprintf(w, "run %s: %d jobs, %d already done, %d run in %s\n", cfg.Name, s.Jobs, s.Skipped, s.Jobs-s.Skipped, wall.Round(time.Second))
+	for _, k := range kinds {
+		kk := experiments.Kind(k)
+		fmt.Fprintf(w, "  %-10s %4d jobs  %8.1f s\n", k, s.Ran[kk], s.Seconds[kk])
+	}
+	fmt.Fprintf(w, "store: %s\n", s.Store)
+}

@@ -1,0 +1,350 @@
+package experiments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"mergescale/eval/world"
+	"mergescale/store"
+	"mergescale/tokenizer"
+)
+
+// CodeVersion identifies the harness code in the runs table. Artifacts are
+// keyed by the per-stage versions of StageVersion, not by this.
+const CodeVersion = "mergescale-harness-1"
+
+// Options tune Run.
+type Options struct {
+	// Shard restricts the merge and evaluation work to one share of the
+	// plan; the zero value (or Count 1) runs everything.
+	Shard Shard
+	// Workers overrides the config's workers when positive.
+	Workers int
+	// Progress receives a live display (an overall bar and the jobs in
+	// flight); nil disables it. Give it a terminal only.
+	Progress io.Writer
+	// Log receives one line per finished job; nil discards them.
+	Log *slog.Logger
+	// Now is the clock for the runs table; nil means time.Now.
+	Now func() time.Time
+}
+
+// Summary describes what a Run did.
+type Summary struct {
+	Store   string           // the database written
+	RunID   int64            // the runs row of this invocation
+	Jobs    int              // jobs in the (sharded) plan
+	Skipped int              // jobs already done before this run
+	Ran     map[Kind]int     // jobs executed, per kind
+	Seconds map[Kind]float64 // wall time spent per kind, summed over jobs
+}
+
+// StorePathFor is the database a shard of c writes: <out>/results.db for an
+// unsharded run and <out>/results-shard-<i>-of-<n>.db for shard i/n, which
+// `mergescale gather` merges into results.db.
+func StorePathFor(c *Config, s Shard) string {
+	if s.Count <= 1 {
+		return c.StorePath()
+	}
+	return filepath.Join(c.Out, fmt.Sprintf("results-shard-%d-of-%d.db", s.Index, s.Count))
+}
+
+// runner holds what the jobs of one Run share.
+type runner struct {
+	cfg   *Config
+	plan  *Plan
+	db    *store.DB
+	suite *world.Suite
+	tok   *tokenizer.Tokenizer
+	opts  Options
+	log   *slog.Logger
+	// threads is the number of goroutines one job may use, so that
+	// `workers` jobs together fill the machine.
+	threads int
+	// regen serializes re-creating a pruned merge for a late evaluation.
+	regen sync.Mutex
+}
+
+// Run executes the plan of c: it trains the zoo, merges, evaluates and
+// commits every result to the store, skipping jobs already done. It is safe
+// to interrupt at any point (a killed process loses at most the jobs in
+// flight) and to run again: a finished config adds only a runs row.
+func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
+	if opts.Shard.Count == 0 {
+		opts.Shard = Shard{0, 1}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	full, err := NewPlan(c)
+	if err != nil {
+		return nil, err
+	}
+	plan := full.ForShard(opts.Shard)
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("output dir: %w", err)
+	}
+	dbPath := StorePathFor(c, opts.Shard)
+	db, err := store.Open(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	suite, err := world.NewSuite(uint64(c.World.Seed), c.suiteSizes())
+	if err != nil {
+		return nil, fmt.Errorf("task suite: %w", err)
+	}
+	workers := c.Workers
+	if opts.Workers > 0 {
+		workers = opts.Workers
+	}
+	if workers < 1 {
+		workers = 1
+	}
+	threads := runtime.GOMAXPROCS(0) / workers
+	if threads < 1 {
+		threads = 1
+	}
+	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tok: suite.World.Tokenizer(), opts: opts, log: log, threads: threads}
+
+	shard := ""
+	if opts.Shard.Count > 1 {
+		shard = opts.Shard.String()
+	}
+	runID, err := db.InsertRun(ctx, store.Run{
+		Name: c.Name, ConfigText: string(c.Text), ConfigHash: c.Hash(),
+		CodeVersion: CodeVersion, Shard: shard, StartedAt: opts.Now().UTC(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	sum := &Summary{Store: dbPath, RunID: runID, Jobs: len(plan.Jobs), Ran: map[Kind]int{}, Seconds: map[Kind]float64{}}
+	if err := r.execute(ctx, workers, sum); err != nil {
+		return sum, err
+	}
+	if err := r.pruneMerged(ctx); err != nil {
+		return sum, err
+	}
+	if err := db.FinishRun(ctx, runID, opts.Now().UTC()); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// suiteSizes are the split sizes of the config's task suite.
+func (c *Config) suiteSizes() world.Sizes {
+	s := world.DefaultSizes()
+	if c.World.Train > 0 {
+		s.Train = c.World.Train
+	}
+	if c.World.Validation > 0 {
+		s.Validation = c.World.Validation
+	}
+	if c.World.Test > 0 {
+		s.Test = c.World.Test
+	}
+	return s
+}
+
+// execute runs every job not yet done with a pool of workers, each job once
+// its dependencies are done. The first failure cancels the rest.
+func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
+	done, err := r.db.DoneJobs(ctx)
+	if err != nil {
+		return err
+	}
+	var (
+		mu      sync.Mutex
+		cond    = sync.NewCond(&mu)
+		running = map[string]bool{}
+		pending []*Job
+		failure error
+	)
+	for _, j := range r.plan.Jobs {
+		if done[j.Key] {
+			sum.Skipped++
+			continue
+		}
+		pending = append(pending, j)
+	}
+	disp := newDisplay(r.opts.Progress, len(r.plan.Jobs), sum.Skipped)
+	defer disp.close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Wake waiting workers when the context ends.
+	go func() {
+		<-ctx.Done()
+		mu.Lock()
+		cond.Broadcast()
+		mu.Unlock()
+	}()
+
+	// next picks the first pending job whose dependencies are done; nil
+	// with ok=false means there is nothing left to do.
+	next := func() (j *Job, ok bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			if failure != nil || ctx.Err() != nil || len(pending) == 0 {
+				return nil, false
+			}
+			for i, p := range pending {
+				ready := true
+				for _, d := range p.Deps {
+					if !done[d] {
+						ready = false
+						break
+					}
+				}
+				if ready {
+					pending = append(pending[:i:i], pending[i+1:]...)
+					running[p.Key] = true
+					return p, true
+				}
+			}
+			if len(running) == 0 {
+				failure = errors.New("plan has jobs whose dependencies can never finish")
+				return nil, false
+			}
+			cond.Wait()
+		}
+	}
+
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j, ok := next()
+				if !ok {
+					return
+				}
+				disp.start(j)
+				start := time.Now()
+				err := r.runJob(ctx, j)
+				secs := time.Since(start).Seconds()
+				mu.Lock()
+				delete(running, j.Key)
+				if err != nil {
+					if failure == nil {
+						failure = fmt.Errorf("%s %s: %w", j.Kind, describe(j), err)
+					}
+					cancel()
+				} else {
+					done[j.Key] = true
+					sum.Ran[j.Kind]++
+					sum.Seconds[j.Kind] += secs
+				}
+				cond.Broadcast()
+				mu.Unlock()
+				disp.finish(j, err)
+				if err == nil {
+					r.log.Info("job done", "kind", string(j.Kind), "job", describe(j), "key", short(j.Key), "seconds", round2(secs))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failure != nil {
+		return failure
+	}
+	return ctx.Err()
+}
+
+// runJob dispatches a job to its kind's function.
+func (r *runner) runJob(ctx context.Context, j *Job) error {
+	switch {
+	case j.Kind.IsTraining():
+		return r.train(ctx, j)
+	case j.Kind == KindMerge:
+		return r.merge(ctx, j)
+	case j.Kind == KindEval && j.IsSelection():
+		return r.selectAndEval(ctx, j)
+	case j.Kind == KindEval:
+		return r.evaluate(ctx, j)
+	}
+	return fmt.Errorf("unknown job kind %q", j.Kind)
+}
+
+// describe is a short human description of a job for logs and errors.
+func describe(j *Job) string {
+	switch j.Kind {
+	case KindPretrain, KindInstruct, KindMultitask:
+		return fmt.Sprintf("%s/%s", j.Size, j.Base)
+	case KindExpert:
+		return fmt.Sprintf("%s/%s/%s", j.Size, j.Base, j.Category)
+	case KindMerge:
+		return fmt.Sprintf("%s/%s k=%d #%d %s %s", j.Size, j.Base, j.K, j.Subset, j.Method, j.HParamsJSON)
+	case KindEval:
+		if j.IsSelection() {
+			c := j.Cell
+			return fmt.Sprintf("select %s/%s k=%d #%d %s on %s", c.Size, c.Base, c.K, c.Subset, c.Method, j.Split)
+		}
+		return fmt.Sprintf("%s on %s", short(j.Model), j.Split)
+	}
+	return short(j.Key)
+}
+
+func short(key string) string {
+	if len(key) > 12 {
+		return key[:12]
+	}
+	return key
+}
+
+func round2(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
+
+// pruneMerged deletes the checkpoints of merges whose cell selection is done
+// when the config does not keep them. Scores and diagnostics stay.
+func (r *runner) pruneMerged(ctx context.Context) error {
+	if r.cfg.Sweep.KeepMerged {
+		return nil
+	}
+	done, err := r.db.DoneJobs(ctx)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for _, j := range r.plan.Jobs {
+		if j.Kind == KindEval && j.IsSelection() && done[j.Key] {
+			keys = append(keys, j.Candidates...)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := r.pruneOne(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) pruneOne(ctx context.Context, key string) error {
+	j, ok := r.plan.Job(key)
+	if !ok {
+		return nil
+	}
+	dir := filepath.Join(r.cfg.Out, j.ArtifactDir())
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("prune merged model: %w", err)
+	}
+	return r.db.SetModelPath(ctx, key, "")
+}

@@ -1,0 +1,89 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+
+	"mergescale/eval/world"
+	"mergescale/model"
+	"mergescale/store"
+)
+
+// scopeTasks lists the tasks an evaluation scope covers, in suite order.
+func (r *runner) scopeTasks(s Scope) []*world.Task {
+	var tasks []*world.Task
+	for _, c := range s.HeldIn {
+		tasks = append(tasks, r.suite.CategoryTasks(c)...)
+	}
+	if s.HeldOut {
+		tasks = append(tasks, r.suite.TasksOf(world.HeldOut)...)
+	}
+	return tasks
+}
+
+// evaluate runs a plain evaluation job: one model on the tasks of its scope
+// and split, all scores committed with the job's done marker.
+func (r *runner) evaluate(ctx context.Context, j *Job) error {
+	scores, err := r.scoreModel(ctx, j.Model, j.Scope, j.Split)
+	if err != nil {
+		return err
+	}
+	return r.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertScores(ctx, scores); err != nil {
+			return err
+		}
+		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), j.Model, 0)
+	})
+}
+
+// selectAndEval runs a cell's selection: it picks the candidate merge with
+// the best mean validation accuracy over the cell's held-in tasks (the first
+// in grid order on a tie), marks it chosen and evaluates it on the job's
+// split and scope, in one transaction.
+func (r *runner) selectAndEval(ctx context.Context, j *Job) error {
+	best, bestScore := "", -1.0
+	for _, cand := range j.Candidates {
+		scores, err := r.db.Scores(ctx, store.ScoreFilter{ModelID: cand, Split: r.cfg.Sweep.SelectOn, Metric: store.Accuracy})
+		if err != nil {
+			return err
+		}
+		if len(scores) == 0 {
+			return fmt.Errorf("candidate %s has no %s scores", short(cand), r.cfg.Sweep.SelectOn)
+		}
+		var sum float64
+		for _, s := range scores {
+			sum += s.Value
+		}
+		mean := sum / float64(len(scores))
+		if mean > bestScore {
+			best, bestScore = cand, mean
+		}
+	}
+	scores, err := r.scoreModel(ctx, best, j.Scope, j.Split)
+	if err != nil {
+		return err
+	}
+	c := j.Cell
+	return r.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.SetChosen(ctx, store.Cell{Size: c.Size, BaseType: c.Base, K: c.K, Subset: c.Subset, Method: c.Method}, best); err != nil {
+			return err
+		}
+		if err := tx.InsertScores(ctx, scores); err != nil {
+			return err
+		}
+		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), best, 0)
+	})
+}
+
+// scoreModel loads the model of job key and scores it on the scope's tasks.
+func (r *runner) scoreModel(ctx context.Context, key string, s Scope, split string) ([]store.Score, error) {
+	dir, err := r.ensureModel(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return r.scoreTasks(ctx, key, m, r.scopeTasks(s), split)
+}

@@ -1,0 +1,232 @@
+package experiments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"mergescale/eval/world"
+	"mergescale/model"
+	"mergescale/store"
+	"mergescale/tokenizer"
+)
+
+// trainSummaryFile records a zoo model's training summary in its artifact
+// dir, so a model trained by another shard (or before a crash) can be
+// recorded without training it again.
+const trainSummaryFile = "train_summary.json"
+
+// instructCorpusShare is the fraction of instruction-tuning examples drawn
+// from the pretraining corpus, as instruction-tuning mixtures keep some
+// language-model data so the base does not forget its facts.
+const instructCorpusShare = 0.25
+
+// train runs a pretrain, instruct, expert or multitask job: it trains the
+// model (unless its artifact already exists), saves it as a Hugging Face
+// GPT-2 directory under zoo/<key>, and records it in the store.
+func (r *runner) train(ctx context.Context, j *Job) error {
+	rel := j.ArtifactDir()
+	dir := filepath.Join(r.cfg.Out, rel)
+	sum, err := readTrainSummary(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		sum, err = r.trainModel(ctx, j, dir)
+	}
+	if err != nil {
+		return err
+	}
+	m := store.Model{
+		ID: j.Key, Kind: storeKind(j.Kind), Size: j.Size, Params: sum.Params,
+		BaseType: j.Base, Category: j.Category, Path: rel,
+		Steps: sum.Steps, FinalLoss: sum.FinalLoss, WallSeconds: sum.Seconds,
+	}
+	return r.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.UpsertModel(ctx, m); err != nil {
+			return err
+		}
+		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), j.Key, sum.Seconds)
+	})
+}
+
+// storeKind maps a training job kind to the store's model kind.
+func storeKind(k Kind) string {
+	switch k {
+	case KindPretrain, KindInstruct:
+		return store.KindBase
+	case KindExpert:
+		return store.KindExpert
+	case KindMultitask:
+		return store.KindMultitask
+	}
+	return store.KindMerged
+}
+
+// savedSummary is the content of train_summary.json.
+type savedSummary struct {
+	Job       string  `json:"job"`
+	Kind      string  `json:"kind"`
+	Params    int64   `json:"params"`
+	Steps     int     `json:"steps"`
+	FinalLoss float64 `json:"final_loss"`
+	Tokens    int64   `json:"tokens"`
+	Seconds   float64 `json:"seconds"`
+}
+
+func readTrainSummary(dir string) (savedSummary, error) {
+	var s savedSummary
+	b, err := os.ReadFile(filepath.Join(dir, trainSummaryFile))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", filepath.Join(dir, trainSummaryFile), err)
+	}
+	return s, nil
+}
+
+// trainModel trains the model of job j and moves it into dir atomically.
+func (r *runner) trainModel(ctx context.Context, j *Job, dir string) (savedSummary, error) {
+	var m *model.Model
+	if j.Kind == KindPretrain {
+		p, err := model.PresetByName(j.Size)
+		if err != nil {
+			return savedSummary{}, err
+		}
+		m = model.New(p.Config(r.tok.Size()), j.Seed)
+	} else {
+		parent, ok := r.plan.Job(j.Deps[0])
+		if !ok {
+			return savedSummary{}, fmt.Errorf("parent job %s is not in the plan", short(j.Deps[0]))
+		}
+		var err error
+		m, err = model.Load(filepath.Join(r.cfg.Out, parent.ArtifactDir()))
+		if err != nil {
+			return savedSummary{}, fmt.Errorf("load parent model: %w", err)
+		}
+	}
+	data := r.trainingData(j)
+	if len(data) == 0 {
+		return savedSummary{}, errors.New("no training data")
+	}
+	st := j.Stage
+	tc := model.TrainConfig{
+		Steps: st.Steps, Batch: st.Batch, LR: st.LR, WeightDecay: st.WeightDecay,
+		WarmupFrac: st.WarmupFrac, ClipNorm: st.ClipNorm, Dropout: st.Dropout,
+		Seed: j.Seed, Workers: r.threads,
+	}
+	ts, err := model.Train(ctx, m, data, tc, nil)
+	if err != nil {
+		return savedSummary{}, err
+	}
+	sum := savedSummary{
+		Job: j.Key, Kind: string(j.Kind), Params: int64(m.NumParams()),
+		Steps: ts.Steps, FinalLoss: ts.FinalLoss, Tokens: ts.Tokens, Seconds: ts.Seconds,
+	}
+	extra := map[string]string{
+		"world_seed": strconv.FormatInt(r.cfg.World.Seed, 10),
+		"job":        j.Key,
+		"kind":       string(j.Kind),
+		"size":       j.Size,
+		"base_type":  j.Base,
+	}
+	if j.Category != "" {
+		extra["category"] = j.Category
+	}
+	err = writeArtifact(dir, func(tmp string) error {
+		if err := m.Save(tmp, extra); err != nil {
+			return err
+		}
+		if err := r.tok.Save(tmp); err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(tmp, trainSummaryFile), append(b, '\n'), 0o644)
+	})
+	if err != nil {
+		return savedSummary{}, err
+	}
+	// Another shard may have finished the same model first; its summary
+	// is as good as ours (training is deterministic).
+	return readTrainSummary(dir)
+}
+
+// writeArtifact builds an artifact directory with fill in a temporary
+// directory beside dir and renames it into place. When dir already exists
+// (another process finished first) the temporary copy is discarded.
+func writeArtifact(dir string, fill func(tmp string) error) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("artifact dir: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-"+filepath.Base(dir)+"-")
+	if err != nil {
+		return fmt.Errorf("artifact dir: %w", err)
+	}
+	if err := fill(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		if _, statErr := os.Stat(dir); statErr == nil {
+			return nil
+		}
+		return fmt.Errorf("artifact dir: %w", err)
+	}
+	return nil
+}
+
+// trainingData builds the examples of a training job from the task suite.
+// Task examples put the loss on the answer and <eos> only; corpus documents
+// on every token.
+func (r *runner) trainingData(j *Job) []model.Example {
+	switch j.Kind {
+	case KindPretrain:
+		n := j.Stage.Steps * j.Stage.Batch
+		return r.corpusExamples(n, j.Seed)
+	case KindInstruct:
+		data := r.taskExamples(r.suite.TasksOf(world.Mixture))
+		n := int(float64(len(data)) * instructCorpusShare / (1 - instructCorpusShare))
+		return append(data, r.corpusExamples(n, j.Seed)...)
+	case KindExpert:
+		return r.taskExamples(r.suite.CategoryTasks(j.Category))
+	case KindMultitask:
+		var tasks []*world.Task
+		for _, c := range j.Categories {
+			tasks = append(tasks, r.suite.CategoryTasks(c)...)
+		}
+		return r.taskExamples(tasks)
+	}
+	return nil
+}
+
+func (r *runner) corpusExamples(n int, seed uint64) []model.Example {
+	if n <= 0 {
+		return nil
+	}
+	docs := r.suite.World.Corpus(n, seed)
+	out := make([]model.Example, 0, len(docs))
+	for _, d := range docs {
+		ids := append([]int{tokenizer.BOSID}, r.tok.Encode(d)...)
+		out = append(out, model.Example{Target: append(ids, tokenizer.EOSID)})
+	}
+	return out
+}
+
+func (r *runner) taskExamples(tasks []*world.Task) []model.Example {
+	var out []model.Example
+	for _, t := range tasks {
+		for _, in := range t.Train {
+			out = append(out, model.Example{
+				Prompt: r.tok.Encode(in.Prompt),
+				Target: append(r.tok.Encode(in.Target), tokenizer.EOSID),
+			})
+		}
+	}
+	return out
+}
