@@ -20,46 +20,20 @@ func (p *plan) linear(out []float32) error {
 	if sw == 0 {
 		return fmt.Errorf("%w: linear: the weights sum to 0", errBadInput)
 	}
-	inv := 1 / sw
-	ex := p.in.Experts
-	return forChunks(p.n, func(_, lo, hi int) error {
-		var acc [blockLen]float64
-		for blo := lo; blo < hi; blo += blockLen {
-			bhi := min(blo+blockLen, hi)
-			a := acc[:bhi-blo]
-			var bad uint32
-			for i, e := range ex {
-				e := e[blo:bhi]
-				w := p.weights[i]
-				if i == 0 {
-					for j, v := range e {
-						bad |= math.Float32bits(v)&absMask + badProbe
-						a[j] = w * float64(v)
-					}
-					continue
-				}
-				e = e[:len(a)]
-				for j, v := range e {
-					bad |= math.Float32bits(v)&absMask + badProbe
-					a[j] += w * float64(v)
+	if b := p.in.Base; b != nil {
+		// The base only feeds the diagnostics; it must still be finite.
+		if err := forChunks(p.n, func(_, lo, hi int) error {
+			for _, v := range b[lo:hi] {
+				if math.Float32bits(v)&absMask >= infBits {
+					return p.nonFinite(lo, hi)
 				}
 			}
-			if b := p.in.Base; b != nil {
-				for _, v := range b[blo:bhi] {
-					bad |= math.Float32bits(v)&absMask + badProbe
-				}
-			}
-			if bad&signBit != 0 {
-				return p.nonFinite(blo, bhi)
-			}
-			o := out[blo:bhi]
-			o = o[:len(a)]
-			for j := range o {
-				o[j] = float32(a[j] * inv)
-			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return p.weightedSum(nil, 0, 1/sw, out)
 }
 
 // task_arithmetic: θ = θ₀ + λ·Σ wᵢτᵢ (divided by Σ wᵢ with normalize).
@@ -75,40 +49,54 @@ func (p *plan) taskArithmetic(out []float32) error {
 		}
 		lambda /= sw
 	}
-	ex, base := p.in.Experts, p.in.Base
+	return p.weightedSum(p.in.Base, 1, lambda, out)
+}
+
+// weightedSum writes out = b + scale·Σ wᵢ(eᵢ − sub·b) with b = base (nil:
+// 0), accumulating in float64, experts two at a time. A non-finite input
+// always makes the float64 accumulator non-finite (0·Inf and Inf − Inf are
+// NaN), so finiteness is checked once per output entry, not per input.
+func (p *plan) weightedSum(base []float32, sub float32, scale float64, out []float32) error {
+	ex := p.in.Experts
+	zero := make([]float32, blockLen)
 	return forChunks(p.n, func(_, lo, hi int) error {
 		var acc [blockLen]float64
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			a := acc[:bhi-blo]
-			b := base[blo:bhi]
-			b = b[:len(a)]
-			var bad uint32
-			for i, e := range ex {
-				e := e[blo:bhi]
-				e = e[:len(a)]
-				w := p.weights[i]
-				if i == 0 {
-					for j, v := range e {
-						t := v - b[j]
-						bad |= math.Float32bits(t)&absMask + badProbe
-						a[j] = w * float64(t)
-					}
-					continue
-				}
-				for j, v := range e {
-					t := v - b[j]
-					bad |= math.Float32bits(t)&absMask + badProbe
-					a[j] += w * float64(t)
+			b := zero[:len(a)]
+			if base != nil {
+				b = base[blo:bhi]
+				b = b[:len(a)]
+			}
+			clear(a)
+			i := 0
+			for ; i+1 < len(ex); i += 2 {
+				e0, e1 := ex[i][blo:bhi], ex[i+1][blo:bhi]
+				e0, e1 = e0[:len(a)], e1[:len(a)]
+				w0, w1 := p.weights[i], p.weights[i+1]
+				for j := range a {
+					a[j] += w0*float64(e0[j]-sub*b[j]) + w1*float64(e1[j]-sub*b[j])
 				}
 			}
-			if bad&signBit != 0 {
-				return p.nonFinite(blo, bhi)
+			if i < len(ex) {
+				e0 := ex[i][blo:bhi]
+				e0 = e0[:len(a)]
+				w0 := p.weights[i]
+				for j := range a {
+					a[j] += w0 * float64(e0[j]-sub*b[j])
+				}
 			}
 			o := out[blo:bhi]
 			o = o[:len(a)]
+			bad := false
 			for j := range o {
-				o[j] = float32(float64(b[j]) + lambda*a[j])
+				s := scale * a[j]
+				bad = bad || s-s != 0
+				o[j] = float32(float64(b[j]) + s)
+			}
+			if bad {
+				return p.nonFinite(blo, bhi)
 			}
 		}
 		return nil

@@ -23,11 +23,11 @@ type Input struct {
 	// override); nil means every default. Parameters that are not per expert
 	// (see MethodInfo.PerExpert) must resolve equal for all experts.
 	Params []Params
-	// StatsStride selects the entries the diagnostics are computed on. 0 is
-	// the default: every entry of tensors up to 65536 entries, and one block
-	// of 256 entries out of every 16 for larger ones (fixed blocks, so the
-	// numbers are deterministic; ratios are then unbiased estimates). 1
-	// means every entry; s > 1 means one block out of every s.
+	// StatsStride selects the entries the diagnostics are computed on: one
+	// block of 256 entries out of every StatsStride (fixed blocks, so the
+	// numbers are deterministic; ratios are then unbiased estimates). 0 is
+	// the default, min(64, max(1, n/2¹⁸)): exact up to 2¹⁹ entries, and at
+	// least 2¹⁸ sampled entries up to 2²⁴. 1 means every entry.
 	StatsStride int
 }
 

@@ -63,10 +63,7 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 	st := TensorStats{Name: in.Name, N: int64(p.n)}
 	stride := in.StatsStride
 	if stride <= 0 {
-		stride = 1
-		if p.n > smallSelect {
-			stride = 16
-		}
+		stride = min(64, max(1, p.n>>18))
 	}
 	nb := (p.n + statsBlock - 1) / statsBlock
 	var blocks []int
