@@ -3,6 +3,7 @@ package merge
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 )
 
@@ -89,9 +90,12 @@ func (h *MagnitudeHistogram) Add(name string, expert, base []float32) error {
 	case 1:
 		h.names = append(h.names, name)
 		h.n += int64(n)
+		// Integer counts: the split into parts cannot change the result.
+		parts := min(runtime.GOMAXPROCS(0), max(1, n/chunkLen))
 		var mu sync.Mutex
-		return forChunks(n, func(_, lo, hi int) error {
-			var local [1 << 16]int32
+		return forEach(parts, func(w int) error {
+			lo, hi := w*n/parts, (w+1)*n/parts
+			local := new([1 << 16]int64)
 			for j := lo; j < hi; j++ {
 				ab := tauAbs(expert, base, j)
 				if ab >= infBits {
@@ -101,7 +105,7 @@ func (h *MagnitudeHistogram) Add(name string, expert, base []float32) error {
 			}
 			mu.Lock()
 			for i, c := range local {
-				h.coarse[i] += int64(c)
+				h.coarse[i] += c
 			}
 			mu.Unlock()
 			return nil
