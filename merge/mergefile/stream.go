@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -31,19 +32,22 @@ type driver struct {
 
 // job is one output tensor in flight.
 type job struct {
-	pt    PlannedTensor
-	cost  int64
-	bufs  [][]float32 // base (or nil), experts..., out
-	out   []float32
-	stats merge.TensorStats
-	err   error
-	done  chan struct{}
+	pt     PlannedTensor
+	cost   int64       // budget bytes held from dispatch until written
+	inCost int64       // part of cost given back as soon as the merge is done
+	bufs   [][]float32 // widened inputs, then out (out is last)
+	out    []float32
+	stats  merge.TensorStats
+	err    error
+	done   chan struct{}
 }
 
-// budget returns the memory budget for float32 buffers: enough for the
-// largest tensor's k + 2 buffers, and at least minBudget.
+// budget returns the memory budget for float32 buffers: the largest
+// tensor's k + 2 buffers plus one more, so that the next tensor can be read
+// and merged while the previous one's output is being written; at least
+// minBudget.
 func (d *driver) budget() int64 {
-	return max(d.plan.WorkingSetBytes(), minBudget)
+	return max(d.plan.WorkingSetBytes()+4*d.plan.LargestElements, minBudget)
 }
 
 // jobCost is the bytes of float32 buffers a tensor needs.
@@ -88,7 +92,11 @@ func (d *driver) stream(ctx context.Context, dir string) (*merge.Stats, error) {
 	pool := newBufPool(budget)
 	jobs := make([]*job, len(d.plan.Tensors))
 	for i, pt := range d.plan.Tensors {
-		jobs[i] = &job{pt: pt, cost: min(d.jobCost(pt), budget), done: make(chan struct{})}
+		j := &job{pt: pt, cost: min(d.jobCost(pt), budget), done: make(chan struct{})}
+		if pt.Action == ActionMerge {
+			j.inCost = max(j.cost-4*pt.Out.NumElements(), 0)
+		}
+		jobs[i] = j
 	}
 
 	var running sync.WaitGroup
@@ -110,6 +118,15 @@ func (d *driver) stream(ctx context.Context, dir string) (*merge.Stats, error) {
 				defer slots.Release(1)
 				defer close(j.done)
 				j.err = d.compute(j, pool)
+				if j.err == nil && j.inCost > 0 {
+					// The inputs are released: only out waits for the writer.
+					for _, b := range j.bufs[:len(j.bufs)-1] {
+						pool.put(b)
+					}
+					j.bufs = j.bufs[len(j.bufs)-1:]
+					mem.Release(j.inCost)
+					j.cost -= j.inCost
+				}
 			}(j)
 		}
 		return nil
@@ -187,19 +204,28 @@ func (d *driver) compute(j *job, pool *bufPool) error {
 		dsts = append(dsts, &in.Experts[i])
 		labels = append(labels, "model "+d.plan.Experts[i])
 	}
-	for range readers {
-		j.bufs = append(j.bufs, pool.get(n))
-	}
-	out := pool.get(n)
-	j.bufs = append(j.bufs, out)
+	// F32 inputs are used in place, as views of the mapped files (zero
+	// copy: one pass over the data instead of two); the others are widened
+	// into pooled buffers. Either way each input's pages are released once
+	// the tensor is merged.
+	defer func() {
+		for _, c := range readers {
+			c.Release(name)
+		}
+	}()
 	errs := make([]error, len(readers))
 	var wg sync.WaitGroup
-	for r := range readers {
+	for r, c := range readers {
+		if v, ok := f32View(c, name); ok {
+			*dsts[r] = v
+			continue
+		}
+		buf := pool.get(n)
+		j.bufs = append(j.bufs, buf)
 		wg.Add(1)
 		go func(r int) {
 			defer wg.Done()
-			v, err := readers[r].Float32(name, j.bufs[r])
-			readers[r].Release(name)
+			v, err := readers[r].Float32(name, buf)
 			if err != nil {
 				errs[r] = fmt.Errorf("merge: %s: %w", labels[r], err)
 				return
@@ -207,6 +233,8 @@ func (d *driver) compute(j *job, pool *bufPool) error {
 			*dsts[r] = v
 		}(r)
 	}
+	out := pool.get(n)
+	j.bufs = append(j.bufs, out)
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
@@ -227,6 +255,29 @@ func (d *driver) compute(j *job, pool *bufPool) error {
 	j.out = out
 	j.stats = st
 	return nil
+}
+
+// f32View returns the named F32 tensor as a read-only float32 view of the
+// mapped file, when the machine is little-endian and the data is aligned.
+// The view is valid until the checkpoint is closed; Release only drops its
+// pages (they are re-read on access).
+func f32View(c *checkpoint.Checkpoint, name string) ([]float32, bool) {
+	ti, ok := c.Info(name)
+	if !ok || ti.DType != checkpoint.F32 || !littleEndian() {
+		return nil, false
+	}
+	raw, err := c.Raw(name)
+	if err != nil || len(raw) == 0 || uintptr(unsafe.Pointer(&raw[0]))%4 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), len(raw)/4), true
+}
+
+// littleEndian reports whether float32 values are stored little-endian in
+// memory, as safetensors stores them.
+func littleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
 }
 
 // write writes a finished job to the output.
