@@ -1,0 +1,412 @@
+package world
+
+import (
+	"math/rand/v2"
+	"strings"
+)
+
+// entitySplit assigns every entity to one split, so that closed-book tasks
+// ask about different people in train and test: the expert learns to look
+// facts up, not the facts themselves (those come from the corpus only).
+func entitySplit(i int) Split {
+	switch i % 6 {
+	case 0, 1:
+		return Test
+	case 2:
+		return Validation
+	}
+	return Train
+}
+
+func (w *World) entitiesOf(split Split) []Entity {
+	var out []Entity
+	for i, e := range w.Entities {
+		if entitySplit(i) == split {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// kinds: the word classes asked about by multiple-choice QA.
+func kindLists() map[string][]string {
+	return map[string][]string{"colour": colours, "pet": pets, "job": jobs, "city": cities}
+}
+
+var kindNames = []string{"colour", "pet", "job", "city"}
+
+// distinctNames draws k distinct entities.
+func (w *World) distinctEntities(r *rand.Rand, k int) []Entity {
+	perm := r.Perm(len(w.Entities))[:k]
+	out := make([]Entity, k)
+	for i, p := range perm {
+		out[i] = w.Entities[p]
+	}
+	return out
+}
+
+func distinctValues(r *rand.Rand, pool []string, k int) []string {
+	perm := r.Perm(len(pool))[:k]
+	out := make([]string, k)
+	for i, p := range perm {
+		out[i] = pool[p]
+	}
+	return out
+}
+
+// shuffled returns a shuffled copy of opts and the new index of opts[ans].
+func shuffled(r *rand.Rand, opts []string, ans int) ([]string, int) {
+	out := append([]string(nil), opts...)
+	perm := r.Perm(len(out))
+	res := make([]string, len(out))
+	newAns := 0
+	for i, p := range perm {
+		res[i] = out[p]
+		if p == ans {
+			newAns = i
+		}
+	}
+	return res, newAns
+}
+
+// factSentence states one attribute of e in one of several templates.
+func factSentence(r *rand.Rand, name, attr, value string) string {
+	var ts []string
+	switch attr {
+	case "city":
+		ts = []string{name + " lives in " + value + " .", name + " is from " + value + " .", "the home of " + name + " is " + value + " ."}
+	case "job":
+		ts = []string{name + " is a " + value + " .", name + " works as a " + value + " .", "the job of " + name + " is " + value + " ."}
+	case "pet":
+		ts = []string{name + " has a " + value + " .", name + " owns a " + value + " .", "the pet of " + name + " is a " + value + " ."}
+	case "colour":
+		ts = []string{name + " likes " + value + " .", "the colour of " + name + " is " + value + " .", name + " likes the colour " + value + " ."}
+	}
+	return pick(r, ts)
+}
+
+func attrValue(e Entity, attr string) string {
+	switch attr {
+	case "city":
+		return e.City
+	case "job":
+		return e.Job
+	case "pet":
+		return e.Pet
+	}
+	return e.Colour
+}
+
+func attrPool(attr string) []string { return kindLists()[attr] }
+
+func heldInSpecs() []spec {
+	return []spec{
+		// multiple-choice QA
+		{name: "mcqa_kind", category: "multiple_choice_qa", held: HeldIn,
+			instruction: "choose the right answer .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				kind := pick(r, kindNames)
+				answer := pick(r, attrPool(kind))
+				opts := []string{answer}
+				for _, k := range r.Perm(len(kindNames)) {
+					if kindNames[k] != kind && len(opts) < 4 {
+						opts = append(opts, pick(r, attrPool(kindNames[k])))
+					}
+				}
+				opts, ans := shuffled(r, opts, 0)
+				return "question : which of these is a " + kind + " ?", opts, ans
+			}},
+		{name: "mcqa_passage", category: "multiple_choice_qa", held: HeldIn,
+			instruction: "read the passage and choose the answer .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				attr := pick(r, []string{"pet", "colour"})
+				es := w.distinctEntities(r, 3)
+				vals := distinctValues(r, attrPool(attr), 3)
+				var b strings.Builder
+				b.WriteString("passage :")
+				for i, e := range es {
+					if attr == "pet" {
+						b.WriteString(" " + e.Name + " has a " + vals[i] + " .")
+					} else {
+						b.WriteString(" " + e.Name + " likes " + vals[i] + " .")
+					}
+				}
+				q := r.IntN(3)
+				if attr == "pet" {
+					b.WriteString(" question : what pet does " + es[q].Name + " have ?")
+				} else {
+					b.WriteString(" question : what colour does " + es[q].Name + " like ?")
+				}
+				opts, ans := shuffled(r, vals, q)
+				return b.String(), opts, ans
+			}},
+		// extractive QA (generative)
+		{name: "extqa_job", category: "extractive_qa", held: HeldIn, generative: true,
+			instruction: "copy the answer from the text .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				es := w.distinctEntities(r, 3)
+				attr := pick(r, []string{"job", "city"})
+				vals := distinctValues(r, attrPool(attr), 3)
+				var b strings.Builder
+				b.WriteString("text :")
+				for i, e := range es {
+					if attr == "job" {
+						b.WriteString(" " + e.Name + " is a " + vals[i] + " .")
+					} else {
+						b.WriteString(" " + e.Name + " is in " + vals[i] + " .")
+					}
+				}
+				q := r.IntN(3)
+				if attr == "job" {
+					b.WriteString(" question : what is the job of " + es[q].Name + " ?")
+				} else {
+					b.WriteString(" question : which city is " + es[q].Name + " in ?")
+				}
+				return b.String(), vals, q
+			}},
+		{name: "extqa_next", category: "extractive_qa", held: HeldIn, generative: true,
+			instruction: "find the next word in the text .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				var pool []string
+				for _, ws := range topicWords {
+					pool = append(pool, ws...)
+				}
+				n := 5 + r.IntN(3)
+				ws := distinctValues(r, pool, n)
+				q := r.IntN(n - 1)
+				target := ws[q+1]
+				opts := []string{target}
+				for len(opts) < 3 {
+					opts = append(opts, pickOther(r, ws, append(opts, ws[q])...))
+				}
+				opts, ans := shuffled(r, opts, 0)
+				return "text : " + strings.Join(ws, " ") + " . question : which word comes after " + ws[q] + " ?", opts, ans
+			}},
+		// closed-book QA: facts only in the pretraining corpus; entities split by split.
+		{name: "cbqa_city", category: "closed_book_qa", held: HeldIn,
+			instruction: "answer the question from the facts you know .",
+			gen: func(w *World, r *rand.Rand, split Split) (string, []string, int) {
+				e := pick(r, w.entitiesOf(split))
+				attr := pick(r, []string{"city", "job"})
+				opts, ans := optionsWith(r, attrValue(e, attr), attrPool(attr), 4)
+				q := "question : where does " + e.Name + " live ?"
+				if attr == "job" {
+					q = "question : what does " + e.Name + " work as ?"
+				}
+				return q, opts, ans
+			}},
+		{name: "cbqa_owner", category: "closed_book_qa", held: HeldIn,
+			instruction: "answer with the name of the right person .",
+			gen: func(w *World, r *rand.Rand, split Split) (string, []string, int) {
+				e := pick(r, w.entitiesOf(split))
+				attr := pick(r, []string{"pet", "colour"})
+				v := attrValue(e, attr)
+				others := names(w.entitiesWhere(func(o Entity) bool { return attrValue(o, attr) != v }))
+				opts := []string{e.Name}
+				for len(opts) < 3 {
+					opts = append(opts, pickOther(r, others, opts...))
+				}
+				opts, ans := shuffled(r, opts, 0)
+				q := "question : who has a " + v + " ?"
+				if attr == "colour" {
+					q = "question : who likes " + v + " ?"
+				}
+				return q, opts, ans
+			}},
+		// sentiment
+		{name: "sentiment_reviews", category: "sentiment", held: HeldIn,
+			instruction: "is the review positive or negative ?",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				pos := r.IntN(2) == 0
+				adj := pick(r, positiveAdj)
+				if !pos {
+					adj = pick(r, negativeAdj)
+				}
+				noun := pick(r, reviewNouns)
+				var s string
+				switch r.IntN(3) {
+				case 0:
+					s = "the " + noun + " was " + adj + " ."
+				case 1:
+					s = "the " + noun + " was very " + adj + " ."
+				default:
+					s = pick(r, w.Entities).Name + " said the " + noun + " was " + adj + " ."
+				}
+				ans := 0
+				if !pos {
+					ans = 1
+				}
+				return "review : " + s, []string{"positive", "negative"}, ans
+			}},
+		{name: "sentiment_negation", category: "sentiment", held: HeldIn,
+			instruction: "tell the feeling of the writer .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				pos := r.IntN(2) == 0
+				clause := func() string {
+					neg := r.IntN(2) == 0
+					// the clause's polarity after negation must equal pos
+					wantPosAdj := pos != neg
+					adj := pick(r, positiveAdj)
+					if !wantPosAdj {
+						adj = pick(r, negativeAdj)
+					}
+					if neg {
+						return "the " + pick(r, reviewNouns) + " was not " + adj
+					}
+					return "the " + pick(r, reviewNouns) + " was " + adj
+				}
+				ans := 0
+				if !pos {
+					ans = 1
+				}
+				return "review : " + clause() + " and " + clause() + " .", []string{"positive", "negative"}, ans
+			}},
+		// topic classification
+		{name: "topic_sentence", category: "topic_classification", held: HeldIn,
+			instruction: "what is the topic of the sentence ?",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				t := r.IntN(len(topicNames))
+				ws := distinctValues(r, topicWords[t], 2)
+				s := pick(r, w.Entities).Name + " " + pick(r, []string{"saw", "likes", "heard"}) + " the " + ws[0] + " and the " + ws[1] + " ."
+				opts, ans := optionsWith(r, topicNames[t], topicNames, 4)
+				return "sentence : " + s, opts, ans
+			}},
+		{name: "topic_words", category: "topic_classification", held: HeldIn,
+			instruction: "which topic do the words belong to ?",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				t := r.IntN(len(topicNames))
+				ws := distinctValues(r, topicWords[t], 3)
+				o := pickOther(r, topicNames, topicNames[t])
+				ws = append(ws, pick(r, topicWords[indexOf(topicNames, o)]))
+				r.Shuffle(len(ws), func(i, j int) { ws[i], ws[j] = ws[j], ws[i] })
+				opts, ans := optionsWith(r, topicNames[t], topicNames, 4)
+				return "words : " + strings.Join(ws, " "), opts, ans
+			}},
+		// structure-to-text (generative)
+		{name: "s2t_record", category: "structure_to_text", held: HeldIn, generative: true,
+			instruction: "write the record as a sentence .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				e := pick(r, w.Entities).Name
+				job, city := pick(r, jobs), pick(r, cities)
+				say := func(j, c string) string { return e + " is a " + j + " from " + c + " ." }
+				opts := []string{say(job, city), say(pickOther(r, jobs, job), city), say(job, pickOther(r, cities, city))}
+				opts, ans := shuffled(r, opts, 0)
+				return "record : name = " + e + " job = " + job + " city = " + city, opts, ans
+			}},
+		{name: "s2t_triple", category: "structure_to_text", held: HeldIn, generative: true,
+			instruction: "describe the triple in words .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				e := pick(r, w.Entities).Name
+				rel := pick(r, []string{"has", "likes", "lives in", "works as"})
+				var pool []string
+				var say func(v string) string
+				switch rel {
+				case "has":
+					pool, say = pets, func(v string) string { return e + " has a " + v + " ." }
+				case "likes":
+					pool, say = colours, func(v string) string { return e + " likes " + v + " ." }
+				case "lives in":
+					pool, say = cities, func(v string) string { return e + " lives in " + v + " ." }
+				default:
+					pool, say = jobs, func(v string) string { return e + " works as a " + v + " ." }
+				}
+				v := pick(r, pool)
+				v2 := pickOther(r, pool, v)
+				v3 := pickOther(r, pool, v, v2)
+				opts, ans := shuffled(r, []string{say(v), say(v2), say(v3)}, 0)
+				return "triple : ( " + e + " , " + rel + " , " + v + " )", opts, ans
+			}},
+		// summarization (generative)
+		{name: "sum_entity", category: "summarization", held: HeldIn, generative: true,
+			instruction: "summarize the passage in two words .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				es := w.distinctEntities(r, 2)
+				t := r.IntN(len(topicNames))
+				t2 := indexOf(topicNames, pickOther(r, topicNames, topicNames[t]))
+				verbs := []string{"saw", "likes", "heard"}
+				ws := distinctValues(r, topicWords[t], 2)
+				sents := []string{
+					es[0].Name + " " + pick(r, verbs) + " the " + ws[0] + " .",
+					es[0].Name + " " + pick(r, verbs) + " the " + ws[1] + " .",
+					es[1].Name + " " + pick(r, verbs) + " the " + pick(r, topicWords[t2]) + " .",
+				}
+				r.Shuffle(len(sents), func(i, j int) { sents[i], sents[j] = sents[j], sents[i] })
+				a, b := es[0].Name, es[1].Name
+				opts := []string{a + " " + topicNames[t], b + " " + topicNames[t2], a + " " + topicNames[t2], b + " " + topicNames[t]}
+				opts, ans := shuffled(r, opts, 0)
+				return "passage : " + strings.Join(sents, " "), opts, ans
+			}},
+		{name: "sum_trip", category: "summarization", held: HeldIn, generative: true,
+			instruction: "give a short summary of the story .",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				es := w.distinctEntities(r, 2)
+				a, b := es[0], es[1]
+				c := distinctValues(r, cities, 2)
+				story := "story : " + a.Name + " went to " + c[0] + " . " + a.Pronoun() + " met " + b.Name + " from " + c[1] + " . " +
+					a.Pronoun() + " saw the " + pick(r, topicWords[r.IntN(len(topicWords))]) + " ."
+				say := func(n, city string) string { return n + " went to " + city }
+				opts, ans := shuffled(r, []string{say(a.Name, c[0]), say(b.Name, c[0]), say(a.Name, c[1])}, 0)
+				return story, opts, ans
+			}},
+		// paraphrase identification
+		{name: "para_synonym", category: "paraphrase", held: HeldIn,
+			instruction: "do the two sentences have the same meaning ?",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				n := pick(r, w.Entities).Name
+				ds := r.Perm(len(descriptors))[:2]
+				side := [2]int{r.IntN(2), r.IntN(2)}
+				word := func(d, s, syn int) string { return descriptors[d][2*s+syn] }
+				s1 := n + " is " + word(ds[0], side[0], 0) + " and " + word(ds[1], side[1], 0) + " ."
+				same := r.IntN(2) == 0
+				flip := -1
+				if !same {
+					flip = r.IntN(2)
+				}
+				var w2 [2]string
+				for k := 0; k < 2; k++ {
+					s := side[k]
+					if k == flip {
+						s = 1 - s
+					}
+					w2[k] = word(ds[k], s, r.IntN(2))
+				}
+				s2 := n + " is " + w2[0] + " and " + w2[1] + " ."
+				ans := 0
+				if !same {
+					ans = 1
+				}
+				return "one : " + s1 + " two : " + s2, []string{"yes", "no"}, ans
+			}},
+		{name: "para_template", category: "paraphrase", held: HeldIn,
+			instruction: "do both sentences say the same fact ?",
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				n := pick(r, w.Entities).Name
+				attr := pick(r, kindNames)
+				v := pick(r, attrPool(attr))
+				s1 := factSentence(r, n, attr, v)
+				same := r.IntN(2) == 0
+				v2 := v
+				if !same {
+					v2 = pickOther(r, attrPool(attr), v)
+				}
+				s2 := factSentence(r, n, attr, v2)
+				for s2 == s1 {
+					s2 = factSentence(r, n, attr, v2)
+				}
+				ans := 0
+				if !same {
+					ans = 1
+				}
+				return s1 + " <sep> " + s2, []string{"yes", "no"}, ans
+			}},
+	}
+}
+
+func indexOf(xs []string, x string) int {
+	for i, v := range xs {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,307 @@
+package world
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+)
+
+// Heldness says which part of the suite a task belongs to.
+type Heldness string
+
+// The three parts of the suite.
+const (
+	HeldIn  Heldness = "held_in"
+	HeldOut Heldness = "held_out"
+	Mixture Heldness = "instruction_mixture"
+)
+
+// Split names a split of a task.
+type Split string
+
+// The splits of every task.
+const (
+	Train      Split = "train"
+	Validation Split = "validation"
+	Test       Split = "test"
+)
+
+// Instance is one example of a task. Prompt is the full rendered prompt:
+// instruction, input, the options when the task shows them, and the final
+// <ans> marker. Target is the reference output (Options[Answer]); for the
+// generative categories it is the text to produce.
+type Instance struct {
+	Prompt  string   `json:"prompt"`
+	Options []string `json:"options"`
+	Answer  int      `json:"answer"`
+	Target  string   `json:"target"`
+}
+
+// Task is one "dataset" of the suite with its three splits.
+type Task struct {
+	Name        string
+	Category    string
+	Heldness    Heldness
+	Instruction string
+	// Generative tasks (extractive QA, structure-to-text, summarization) do
+	// not show their options in the prompt; they are scored by rank
+	// classification over the options and by exact match of greedy decoding.
+	Generative bool
+	// Skills lists, for a held-out task, the held-in categories whose skills
+	// it recombines (the written skill map of the suite).
+	Skills                  []string
+	Train, Validation, Test []Instance
+}
+
+// Split returns the instances of a split (nil for an unknown name).
+func (t *Task) Split(s Split) []Instance {
+	switch s {
+	case Train:
+		return t.Train
+	case Validation:
+		return t.Validation
+	case Test:
+		return t.Test
+	}
+	return nil
+}
+
+// Chance is the expected accuracy of a uniform random choice among the
+// options, averaged over the test split (1 / number of options when it is
+// constant).
+func (t *Task) Chance() float64 {
+	insts := t.Test
+	if len(insts) == 0 {
+		insts = t.Train
+	}
+	if len(insts) == 0 {
+		return 0
+	}
+	// Group by number of options so that a constant k gives exactly 1/k.
+	count := map[int]int{}
+	for _, in := range insts {
+		count[len(in.Options)]++
+	}
+	s := 0.0
+	for k := 2; k <= 4; k++ {
+		s += float64(count[k]) / float64(len(insts)) / float64(k)
+	}
+	return s
+}
+
+// Sizes are the number of examples per split of every task.
+type Sizes struct {
+	Train, Validation, Test int
+}
+
+// DefaultSizes are the split sizes used when nothing else is configured.
+func DefaultSizes() Sizes { return Sizes{Train: 2000, Validation: 64, Test: 128} }
+
+// MaxPromptTokens bounds every rendered prompt.
+const MaxPromptTokens = 48
+
+// Suite is the whole generated task suite of one world.
+type Suite struct {
+	World *World
+	Sizes Sizes
+	Tasks []*Task // held-in, then held-out, then instruction mixture, each in category order
+}
+
+// spec describes how a task is generated. gen returns the task input (without
+// instruction and options), the options and the answer index. split lets a
+// generator keep the entities of test and train apart (closed-book QA).
+type spec struct {
+	name, category string
+	held           Heldness
+	instruction    string
+	generative     bool
+	skills         []string
+	gen            func(w *World, r *rand.Rand, split Split) (input string, options []string, answer int)
+}
+
+// Category lists, in display order.
+var (
+	heldInCategories  = []string{"multiple_choice_qa", "extractive_qa", "closed_book_qa", "sentiment", "topic_classification", "structure_to_text", "summarization", "paraphrase"}
+	heldOutCategories = []string{"sentence_completion", "nli", "coreference", "word_sense"}
+)
+
+// HeldInCategories returns the 8 held-in categories in display order.
+func HeldInCategories() []string { return append([]string(nil), heldInCategories...) }
+
+// HeldOutCategories returns the 4 held-out categories in display order.
+func HeldOutCategories() []string { return append([]string(nil), heldOutCategories...) }
+
+func allSpecs() []spec {
+	var out []spec
+	out = append(out, heldInSpecs()...)
+	out = append(out, heldOutSpecs()...)
+	out = append(out, mixtureSpecs()...)
+	return out
+}
+
+// NewSuite generates every task of the world of seed with the given sizes.
+func NewSuite(seed uint64, sizes Sizes) (*Suite, error) {
+	if sizes.Train < 0 || sizes.Validation < 0 || sizes.Test < 0 {
+		return nil, fmt.Errorf("world: negative split size %+v", sizes)
+	}
+	w, err := New(seed)
+	if err != nil {
+		return nil, err
+	}
+	s := &Suite{World: w, Sizes: sizes}
+	for _, sp := range allSpecs() {
+		t, err := w.generate(sp, sizes)
+		if err != nil {
+			return nil, err
+		}
+		s.Tasks = append(s.Tasks, t)
+	}
+	return s, nil
+}
+
+// Task returns the task with the given name.
+func (s *Suite) Task(name string) (*Task, bool) {
+	for _, t := range s.Tasks {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// TasksOf returns the tasks of one part of the suite, in order.
+func (s *Suite) TasksOf(h Heldness) []*Task {
+	var out []*Task
+	for _, t := range s.Tasks {
+		if t.Heldness == h {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Categories returns the categories of one part of the suite in display order.
+func (s *Suite) Categories(h Heldness) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range s.TasksOf(h) {
+		if !seen[t.Category] {
+			seen[t.Category] = true
+			out = append(out, t.Category)
+		}
+	}
+	return out
+}
+
+// CategoryTasks returns the tasks of a category (any part of the suite).
+func (s *Suite) CategoryTasks(category string) []*Task {
+	var out []*Task
+	for _, t := range s.Tasks {
+		if t.Category == category {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func streamOf(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
+}
+
+// generate draws the splits of one task: test first, then validation (both
+// without duplicate prompts), then train, which may repeat prompts but never
+// contains a prompt of validation or test.
+func (w *World) generate(sp spec, sizes Sizes) (*Task, error) {
+	t := &Task{Name: sp.name, Category: sp.category, Heldness: sp.held, Instruction: sp.instruction,
+		Generative: sp.generative, Skills: sp.skills}
+	seen := map[string]bool{}
+	draw := func(split Split, n int, unique bool) ([]Instance, error) {
+		r := rand.New(rand.NewPCG(w.Seed, streamOf(sp.name+"/"+string(split))))
+		out := make([]Instance, 0, n)
+		local := map[string]bool{}
+		for attempts := 0; len(out) < n; attempts++ {
+			if attempts > 200*n+1000 {
+				return nil, fmt.Errorf("world: task %s: only %d distinct %s examples (want %d)", sp.name, len(out), split, n)
+			}
+			input, opts, ans := sp.gen(w, r, split)
+			in := w.render(sp, input, opts, ans)
+			if seen[in.Prompt] || (unique && local[in.Prompt]) {
+				continue
+			}
+			local[in.Prompt] = true
+			out = append(out, in)
+		}
+		if unique {
+			for p := range local {
+				seen[p] = true
+			}
+		}
+		return out, nil
+	}
+	var err error
+	if t.Test, err = draw(Test, sizes.Test, true); err != nil {
+		return nil, err
+	}
+	if t.Validation, err = draw(Validation, sizes.Validation, true); err != nil {
+		return nil, err
+	}
+	if t.Train, err = draw(Train, sizes.Train, false); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// render builds the prompt: instruction, input, the options unless the task
+// is generative, and <ans>.
+func (w *World) render(sp spec, input string, opts []string, ans int) Instance {
+	var b strings.Builder
+	b.WriteString(sp.instruction)
+	b.WriteString(" ")
+	b.WriteString(input)
+	if !sp.generative {
+		b.WriteString(" options : ")
+		b.WriteString(strings.Join(opts, " <sep> "))
+	}
+	b.WriteString(" <ans>")
+	return Instance{Prompt: b.String(), Options: opts, Answer: ans, Target: opts[ans]}
+}
+
+// Validate checks that every prompt and option of the suite encodes with the
+// world's vocabulary, that prompts fit in MaxPromptTokens and that every task
+// has 2 to 4 distinct options.
+func (s *Suite) Validate() error {
+	tok := s.World.Tokenizer()
+	for _, t := range s.Tasks {
+		for _, sp := range []Split{Train, Validation, Test} {
+			for i, in := range t.Split(sp) {
+				ids, err := tok.EncodeStrict(in.Prompt)
+				if err != nil {
+					return fmt.Errorf("world: task %s %s[%d]: %w", t.Name, sp, i, err)
+				}
+				if len(ids) > MaxPromptTokens-1 { // one position is left for <bos>
+					return fmt.Errorf("world: task %s %s[%d]: prompt has %d tokens (max %d): %q", t.Name, sp, i, len(ids), MaxPromptTokens, in.Prompt)
+				}
+				if len(in.Options) < 2 || len(in.Options) > 4 {
+					return fmt.Errorf("world: task %s %s[%d]: %d options", t.Name, sp, i, len(in.Options))
+				}
+				dup := map[string]bool{}
+				for _, o := range in.Options {
+					if dup[o] {
+						return fmt.Errorf("world: task %s %s[%d]: duplicate option %q", t.Name, sp, i, o)
+					}
+					dup[o] = true
+					if _, err := tok.EncodeStrict(o); err != nil {
+						return fmt.Errorf("world: task %s %s[%d] option: %w", t.Name, sp, i, err)
+					}
+				}
+				if in.Answer < 0 || in.Answer >= len(in.Options) {
+					return fmt.Errorf("world: task %s %s[%d]: answer %d out of range", t.Name, sp, i, in.Answer)
+				}
+			}
+		}
+	}
+	return nil
+}
