@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
+	"mergescale/experiments"
 	"mergescale/report"
 )
 
@@ -49,11 +47,11 @@ func runReport(ctx context.Context, stdout io.Writer, o reportOptions) error {
 		if db != "" || out != "" {
 			return errors.New("report: give either --config or --db and --out, not both")
 		}
-		dir, err := configOutDir(o.config)
+		c, err := experiments.LoadConfig(o.config)
 		if err != nil {
 			return err
 		}
-		db, out = filepath.Join(dir, "results.db"), filepath.Join(dir, "report")
+		db, out = c.StorePath(), filepath.Join(c.Out, "report")
 	}
 	if db == "" || out == "" {
 		return errors.New("report: need --db and --out, or --config")
@@ -62,27 +60,4 @@ func runReport(ctx context.Context, stdout io.Writer, o reportOptions) error {
 		ctx = context.Background()
 	}
 	return report.Render(ctx, db, out, report.Options{Method: o.method, Terminal: stdout})
-}
-
-// configOutDir reads only the out: key of an experiment config (falling
-// back to results/<name> when out is absent, the config's default).
-func configOutDir(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("config: %w", err)
-	}
-	var c struct {
-		Out  string `yaml:"out"`
-		Name string `yaml:"name"`
-	}
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		return "", fmt.Errorf("config %s: %w", path, err)
-	}
-	switch {
-	case c.Out != "":
-		return c.Out, nil
-	case c.Name != "":
-		return filepath.Join("results", c.Name), nil
-	}
-	return "", fmt.Errorf("config %s: key out (or name) is missing", path)
 }

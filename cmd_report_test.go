@@ -21,8 +21,12 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
+	tiny, err := os.ReadFile(filepath.Join("experiments", "testdata", "tiny.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "cfg.yaml")
-	if err := os.WriteFile(cfg, []byte("name: x\nout: "+out+"\nsizes: [xs]\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfg, append(tiny, []byte("out: "+out+"\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -39,7 +43,7 @@ func TestReportCommand(t *testing.T) {
 		{"both", []string{"report", "--config", cfg, "--db", "x.db"}, 1, "", "not both", ""},
 		{"neither", []string{"report"}, 1, "", "need --db and --out", ""},
 		{"missing store", []string{"report", "--db", filepath.Join(dir, "nope.db"), "--out", dir}, 1, "", "nope.db", ""},
-		{"config without out", []string{"report", "--config", filepath.Join(dir, "bad.yaml")}, 1, "", "bad.yaml", ""},
+		{"invalid config", []string{"report", "--config", filepath.Join(dir, "bad.yaml")}, 1, "", "bad.yaml", ""},
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("sizes: [xs]\n"), 0o644); err != nil {
 		t.Fatal(err)

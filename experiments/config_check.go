@@ -5,18 +5,14 @@ import (
 	"regexp"
 	"strings"
 
+	"mergescale/eval/world"
+	"mergescale/merge"
 	"mergescale/model"
 )
 
 // heldInCategories is the single place the harness learns the task suite's
 // held-in categories, in the suite's canonical order.
-//
-// TODO(eval): switch to the eval package's list once it is committed; the
-// names below are T0's held-in categories as the task suite spells them.
-func heldInCategories() []string {
-	return []string{"multiple_choice_qa", "extractive_qa", "closed_book_qa", "sentiment",
-		"topic_classification", "structure_to_text", "summarization", "paraphrase"}
-}
+func heldInCategories() []string { return world.HeldInCategories() }
 
 // HeldInCategories returns the held-in categories experts are trained on,
 // in canonical order (a new slice on every call).
@@ -64,21 +60,40 @@ func (m methodSpec) paramNames() []string {
 	return names
 }
 
-// sweepMethods lists the methods of the study and their grid parameters:
-// the paper's four. Names and parameter names are those of the merge
-// package (merge.Linear, merge.ParamLambda, ...).
-//
-// TODO(merge): check the names against merge.LookupMethod once the merge
-// package's method table is committed.
-func sweepMethods() []methodSpec {
-	lambda := paramSpec{name: "lambda", min: 0, max: 10, openMin: true}
-	density := paramSpec{name: "density", min: 0, max: 1, openMin: true}
-	return []methodSpec{
-		{name: "linear"},
-		{name: "task_arithmetic", params: []paramSpec{lambda}},
-		{name: "ties", params: []paramSpec{density, lambda}},
-		{name: "dare_ties", params: []paramSpec{density, lambda}},
+// sweepParamSpecs are the numeric hyperparameters a sweep may grid over,
+// with their allowed ranges. Booleans (normalize, rescale) are written 0 or 1.
+func sweepParamSpecs() map[string]paramSpec {
+	return map[string]paramSpec{
+		merge.ParamLambda:    {name: merge.ParamLambda, min: 0, max: 10, openMin: true},
+		merge.ParamDensity:   {name: merge.ParamDensity, min: 0, max: 1, openMin: true},
+		merge.ParamGamma:     {name: merge.ParamGamma, min: 0, max: 1},
+		merge.ParamEpsilon:   {name: merge.ParamEpsilon, min: 0, max: 0.5},
+		merge.ParamNormalize: {name: merge.ParamNormalize, min: 0, max: 1},
+		merge.ParamRescale:   {name: merge.ParamRescale, min: 0, max: 1},
 	}
+}
+
+// sweepMethods lists the methods a sweep may use and the hyperparameters it
+// may grid over, from the merge package's method table: every method that
+// merges any number of experts into a base (or averages them), which leaves
+// out slerp (two models) and passthrough (one). The paper's four are linear,
+// task_arithmetic, ties and dare_ties.
+func sweepMethods() []methodSpec {
+	specs := sweepParamSpecs()
+	var out []methodSpec
+	for _, mi := range merge.Methods() {
+		if mi.MaxModels != 0 || mi.Name == merge.Passthrough {
+			continue
+		}
+		ms := methodSpec{name: mi.Name}
+		for _, p := range mi.Params {
+			if ps, ok := specs[p]; ok {
+				ms.params = append(ms.params, ps)
+			}
+		}
+		out = append(out, ms)
+	}
+	return out
 }
 
 func methodNames(ms []methodSpec) []string {

@@ -113,7 +113,7 @@ func TestBadConfigs(t *testing.T) {
 		{"too many experts", "experts: [2, 8]", "experts: [2, 9]",
 			"bad.yaml:12: sweep.experts[1]: must be in [2, 8] (the number of held-in categories), got 9"},
 		{"unknown method", "{method: linear}", "{method: average}",
-			`bad.yaml:15: sweep.methods[0].method: unknown method "average" (known: linear, task_arithmetic, ties, dare_ties)`},
+			`bad.yaml:15: sweep.methods[0].method: unknown method "average" (known: breadcrumbs, breadcrumbs_ties, dare_linear, dare_ties, della, della_linear, linear, model_stock, task_arithmetic, ties)`},
 		{"parameter of another method", "{method: linear}", "{method: linear, density: [0.5]}",
 			`bad.yaml:15: sweep.methods[0].density: method linear has no parameter "density" (known: none)`},
 		{"density out of range", "density: 0.2", "density: [0.2, 1.5]",
