@@ -18,12 +18,14 @@ type progress struct {
 	tensors int
 	done    int
 	phase   string
+	bytes   int64 // advanced so far
+	max     int64 // the bar's total
 }
 
 // newProgress returns a progress bar over the plan's input bytes written to
 // w, or a silent one when w is nil.
 func newProgress(w io.Writer, plan *Plan) *progress {
-	p := &progress{tensors: len(plan.Tensors), w: w, phase: "merge"}
+	p := &progress{tensors: len(plan.Tensors), w: w, phase: "merge", max: plan.InputBytes}
 	if w == nil {
 		return p
 	}
@@ -61,6 +63,17 @@ func (p *progress) addBytes(n int64) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.advance(n)
+}
+
+// advance moves the bar by n bytes, growing its total when a third
+// threshold pass reads more than the plan counted. Callers hold mu.
+func (p *progress) advance(n int64) {
+	p.bytes += n
+	if p.bytes > p.max {
+		p.max = p.bytes
+		p.bar.ChangeMax64(p.max)
+	}
 	p.bar.Add64(n)
 }
 
@@ -73,7 +86,7 @@ func (p *progress) tensorDone(pt PlannedTensor) {
 	defer p.mu.Unlock()
 	p.done++
 	p.bar.Describe(p.describe())
-	p.bar.Add64(pt.InputBytes)
+	p.advance(pt.InputBytes)
 }
 
 // finish completes the bar and ends its line.

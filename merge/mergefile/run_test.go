@@ -357,3 +357,20 @@ func TestDeterminism(t *testing.T) {
 		}
 	}
 }
+
+func TestRunProgressAndSummary(t *testing.T) {
+	dir := t.TempDir()
+	base := randomModel(t, filepath.Join(dir, "base"), checkpoint.F32, 0, 1)
+	e1 := randomModel(t, filepath.Join(dir, "e1"), checkpoint.F32, 0, 2)
+	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: Parameters{Density: f64(0.2), TrimScope: "global"}, Models: []ModelRef{{Model: e1}}}
+	var bar, sum bytes.Buffer
+	if _, err := Run(context.Background(), cfg, filepath.Join(dir, "out"), Options{Progress: &bar, Summary: &sum}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(bar.String(), "merge 6/6 tensors") {
+		t.Errorf("progress output lacks the final tensor count: %q", bar.String())
+	}
+	if !strings.HasPrefix(sum.String(), "merged 6 tensors") || strings.Count(sum.String(), "\n") != 1 {
+		t.Errorf("summary = %q, want one line", sum.String())
+	}
+}
