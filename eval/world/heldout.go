@@ -12,7 +12,7 @@ func heldOutSpecs() []spec {
 		// sentence completion
 		{name: "completion_story", category: "sentence_completion", held: HeldOut,
 			skills:      []string{"closed_book_qa", "multiple_choice_qa"},
-			instruction: "pick the best ending for the story .",
+			instruction: "pick the best ending .",
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				e := pick(r, w.Entities)
 				var stem string

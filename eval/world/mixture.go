@@ -61,17 +61,18 @@ func mixtureSpecs() []spec {
 				return "word : " + q + " list : " + strings.Join(ws, " "), []string{"yes", "no"}, ans
 			}},
 		{name: "mix_same_word", category: "membership", held: Mixture,
-			instruction: "are the two words equal ?",
+			instruction: "are the two pairs equal ?",
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				pool := mixturePool()
-				a := pick(r, pool)
-				b := a
+				a := distinctValues(r, pool, 2)
+				b := append([]string(nil), a...)
 				ans := 0
 				if r.IntN(2) == 0 {
-					b = pickOther(r, pool, a)
+					k := r.IntN(2)
+					b[k] = pickOther(r, pool, a...)
 					ans = 1
 				}
-				return a + " <sep> " + b, []string{"yes", "no"}, ans
+				return strings.Join(a, " ") + " <sep> " + strings.Join(b, " "), []string{"yes", "no"}, ans
 			}},
 		{name: "mix_longer", category: "counting", held: Mixture,
 			instruction: "which option is longer ?",

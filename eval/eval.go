@@ -1,0 +1,105 @@
+// Package eval evaluates models on the miniature T0 task suite of
+// eval/world: it turns task instances into token examples for training,
+// scores a Scorer by rank classification (and greedy exact match on the
+// generative tasks), and holds the paper's normalization helpers.
+//
+// Training and scoring are aligned: a task example is trained with
+// Prompt = the rendered prompt (ending in <ans>) and Target = the answer's
+// tokens followed by <eos>; rank classification scores every option as the
+// sum of the log-probabilities of the same sequence, option tokens + <eos>.
+// Counting <eos> is what T0 does with T5 targets, and it keeps an option
+// that is a prefix of another (e.g. "dog" and "dog cat") from winning by
+// being short.
+package eval
+
+import (
+	"fmt"
+
+	"mergescale/eval/world"
+	"mergescale/tokenizer"
+)
+
+// Scorer is what a model must offer to be evaluated; *model.Model satisfies it.
+type Scorer interface {
+	// OptionLogProbs returns, for each option, Σ log p(option tokens | prompt).
+	OptionLogProbs(prompt []int, options [][]int) ([]float64, error)
+	// Greedy decodes up to maxNew tokens after prompt, stopping at stop.
+	Greedy(prompt []int, maxNew int, stop int) ([]int, error)
+}
+
+// Example is one training sequence: the loss is on Target only. It has the
+// same fields as model.Example, so a caller converts with
+// model.Example(e) or field by field.
+type Example struct {
+	Prompt, Target []int
+}
+
+// EncodeInstance turns a task instance into a training example: the prompt's
+// tokens, and the answer's tokens followed by <eos>.
+func EncodeInstance(tok *tokenizer.Tokenizer, in world.Instance) (Example, error) {
+	p, err := tok.EncodeStrict(in.Prompt)
+	if err != nil {
+		return Example{}, fmt.Errorf("eval: prompt %q: %w", in.Prompt, err)
+	}
+	t, err := tok.EncodeStrict(in.Target)
+	if err != nil {
+		return Example{}, fmt.Errorf("eval: target %q: %w", in.Target, err)
+	}
+	return Example{Prompt: p, Target: append(t, tokenizer.EOSID)}, nil
+}
+
+// TaskExamples returns the training examples of the train split of every
+// task, task after task (a trainer shuffles them).
+func TaskExamples(tok *tokenizer.Tokenizer, tasks []*world.Task) ([]Example, error) {
+	var out []Example
+	for _, t := range tasks {
+		for i, in := range t.Train {
+			ex, err := EncodeInstance(tok, in)
+			if err != nil {
+				return nil, fmt.Errorf("eval: task %s train[%d]: %w", t.Name, i, err)
+			}
+			out = append(out, ex)
+		}
+	}
+	return out, nil
+}
+
+// ExpertExamples returns the training data of the expert of a held-in
+// category: the train splits of the category's tasks.
+func ExpertExamples(s *world.Suite, category string) ([]Example, error) {
+	tasks := s.CategoryTasks(category)
+	if len(tasks) == 0 || tasks[0].Heldness != world.HeldIn {
+		return nil, fmt.Errorf("eval: %q is not a held-in category", category)
+	}
+	return TaskExamples(s.World.Tokenizer(), tasks)
+}
+
+// MultitaskExamples returns the train splits of every held-in task.
+func MultitaskExamples(s *world.Suite) ([]Example, error) {
+	return TaskExamples(s.World.Tokenizer(), s.TasksOf(world.HeldIn))
+}
+
+// MixtureExamples returns the train splits of the instruction mixture.
+func MixtureExamples(s *world.Suite) ([]Example, error) {
+	return TaskExamples(s.World.Tokenizer(), s.TasksOf(world.Mixture))
+}
+
+// CorpusExamples returns n pretraining documents of the world as examples
+// with an empty prompt and Target = <bos> document <eos> (the loss is on
+// every token after <bos>).
+func CorpusExamples(w *world.World, n int, seed uint64) ([]Example, error) {
+	tok := w.Tokenizer()
+	docs := w.Corpus(n, seed)
+	out := make([]Example, 0, len(docs))
+	for i, d := range docs {
+		ids, err := tok.EncodeStrict(d)
+		if err != nil {
+			return nil, fmt.Errorf("eval: corpus document %d: %w", i, err)
+		}
+		t := make([]int, 0, len(ids)+2)
+		t = append(t, tokenizer.BOSID)
+		t = append(t, ids...)
+		out = append(out, Example{Target: append(t, tokenizer.EOSID)})
+	}
+	return out, nil
+}
