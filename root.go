@@ -39,6 +39,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newMergeCmd(e),
 		newQueryCmd(e),
 		newReportCmd(e),
+		newRunCmd(e),
 		newRunsCmd(e),
 		newVersionCmd(e),
 	)

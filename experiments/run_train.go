@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"mergescale/eval"
 	"mergescale/eval/world"
 	"mergescale/model"
 	"mergescale/store"
-	"mergescale/tokenizer"
 )
 
 // trainSummaryFile records a zoo model's training summary in its artifact
@@ -107,7 +107,10 @@ func (r *runner) trainModel(ctx context.Context, j *Job, dir string) (savedSumma
 			return savedSummary{}, fmt.Errorf("load parent model: %w", err)
 		}
 	}
-	data := r.trainingData(j)
+	data, err := r.trainingData(j)
+	if err != nil {
+		return savedSummary{}, fmt.Errorf("training data: %w", err)
+	}
 	if len(data) == 0 {
 		return savedSummary{}, errors.New("no training data")
 	}
@@ -184,49 +187,37 @@ func writeArtifact(dir string, fill func(tmp string) error) error {
 // trainingData builds the examples of a training job from the task suite.
 // Task examples put the loss on the answer and <eos> only; corpus documents
 // on every token.
-func (r *runner) trainingData(j *Job) []model.Example {
+func (r *runner) trainingData(j *Job) ([]model.Example, error) {
+	var (
+		data []eval.Example
+		err  error
+	)
 	switch j.Kind {
 	case KindPretrain:
-		n := j.Stage.Steps * j.Stage.Batch
-		return r.corpusExamples(n, j.Seed)
+		data, err = eval.CorpusExamples(r.suite.World, j.Stage.Steps*j.Stage.Batch, j.Seed)
 	case KindInstruct:
-		data := r.taskExamples(r.suite.TasksOf(world.Mixture))
-		n := int(float64(len(data)) * instructCorpusShare / (1 - instructCorpusShare))
-		return append(data, r.corpusExamples(n, j.Seed)...)
+		data, err = eval.MixtureExamples(r.suite)
+		if err == nil {
+			n := int(float64(len(data)) * instructCorpusShare / (1 - instructCorpusShare))
+			var corpus []eval.Example
+			corpus, err = eval.CorpusExamples(r.suite.World, n, j.Seed)
+			data = append(data, corpus...)
+		}
 	case KindExpert:
-		return r.taskExamples(r.suite.CategoryTasks(j.Category))
+		data, err = eval.ExpertExamples(r.suite, j.Category)
 	case KindMultitask:
 		var tasks []*world.Task
 		for _, c := range j.Categories {
 			tasks = append(tasks, r.suite.CategoryTasks(c)...)
 		}
-		return r.taskExamples(tasks)
+		data, err = eval.TaskExamples(r.tok, tasks)
 	}
-	return nil
-}
-
-func (r *runner) corpusExamples(n int, seed uint64) []model.Example {
-	if n <= 0 {
-		return nil
+	if err != nil {
+		return nil, err
 	}
-	docs := r.suite.World.Corpus(n, seed)
-	out := make([]model.Example, 0, len(docs))
-	for _, d := range docs {
-		ids := append([]int{tokenizer.BOSID}, r.tok.Encode(d)...)
-		out = append(out, model.Example{Target: append(ids, tokenizer.EOSID)})
+	out := make([]model.Example, len(data))
+	for i, e := range data {
+		out[i] = model.Example(e)
 	}
-	return out
-}
-
-func (r *runner) taskExamples(tasks []*world.Task) []model.Example {
-	var out []model.Example
-	for _, t := range tasks {
-		for _, in := range t.Train {
-			out = append(out, model.Example{
-				Prompt: r.tok.Encode(in.Prompt),
-				Target: append(r.tok.Encode(in.Target), tokenizer.EOSID),
-			})
-		}
-	}
-	return out
+	return out, nil
 }

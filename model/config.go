@@ -103,7 +103,7 @@ func (p Preset) Config(vocabSize int) Config {
 // 865K parameters), with l under 1M. micro exists for tests only.
 func presetList() []Preset {
 	return []Preset{
-		{Name: "micro", NLayer: 2, NHead: 2, NEmbd: 8, NPositions: 16},
+		{Name: "micro", NLayer: 2, NHead: 2, NEmbd: 8, NPositions: 64},
 		{Name: "xs", NLayer: 2, NHead: 2, NEmbd: 20, NPositions: 64},
 		{Name: "s", NLayer: 2, NHead: 2, NEmbd: 48, NPositions: 64},
 		{Name: "m", NLayer: 3, NHead: 4, NEmbd: 80, NPositions: 64},

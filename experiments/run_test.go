@@ -1,0 +1,273 @@
+package experiments
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mergescale/store"
+)
+
+// The harness tests run the tiny config (micro preset, a few steps, tiny
+// splits). One full run takes a few seconds.
+
+// TestMain lets the crash test re-run this test binary as the process it
+// kills: with MERGESCALE_TEST_RUN_CONFIG set, the binary runs that config
+// and exits.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("MERGESCALE_TEST_RUN_CONFIG"); path != "" {
+		os.Exit(childRun(path, os.Getenv("MERGESCALE_TEST_RUN_OUT")))
+	}
+	os.Exit(m.Run())
+}
+
+func childRun(path, out string) int {
+	c, err := LoadConfigEnv(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	c.Out = out
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if _, err := Run(context.Background(), c, Options{Log: log}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+const tinyConfig = "testdata/tiny.yaml"
+
+func loadTiny(t *testing.T, out string) *Config {
+	t.Helper()
+	c, err := LoadConfigEnv(tinyConfig, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Out = out
+	return c
+}
+
+func runTiny(t *testing.T, c *Config, opts Options) *Summary {
+	t.Helper()
+	sum, err := Run(context.Background(), c, opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return sum
+}
+
+// dump returns the rows of a table that a rerun must not change, as text.
+func dump(t *testing.T, path, query string) []string {
+	t.Helper()
+	db, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tab, err := db.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(tab.Rows))
+	for i, r := range tab.Rows {
+		out[i] = strings.Join(r, "|")
+	}
+	return out
+}
+
+const (
+	scoresQuery = `SELECT model_id, task, split, metric, printf('%.17g', value), n FROM scores ORDER BY 1, 2, 3, 4`
+	mergesQuery = `SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, printf('%.17g', sign_conflict), printf('%.17g', mean_cosine) FROM merges ORDER BY 1`
+	modelsQuery = `SELECT id, kind, size, params, base_type, category, steps, printf('%.17g', final_loss) FROM models ORDER BY 1`
+)
+
+func count(t *testing.T, path, query string) int {
+	t.Helper()
+	rows := dump(t, path, query)
+	var n int
+	fmt.Sscan(rows[0], &n)
+	return n
+}
+
+func TestRunTinyStudy(t *testing.T) {
+	out := t.TempDir()
+	c := loadTiny(t, out)
+	plan, err := NewPlan(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := runTiny(t, c, Options{})
+	if sum.Skipped != 0 || sum.Jobs != len(plan.Jobs) {
+		t.Fatalf("first run: %d jobs, %d skipped; plan has %d", sum.Jobs, sum.Skipped, len(plan.Jobs))
+	}
+	db := c.StorePath()
+
+	// Every cell has exactly one chosen point, scored on test.
+	var merges int
+	for _, j := range plan.Jobs {
+		if j.Kind == KindMerge {
+			merges++
+		}
+	}
+	if got := count(t, db, `SELECT count(*) FROM merges`); got != merges {
+		t.Errorf("merges rows = %d, want %d", got, merges)
+	}
+	if got := count(t, db, `SELECT count(*) FROM merges WHERE chosen = 1`); got != len(plan.Cells) {
+		t.Errorf("chosen merges = %d, want one per cell (%d)", got, len(plan.Cells))
+	}
+	if got := count(t, db, `SELECT count(DISTINCT m.model_id) FROM merges m JOIN scores s ON s.model_id = m.model_id WHERE s.split = 'test'`); got != len(plan.Cells) {
+		t.Errorf("merges scored on test = %d, want %d", got, len(plan.Cells))
+	}
+	// Zoo models are scored on every task (16 held-in + 7 held-out).
+	if got := count(t, db, `SELECT count(DISTINCT task) FROM scores s JOIN models m ON m.id = s.model_id WHERE m.kind = 'expert'`); got != 23 {
+		t.Errorf("experts scored on %d tasks, want 23", got)
+	}
+	// keep_merged: false prunes every merged checkpoint.
+	if ents, _ := os.ReadDir(filepath.Join(out, "merged")); len(ents) != 0 {
+		t.Errorf("merged/ holds %d entries after the run, want none", len(ents))
+	}
+
+	// A rerun does no work and adds only its runs row.
+	before := [][]string{dump(t, db, scoresQuery), dump(t, db, mergesQuery), dump(t, db, modelsQuery)}
+	sum2 := runTiny(t, c, Options{})
+	if sum2.Skipped != sum2.Jobs || len(sum2.Ran) != 0 {
+		t.Fatalf("rerun ran %v (skipped %d of %d)", sum2.Ran, sum2.Skipped, sum2.Jobs)
+	}
+	after := [][]string{dump(t, db, scoresQuery), dump(t, db, mergesQuery), dump(t, db, modelsQuery)}
+	if !reflect.DeepEqual(before, after) {
+		t.Error("a rerun changed the store")
+	}
+	if got := count(t, db, `SELECT count(*) FROM runs`); got != 2 {
+		t.Errorf("runs rows = %d after two runs, want 2", got)
+	}
+
+	// Another out dir with two workers gives identical scores.
+	t.Run("workers", func(t *testing.T) {
+		c2 := loadTiny(t, t.TempDir())
+		c2.Workers = 2
+		runTiny(t, c2, Options{})
+		if a, b := dump(t, db, scoresQuery), dump(t, c2.StorePath(), scoresQuery); !reflect.DeepEqual(a, b) {
+			t.Errorf("scores differ between workers 1 and 2 (%d vs %d rows)", len(a), len(b))
+		}
+		if a, b := dump(t, db, mergesQuery), dump(t, c2.StorePath(), mergesQuery); !reflect.DeepEqual(a, b) {
+			t.Error("merges differ between workers 1 and 2")
+		}
+	})
+
+	// Two shards gathered equal the unsharded run.
+	t.Run("shards", func(t *testing.T) {
+		c3 := loadTiny(t, t.TempDir())
+		var dbs []string
+		for i := 0; i < 2; i++ {
+			s := runTiny(t, c3, Options{Shard: Shard{i, 2}})
+			dbs = append(dbs, s.Store)
+		}
+		if _, err := store.Gather(context.Background(), c3.StorePath(), dbs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{scoresQuery, mergesQuery, modelsQuery} {
+			if a, b := dump(t, db, q), dump(t, c3.StorePath(), q); !reflect.DeepEqual(a, b) {
+				t.Errorf("gathered shards differ from the unsharded run (%d vs %d rows) for %s", len(a), len(b), q)
+			}
+		}
+	})
+}
+
+// TestRunCrashResume kills a run with SIGKILL, once right after a job
+// committed and once in the middle of a job, restarts it, and checks that
+// the final store equals an uninterrupted run's.
+func TestRunCrashResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-runs the test binary")
+	}
+	ref := loadTiny(t, t.TempDir())
+	runTiny(t, ref, Options{})
+	want := [][]string{dump(t, ref.StorePath(), scoresQuery), dump(t, ref.StorePath(), mergesQuery), dump(t, ref.StorePath(), modelsQuery)}
+	plan, err := NewPlan(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		// afterJobs is the number of "job done" lines to wait for; delay
+		// is how long to wait after that before the kill.
+		afterJobs int
+		delay     time.Duration
+	}{
+		{"at a job boundary", 3, 0},
+		{"in the middle of a job", 1, 15 * time.Millisecond},
+		{"late, during merges", 30, 5 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			if !killAfter(t, out, tc.afterJobs, tc.delay) {
+				t.Fatal("the child finished before the kill")
+			}
+			c := loadTiny(t, out)
+			if done := count(t, c.StorePath(), `SELECT count(*) FROM jobs`); done >= len(plan.Jobs) {
+				t.Fatalf("%d jobs done before the restart: the kill came too late to test anything", done)
+			}
+			runTiny(t, c, Options{})
+			got := [][]string{dump(t, c.StorePath(), scoresQuery), dump(t, c.StorePath(), mergesQuery), dump(t, c.StorePath(), modelsQuery)}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Errorf("table %d after kill and resume: %d rows, want %d (content differs)", i, len(got[i]), len(want[i]))
+				}
+			}
+			if ents, _ := filepath.Glob(filepath.Join(out, "*", ".tmp-*")); len(ents) > 0 {
+				t.Logf("leftover temporary dirs (harmless, ignored): %v", ents)
+			}
+		})
+	}
+}
+
+// killAfter runs the tiny config in a child process writing to out and
+// kills it with SIGKILL after n jobs finished plus delay. It reports
+// whether the kill happened before the child finished.
+func killAfter(t *testing.T, out string, n int, delay time.Duration) bool {
+	t.Helper()
+	abs, err := filepath.Abs(tinyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MERGESCALE_TEST_RUN_CONFIG="+abs, "MERGESCALE_TEST_RUN_OUT="+out)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	seen := 0
+	for seen < n && sc.Scan() {
+		if strings.Contains(sc.Text(), "job done") {
+			seen++
+		}
+	}
+	time.Sleep(delay)
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	go io.Copy(io.Discard, stderr)
+	err = cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return true
+	}
+	if err != nil {
+		t.Fatalf("child failed before the kill: %v", err)
+	}
+	return false
+}
