@@ -1,0 +1,206 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"mergescale/eval/world"
+)
+
+// EvidenceTrainer trains the models of Evidence. The harness implements it
+// with the model package (eval never imports model).
+type EvidenceTrainer interface {
+	// Fresh returns an untrained model initialized from seed.
+	Fresh(seed uint64) (Scorer, error)
+	// Train returns a new model: a copy of from, trained on data for steps
+	// optimizer steps. from is left unchanged.
+	Train(ctx context.Context, from Scorer, data []Example, steps int, seed uint64) (Scorer, error)
+}
+
+// EvidenceConfig sizes the evidence run.
+type EvidenceConfig struct {
+	PretrainSteps, InstructSteps, ExpertSteps, MultitaskSteps int
+	// CorpusDocs is the number of pretraining documents; InstructCorpusDocs
+	// the corpus documents mixed into instruction tuning (to keep the PT
+	// base's knowledge).
+	CorpusDocs, InstructCorpusDocs int
+	// Categories are the held-in categories that get an expert (all when empty).
+	Categories []string
+	// ExpertBase is "pt" or "it": the base the experts and the multitask
+	// model are fine-tuned from.
+	ExpertBase string
+	Seed       uint64
+	Split      world.Split
+	// Log receives one line per finished model (nil: quiet).
+	Log io.Writer
+}
+
+// EvidenceRow is one model of the evidence table: mean accuracy over the
+// held-in categories and over the held-out categories (mean of task
+// accuracies within a category, then across categories), and the accuracy
+// per category. For an expert, HeldIn is its own category's accuracy.
+type EvidenceRow struct {
+	Model      string
+	HeldIn     float64
+	HeldOut    float64 // NaN-free; 0 when not evaluated
+	Categories map[string]float64
+}
+
+// Evidence trains an untrained model, the PT base (corpus), the IT base (PT
+// base + instruction mixture), one expert per held-in category and a
+// multitask model, and scores them: the table of the section 5 that
+// shows whether the suite is learnable.
+func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg EvidenceConfig) ([]EvidenceRow, error) {
+	if cfg.Split == "" {
+		cfg.Split = world.Test
+	}
+	cats := cfg.Categories
+	if len(cats) == 0 {
+		cats = s.Categories(world.HeldIn)
+	}
+	tok := s.World.Tokenizer()
+	logf := func(format string, a ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", a...)
+		}
+	}
+	allTasks := append(append([]*world.Task(nil), s.TasksOf(world.HeldIn)...), s.TasksOf(world.HeldOut)...)
+	score := func(name string, m Scorer, tasks []*world.Task) (EvidenceRow, error) {
+		res, err := EvaluateTasks(ctx, m, tok, tasks, cfg.Split, Options{SkipExactMatch: true})
+		if err != nil {
+			return EvidenceRow{}, fmt.Errorf("eval: evidence %s: %w", name, err)
+		}
+		row := EvidenceRow{Model: name, Categories: map[string]float64{}}
+		var in, out []float64
+		for _, c := range CategoryMean(res) {
+			row.Categories[c.Category] = c.Accuracy
+			if c.Heldness == world.HeldOut {
+				out = append(out, c.Accuracy)
+			} else {
+				in = append(in, c.Accuracy)
+			}
+		}
+		row.HeldIn, row.HeldOut = mean(in), mean(out)
+		logf("%-28s held-in %.3f held-out %.3f  %s", name, row.HeldIn, row.HeldOut, formatCats(row.Categories, res))
+		return row, nil
+	}
+	var rows []EvidenceRow
+	untrained, err := tr.Fresh(cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	row, err := score("untrained", untrained, allTasks)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row)
+
+	corpus, err := CorpusExamples(s.World, cfg.CorpusDocs, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := tr.Train(ctx, untrained, corpus, cfg.PretrainSteps, cfg.Seed+1)
+	if err != nil {
+		return nil, fmt.Errorf("eval: evidence: pretrain: %w", err)
+	}
+	if row, err = score("pt base", pt, allTasks); err != nil {
+		return nil, err
+	}
+	rows = append(rows, row)
+
+	mix, err := MixtureExamples(s)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := CorpusExamples(s.World, cfg.InstructCorpusDocs, cfg.Seed+2)
+	if err != nil {
+		return nil, err
+	}
+	it, err := tr.Train(ctx, pt, append(mix, extra...), cfg.InstructSteps, cfg.Seed+3)
+	if err != nil {
+		return nil, fmt.Errorf("eval: evidence: instruction tuning: %w", err)
+	}
+	if row, err = score("it base", it, allTasks); err != nil {
+		return nil, err
+	}
+	rows = append(rows, row)
+
+	base, baseName := pt, "pt"
+	if cfg.ExpertBase == "it" {
+		base, baseName = it, "it"
+	}
+	for i, c := range cats {
+		data, err := ExpertExamples(s, c)
+		if err != nil {
+			return nil, err
+		}
+		ex, err := tr.Train(ctx, base, data, cfg.ExpertSteps, cfg.Seed+10+uint64(i))
+		if err != nil {
+			return nil, fmt.Errorf("eval: evidence: expert %s: %w", c, err)
+		}
+		if row, err = score("expert "+c+" ("+baseName+")", ex, s.CategoryTasks(c)); err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	if cfg.MultitaskSteps > 0 {
+		data, err := MultitaskExamples(s)
+		if err != nil {
+			return nil, err
+		}
+		mt, err := tr.Train(ctx, base, data, cfg.MultitaskSteps, cfg.Seed+5)
+		if err != nil {
+			return nil, fmt.Errorf("eval: evidence: multitask: %w", err)
+		}
+		if row, err = score("multitask ("+baseName+")", mt, allTasks); err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func formatCats(cats map[string]float64, res []TaskResult) string {
+	var b strings.Builder
+	for _, r := range res {
+		fmt.Fprintf(&b, "%s=%.2f ", r.Task, r.Accuracy)
+	}
+	return b.String()
+}
+
+// FormatEvidence writes rows as a Markdown table: held-in and held-out mean
+// accuracy per model, then the accuracy per category.
+func FormatEvidence(w io.Writer, rows []EvidenceRow, categories []string) error {
+	var b strings.Builder
+	b.WriteString("| model | held-in | held-out |")
+	for _, c := range categories {
+		b.WriteString(" " + c + " |")
+	}
+	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(categories)) + "\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %.3f | %.3f |", r.Model, r.HeldIn, r.HeldOut)
+		for _, c := range categories {
+			if v, ok := r.Categories[c]; ok {
+				fmt.Fprintf(&b, " %.3f |", v)
+			} else {
+				b.WriteString(" |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
