@@ -33,6 +33,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.SetErr(e.stderr)
 	root.AddCommand(
 		// One constructor per command file (cmd_*.go); keep this list sorted.
+		newEvalCmd(e),
 		newForwardCmd(e),
 		newGatherCmd(e),
 		newInspectCmd(e),
@@ -41,6 +42,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newReportCmd(e),
 		newRunCmd(e),
 		newRunsCmd(e),
+		newSuiteCmd(e),
 		newVersionCmd(e),
 	)
 	return root

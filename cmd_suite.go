@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"mergescale/eval/world"
+)
+
+// suiteOptions are the flags of `mergescale suite`.
+type suiteOptions struct {
+	Seed   uint64
+	Sizes  world.Sizes
+	JSON   bool
+	Export string
+}
+
+func newSuiteCmd(e *env) *cobra.Command {
+	o := suiteOptions{Sizes: world.DefaultSizes()}
+	cmd := &cobra.Command{
+		Use:   "suite",
+		Short: "List the task suite (categories, tasks, split sizes, chance, one example each) or export it as JSONL",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSuite(o, e.stdout)
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&o.Seed, "seed", 1, "world seed")
+	f.BoolVar(&o.JSON, "json", false, "print the listing as JSON")
+	f.StringVar(&o.Export, "export", "", "write every split of every task as JSONL under this directory")
+	f.IntVar(&o.Sizes.Train, "train", o.Sizes.Train, "train examples per task")
+	f.IntVar(&o.Sizes.Validation, "validation", o.Sizes.Validation, "validation examples per task")
+	f.IntVar(&o.Sizes.Test, "test", o.Sizes.Test, "test examples per task")
+	return cmd
+}
+
+// runSuite generates the suite and prints (or exports) it.
+func runSuite(o suiteOptions, out io.Writer) error {
+	s, err := world.NewSuite(o.Seed, o.Sizes)
+	if err != nil {
+		return err
+	}
+	if o.Export != "" {
+		if err := s.Export(o.Export); err != nil {
+			return err
+		}
+		if !o.JSON {
+			_, err := fmt.Fprintf(out, "exported %d tasks to %s\n", len(s.Tasks), o.Export)
+			return err
+		}
+	}
+	if o.JSON {
+		b, err := json.MarshalIndent(s.Summary(), "", "  ")
+		if err != nil {
+			return fmt.Errorf("suite: %w", err)
+		}
+		_, err = fmt.Fprintf(out, "%s\n", b)
+		return err
+	}
+	return printSuite(s, out)
+}
+
+// printSuite writes the human-readable listing: one block per part of the
+// suite, one line per task, and the first test example of every task.
+func printSuite(s *world.Suite, out io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "world seed %d, vocabulary %d tokens, %d entities\n", s.World.Seed, s.World.Tokenizer().Size(), len(s.World.Entities))
+	for _, part := range []world.Heldness{world.HeldIn, world.HeldOut, world.Mixture} {
+		fmt.Fprintf(&b, "\n== %s ==\n", part)
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "category\ttask\ttrain\tvalidation\ttest\tchance\tgenerative\tskills")
+		for _, t := range s.TasksOf(part) {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.3f\t%v\t%s\n", t.Category, t.Name, len(t.Train), len(t.Validation), len(t.Test),
+				t.Chance(), t.Generative, strings.Join(t.Skills, ","))
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("suite: %w", err)
+		}
+	}
+	b.WriteString("\n== one example per task ==\n")
+	for _, t := range s.Tasks {
+		if len(t.Test) == 0 {
+			continue
+		}
+		in := t.Test[0]
+		fmt.Fprintf(&b, "%s\n  prompt:  %s\n  options: %s\n  answer:  %s\n", t.Name, in.Prompt, strings.Join(in.Options, " | "), in.Target)
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}

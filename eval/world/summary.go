@@ -1,0 +1,107 @@
+package world
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// TaskSummary describes one task of the suite listing.
+type TaskSummary struct {
+	Name       string  `json:"name"`
+	Chance     float64 `json:"chance"`
+	Train      int     `json:"train"`
+	Validation int     `json:"validation"`
+	Test       int     `json:"test"`
+}
+
+// CategorySummary lists the tasks of one category.
+type CategorySummary struct {
+	Category string        `json:"category"`
+	Tasks    []TaskSummary `json:"tasks"`
+}
+
+// Summary is the listing printed by `mergescale suite --json`.
+type Summary struct {
+	Seed    uint64            `json:"seed"`
+	HeldIn  []CategorySummary `json:"held_in"`
+	HeldOut []CategorySummary `json:"held_out"`
+	Mixture []CategorySummary `json:"instruction_mixture"`
+}
+
+// Summary lists the suite's categories and tasks with their split sizes and
+// chance levels.
+func (s *Suite) Summary() Summary {
+	part := func(h Heldness) []CategorySummary {
+		out := []CategorySummary{}
+		for _, c := range s.Categories(h) {
+			cs := CategorySummary{Category: c}
+			for _, t := range s.CategoryTasks(c) {
+				cs.Tasks = append(cs.Tasks, TaskSummary{Name: t.Name, Chance: t.Chance(),
+					Train: len(t.Train), Validation: len(t.Validation), Test: len(t.Test)})
+			}
+			out = append(out, cs)
+		}
+		return out
+	}
+	return Summary{Seed: s.World.Seed, HeldIn: part(HeldIn), HeldOut: part(HeldOut), Mixture: part(Mixture)}
+}
+
+// Export writes every split of every task as JSON Lines, one instance
+// (prompt, options, answer, target) per line, to dir/<task>/<split>.jsonl,
+// plus the suite listing (suite.json) and the world's tokenizer files, so
+// that other tools can train and evaluate on the same data. dir is created
+// when missing.
+func (s *Suite) Export(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("world: export: %w", err)
+	}
+	for _, t := range s.Tasks {
+		td := filepath.Join(dir, t.Name)
+		if err := os.MkdirAll(td, 0o755); err != nil {
+			return fmt.Errorf("world: export: %w", err)
+		}
+		for _, sp := range []Split{Train, Validation, Test} {
+			if err := writeJSONL(filepath.Join(td, string(sp)+".jsonl"), t.Split(sp)); err != nil {
+				return err
+			}
+		}
+	}
+	b, err := json.MarshalIndent(s.Summary(), "", "  ")
+	if err != nil {
+		return fmt.Errorf("world: export: %w", err)
+	}
+	path := filepath.Join(dir, "suite.json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("world: export %s: %w", path, err)
+	}
+	if err := s.World.Tokenizer().Save(dir); err != nil {
+		return fmt.Errorf("world: export: %w", err)
+	}
+	return nil
+}
+
+func writeJSONL(path string, insts []Instance) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("world: export: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, in := range insts {
+		if err := enc.Encode(in); err != nil {
+			f.Close()
+			return fmt.Errorf("world: export %s: %w", path, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("world: export %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("world: export %s: %w", path, err)
+	}
+	return nil
+}
