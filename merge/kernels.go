@@ -53,7 +53,8 @@ func (p *plan) taskArithmetic(out []float32) error {
 }
 
 // weightedSum writes out = b + scale·Σ wᵢ(eᵢ − sub·b) with b = base (nil:
-// 0), accumulating in float64, experts two at a time. A non-finite input
+// 0), accumulating in float64, experts two at a time (accPair, with AVX2 on
+// amd64; see wsum.go). A non-finite input
 // always makes the float64 accumulator non-finite (0·Inf and Inf − Inf are
 // NaN), so finiteness is checked once per output entry, not per input.
 func (p *plan) weightedSum(base []float32, sub float32, scale float64, out []float32) error {
@@ -72,29 +73,12 @@ func (p *plan) weightedSum(base []float32, sub float32, scale float64, out []flo
 			clear(a)
 			i := 0
 			for ; i+1 < len(ex); i += 2 {
-				e0, e1 := ex[i][blo:bhi], ex[i+1][blo:bhi]
-				e0, e1 = e0[:len(a)], e1[:len(a)]
-				w0, w1 := p.weights[i], p.weights[i+1]
-				for j := range a {
-					a[j] += w0*float64(e0[j]-sub*b[j]) + w1*float64(e1[j]-sub*b[j])
-				}
+				accPair(a, ex[i][blo:bhi], ex[i+1][blo:bhi], b, p.weights[i], p.weights[i+1], sub)
 			}
 			if i < len(ex) {
-				e0 := ex[i][blo:bhi]
-				e0 = e0[:len(a)]
-				w0 := p.weights[i]
-				for j := range a {
-					a[j] += w0 * float64(e0[j]-sub*b[j])
-				}
+				accOne(a, ex[i][blo:bhi], b, p.weights[i], sub)
 			}
-			o := out[blo:bhi]
-			o = o[:len(a)]
-			bad := false
-			for j := range o {
-				s := scale * a[j]
-				bad = bad || s-s != 0
-				o[j] = float32(float64(b[j]) + s)
-			}
+			bad := finish(out[blo:bhi], a, b, scale)
 			if bad {
 				return p.nonFinite(blo, bhi)
 			}
