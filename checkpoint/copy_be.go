@@ -13,3 +13,7 @@ func copyF32(dst []float32, src []byte) {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 	}
 }
+
+// f32Bytes reports that float32 storage is not little-endian here: the
+// caller must convert.
+func f32Bytes(src []float32) ([]byte, bool) { return nil, false }

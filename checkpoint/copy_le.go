@@ -13,3 +13,12 @@ func copyF32(dst []float32, src []byte) {
 	}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), src)
 }
+
+// f32Bytes returns the little-endian bytes of src without copying: on a
+// little-endian machine they are src's own storage.
+func f32Bytes(src []float32) ([]byte, bool) {
+	if len(src) == 0 {
+		return nil, true
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&src[0])), 4*len(src)), true
+}

@@ -179,6 +179,17 @@ func (w *FileWriter) WriteFloat32(name string, data []float32) error {
 	if int64(len(data)) != t.NumElements() {
 		return fmt.Errorf("%s: tensor %q: got %d values, want %d for shape %v", w.path, name, len(data), t.NumElements(), t.Shape)
 	}
+	if t.DType == F32 {
+		// The common case writes the caller's storage as is, no conversion copy.
+		if b, ok := f32Bytes(data); ok {
+			if _, err := w.bw.Write(b); err != nil {
+				w.err = fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
+				return w.err
+			}
+			w.next++
+			return nil
+		}
+	}
 	sz := t.DType.Size()
 	if w.buf == nil {
 		w.buf = make([]byte, convertChunk*8)
