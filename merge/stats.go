@@ -63,7 +63,7 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 	st := TensorStats{Name: in.Name, N: int64(p.n)}
 	stride := in.StatsStride
 	if stride <= 0 {
-		stride = min(64, max(1, p.n>>18))
+		stride = min(64, max(1, p.n>>16))
 	}
 	nb := (p.n + statsBlock - 1) / statsBlock
 	var blocks []int
@@ -87,44 +87,64 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 		hat := make([][]float32, k)
 		for i := range tau {
 			tau[i] = make([]float32, statsBlock)
-			hat[i] = make([]float32, statsBlock)
+			hat[i] = tau[i] // no sparsifier: τ̂ = τ
+			if p.sps != nil {
+				hat[i] = make([]float32, statsBlock)
+			}
 		}
+		var pos, neg [statsBlock]uint8
 		for _, bi := range blocks[g*group : min((g+1)*group, len(blocks))] {
 			lo, hi := bi*statsBlock, min((bi+1)*statsBlock, p.n)
 			m := hi - lo
+			b := in.Base[lo:hi]
 			for i, e := range in.Experts {
-				diffRange(tau[i][:m], e[lo:hi], in.Base[lo:hi])
+				diffRange(tau[i][:m], e[lo:hi], b)
 				if p.sps != nil {
-					p.sps[i].apply(hat[i][:m], e[lo:hi], in.Base[lo:hi], lo)
-				} else {
-					copy(hat[i][:m], tau[i][:m])
+					p.sps[i].apply(hat[i][:m], e[lo:hi], b, lo)
 				}
 			}
-			for j := 0; j < m; j++ {
-				var npos, nneg int
-				for i := 0; i < k; i++ {
-					ti := float64(tau[i][j])
-					row := ps.Gram[i]
-					for l := i; l < k; l++ {
-						row[l] += ti * float64(tau[l][j])
+			// One tight loop per pair and per expert over the block.
+			for i := 0; i < k; i++ {
+				ti := tau[i][:m]
+				row := ps.Gram[i]
+				for l := i; l < k; l++ {
+					tl := tau[l][:m]
+					var d float64
+					for j, v := range ti {
+						d += float64(v) * float64(tl[j])
 					}
-					a := math.Abs(ti)
-					ps.L1[i] += a
-					h := hat[i][j]
-					if h == 0 {
-						ps.L1Removed[i] += a
-					} else if h > 0 {
-						npos++
-					} else {
-						nneg++
-					}
+					row[l] += d
 				}
-				if npos > 0 && nneg > 0 {
-					ps.Conflicts++
-				}
-				d := float64(out[lo+j]) - float64(in.Base[lo+j])
-				ps.MergedSq += d * d
 			}
+			pv, nv := pos[:m], neg[:m]
+			clear(pv)
+			clear(nv)
+			for i := 0; i < k; i++ {
+				ti, hi := tau[i][:m], hat[i][:m]
+				var l1, removed float64
+				for j, v := range ti {
+					a := math.Abs(float64(v))
+					l1 += a
+					h := math.Float32bits(hi[j])
+					nz := uint8((h&absMask + absMask) >> 31) // 1 iff h ≠ ±0
+					removed += a * float64(1-nz)
+					s := uint8(h >> 31)
+					pv[j] |= nz &^ s
+					nv[j] |= nz & s
+				}
+				ps.L1[i] += l1
+				ps.L1Removed[i] += removed
+			}
+			for j := range pv {
+				ps.Conflicts += int64(pv[j] & nv[j])
+			}
+			o := out[lo:hi]
+			var sq float64
+			for j, v := range o[:m] {
+				d := float64(v) - float64(b[j])
+				sq += d * d
+			}
+			ps.MergedSq += sq
 		}
 		parts[g] = ps
 		return nil
