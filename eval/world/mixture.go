@@ -106,7 +106,7 @@ func mixtureSpecs() []spec {
 				return "pair : " + ws[0] + " " + ws[1], opts, ans
 			}},
 		{name: "mix_stated_fact", category: "truth", held: Mixture,
-			instruction: "read the fact . is the question true , false , or not known ?",
+			instruction: "read the fact . answer the question with yes , no , or maybe .",
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				o := pick(r, objects)
 				st := states[r.IntN(len(states))]
@@ -122,7 +122,7 @@ func mixtureSpecs() []spec {
 				default:
 					q = "is the " + pickOther(r, objects, o) + " " + st[r.IntN(2)] + " ?"
 				}
-				return "fact : " + fact + " question : " + q, []string{"true", "false", "maybe"}, ans
+				return "fact : " + fact + " question : " + q, []string{"yes", "no", "maybe"}, ans
 			}},
 	}
 }

@@ -89,7 +89,7 @@ var (
 		"label", "classify", "decide", "check", "tick", "box", "cup", "key", "door", "lamp", "table", "chair",
 		"inside", "under", "near", "open", "closed", "full", "empty", "hot", "cold", "letter", "item", "items", "list",
 		"seen", "appears", "appear", "here", "differ", "different", "equal", "ours",
-		"...", "best", "feeling", "given", "if", "know", "known", "look", "me", "option", "refer", "right", "second", "short", "them", "these", "tired", "triple", "writer", "you",
+		"...", "found", "best", "feeling", "given", "if", "know", "known", "look", "me", "option", "refer", "right", "second", "short", "them", "these", "tired", "triple", "writer", "you",
 		"belongs", "belong", "member", "group", "odd", "out", "remaining", "missing", "fill", "blank", "gap",
 	}
 )
