@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 )
 
 // initStd is GPT-2's initializer range.
@@ -116,6 +117,8 @@ type Model struct {
 	specs []tensorSpec
 	data  []float32 // every parameter, flat, in specs order
 	w     params    // views into data
+
+	scratch sync.Pool // of *workspace: inference scratch memory
 }
 
 // newZero allocates a model with every parameter zero.

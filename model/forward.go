@@ -1,0 +1,200 @@
+package model
+
+import (
+	"math"
+
+	"mergescale/gemm"
+)
+
+// The inference forward runs any number of independent token sequences
+// ("contexts") at once: their rows are stacked into one matrix so that every
+// projection is a single GEMM, and attention runs per context and head as
+// two small GEMMs (Q·Kᵀ and P·V) with a mask. Within a context the mask can
+// describe a tree: option continuations share the keys of their prompt but
+// not each other's. Every row's result depends only on its own context: the
+// GEMM kernel computes each output element by the same operations whatever
+// the other rows and the number of goroutines, so batching never changes a
+// value.
+
+// kvCache holds the keys and values of the positions processed so far, per
+// layer, each [NPositions, d].
+type kvCache struct {
+	k, v [][]float32
+	n    int
+}
+
+func (m *Model) newCache() *kvCache {
+	c := &kvCache{k: make([][]float32, m.Config.NLayer), v: make([][]float32, m.Config.NLayer)}
+	size := m.Config.NPositions * m.Config.NEmbd
+	for l := range c.k {
+		c.k[l] = make([]float32, size)
+		c.v[l] = make([]float32, size)
+	}
+	return c
+}
+
+// inferRow is one row of an inference forward: a token at a position. self
+// is the row's index among its context's keys; the row attends to the keys
+// c ≤ self with c < split or c ≥ lo (split = lo = 0: plain causal).
+type inferRow struct {
+	tok, pos        int
+	self, split, lo int
+}
+
+// inferCtx is one context of an inference forward: rows [row0, row0+rows)
+// of the stacked matrix. Without a cache, its keys are those rows' keys;
+// with one, the cache's n keys come first, the rows' keys and values are
+// appended to it, and n grows by rows.
+type inferCtx struct {
+	row0, rows int
+	cache      *kvCache
+}
+
+// workspace is the scratch memory of one inference forward, recycled
+// through Model.scratch.
+type workspace struct {
+	rows                     []inferRow
+	ctxs                     []inferCtx
+	x, ln, qkv, y, br, h     []float32
+	mean, rstd, scores, lgts []float32
+	x2                       []float32
+}
+
+func (m *Model) getWorkspace() *workspace {
+	if ws, ok := m.scratch.Get().(*workspace); ok {
+		ws.rows, ws.ctxs = ws.rows[:0], ws.ctxs[:0]
+		return ws
+	}
+	return &workspace{}
+}
+
+func (m *Model) putWorkspace(ws *workspace) { m.scratch.Put(ws) }
+
+// forward runs ws.rows in the contexts ws.ctxs and returns the logits
+// [len(head), V] of the rows listed in head (indices into ws.rows), which
+// stay valid until ws is reused. Only those rows go through the last
+// block's projection and MLP, ln_f and the LM head (Config.Validate
+// guarantees at least one block).
+func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
+	cfg := m.Config
+	d, V := cfg.NEmbd, cfg.VocabSize
+	R := len(ws.rows)
+	w := &m.w
+	ws.x = grow(ws.x, R*d)
+	ws.ln = grow(ws.ln, R*d)
+	ws.qkv = grow(ws.qkv, R*3*d)
+	ws.y = grow(ws.y, R*d)
+	ws.br = grow(ws.br, R*d)
+	ws.h = grow(ws.h, R*4*d)
+	ws.mean = grow(ws.mean, R)
+	ws.rstd = grow(ws.rstd, R)
+	x := ws.x
+	for r, row := range ws.rows {
+		xr := x[r*d : (r+1)*d]
+		te, pe := w.wte[row.tok*d:(row.tok+1)*d], w.wpe[row.pos*d:(row.pos+1)*d]
+		for i := range xr {
+			xr[i] = te[i] + pe[i]
+		}
+	}
+	rows := R
+	for l := range w.layers {
+		lw := &w.layers[l]
+		layerNorm(ws.ln, ws.mean, ws.rstd, x, lw.ln1w, lw.ln1b, rows, d)
+		linear(k, ws.qkv, ws.ln, lw.attnW, lw.attnB, rows, d, 3*d)
+		for _, c := range ws.ctxs {
+			m.attend(k, ws, l, c)
+		}
+		y := ws.y
+		if l == len(w.layers)-1 {
+			// Everything after attention is row-wise: keep only the
+			// rows whose logits are wanted.
+			ws.x2 = grow(ws.x2, 2*len(head)*d)
+			x2, y2 := ws.x2[:len(head)*d], ws.x2[len(head)*d:]
+			for i, r := range head {
+				copy(x2[i*d:(i+1)*d], x[r*d:(r+1)*d])
+				copy(y2[i*d:(i+1)*d], y[r*d:(r+1)*d])
+			}
+			x, y, rows = x2, y2, len(head)
+		}
+		linear(k, ws.br, y, lw.attnPW, lw.attnPB, rows, d, d)
+		for i := range x[:rows*d] {
+			x[i] += ws.br[i]
+		}
+		layerNorm(ws.ln, ws.mean, ws.rstd, x, lw.ln2w, lw.ln2b, rows, d)
+		h := ws.h[:rows*4*d]
+		linear(k, h, ws.ln, lw.fcW, lw.fcB, rows, d, 4*d)
+		for i, v := range h {
+			h[i] = geluInfer(v)
+		}
+		linear(k, ws.br, h, lw.mlpPW, lw.mlpPB, rows, 4*d, d)
+		for i := range x[:rows*d] {
+			x[i] += ws.br[i]
+		}
+	}
+	nh := len(head)
+	layerNorm(ws.ln, ws.mean, ws.rstd, x, w.lnfw, w.lnfb, nh, d)
+	ws.lgts = grow(ws.lgts, nh*V)
+	k.Sgemm(false, true, nh, V, d, 1, ws.ln, d, w.wte, d, 0, ws.lgts, V)
+	return ws.lgts
+}
+
+// attend computes the attention output of context c at layer l into ws.y,
+// from the queries, keys and values in ws.qkv (and c's cache).
+func (m *Model) attend(k gemm.Kernel, ws *workspace, l int, c inferCtx) {
+	d, H := m.Config.NEmbd, m.Config.NHead
+	hd := d / H
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	qkv := ws.qkv[c.row0*3*d : (c.row0+c.rows)*3*d]
+	keys, vals, ld, nk := qkv[d:], qkv[2*d:], 3*d, c.rows
+	if c.cache != nil {
+		kc, vc, n := c.cache.k[l], c.cache.v[l], c.cache.n
+		for r := 0; r < c.rows; r++ {
+			copy(kc[(n+r)*d:(n+r+1)*d], qkv[r*3*d+d:r*3*d+2*d])
+			copy(vc[(n+r)*d:(n+r+1)*d], qkv[r*3*d+2*d:r*3*d+3*d])
+		}
+		keys, vals, ld, nk = kc, vc, d, n+c.rows
+		if l == len(m.w.layers)-1 {
+			c.cache.n = nk
+		}
+	}
+	ws.scores = grow(ws.scores, c.rows*nk)
+	sc := ws.scores
+	rows := ws.rows[c.row0 : c.row0+c.rows]
+	y := ws.y[c.row0*d:]
+	for hh := 0; hh < H; hh++ {
+		o := hh * hd
+		k.Sgemm(false, true, c.rows, nk, hd, scale, qkv[o:], 3*d, keys[o:], ld, 0, sc, nk)
+		for r, row := range rows {
+			maskedSoftmax(sc[r*nk:(r+1)*nk], row.self, row.split, row.lo)
+		}
+		k.Sgemm(false, false, c.rows, hd, nk, 1, sc, nk, vals[o:], ld, 0, y[o:], d)
+	}
+}
+
+// maskedSoftmax replaces row by the softmax of its entries c ≤ self with
+// c < split or c ≥ lo, and zeroes the others.
+func maskedSoftmax(row []float32, self, split, lo int) {
+	clear(row[self+1:])
+	s := row[:self+1]
+	if split < lo {
+		clear(s[split:min(lo, len(s))])
+	}
+	mx := float32(math.Inf(-1))
+	for j, v := range s {
+		if j < split || j >= lo {
+			mx = max(mx, v)
+		}
+	}
+	var sum float32
+	for j, v := range s {
+		if j < split || j >= lo {
+			e := exp32(v - mx)
+			s[j] = e
+			sum += e
+		}
+	}
+	inv := 1 / sum
+	for j := range s {
+		s[j] *= inv
+	}
+}
