@@ -103,10 +103,6 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 			return fmt.Errorf("%w: %s: normalize with weights summing to 0", errBadInput, p.method)
 		}
 	}
-	wbits := make([]uint64, k)
-	for i, w := range p.weights {
-		wbits[i] = math.Float64bits(w)
-	}
 	base := p.in.Base
 	return forChunks(p.n, func(_, lo, hi int) error {
 		buf := make([]float32, k*blockLen)
@@ -115,66 +111,73 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			m := bhi - blo
+			b := base[blo:bhi]
+			o := out[blo:bhi]
+			if consensus {
+				if err := p.consensusBlock(acc[0][:m], acc[1][:m], acc[2][:m], acc[3][:m], buf[:m], blo, bhi, out); err != nil {
+					return err
+				}
+				continue
+			}
 			var bad uint32
 			for i := range tb {
 				tb[i] = buf[i*blockLen : i*blockLen+m]
-				bad |= p.sps[i].apply(tb[i], p.in.Experts[i][blo:bhi], base[blo:bhi], blo)
+				bad |= p.sps[i].apply(tb[i], p.in.Experts[i][blo:bhi], b, blo)
 			}
 			if bad&signBit != 0 {
 				return p.nonFinite(blo, bhi)
 			}
-			b := base[blo:bhi]
-			o := out[blo:bhi]
 			o = o[:len(b)]
-			if !consensus {
-				for j := range o {
-					var s float64
-					for i, t := range tb {
-						s += p.weights[i] * float64(t[j])
-					}
-					if normalize {
-						s /= sw
-					}
-					o[j] = float32(float64(b[j]) + lambda*s)
-				}
-				continue
-			}
-			// Split Σ wᵢτ̂ᵢ by the sign of each term: pn/pw collect the
-			// positive terms and their weights, nn/nw the negative ones.
-			pn, nn, pw, nw := acc[0][:m], acc[1][:m], acc[2][:m], acc[3][:m]
-			clear(pn)
-			clear(nn)
-			clear(pw)
-			clear(nw)
-			for i, t := range tb {
-				w, wb := p.weights[i], wbits[i]
-				t = t[:m]
-				for j, v := range t {
-					x := w * float64(v)
-					xb := math.Float64bits(x)
-					y := xb << 1
-					nz := -((y | -y) >> 63) // all ones iff x ≠ 0
-					neg := uint64(int64(xb)>>63) & nz
-					pos := nz &^ neg
-					pn[j] += math.Float64frombits(xb & pos)
-					nn[j] += math.Float64frombits(xb & neg)
-					pw[j] += math.Float64frombits(wb & pos)
-					nw[j] += math.Float64frombits(wb & neg)
-				}
-			}
 			for j := range o {
-				num, den := pn[j], pw[j]
-				if pn[j]+nn[j] < 0 {
-					num, den = nn[j], nw[j]
+				var s float64
+				for i, t := range tb {
+					s += p.weights[i] * float64(t[j])
 				}
-				if normalize && den != 0 {
-					num /= den
+				if normalize {
+					s /= sw
 				}
-				o[j] = float32(float64(b[j]) + lambda*num)
+				o[j] = float32(float64(b[j]) + lambda*s)
 			}
 		}
 		return nil
 	})
+}
+
+// consensusBlock merges entries [blo, bhi) by TIES sign election and
+// disjoint mean (ties.go) into out, with pn, nn, pw, nw and t as scratch of
+// bhi − blo entries. A magnitude trim (TIES) is fused into the
+// accumulation, so the trimmed τ̂ is never stored; other sparsifiers write
+// τ̂ into t first.
+func (p *plan) consensusBlock(pn, nn, pw, nw []float64, t []float32, blo, bhi int, out []float32) error {
+	b := p.in.Base[blo:bhi]
+	clear(pn)
+	clear(nn)
+	clear(pw)
+	clear(nw)
+	bad := false
+	for i := range p.in.Experts {
+		e := p.in.Experts[i][blo:bhi]
+		w := p.weights[i]
+		switch sp := &p.sps[i]; {
+		case sp.kind == spAll:
+			bad = consCut(pn, nn, pw, nw, e, b, w, -1) || bad
+		case sp.kind == spCut && sp.minus == cutNone:
+			// Entries before the index cut keep magnitudes ≥ t, the others > t.
+			s := min(max(sp.keep.c-blo, 0), len(pn))
+			bad = consCut(pn[:s], nn[:s], pw[:s], nw[:s], e[:s], b[:s], w, sp.keep.t-1) || bad
+			bad = consCut(pn[s:], nn[s:], pw[s:], nw[s:], e[s:], b[s:], w, sp.keep.t) || bad
+		default:
+			if sp.apply(t, e, b, blo)&signBit != 0 {
+				return p.nonFinite(blo, bhi)
+			}
+			consAcc(pn, nn, pw, nw, t, w)
+		}
+	}
+	if bad {
+		return p.nonFinite(blo, bhi)
+	}
+	consFinish(out[blo:bhi], pn, nn, pw, nw, b, p.common.Lambda, p.common.Normalize)
+	return nil
 }
 
 // passthrough copies the single input (the expert, or the base when there
