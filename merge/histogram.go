@@ -86,22 +86,33 @@ func (h *MagnitudeHistogram) Add(name string, expert, base []float32) error {
 	}
 	h.seen[name] = true
 	n := len(expert)
+	// Integer counts, one local histogram per part: the split into parts
+	// cannot change the result.
+	parts := min(runtime.GOMAXPROCS(0), max(1, n/chunkLen))
+	var mu sync.Mutex
 	switch h.pass {
 	case 1:
 		h.names = append(h.names, name)
 		h.n += int64(n)
-		// Integer counts: the split into parts cannot change the result.
-		parts := min(runtime.GOMAXPROCS(0), max(1, n/chunkLen))
-		var mu sync.Mutex
 		return forEach(parts, func(w int) error {
 			lo, hi := w*n/parts, (w+1)*n/parts
 			local := new([1 << 16]int64)
-			for j := lo; j < hi; j++ {
-				ab := tauAbs(expert, base, j)
-				if ab >= infBits {
-					return fmt.Errorf("magnitude histogram: tensor %q: non-finite task vector entry at flat index %d", name, j)
+			var bad uint32
+			e, b := expert[lo:hi], sub(base, lo, hi)
+			for j, v := range e {
+				if b != nil {
+					v -= b[j]
 				}
+				ab := math.Float32bits(v) & absMask
+				bad |= ab + badProbe
 				local[ab>>16]++
+			}
+			if bad&signBit != 0 {
+				for j := lo; j < hi; j++ {
+					if tauAbs(expert, base, j) >= infBits {
+						return fmt.Errorf("magnitude histogram: tensor %q: non-finite task vector entry at flat index %d", name, j)
+					}
+				}
 			}
 			mu.Lock()
 			for i, c := range local {
@@ -111,24 +122,23 @@ func (h *MagnitudeHistogram) Add(name string, expert, base []float32) error {
 			return nil
 		})
 	case 2:
-		var mu sync.Mutex
-		return forChunks(n, func(_, lo, hi int) error {
-			var local *[1 << 16]int32
-			for j := lo; j < hi; j++ {
-				ab := tauAbs(expert, base, j)
-				if ab>>16 == h.bucket {
-					if local == nil {
-						local = new([1 << 16]int32)
-					}
+		return forEach(parts, func(w int) error {
+			lo, hi := w*n/parts, (w+1)*n/parts
+			local := new([1 << 16]int64)
+			bucket := h.bucket
+			e, b := expert[lo:hi], sub(base, lo, hi)
+			for j, v := range e {
+				if b != nil {
+					v -= b[j]
+				}
+				ab := math.Float32bits(v) & absMask
+				if ab>>16 == bucket {
 					local[ab&0xffff]++
 				}
 			}
-			if local == nil {
-				return nil
-			}
 			mu.Lock()
 			for v, c := range local {
-				h.fine[v] += int64(c)
+				h.fine[v] += c
 			}
 			mu.Unlock()
 			return nil
@@ -150,6 +160,14 @@ func (h *MagnitudeHistogram) Add(name string, expert, base []float32) error {
 		h.cuts[name] = cut
 		return nil
 	}
+}
+
+// sub returns b[lo:hi], or nil for a nil b.
+func sub(b []float32, lo, hi int) []float32 {
+	if b == nil {
+		return nil
+	}
+	return b[lo:hi:hi]
 }
 
 // EndPass closes the current pass and decides whether another is needed.
