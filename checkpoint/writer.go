@@ -16,6 +16,11 @@ import (
 // convertChunk is the number of elements WriteFloat32 converts at a time.
 const convertChunk = 16 << 10
 
+// writebackBytes is how much written data a FileWriter lets accumulate
+// before it asks the kernel to start writing it to disk (on Linux), so that
+// the fsync in Close waits for the tail only, not the whole file.
+const writebackBytes = 32 << 20
+
 // FileWriter streams one safetensors file: the header, built from the
 // declared tensors, is written first, then each tensor's data in
 // declaration order. The file is written under a temporary name in the
@@ -27,6 +32,8 @@ type FileWriter struct {
 	tensors []TensorInfo
 	next    int // index of the next tensor to write
 	buf     []byte
+	pos     int64 // bytes handed to bw so far
+	kicked  int64 // offset up to which writeback has been started
 	err     error // sticky: set on the first failure
 	done    bool  // closed or aborted
 }
@@ -49,6 +56,7 @@ func CreateFile(path string, tensors []TensorInfo, metadata map[string]string) (
 		w.Abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	w.pos = int64(len(hdr))
 	return w, nil
 }
 
@@ -161,7 +169,24 @@ func (w *FileWriter) WriteRaw(name string, data []byte) error {
 		w.err = fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
 		return w.err
 	}
+	return w.tensorDone(name, t.NumBytes())
+}
+
+// tensorDone counts a written tensor and, every writebackBytes, flushes
+// the buffer and starts the kernel's writeback of what was written since
+// the last time (advisory: the fsync in Close still reports any failure).
+func (w *FileWriter) tensorDone(name string, n int64) error {
 	w.next++
+	w.pos += n
+	if w.pos-w.kicked < writebackBytes {
+		return nil
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.err = fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
+		return w.err
+	}
+	startWriteback(w.tmp, w.kicked, w.pos-w.kicked)
+	w.kicked = w.pos
 	return nil
 }
 
@@ -186,8 +211,7 @@ func (w *FileWriter) WriteFloat32(name string, data []float32) error {
 				w.err = fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
 				return w.err
 			}
-			w.next++
-			return nil
+			return w.tensorDone(name, t.NumBytes())
 		}
 	}
 	sz := t.DType.Size()
@@ -205,8 +229,7 @@ func (w *FileWriter) WriteFloat32(name string, data []float32) error {
 			return w.err
 		}
 	}
-	w.next++
-	return nil
+	return w.tensorDone(name, t.NumBytes())
 }
 
 // finish flushes and syncs the temporary file, after checking every

@@ -1,0 +1,14 @@
+package checkpoint
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// startWriteback asks the kernel to start writing bytes [off, off+n) of f
+// to disk without waiting for it. It is advisory: errors are left for the
+// final fsync to report.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
