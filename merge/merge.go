@@ -26,9 +26,9 @@ type Input struct {
 	// StatsStride selects the entries the diagnostics are computed on: one
 	// block of 256 entries out of every StatsStride (fixed blocks, so the
 	// numbers are deterministic; ratios are then unbiased estimates). 0 is
-	// the default, min(64, max(1, n/2¹⁶)): exact up to 2¹⁷ entries, at
-	// least 2¹⁶ sampled entries up to 2²², and at most 1/64 of the work of
-	// exact diagnostics beyond. 1 means every entry.
+	// the default, min(256, max(1, n/2¹⁵)): exact below 2¹⁶ entries, at
+	// least 2¹⁵ sampled entries up to 2²³, and at most 1/256 of the work
+	// of exact diagnostics beyond. 1 means every entry.
 	StatsStride int
 }
 

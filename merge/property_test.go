@@ -300,7 +300,7 @@ func TestDeterminism(t *testing.T) {
 func TestStatsSampling(t *testing.T) {
 	// The default sampling estimates the exact stats closely on a large
 	// tensor; stride 1 is exact.
-	in := randInput(41, 1<<20, 3, false) // default stride 16
+	in := randInput(41, 1<<20, 3, false) // default stride 32
 	in.Params = same(3, Params{Density: F64(0.2)})
 	stats := func(stride int) Stats {
 		in := in

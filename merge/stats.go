@@ -63,7 +63,7 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 	st := TensorStats{Name: in.Name, N: int64(p.n)}
 	stride := in.StatsStride
 	if stride <= 0 {
-		stride = min(64, max(1, p.n>>16))
+		stride = min(256, max(1, p.n>>15))
 	}
 	nb := (p.n + statsBlock - 1) / statsBlock
 	var blocks []int
@@ -108,12 +108,7 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 				ti := tau[i][:m]
 				row := ps.Gram[i]
 				for l := i; l < k; l++ {
-					tl := tau[l][:m]
-					var d float64
-					for j, v := range ti {
-						d += float64(v) * float64(tl[j])
-					}
-					row[l] += d
+					row[l] += dot64(ti, tau[l][:m])
 				}
 			}
 			pv, nv := pos[:m], neg[:m]
@@ -121,19 +116,20 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 			clear(nv)
 			for i := 0; i < k; i++ {
 				ti, hi := tau[i][:m], hat[i][:m]
-				var l1, removed float64
+				// Two independent sums each, for instruction-level parallelism.
+				var l1, removed [2]float64
 				for j, v := range ti {
 					a := math.Abs(float64(v))
-					l1 += a
+					l1[j&1] += a
 					h := math.Float32bits(hi[j])
 					nz := uint8((h&absMask + absMask) >> 31) // 1 iff h ≠ ±0
-					removed += a * float64(1-nz)
+					removed[j&1] += a * float64(1-nz)
 					s := uint8(h >> 31)
 					pv[j] |= nz &^ s
 					nv[j] |= nz & s
 				}
-				ps.L1[i] += l1
-				ps.L1Removed[i] += removed
+				ps.L1[i] += l1[0] + l1[1]
+				ps.L1Removed[i] += removed[0] + removed[1]
 			}
 			for j := range pv {
 				ps.Conflicts += int64(pv[j] & nv[j])
@@ -170,6 +166,24 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 		}
 	}
 	return st, nil
+}
+
+// dot64 returns Σ xⱼyⱼ in float64 with four independent partial sums
+// (entry j goes to sum j mod 4), combined as (s₀ + s₁) + (s₂ + s₃).
+func dot64(x, y []float32) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		s0 += float64(x[j]) * float64(y[j])
+		s1 += float64(x[j+1]) * float64(y[j+1])
+		s2 += float64(x[j+2]) * float64(y[j+2])
+		s3 += float64(x[j+3]) * float64(y[j+3])
+	}
+	for ; j < len(x); j++ {
+		s0 += float64(x[j]) * float64(y[j])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 func square(k int) [][]float64 {
