@@ -59,3 +59,78 @@ func geluInfer(x float32) float32 {
 	u := geluC * (x + geluA*x*x*x)
 	return x / (1 + exp32(-2*u))
 }
+
+// geluSliceGo is the portable geluSlice.
+func geluSliceGo(x []float32) {
+	for i, v := range x {
+		x[i] = geluInfer(v)
+	}
+}
+
+// expSubGo is the portable expSub.
+func expSubGo(x []float32, m float32) {
+	for i, v := range x {
+		x[i] = exp32(v - m)
+	}
+}
+
+// sum32 returns the sum of x, accumulated in four interleaved partial sums
+// (a fixed order, shorter dependency chains than a single running sum).
+func sum32(x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i]
+		s1 += x[i+1]
+		s2 += x[i+2]
+		s3 += x[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// layerNormInfer is layerNorm for inference, without the saved statistics
+// and with the row sums split over partial sums (sum32).
+func layerNormInfer(out, x, g, b []float32, rows, d int) {
+	g, b = g[:d], b[:d]
+	for r := 0; r < rows; r++ {
+		xr := x[r*d : (r+1)*d]
+		mu := sum32(xr) / float32(d)
+		var s0, s1, s2, s3 float32
+		i := 0
+		for ; i+4 <= len(xr); i += 4 {
+			d0, d1, d2, d3 := xr[i]-mu, xr[i+1]-mu, xr[i+2]-mu, xr[i+3]-mu
+			s0 += d0 * d0
+			s1 += d1 * d1
+			s2 += d2 * d2
+			s3 += d3 * d3
+		}
+		for ; i < len(xr); i++ {
+			dv := xr[i] - mu
+			s0 += dv * dv
+		}
+		ss := (s0 + s1) + (s2 + s3)
+		rs := float32(1 / math.Sqrt(float64(ss/float32(d))+Epsilon))
+		or := out[r*d : (r+1)*d]
+		or = or[:len(xr)]
+		for i, v := range xr {
+			or[i] = (v-mu)*rs*g[i] + b[i]
+		}
+	}
+}
+
+// rowTimesGo adds in·w to the columns [from, nout) of out, for one row.
+func rowTimesGo(out, in, w []float32, nin, nout, from int) {
+	if from >= nout {
+		return
+	}
+	for i, x := range in[:nin] {
+		wr := w[i*nout+from : (i+1)*nout]
+		o := out[from:nout]
+		for j, v := range wr {
+			o[j] += x * v
+		}
+	}
+}

@@ -53,16 +53,19 @@ type inferCtx struct {
 // workspace is the scratch memory of one inference forward, recycled
 // through Model.scratch.
 type workspace struct {
-	rows                     []inferRow
-	ctxs                     []inferCtx
-	x, ln, qkv, y, br, h     []float32
-	mean, rstd, scores, lgts []float32
-	x2                       []float32
+	rows []inferRow
+	ctxs []inferCtx
+	// oneRow asks forward to multiply a single row by the weights
+	// directly (Greedy's decoding steps) instead of through the GEMM.
+	oneRow               bool
+	x, ln, qkv, y, br, h []float32
+	scores, lgts         []float32
+	x2                   []float32
 }
 
 func (m *Model) getWorkspace() *workspace {
 	if ws, ok := m.scratch.Get().(*workspace); ok {
-		ws.rows, ws.ctxs = ws.rows[:0], ws.ctxs[:0]
+		ws.rows, ws.ctxs, ws.oneRow = ws.rows[:0], ws.ctxs[:0], false
 		return ws
 	}
 	return &workspace{}
@@ -76,6 +79,12 @@ func (m *Model) putWorkspace(ws *workspace) { m.scratch.Put(ws) }
 // block's projection and MLP, ln_f and the LM head (Config.Validate
 // guarantees at least one block).
 func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
+	lin := linear
+	if len(ws.rows) == 1 && ws.oneRow {
+		lin = func(_ gemm.Kernel, out, in, w, b []float32, _, nin, nout int) {
+			rowTimes(out, in, w, b, nin, nout)
+		}
+	}
 	cfg := m.Config
 	d, V := cfg.NEmbd, cfg.VocabSize
 	R := len(ws.rows)
@@ -86,8 +95,6 @@ func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
 	ws.y = grow(ws.y, R*d)
 	ws.br = grow(ws.br, R*d)
 	ws.h = grow(ws.h, R*4*d)
-	ws.mean = grow(ws.mean, R)
-	ws.rstd = grow(ws.rstd, R)
 	x := ws.x
 	for r, row := range ws.rows {
 		xr := x[r*d : (r+1)*d]
@@ -99,8 +106,8 @@ func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
 	rows := R
 	for l := range w.layers {
 		lw := &w.layers[l]
-		layerNorm(ws.ln, ws.mean, ws.rstd, x, lw.ln1w, lw.ln1b, rows, d)
-		linear(k, ws.qkv, ws.ln, lw.attnW, lw.attnB, rows, d, 3*d)
+		layerNormInfer(ws.ln, x, lw.ln1w, lw.ln1b, rows, d)
+		lin(k, ws.qkv, ws.ln, lw.attnW, lw.attnB, rows, d, 3*d)
 		for _, c := range ws.ctxs {
 			m.attend(k, ws, l, c)
 		}
@@ -116,23 +123,21 @@ func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
 			}
 			x, y, rows = x2, y2, len(head)
 		}
-		linear(k, ws.br, y, lw.attnPW, lw.attnPB, rows, d, d)
+		lin(k, ws.br, y, lw.attnPW, lw.attnPB, rows, d, d)
 		for i := range x[:rows*d] {
 			x[i] += ws.br[i]
 		}
-		layerNorm(ws.ln, ws.mean, ws.rstd, x, lw.ln2w, lw.ln2b, rows, d)
+		layerNormInfer(ws.ln, x, lw.ln2w, lw.ln2b, rows, d)
 		h := ws.h[:rows*4*d]
-		linear(k, h, ws.ln, lw.fcW, lw.fcB, rows, d, 4*d)
-		for i, v := range h {
-			h[i] = geluInfer(v)
-		}
-		linear(k, ws.br, h, lw.mlpPW, lw.mlpPB, rows, 4*d, d)
+		lin(k, h, ws.ln, lw.fcW, lw.fcB, rows, d, 4*d)
+		geluSlice(h)
+		lin(k, ws.br, h, lw.mlpPW, lw.mlpPB, rows, 4*d, d)
 		for i := range x[:rows*d] {
 			x[i] += ws.br[i]
 		}
 	}
 	nh := len(head)
-	layerNorm(ws.ln, ws.mean, ws.rstd, x, w.lnfw, w.lnfb, nh, d)
+	layerNormInfer(ws.ln, x, w.lnfw, w.lnfb, nh, d)
 	ws.lgts = grow(ws.lgts, nh*V)
 	k.Sgemm(false, true, nh, V, d, 1, ws.ln, d, w.wte, d, 0, ws.lgts, V)
 	return ws.lgts
@@ -176,24 +181,21 @@ func (m *Model) attend(k gemm.Kernel, ws *workspace, l int, c inferCtx) {
 func maskedSoftmax(row []float32, self, split, lo int) {
 	clear(row[self+1:])
 	s := row[:self+1]
+	a, b := s, s[:0] // the attended ranges
 	if split < lo {
-		clear(s[split:min(lo, len(s))])
+		a, b = s[:split], s[lo:]
+		clear(s[split:lo])
 	}
 	mx := float32(math.Inf(-1))
-	for j, v := range s {
-		if j < split || j >= lo {
-			mx = max(mx, v)
-		}
+	for _, v := range a {
+		mx = max(mx, v)
 	}
-	var sum float32
-	for j, v := range s {
-		if j < split || j >= lo {
-			e := exp32(v - mx)
-			s[j] = e
-			sum += e
-		}
+	for _, v := range b {
+		mx = max(mx, v)
 	}
-	inv := 1 / sum
+	expSub(a, mx)
+	expSub(b, mx)
+	inv := 1 / (sum32(a) + sum32(b))
 	for j := range s {
 		s[j] *= inv
 	}

@@ -204,6 +204,7 @@ func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
 		}
 		ws.rows, ws.ctxs = ws.rows[:0], ws.ctxs[:0]
 		ws.appendSeq([]int{best}, cache)
+		ws.oneRow = true
 		head[0] = 0
 		logits = m.forward(k, ws, head)
 	}

@@ -1,0 +1,81 @@
+package model
+
+import "golang.org/x/sys/cpu"
+
+// geluAVX2 applies geluInfer to x[0:n] in place, eight lanes at a time
+// (vmath_amd64.s); n must be a multiple of 8.
+//
+//go:noescape
+func geluAVX2(x *float32, n int)
+
+// expSubAVX2 replaces x[i] by e^(x[i]−m) for i < n, eight lanes at a time
+// (vmath_amd64.s); n must be a multiple of 8.
+//
+//go:noescape
+func expSubAVX2(x *float32, n int, m float32)
+
+// gemvAVX2 adds Σ_{i<n} x[i]·w[i·ldw+j] to y[j] for j < m, eight lanes at
+// a time (vmath_amd64.s); m must be a multiple of 8.
+//
+//go:noescape
+func gemvAVX2(x *float32, n int, w *float32, ldw int, y *float32, m int)
+
+// haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
+// with the OS saving YMM registers). It is set once at start-up.
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// geluSlice replaces every x[i] by geluInfer(x[i]). With AVX2, every
+// element, the tail included, goes through the vector code, so a value's
+// result does not depend on where it sits in the slice.
+func geluSlice(x []float32) {
+	if !haveAVX2 {
+		geluSliceGo(x)
+		return
+	}
+	n := len(x) &^ 7
+	if n > 0 {
+		geluAVX2(&x[0], n)
+	}
+	if tail := x[n:]; len(tail) > 0 {
+		var buf [8]float32
+		copy(buf[:], tail)
+		geluAVX2(&buf[0], 8)
+		copy(tail, buf[:])
+	}
+}
+
+// expSub replaces every x[i] by exp32(x[i] − m) (up to rounding: the vector
+// code fuses multiply-adds). Like geluSlice, it treats every element alike.
+func expSub(x []float32, m float32) {
+	if !haveAVX2 {
+		expSubGo(x, m)
+		return
+	}
+	n := len(x) &^ 7
+	if n > 0 {
+		expSubAVX2(&x[0], n, m)
+	}
+	if tail := x[n:]; len(tail) > 0 {
+		var buf [8]float32
+		copy(buf[:], tail)
+		expSubAVX2(&buf[0], 8, m)
+		copy(tail, buf[:])
+	}
+}
+
+// rowTimes computes out = in·w + b for one row, w in Conv1D [nin, nout]
+// layout: a matrix-vector product that streams w once, without the packing
+// a GEMM would do.
+func rowTimes(out, in, w, b []float32, nin, nout int) {
+	out, in, w = out[:nout], in[:nin], w[:nin*nout]
+	copy(out, b[:nout])
+	if !haveAVX2 || nin == 0 {
+		rowTimesGo(out, in, w, nin, nout, 0)
+		return
+	}
+	m := nout &^ 7
+	if m > 0 {
+		gemvAVX2(&in[0], nin, &w[0], nout, &out[0], m)
+	}
+	rowTimesGo(out, in, w, nin, nout, m)
+}

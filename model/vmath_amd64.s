@@ -1,0 +1,308 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// Constants of geluAVX2, each replicated over the eight lanes of a YMM
+// register: see geluInfer and exp32 in fastmath.go for their meaning.
+DATA geluK<>+0(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+4(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+8(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+12(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+16(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+20(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+24(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+28(SB)/4, $0x3d372713 // A = 0.044715
+DATA geluK<>+32(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+36(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+40(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+44(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+48(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+52(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+56(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+60(SB)/4, $0xbfcc422a // M2C = -1.5957691216057308
+DATA geluK<>+64(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+68(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+72(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+76(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+80(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+84(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+88(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+92(SB)/4, $0xc2aeac4f // LO = -87.33654
+DATA geluK<>+96(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+100(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+104(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+108(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+112(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+116(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+120(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+124(SB)/4, $0x42b17217 // HI = 88.72283
+DATA geluK<>+128(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+132(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+136(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+140(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+144(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+148(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+152(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+156(SB)/4, $0x3fb8aa3b // LOG2E = 1.4426950408889634
+DATA geluK<>+160(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+164(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+168(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+172(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+176(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+180(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+184(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+188(SB)/4, $0x4b400000 // SHIFT = 12582912.0
+DATA geluK<>+192(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+196(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+200(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+204(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+208(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+212(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+216(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+220(SB)/4, $0x3f318000 // C1 = 0.693359375
+DATA geluK<>+224(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+228(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+232(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+236(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+240(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+244(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+248(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+252(SB)/4, $0xb95e8083 // C2 = -0.00021219444
+DATA geluK<>+256(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+260(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+264(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+268(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+272(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+276(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+280(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+284(SB)/4, $0x39506967 // P0 = 0.000198756915
+DATA geluK<>+288(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+292(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+296(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+300(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+304(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+308(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+312(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+316(SB)/4, $0x3ab743ce // P1 = 0.0013981999507
+DATA geluK<>+320(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+324(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+328(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+332(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+336(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+340(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+344(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+348(SB)/4, $0x3c088908 // P2 = 0.0083334519073
+DATA geluK<>+352(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+356(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+360(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+364(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+368(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+372(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+376(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+380(SB)/4, $0x3d2aa9c1 // P3 = 0.041665795894
+DATA geluK<>+384(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+388(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+392(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+396(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+400(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+404(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+408(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+412(SB)/4, $0x3e2aaaaa // P4 = 0.16666665459
+DATA geluK<>+416(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+420(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+424(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+428(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+432(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+436(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+440(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+444(SB)/4, $0x3f000000 // P5 = 0.50000001201
+DATA geluK<>+448(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+452(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+456(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+460(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+464(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+468(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+472(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+476(SB)/4, $0x3f800000 // ONE = 1.0
+DATA geluK<>+480(SB)/4, $0x0000007f // 127
+DATA geluK<>+484(SB)/4, $0x0000007f // 127
+DATA geluK<>+488(SB)/4, $0x0000007f // 127
+DATA geluK<>+492(SB)/4, $0x0000007f // 127
+DATA geluK<>+496(SB)/4, $0x0000007f // 127
+DATA geluK<>+500(SB)/4, $0x0000007f // 127
+DATA geluK<>+504(SB)/4, $0x0000007f // 127
+DATA geluK<>+508(SB)/4, $0x0000007f // 127
+GLOBL geluK<>(SB), RODATA|NOPTR, $512
+
+// func geluAVX2(x *float32, n int)
+// Replaces x[i] by geluInfer(x[i]) for i < n (n a multiple of 8), with
+// e^z from the exp32 polynomial on z clamped to [exp32Min, exp32Max].
+TEXT ·geluAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	JZ   done
+
+loop:
+	VMOVUPS (DI), Y0                 // x
+	VMULPS  Y0, Y0, Y1               // x²
+	VMULPS  geluK<>+0(SB), Y1, Y1   // a·x²
+	VFMADD213PS Y0, Y0, Y1           // a·x³ + x
+	VMULPS  geluK<>+32(SB), Y1, Y1 // z = −2u
+	VMAXPS  geluK<>+64(SB), Y1, Y1
+	VMINPS  geluK<>+96(SB), Y1, Y1
+	VMOVUPS geluK<>+128(SB), Y2
+	VFMADD213PS geluK<>+160(SB), Y1, Y2 // t = z·log2e + shift
+	VSUBPS  geluK<>+160(SB), Y2, Y3 // n = t − shift
+	VFNMADD231PS geluK<>+192(SB), Y3, Y1 // r = z − n·C1
+	VFNMADD231PS geluK<>+224(SB), Y3, Y1 // r −= n·C2
+	VMOVUPS geluK<>+256(SB), Y4
+	VFMADD213PS geluK<>+288(SB), Y1, Y4
+	VFMADD213PS geluK<>+320(SB), Y1, Y4
+	VFMADD213PS geluK<>+352(SB), Y1, Y4
+	VFMADD213PS geluK<>+384(SB), Y1, Y4
+	VFMADD213PS geluK<>+416(SB), Y1, Y4
+	VMULPS  Y1, Y1, Y5               // r²
+	VADDPS  geluK<>+448(SB), Y1, Y6 // r + 1
+	VFMADD213PS Y6, Y5, Y4           // e^r = p·r² + r + 1
+	VCVTPS2DQ Y3, Y3                 // n as integers
+	VPSRAD  $1, Y3, Y5               // h = n/2
+	VPSUBD  Y5, Y3, Y3               // n − h
+	VPADDD  geluK<>+480(SB), Y5, Y5
+	VPADDD  geluK<>+480(SB), Y3, Y3
+	VPSLLD  $23, Y5, Y5              // 2^h
+	VPSLLD  $23, Y3, Y3              // 2^(n−h)
+	VMULPS  Y5, Y4, Y4
+	VMULPS  Y3, Y4, Y4               // e^z
+	VADDPS  geluK<>+448(SB), Y4, Y4 // 1 + e^z
+	VDIVPS  Y4, Y0, Y0               // x / (1 + e^z)
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     loop
+	VZEROUPPER
+
+done:
+	RET
+
+// func expSubAVX2(x *float32, n int, m float32)
+// Replaces x[i] by e^(x[i]−m) for i < n (n a multiple of 8), with the exp32
+// polynomial on the exponent clamped to [exp32Min, exp32Max].
+TEXT ·expSubAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y7
+	SHRQ $3, CX
+	JZ   edone
+
+eloop:
+	VMOVUPS (DI), Y1
+	VSUBPS  Y7, Y1, Y1               // z = x − m
+	VMAXPS  geluK<>+64(SB), Y1, Y1
+	VMINPS  geluK<>+96(SB), Y1, Y1
+	VMOVUPS geluK<>+128(SB), Y2
+	VFMADD213PS geluK<>+160(SB), Y1, Y2 // t = z·log2e + shift
+	VSUBPS  geluK<>+160(SB), Y2, Y3 // n = t − shift
+	VFNMADD231PS geluK<>+192(SB), Y3, Y1 // r = z − n·C1
+	VFNMADD231PS geluK<>+224(SB), Y3, Y1 // r −= n·C2
+	VMOVUPS geluK<>+256(SB), Y4
+	VFMADD213PS geluK<>+288(SB), Y1, Y4
+	VFMADD213PS geluK<>+320(SB), Y1, Y4
+	VFMADD213PS geluK<>+352(SB), Y1, Y4
+	VFMADD213PS geluK<>+384(SB), Y1, Y4
+	VFMADD213PS geluK<>+416(SB), Y1, Y4
+	VMULPS  Y1, Y1, Y5               // r²
+	VADDPS  geluK<>+448(SB), Y1, Y6 // r + 1
+	VFMADD213PS Y6, Y5, Y4           // e^r = p·r² + r + 1
+	VCVTPS2DQ Y3, Y3                 // n as integers
+	VPSRAD  $1, Y3, Y5               // h = n/2
+	VPSUBD  Y5, Y3, Y3               // n − h
+	VPADDD  geluK<>+480(SB), Y5, Y5
+	VPADDD  geluK<>+480(SB), Y3, Y3
+	VPSLLD  $23, Y5, Y5              // 2^h
+	VPSLLD  $23, Y3, Y3              // 2^(n−h)
+	VMULPS  Y5, Y4, Y4
+	VMULPS  Y3, Y4, Y4               // e^z
+	VMOVUPS Y4, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     eloop
+	VZEROUPPER
+
+edone:
+	RET
+
+// func gemvAVX2(x *float32, n int, w *float32, ldw int, y *float32, m int)
+// y[j] += Σ_{i<n} x[i]·w[i·ldw+j] for j < m (m a multiple of 8), summed in
+// order of i with fused multiply-adds, 32 and then 8 columns at a time.
+TEXT ·gemvAVX2(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), R8
+	MOVQ w+16(FP), DX
+	MOVQ ldw+24(FP), R9
+	SHLQ $2, R9                      // row stride of w in bytes
+	MOVQ y+32(FP), DI
+	MOVQ m+40(FP), CX
+
+block32:
+	CMPQ CX, $32
+	JLT  block8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R8, R12
+	TESTQ R12, R12
+	JZ   store32
+
+k32:
+	VBROADCASTSS (R10), Y4
+	VFMADD231PS (R11), Y4, Y0
+	VFMADD231PS 32(R11), Y4, Y1
+	VFMADD231PS 64(R11), Y4, Y2
+	VFMADD231PS 96(R11), Y4, Y3
+	ADDQ $4, R10
+	ADDQ R9, R11
+	DECQ R12
+	JNZ  k32
+
+store32:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, DX
+	SUBQ $32, CX
+	JMP  block32
+
+block8:
+	CMPQ CX, $8
+	JLT  gdone
+	VMOVUPS (DI), Y0
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R8, R12
+	TESTQ R12, R12
+	JZ   store8
+
+k8:
+	VBROADCASTSS (R10), Y4
+	VFMADD231PS (R11), Y4, Y0
+	ADDQ $4, R10
+	ADDQ R9, R11
+	DECQ R12
+	JNZ  k8
+
+store8:
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  block8
+
+gdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,16 @@
+//go:build !amd64
+
+package model
+
+// geluSlice replaces every x[i] by geluInfer(x[i]).
+func geluSlice(x []float32) { geluSliceGo(x) }
+
+// expSub replaces every x[i] by exp32(x[i] − m).
+func expSub(x []float32, m float32) { expSubGo(x, m) }
+
+// rowTimes computes out = in·w + b for one row, w in Conv1D [nin, nout]
+// layout.
+func rowTimes(out, in, w, b []float32, nin, nout int) {
+	copy(out[:nout], b[:nout])
+	rowTimesGo(out, in, w, nin, nout, 0)
+}
