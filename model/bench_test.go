@@ -83,6 +83,16 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
+// benchExample is the example of the inference benchmarks: a 40-token
+// prompt (shifted by shift) and 4 options of 1–3 tokens.
+func benchExample(shift int) ([]int, [][]int) {
+	prompt := make([]int, 40)
+	for i := range prompt {
+		prompt[i] = (i*37 + shift) % benchVocab
+	}
+	return prompt, [][]int{{7}, {8, 9}, {10, 11, 12}, {13}}
+}
+
 // BenchmarkOptionLogProbs scores 4 options of 1–3 tokens after a 40-token
 // prompt, per preset.
 func BenchmarkOptionLogProbs(b *testing.B) {
@@ -92,13 +102,53 @@ func BenchmarkOptionLogProbs(b *testing.B) {
 		}
 		b.Run(p.Name, func(b *testing.B) {
 			m := New(p.Config(benchVocab), 1)
-			prompt := make([]int, 40)
-			for i := range prompt {
-				prompt[i] = (i * 37) % benchVocab
-			}
-			options := [][]int{{7}, {8, 9}, {10, 11, 12}, {13}}
+			prompt, options := benchExample(0)
 			for i := 0; i < b.N; i++ {
 				if _, err := m.OptionLogProbs(prompt, options); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOptionLogProbsBatch scores 8 examples like those of
+// BenchmarkOptionLogProbs per OptionLogProbsBatch call and reports the time
+// per example.
+func BenchmarkOptionLogProbsBatch(b *testing.B) {
+	const batch = 8
+	for _, p := range Presets() {
+		if p.Name == "micro" {
+			continue
+		}
+		b.Run(p.Name, func(b *testing.B) {
+			m := New(p.Config(benchVocab), 1)
+			prompts, options := make([][]int, batch), make([][][]int, batch)
+			for i := range prompts {
+				prompts[i], options[i] = benchExample(i)
+			}
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.OptionLogProbsBatch(prompts, options); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Microseconds())/1e3/float64(b.N*batch), "ms/example")
+		})
+	}
+}
+
+// BenchmarkGreedy decodes 6 tokens after a 40-token prompt, per preset.
+func BenchmarkGreedy(b *testing.B) {
+	for _, p := range Presets() {
+		if p.Name == "micro" {
+			continue
+		}
+		b.Run(p.Name, func(b *testing.B) {
+			m := New(p.Config(benchVocab), 1)
+			prompt, _ := benchExample(0)
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Greedy(prompt, 6, -1); err != nil {
 					b.Fatal(err)
 				}
 			}

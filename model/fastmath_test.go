@@ -1,0 +1,122 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestExp32(t *testing.T) {
+	cases := []struct {
+		x    float32
+		want float64
+	}{
+		{0, 1}, {1, math.Exp(float64(float32(1)))}, {-1, math.Exp(float64(float32(-1)))},
+		{10, math.Exp(10)}, {-20, math.Exp(-20)},
+		{88.7, math.Exp(float64(float32(88.7)))}, {-87.3, math.Exp(float64(float32(-87.3)))},
+		{89, math.Inf(1)}, {-88, 0}, {float32(math.Inf(-1)), 0},
+	}
+	for _, c := range cases {
+		got := float64(exp32(c.x))
+		if c.want == 0 || math.IsInf(c.want, 0) {
+			if got != c.want {
+				t.Errorf("exp32(%v) = %v, want %v", c.x, got, c.want)
+			}
+			continue
+		}
+		if math.Abs(got-c.want) > 3e-7*c.want {
+			t.Errorf("exp32(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if v := exp32(float32(math.NaN())); v == v {
+		t.Errorf("exp32(NaN) = %v", v)
+	}
+	for i := -8700; i <= 8800; i++ {
+		x := float32(i) / 100
+		want := math.Exp(float64(x))
+		if got := float64(exp32(x)); math.Abs(got-want) > 3e-7*want {
+			t.Fatalf("exp32(%v) = %v, want %v", x, got, want)
+		}
+	}
+}
+
+// TestVectorKernels compares the slice kernels (AVX2 where available) with
+// float64 formulas, at lengths that exercise the vector body and the
+// padded tail.
+func TestVectorKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, n := range []int{1, 7, 8, 9, 31, 64, 100} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+		}
+		g := append([]float32(nil), x...)
+		geluSlice(g)
+		e := append([]float32(nil), x...)
+		expSub(e, 2)
+		for i, v := range x {
+			f := float64(v)
+			wantG := 0.5 * f * (1 + math.Tanh(geluC*(f+geluA*f*f*f)))
+			if math.Abs(float64(g[i])-wantG) > 1e-6*max(1, math.Abs(wantG)) {
+				t.Errorf("n=%d: gelu(%v) = %v, want %v", n, v, g[i], wantG)
+			}
+			wantE := math.Exp(float64(v - 2)) // the subtraction rounds in float32
+			if math.Abs(float64(e[i])-wantE) > 5e-7*wantE {
+				t.Errorf("n=%d: exp(%v-2) = %v, want %v", n, v, e[i], wantE)
+			}
+		}
+		// rowTimes: a 5×n matrix times a row, plus bias.
+		const nin = 5
+		in, w, b := make([]float32, nin), make([]float32, nin*n), make([]float32, n)
+		for i := range in {
+			in[i] = float32(rng.NormFloat64())
+		}
+		for i := range w {
+			w[i] = float32(rng.NormFloat64())
+		}
+		for i := range b {
+			b[i] = float32(rng.NormFloat64())
+		}
+		out := make([]float32, n)
+		rowTimes(out, in, w, b, nin, n)
+		for j := range out {
+			want := float64(b[j])
+			for i := range in {
+				want += float64(in[i]) * float64(w[i*n+j])
+			}
+			if math.Abs(float64(out[j])-want) > 1e-5 {
+				t.Errorf("n=%d: rowTimes column %d = %v, want %v", n, j, out[j], want)
+			}
+		}
+	}
+}
+
+func TestLayerNormInfer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	const rows, d = 3, 13
+	x, g, b := make([]float32, rows*d), make([]float32, d), make([]float32, d)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64()*2 + 1)
+	}
+	for i := range g {
+		g[i], b[i] = float32(1+rng.NormFloat64()*0.1), float32(rng.NormFloat64()*0.1)
+	}
+	got := make([]float32, rows*d)
+	layerNormInfer(got, x, g, b, rows, d)
+	for r := range rows {
+		xr := make([]float64, d)
+		for i := range xr {
+			xr[i] = float64(x[r*d+i])
+		}
+		gg, bb := make([]float64, d), make([]float64, d)
+		for i := range gg {
+			gg[i], bb[i] = float64(g[i]), float64(b[i])
+		}
+		want := refLN(xr, gg, bb)
+		for i := range want {
+			if math.Abs(float64(got[r*d+i])-want[i]) > 1e-5 {
+				t.Errorf("row %d col %d: %v, want %v", r, i, got[r*d+i], want[i])
+			}
+		}
+	}
+}
