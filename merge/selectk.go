@@ -166,9 +166,11 @@ func sampledSelect(e, b []float32, r int) (cut, bool) {
 	return cutFromKey(nthLargest(all, need-1)), true
 }
 
-// collectBracket counts the entries of [clo, chi) with magnitude bits above
-// hi (branch-free) and lists those within [lo, hi] as rank keys, up to max.
-func collectBracket(e, b []float32, clo, chi int, lo, hi uint32, max int) (int, []uint64, bool) {
+// collectBracketGo counts the entries of [clo, chi) with magnitude bits
+// above hi (branch-free) and lists those within [lo, hi] as rank keys, in
+// index order, up to max; the third result reports that more than max
+// entries are within the bracket.
+func collectBracketGo(e, b []float32, clo, chi int, lo, hi uint32, max int) (int, []uint64, bool) {
 	var g int64
 	var list []uint64
 	e = e[clo:chi]

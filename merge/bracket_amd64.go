@@ -1,0 +1,56 @@
+//go:build amd64 && !purego
+
+package merge
+
+import (
+	"math"
+	"math/bits"
+)
+
+//go:noescape
+func bracketAVX2(e, b *float32, n int, sub float32, lo1, hi int32, masks *uint8) (greater int)
+
+// collectBracket counts the entries of [clo, chi) with magnitude bits above
+// hi and lists those within [lo, hi] as rank keys, up to max (see
+// collectBracketGo). Groups of eight entries are classified with AVX2;
+// only the groups holding a candidate are revisited. chi − clo must not
+// exceed chunkLen.
+func collectBracket(e, b []float32, clo, chi int, lo, hi uint32, max int) (int, []uint64, bool) {
+	n8 := (chi - clo) &^ 7
+	if !haveAVX2 || n8 == 0 {
+		return collectBracketGo(e, b, clo, chi, lo, hi, max)
+	}
+	ee := e[clo : clo+n8]
+	sub := float32(1)
+	bb := ee
+	if b == nil {
+		sub = 0 // τ = e
+	} else {
+		bb = b[clo : clo+n8]
+	}
+	// Magnitude bits are below 2³¹: clamp the bounds to int32.
+	lo1 := int32(int64(lo) - 1)
+	if lo > math.MaxInt32 {
+		lo1 = math.MaxInt32
+	}
+	hi32 := int32(min(hi, math.MaxInt32))
+	var masks [chunkLen / 8]uint8
+	g := bracketAVX2(&ee[0], &bb[0], n8, sub, lo1, hi32, &masks[0])
+	var list []uint64
+	for gi, m := range masks[:n8/8] {
+		for m != 0 {
+			j := gi*8 + bits.TrailingZeros8(m)
+			m &= m - 1
+			if len(list) >= max {
+				return 0, nil, true
+			}
+			ab := math.Float32bits(ee[j]-sub*bb[j]) & absMask
+			list = append(list, rankKey(ab, clo+j))
+		}
+	}
+	tg, tl, over := collectBracketGo(e, b, clo+n8, chi, lo, hi, max-len(list))
+	if over {
+		return 0, nil, true
+	}
+	return g + tg, append(list, tl...), false
+}
