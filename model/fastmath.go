@@ -134,3 +134,18 @@ func rowTimesGo(out, in, w []float32, nin, nout, from int) {
 		}
 	}
 }
+
+// dotRowsGo adds Σ_{from≤i<d} x[i]·w[v·d+i] to out[v] for every row v.
+func dotRowsGo(out, x, w []float32, d, from int) {
+	if from >= d {
+		return
+	}
+	for v := range out {
+		wr := w[v*d+from : (v+1)*d]
+		s := out[v]
+		for i, xv := range x[from:d] {
+			s += xv * wr[i]
+		}
+		out[v] = s
+	}
+}

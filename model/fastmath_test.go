@@ -77,6 +77,18 @@ func TestVectorKernels(t *testing.T) {
 		for i := range b {
 			b[i] = float32(rng.NormFloat64())
 		}
+		// dotRows: w read as nin rows of length n, against x.
+		dots := make([]float32, nin)
+		dotRows(dots, x, w, n, nin)
+		for v := range dots {
+			var want float64
+			for i := range x {
+				want += float64(x[i]) * float64(w[v*n+i])
+			}
+			if math.Abs(float64(dots[v])-want) > 1e-5*max(1, math.Abs(want)) {
+				t.Errorf("n=%d: dotRows row %d = %v, want %v", n, v, dots[v], want)
+			}
+		}
 		out := make([]float32, n)
 		rowTimes(out, in, w, b, nin, n)
 		for j := range out {

@@ -55,8 +55,9 @@ type inferCtx struct {
 type workspace struct {
 	rows []inferRow
 	ctxs []inferCtx
-	// oneRow asks forward to multiply a single row by the weights
-	// directly (Greedy's decoding steps) instead of through the GEMM.
+	// oneRow asks forward to multiply a single row by the weights and
+	// the embedding matrix directly (Greedy's decoding steps) instead of
+	// through the GEMM, which would pack every matrix first.
 	oneRow               bool
 	x, ln, qkv, y, br, h []float32
 	scores, lgts         []float32
@@ -139,7 +140,11 @@ func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
 	nh := len(head)
 	layerNormInfer(ws.ln, x, w.lnfw, w.lnfb, nh, d)
 	ws.lgts = grow(ws.lgts, nh*V)
-	k.Sgemm(false, true, nh, V, d, 1, ws.ln, d, w.wte, d, 0, ws.lgts, V)
+	if ws.oneRow && nh == 1 {
+		dotRows(ws.lgts, ws.ln, w.wte, d, V)
+	} else {
+		k.Sgemm(false, true, nh, V, d, 1, ws.ln, d, w.wte, d, 0, ws.lgts, V)
+	}
 	return ws.lgts
 }
 

@@ -20,6 +20,12 @@ func expSubAVX2(x *float32, n int, m float32)
 //go:noescape
 func gemvAVX2(x *float32, n int, w *float32, ldw int, y *float32, m int)
 
+// dotRowsAVX2 sets out[v] = Σ_{i<n} x[i]·w[v·ldw+i] for v < rows
+// (vmath_amd64.s); n must be a positive multiple of 8.
+//
+//go:noescape
+func dotRowsAVX2(x *float32, n int, w *float32, ldw int, out *float32, rows int)
+
 // haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
 // with the OS saving YMM registers). It is set once at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -78,4 +84,19 @@ func rowTimes(out, in, w, b []float32, nin, nout int) {
 		gemvAVX2(&in[0], nin, &w[0], nout, &out[0], m)
 	}
 	rowTimesGo(out, in, w, nin, nout, m)
+}
+
+// dotRows sets out[v] to the dot product of x [d] with row v of w [rows, d]:
+// the LM head for one position, without transposing the embedding matrix
+// as a GEMM would.
+func dotRows(out, x, w []float32, d, rows int) {
+	out, x, w = out[:rows], x[:d], w[:rows*d]
+	n := d &^ 7
+	if !haveAVX2 || n == 0 {
+		clear(out)
+		dotRowsGo(out, x, w, d, 0)
+		return
+	}
+	dotRowsAVX2(&x[0], n, &w[0], d, &out[0], rows)
+	dotRowsGo(out, x, w, d, n)
 }

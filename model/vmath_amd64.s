@@ -306,3 +306,45 @@ store8:
 gdone:
 	VZEROUPPER
 	RET
+
+// func dotRowsAVX2(x *float32, n int, w *float32, ldw int, out *float32, rows int)
+// out[v] = Σ_{i<n} x[i]·w[v·ldw+i] for v < rows (n a positive multiple of
+// 8): eight partial sums per row, added pairwise at the end.
+TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), R8
+	SHRQ $3, R8
+	MOVQ w+16(FP), DX
+	MOVQ ldw+24(FP), R9
+	SHLQ $2, R9                      // row stride of w in bytes
+	MOVQ out+32(FP), DI
+	MOVQ rows+40(FP), CX
+	TESTQ CX, CX
+	JZ   ddone
+
+drow:
+	VXORPS Y0, Y0, Y0
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R8, R12
+
+dk:
+	VMOVUPS (R10), Y1
+	VFMADD231PS (R11), Y1, Y0
+	ADDQ $32, R10
+	ADDQ $32, R11
+	DECQ R12
+	JNZ  dk
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS  X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS  X0, (DI)
+	ADDQ $4, DI
+	ADDQ R9, DX
+	DECQ CX
+	JNZ  drow
+	VZEROUPPER
+
+ddone:
+	RET

@@ -14,3 +14,9 @@ func rowTimes(out, in, w, b []float32, nin, nout int) {
 	copy(out[:nout], b[:nout])
 	rowTimesGo(out, in, w, nin, nout, 0)
 }
+
+// dotRows sets out[v] to the dot product of x [d] with row v of w [rows, d].
+func dotRows(out, x, w []float32, d, rows int) {
+	clear(out[:rows])
+	dotRowsGo(out, x, w, d, 0)
+}
