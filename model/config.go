@@ -24,9 +24,16 @@
 // boundary, which is exactly what padding plus an attention and loss mask
 // computes, without the wasted rows.
 //
-// Inference methods (OptionLogProbs, Greedy, LastLogits) keep a key/value
-// cache, share a prompt's computation across its options, and are safe for
-// concurrent use.
+// Inference methods (OptionLogProbs, OptionLogProbsBatch, Greedy,
+// LastLogits) are safe for concurrent use. Option scoring runs a prompt and
+// all its options as one forward pass (the options share the prompt's keys
+// and values through the attention mask, never each other's), with every
+// projection a single GEMM, and computes the LM head only at the scored
+// positions; OptionLogProbsBatch stacks several examples into one pass with
+// bit-identical results. Greedy keeps a key/value cache and multiplies each
+// new token's row by the weights directly. Inference computes GELU and the
+// attention softmax with a float32 exp (AVX2 on amd64), so its values
+// differ from training's forward by float32 rounding only.
 //
 // Save writes a Hugging Face GPT-2 directory (model.safetensors with the
 // "transformer." names and config.json); Load reads GPT-2 directories from
