@@ -79,11 +79,25 @@
 // Every MergeTensor also returns TensorStats (pairwise task-vector dot
 // products, L1 mass removed by the trim/drop, sign conflicts among the
 // non-zero trimmed entries, ‖merged τ‖²); an Accumulator aggregates them
-// into a model's Stats.
+// into a model's Stats. On large tensors they are computed on a fixed,
+// evenly spaced subset of 256-entry blocks (Input.StatsStride; by default
+// at most 1/256 of the entries beyond 2²³, at least 2¹⁵ entries, every
+// entry below 2¹⁶), so they cost little beside the merge; the sampled sums
+// are scaled to the tensor's size, and the blocks chosen depend only on
+// the tensor's length, so the numbers are deterministic.
 //
 // # Determinism and parallelism
 //
 // MergeTensor splits work into fixed chunks of 65536 entries and combines
 // per-chunk results in chunk order, so output and stats are bit-identical
 // for any GOMAXPROCS.
+//
+// On amd64 with AVX2 the hot loops — the weighted sum of linear and
+// task_arithmetic, the TIES consensus (trim fused with sign election and
+// disjoint mean, so trimmed copies are never stored) and the bracket scan
+// of the top-k selection — run in assembly (*_amd64.s). Each does exactly
+// the float32/float64 operations of its portable Go twin, in the same order
+// and without fused multiply-adds, and tests compare the two bit for bit,
+// so results do not depend on the CPU either. Build with -tags purego to
+// use the portable code only.
 package merge
