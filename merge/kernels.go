@@ -131,12 +131,12 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 			for j := range o {
 				var s float64
 				for i, t := range tb {
-					s += p.weights[i] * float64(t[j])
+					s += float64(p.weights[i] * float64(t[j])) // rounded: never fused
 				}
 				if normalize {
 					s /= sw
 				}
-				o[j] = float32(float64(b[j]) + lambda*s)
+				o[j] = float32(float64(b[j]) + float64(lambda*s))
 			}
 		}
 		return nil

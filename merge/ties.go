@@ -4,7 +4,8 @@ import "math"
 
 // The portable block kernels of the TIES consensus (sign election and
 // disjoint mean). ties_amd64.s does the same operations in the same order
-// with AVX2, so results do not depend on which one runs.
+// with AVX2, so results do not depend on which one runs (products are
+// converted explicitly so that the compiler never fuses them into an add).
 //
 // Σ wᵢτ̂ᵢ is split by the sign of each term: pn and pw collect the positive
 // terms wᵢτ̂ᵢ and their weights wᵢ, nn and nw the negative ones. An entry
@@ -67,7 +68,7 @@ func consFinishGo(o []float32, pn, nn, pw, nw []float64, b []float32, lambda flo
 		if normalize && den != 0 {
 			num /= den
 		}
-		o[j] = float32(float64(b[j]) + lambda*num)
+		o[j] = float32(float64(b[j]) + float64(lambda*num))
 	}
 }
 
