@@ -23,9 +23,12 @@ func mix64(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// drawStep separates the generator states of consecutive entries.
+const drawStep = 0x9e3779b97f4a7c15
+
 // draw returns 53 uniform random bits for entry j of the stream key.
 func draw(key uint64, j int) uint64 {
-	return mix64(key+uint64(j)*0x9e3779b97f4a7c15) >> 11
+	return mix64(key+uint64(j)*drawStep) >> 11
 }
 
 // probBits converts a probability to the threshold that draw is compared

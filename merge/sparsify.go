@@ -114,7 +114,10 @@ func cutRange(dst, e, b []float32, thr int64) uint32 {
 	return bad
 }
 
-func randomRange(dst, e, b []float32, lo int, key, pthr uint64, scale float64) uint32 {
+// randomRangeGo keeps τⱼ = eⱼ − bⱼ (times scale, rounded to float32, when
+// scale ≠ 1) iff draw(key, lo+j) < pthr, else writes +0, and returns an OR
+// of ab+badProbe (bit 31: some τ is NaN or Inf).
+func randomRangeGo(dst, e, b []float32, lo int, key, pthr uint64, scale float64) uint32 {
 	var bad uint32
 	e, b = e[:len(dst)], b[:len(dst)]
 	for j := range dst {
