@@ -96,3 +96,23 @@ func BenchmarkReadFloat32(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncodeFloat32 measures the float32 → dtype conversion of the
+// write path (WriteFloat32 without the file I/O), in GB/s of float32 input.
+func BenchmarkEncodeFloat32(b *testing.B) {
+	src := make([]float32, convertChunk)
+	for i := range src {
+		src[i] = float32(i%1000-500) * 0.37
+	}
+	for _, d := range []DType{BF16, F16, F32} {
+		b.Run(string(d), func(b *testing.B) {
+			dst := make([]byte, len(src)*d.Size())
+			b.SetBytes(int64(4 * len(src)))
+			for b.Loop() {
+				if err := encodeFloat32(d, src, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
