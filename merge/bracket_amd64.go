@@ -36,14 +36,19 @@ func collectBracket(e, b []float32, clo, chi int, lo, hi uint32, max int) (int, 
 	hi32 := int32(min(hi, math.MaxInt32))
 	var masks [chunkLen / 8]uint8
 	g := bracketAVX2(&ee[0], &bb[0], n8, sub, lo1, hi32, &masks[0])
-	var list []uint64
+	// Size the list once: growing it by appends costs more than the scan.
+	count := 0
+	for _, m := range masks[:n8/8] {
+		count += bits.OnesCount8(m)
+	}
+	if count > max {
+		return 0, nil, true
+	}
+	list := make([]uint64, 0, count+7)
 	for gi, m := range masks[:n8/8] {
 		for m != 0 {
 			j := gi*8 + bits.TrailingZeros8(m)
 			m &= m - 1
-			if len(list) >= max {
-				return 0, nil, true
-			}
 			ab := math.Float32bits(ee[j]-sub*bb[j]) & absMask
 			list = append(list, rankKey(ab, clo+j))
 		}
