@@ -13,8 +13,6 @@ package world
 import (
 	"fmt"
 	"math/rand/v2"
-	"sort"
-	"strings"
 
 	"mergescale/tokenizer"
 )
@@ -206,43 +204,45 @@ func (w *World) Entity(name string) (Entity, bool) {
 	return w.Entities[i], true
 }
 
-// encodeCheck encodes text strictly, naming the text on failure.
-func (w *World) encodeCheck(text string) ([]int, error) {
-	ids, err := w.tok.EncodeStrict(text)
-	if err != nil {
-		return nil, fmt.Errorf("world: %q: %w", text, err)
-	}
-	return ids, nil
-}
-
 // Helpers for sampling.
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
-// pickOther returns an element of xs different from not (xs must hold at least two distinct values).
+// pickOther returns a random element of xs that is not in not. Generators
+// only call it when such an element exists; if none does it returns xs[0]
+// rather than loop forever.
 func pickOther(r *rand.Rand, xs []string, not ...string) string {
-	for {
-		x := xs[r.IntN(len(xs))]
-		ok := true
+	excluded := func(x string) bool {
 		for _, n := range not {
 			if x == n {
-				ok = false
-				break
+				return true
 			}
 		}
-		if ok {
+		return false
+	}
+	for range 64 {
+		if x := xs[r.IntN(len(xs))]; !excluded(x) {
 			return x
 		}
 	}
+	var rest []string
+	for _, x := range xs {
+		if !excluded(x) {
+			rest = append(rest, x)
+		}
+	}
+	if len(rest) == 0 {
+		return xs[0]
+	}
+	return rest[r.IntN(len(rest))]
 }
 
-// distinct draws k distinct values from xs, the first of which is answer,
-// shuffles them and returns them with the index of answer.
+// optionsWith returns answer and k-1 other values of pool, shuffled, with
+// the index of answer.
 func optionsWith(r *rand.Rand, answer string, pool []string, k int) ([]string, int) {
 	opts := []string{answer}
 	for len(opts) < k {
-		x := pickOther(r, pool, opts...)
-		opts = append(opts, x)
+		opts = append(opts, pickOther(r, pool, opts...))
 	}
 	r.Shuffle(len(opts), func(i, j int) { opts[i], opts[j] = opts[j], opts[i] })
 	for i, o := range opts {
@@ -253,40 +253,10 @@ func optionsWith(r *rand.Rand, answer string, pool []string, k int) ([]string, i
 	return opts, 0
 }
 
-func join(ws ...string) string { return strings.Join(ws, " ") }
-
-// sortedCopy returns xs sorted (for deterministic map iteration).
-func sortedCopy(xs []string) []string {
-	out := append([]string(nil), xs...)
-	sort.Strings(out)
-	return out
-}
-
-func (w *World) entitiesWhere(f func(Entity) bool) []Entity {
-	var out []Entity
-	for _, e := range w.Entities {
-		if f(e) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func names(es []Entity) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = e.Name
 	}
 	return out
-}
-
-func topicOf(word string) int {
-	for t, ws := range topicWords {
-		for _, x := range ws {
-			if x == word {
-				return t
-			}
-		}
-	}
-	return -1
 }
