@@ -95,7 +95,8 @@
 // On amd64 with AVX2 the hot loops — the weighted sum of linear and
 // task_arithmetic, the TIES consensus (trim fused with sign election and
 // disjoint mean, so trimmed copies are never stored) and the bracket scan
-// of the top-k selection — run in assembly (*_amd64.s). Each does exactly
+// of the top-k selection — run in assembly (*_amd64.s), as does DARE's
+// random drop when the CPU has AVX-512 (F, VL, DQ). Each does exactly
 // the float32/float64 operations of its portable Go twin, in the same order
 // and without fused multiply-adds, and tests compare the two bit for bit,
 // so results do not depend on the CPU either. Build with -tags purego to
