@@ -202,17 +202,19 @@ func heldInSpecs() []spec {
 				}
 				return q, opts, ans
 			}},
+		// The reverse relation asks about every person in every split: test
+		// prompts are new (other distractors), the facts are not. Its facts
+		// are in the fine-tuning data as well as the corpus, so the expert can
+		// learn them even when the base did not (the small presets do not
+		// memorize the corpus facts; cbqa_city measures that recall).
 		{name: "cbqa_owner", category: "closed_book_qa", held: HeldIn,
 			instruction: "answer with the name of the right person .",
-			gen: func(w *World, r *rand.Rand, split Split) (string, []string, int) {
-				e := pick(r, w.entitiesOf(split))
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				e := pick(r, w.Entities)
 				attr := pick(r, []string{"pet", "colour"})
 				v := attrValue(e, attr)
-				// Distractors come from the same split's people: otherwise the
-				// expert learns "the answer is a train-split name" and falls
-				// below chance on test.
 				var others []string
-				for _, o := range w.entitiesOf(split) {
+				for _, o := range w.Entities {
 					if attrValue(o, attr) != v {
 						others = append(others, o.Name)
 					}

@@ -129,7 +129,7 @@ type World struct {
 }
 
 // New builds the world of a seed: attributes are dealt to entities so that
-// each value is held by about the same number of people.
+// each value is held by the same number of people in each split group.
 func New(seed uint64) (*World, error) {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	var ents []Entity
@@ -137,10 +137,26 @@ func New(seed uint64) (*World, error) {
 		ents = append(ents, Entity{Name: femaleNames[i], Female: true})
 		ents = append(ents, Entity{Name: maleNames[i], Female: false})
 	}
+	// Values are dealt within each closed-book split group (test,
+	// validation, train people), so each group holds every value equally
+	// often: otherwise a model that learns the train people's answer
+	// frequencies is pushed below chance on the test people.
+	var groups [3][]int
+	for i := range ents {
+		switch entitySplit(i) {
+		case Test:
+			groups[0] = append(groups[0], i)
+		case Validation:
+			groups[1] = append(groups[1], i)
+		default:
+			groups[2] = append(groups[2], i)
+		}
+	}
 	deal := func(values []string, set func(e *Entity, v string)) {
-		perm := r.Perm(len(ents))
-		for k, idx := range perm {
-			set(&ents[idx], values[k%len(values)])
+		for _, g := range groups {
+			for k, p := range r.Perm(len(g)) {
+				set(&ents[g[p]], values[k%len(values)])
+			}
 		}
 	}
 	deal(cities, func(e *Entity, v string) { e.City = v })
