@@ -44,7 +44,8 @@ type EvidenceConfig struct {
 type EvidenceRow struct {
 	Model      string
 	HeldIn     float64
-	HeldOut    float64 // NaN-free; 0 when not evaluated
+	HeldOut    float64 // 0 when not evaluated (HasHeldOut false)
+	HasHeldOut bool
 	Categories map[string]float64
 }
 
@@ -82,8 +83,8 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 				in = append(in, c.Accuracy)
 			}
 		}
-		row.HeldIn, row.HeldOut = mean(in), mean(out)
-		logf("%-28s held-in %.3f held-out %.3f  %s", name, row.HeldIn, row.HeldOut, formatCats(row.Categories, res))
+		row.HeldIn, row.HeldOut, row.HasHeldOut = mean(in), mean(out), len(out) > 0
+		logf("%-28s held-in %.3f held-out %.3f  %s", name, row.HeldIn, row.HeldOut, formatTasks(res))
 		return row, nil
 	}
 	var rows []EvidenceRow
@@ -173,7 +174,7 @@ func mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-func formatCats(cats map[string]float64, res []TaskResult) string {
+func formatTasks(res []TaskResult) string {
 	var b strings.Builder
 	for _, r := range res {
 		fmt.Fprintf(&b, "%s=%.2f ", r.Task, r.Accuracy)
@@ -191,7 +192,11 @@ func FormatEvidence(w io.Writer, rows []EvidenceRow, categories []string) error 
 	}
 	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(categories)) + "\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %.3f | %.3f |", r.Model, r.HeldIn, r.HeldOut)
+		out := "–"
+		if r.HasHeldOut {
+			out = fmt.Sprintf("%.3f", r.HeldOut)
+		}
+		fmt.Fprintf(&b, "| %s | %.3f | %s |", r.Model, r.HeldIn, out)
 		for _, c := range categories {
 			if v, ok := r.Categories[c]; ok {
 				fmt.Fprintf(&b, " %.3f |", v)

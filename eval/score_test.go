@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"mergescale/eval/world"
@@ -144,5 +145,20 @@ func TestEncodeInstanceAligned(t *testing.T) {
 	docs, err := CorpusExamples(s.World, 3, 1)
 	if err != nil || len(docs) != 3 || docs[0].Target[0] != tokenizer.BOSID || len(docs[0].Prompt) != 0 {
 		t.Fatalf("corpus examples %v %v", docs, err)
+	}
+}
+
+func TestFormatEvidence(t *testing.T) {
+	var b strings.Builder
+	rows := []EvidenceRow{
+		{Model: "base", HeldIn: 0.25, HeldOut: 0.5, HasHeldOut: true, Categories: map[string]float64{"a": 0.25, "h": 0.5}},
+		{Model: "expert a", HeldIn: 0.75, Categories: map[string]float64{"a": 0.75}},
+	}
+	if err := FormatEvidence(&b, rows, []string{"a", "h"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "| model | held-in | held-out | a | h |\n|---|---|---|---|---|\n| base | 0.250 | 0.500 | 0.250 | 0.500 |\n| expert a | 0.750 | – | 0.750 | |\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
