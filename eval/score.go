@@ -34,7 +34,7 @@ type TaskResult struct {
 	Chance float64 `json:"chance"`
 	// ExactMatch of greedy decoding against the target, for generative
 	// tasks (HasExactMatch) only.
-	ExactMatch    float64 `json:"exact_match,omitempty"`
+	ExactMatch    float64 `json:"exact_match"`
 	HasExactMatch bool    `json:"has_exact_match"`
 }
 
