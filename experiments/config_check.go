@@ -14,6 +14,10 @@ import (
 // held-in categories, in the suite's canonical order.
 func heldInCategories() []string { return world.HeldInCategories() }
 
+// suiteVersion is the task-suite generator's version, part of every key of a
+// job whose artifact depends on generated data.
+func suiteVersion() string { return world.Version }
+
 // HeldInCategories returns the held-in categories experts are trained on,
 // in canonical order (a new slice on every call).
 func HeldInCategories() []string { return heldInCategories() }

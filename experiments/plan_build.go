@@ -38,7 +38,7 @@ func (p *Plan) Job(key string) (*Job, bool) {
 func NewPlan(c *Config) (*Plan, error) {
 	p := &Plan{Config: c, Categories: heldInCategories(), Subsets: map[int][][]string{},
 		Shard: Shard{Index: 0, Count: 1}, index: map[string]*Job{}}
-	world := map[string]any{"seed": c.World.Seed, "train": c.World.Train}
+	world := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": suiteVersion()}
 	add := func(j *Job) *Job {
 		if _, dup := p.index[j.Key]; dup {
 			// Distinct identities hash to distinct keys; a duplicate means
@@ -149,7 +149,7 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 	}
 	j := &Job{Kind: KindEval, Model: model, Candidates: candidates, Split: split, Scope: scope, Cell: cell}
 	key := map[string]any{"kind": KindEval, "version": StageVersion(KindEval), "split": split, "scope": scope,
-		"world": map[string]any{"seed": c.World.Seed, "examples": size}}
+		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": suiteVersion()}}
 	if model != "" {
 		key["model"] = model
 		j.Deps = []string{model}
