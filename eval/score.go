@@ -91,6 +91,17 @@ type outcome struct {
 	correct, exact bool
 }
 
+// BatchScorer is a Scorer that can score several examples in one call, each
+// example's scores equal to a separate OptionLogProbs call (*model.Model
+// satisfies it). EvaluateTasks uses it when the scorer offers it.
+type BatchScorer interface {
+	Scorer
+	OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]float64, error)
+}
+
+// scoreBatch is the number of examples a worker scores per call.
+const scoreBatch = 8
+
 // EvaluateTasks scores s on one split of every task, using a pool of
 // goroutines over all instances of all tasks. Results come back in the order
 // of tasks and are identical for any number of workers.
@@ -131,35 +142,61 @@ func EvaluateTasks(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, task
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
+	batcher, _ := s.(BatchScorer)
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			prompts := make([][]int, 0, scoreBatch)
+			options := make([][][]int, 0, scoreBatch)
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(jobs) || ctx.Err() != nil {
+				lo := int(next.Add(scoreBatch) - scoreBatch)
+				if lo >= len(jobs) || ctx.Err() != nil {
 					return
 				}
-				j := jobs[i]
-				lps, err := s.OptionLogProbs(j.in.prompt, j.in.options)
-				if err != nil {
-					fail(fmt.Errorf("eval: task %s: option log-probs: %w", tasks[j.task].Name, err))
-					return
-				}
-				if len(lps) != len(j.in.options) {
-					fail(fmt.Errorf("eval: task %s: scorer returned %d scores for %d options", tasks[j.task].Name, len(lps), len(j.in.options)))
-					return
-				}
-				o := outcome{correct: Argmax(lps) == j.in.answer}
-				if j.gen {
-					got, err := s.Greedy(j.in.prompt, j.in.maxNew, tokenizer.EOSID)
-					if err != nil {
-						fail(fmt.Errorf("eval: task %s: greedy: %w", tasks[j.task].Name, err))
+				hi := min(lo+scoreBatch, len(jobs))
+				var lps [][]float64
+				if batcher != nil {
+					prompts, options = prompts[:0], options[:0]
+					for _, j := range jobs[lo:hi] {
+						prompts = append(prompts, j.in.prompt)
+						options = append(options, j.in.options)
+					}
+					var err error
+					if lps, err = batcher.OptionLogProbsBatch(prompts, options); err != nil {
+						fail(fmt.Errorf("eval: task %s: option log-probs: %w", tasks[jobs[lo].task].Name, err))
 						return
 					}
-					o.exact = equalInts(got, j.in.target)
+				} else {
+					for _, j := range jobs[lo:hi] {
+						lp, err := s.OptionLogProbs(j.in.prompt, j.in.options)
+						if err != nil {
+							fail(fmt.Errorf("eval: task %s: option log-probs: %w", tasks[j.task].Name, err))
+							return
+						}
+						lps = append(lps, lp)
+					}
 				}
-				outs[i] = o
+				if len(lps) != hi-lo {
+					fail(fmt.Errorf("eval: scorer returned %d results for %d examples", len(lps), hi-lo))
+					return
+				}
+				for k, j := range jobs[lo:hi] {
+					if len(lps[k]) != len(j.in.options) {
+						fail(fmt.Errorf("eval: task %s: scorer returned %d scores for %d options", tasks[j.task].Name, len(lps[k]), len(j.in.options)))
+						return
+					}
+					o := outcome{correct: Argmax(lps[k]) == j.in.answer}
+					if j.gen {
+						got, err := s.Greedy(j.in.prompt, j.in.maxNew, tokenizer.EOSID)
+						if err != nil {
+							fail(fmt.Errorf("eval: task %s: greedy: %w", tasks[j.task].Name, err))
+							return
+						}
+						o.exact = equalInts(got, j.in.target)
+					}
+					outs[lo+k] = o
+				}
 			}
 		}()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"mergescale/eval/world"
@@ -37,6 +38,22 @@ func (s *tableScorer) Greedy(prompt []int, maxNew int, stop int) ([]int, error) 
 		g = g[:maxNew]
 	}
 	return g, nil
+}
+
+// batchTableScorer adds the batch call to tableScorer, counting batches, so
+// the tests can check that EvaluateTasks uses it and gets the same results.
+type batchTableScorer struct {
+	*tableScorer
+	batches atomic.Int64
+}
+
+func (s *batchTableScorer) OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]float64, error) {
+	s.batches.Add(1)
+	out := make([][]float64, len(prompts))
+	for i := range prompts {
+		out[i], _ = s.OptionLogProbs(prompts[i], options[i])
+	}
+	return out, nil
 }
 
 func TestArgmax(t *testing.T) {
@@ -77,8 +94,13 @@ func TestEvaluateRankClassificationAndExactMatch(t *testing.T) {
 	other := &world.Task{Name: "u", Category: "c", Heldness: world.HeldIn, Test: []world.Instance{
 		{Prompt: "q <ans>", Options: []string{"red", "blue"}, Answer: 0, Target: "red"},
 	}}
-	for _, workers := range []int{1, 3} {
-		res, err := EvaluateTasks(context.Background(), s, tok, []*world.Task{task, other}, world.Test, Options{Workers: workers})
+	batched := &batchTableScorer{tableScorer: s}
+	for _, c := range []struct {
+		s       Scorer
+		workers int
+	}{{s, 1}, {s, 3}, {batched, 1}, {batched, 3}} {
+		workers := c.workers
+		res, err := EvaluateTasks(context.Background(), c.s, tok, []*world.Task{task, other}, world.Test, Options{Workers: workers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,6 +118,9 @@ func TestEvaluateRankClassificationAndExactMatch(t *testing.T) {
 		if len(cm) != 1 || cm[0].Accuracy != 0.75 {
 			t.Fatalf("category mean %+v", cm)
 		}
+	}
+	if batched.batches.Load() == 0 {
+		t.Error("EvaluateTasks did not use the scorer's batch call")
 	}
 }
 
