@@ -12,12 +12,15 @@ import (
 )
 
 // display is the live view of a run on a terminal: one overall bar whose
-// description lists the jobs in flight. With no writer it does nothing.
+// description lists the jobs in flight, redrawn every second so that the
+// elapsed time moves during long jobs. With no writer it does nothing.
 type display struct {
 	mu      sync.Mutex
 	w       io.Writer
 	bar     *progressbar.ProgressBar
 	current map[string]string
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 func newDisplay(w io.Writer, total, done int) *display {
@@ -36,6 +39,22 @@ func newDisplay(w io.Writer, total, done int) *display {
 		progressbar.OptionFullWidth(),
 	)
 	_ = d.bar.Set(done)
+	d.stop, d.stopped = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(d.stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-d.stop:
+				return
+			case <-t.C:
+				d.mu.Lock()
+				_ = d.bar.Add(0)
+				d.mu.Unlock()
+			}
+		}
+	}()
 	return d
 }
 
@@ -79,6 +98,8 @@ func (d *display) close() {
 	if d.bar == nil {
 		return
 	}
+	close(d.stop)
+	<-d.stopped
 	_ = d.bar.Finish()
 	fmt.Fprintln(d.w)
 }
