@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -193,7 +194,7 @@ func EvaluateTasks(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, task
 							fail(fmt.Errorf("eval: task %s: greedy: %w", tasks[j.task].Name, err))
 							return
 						}
-						o.exact = equalInts(got, j.in.target)
+						o.exact = slices.Equal(got, j.in.target)
 					}
 					outs[lo+k] = o
 				}
@@ -232,18 +233,6 @@ func EvaluateTasks(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, task
 		}
 	}
 	return res, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // CategoryMean averages task results within each category, in first-seen

@@ -166,16 +166,3 @@ func (e *PreflightError) Error() string {
 
 // shapeString prints a shape as [a b c].
 func shapeString(s []int64) string { return fmt.Sprint(s) }
-
-// sameShape reports whether two shapes are equal.
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

@@ -124,7 +124,7 @@ func preflight(cfg *Config, opts Options) (*Plan, *inputs, error) {
 				pt.MissingIn = append(pt.MissingIn, i)
 			case !ok:
 				problems = append(problems, fmt.Sprintf("model %s: tensor %s is missing (present in %s)", experts[i].Model, t.Name, refName))
-			case !sameShape(et.Shape, t.Shape):
+			case !slices.Equal(et.Shape, t.Shape):
 				problems = append(problems, fmt.Sprintf("model %s: tensor %s has shape %s, %s has %s",
 					experts[i].Model, t.Name, shapeString(et.Shape), refName, shapeString(t.Shape)))
 			case et.DType.IsFloat() != t.DType.IsFloat():
