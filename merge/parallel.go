@@ -15,47 +15,10 @@ const chunkLen = 1 << 16
 // length chunkLen, on up to GOMAXPROCS goroutines. It returns the error of
 // the lowest-numbered failing chunk.
 func forChunks(n int, fn func(c, lo, hi int) error) error {
-	nc := numChunks(n)
-	if nc == 0 {
-		return nil
-	}
-	workers := runtime.GOMAXPROCS(0)
-	if workers > nc {
-		workers = nc
-	}
-	if workers <= 1 {
-		for c := 0; c < nc; c++ {
-			lo, hi := chunkBounds(c, n)
-			if err := fn(c, lo, hi); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	errs := make([]error, nc)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= nc {
-					return
-				}
-				lo, hi := chunkBounds(c, n)
-				errs[c] = fn(c, lo, hi)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return forEach(numChunks(n), func(c int) error {
+		lo, hi := chunkBounds(c, n)
+		return fn(c, lo, hi)
+	})
 }
 
 func numChunks(n int) int { return (n + chunkLen - 1) / chunkLen }
@@ -68,8 +31,16 @@ func chunkBounds(c, n int) (int, int) {
 // forEach runs fn(i) for i in [0, n) on up to GOMAXPROCS goroutines and
 // returns the error of the lowest failing i.
 func forEach(n int, fn func(i int) error) error {
-	errs := make([]error, n)
 	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
