@@ -18,6 +18,13 @@ func looksLikeHubID(ref string) bool {
 	return hubID.MatchString(ref) && !strings.HasPrefix(ref, ".")
 }
 
+// looksLikeLoRA reports whether ref is mergekit's MODEL+LORA reference: two
+// hub ids joined by a plus.
+func looksLikeLoRA(ref string) bool {
+	m, l, ok := strings.Cut(ref, "+")
+	return ok && looksLikeHubID(m) && looksLikeHubID(l)
+}
+
 // hubCacheDir returns the Hugging Face hub cache directory as the hub
 // library finds it: $HF_HUB_CACHE, else $HF_HOME/hub, else
 // ~/.cache/huggingface/hub.
@@ -46,7 +53,7 @@ func locateModel(ref string, getenv func(string) string) (string, error) {
 	if _, err := os.Stat(ref); err == nil {
 		return ref, nil
 	}
-	if i := strings.IndexByte(ref, '+'); i > 0 && !strings.HasPrefix(ref, "/") {
+	if looksLikeLoRA(ref) {
 		return "", fmt.Errorf("model %s: not supported yet: model+lora references", ref)
 	}
 	if !looksLikeHubID(ref) {

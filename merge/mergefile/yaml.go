@@ -500,7 +500,7 @@ func resolvePath(dir, p string) string {
 		return p
 	}
 	joined := filepath.Join(dir, p)
-	if _, err := os.Stat(joined); err != nil && looksLikeHubID(p) {
+	if _, err := os.Stat(joined); err != nil && (looksLikeHubID(p) || looksLikeLoRA(p)) {
 		return p
 	}
 	abs, err := filepath.Abs(joined)
