@@ -1,11 +1,3 @@
-// Package mergefile merges real checkpoints the way mergekit does: it reads a
-// mergekit-style YAML configuration, checks every input before it merges
-// anything, and streams the merge tensor by tensor through the pure methods
-// of package merge, so memory stays near (k + 2) × the largest tensor
-// whatever the model's size.
-//
-// The same driver, Run, serves the `mergescale merge` command and the
-// experiment harness, which builds a Config in code instead of loading YAML.
 package mergefile
 
 import (
