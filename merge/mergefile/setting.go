@@ -39,8 +39,19 @@ type Conditional struct {
 // slice, a model or slice source), by name.
 type ParamSet map[string]Setting
 
-// Scalar returns the setting of a single value (float64, bool or string).
-func Scalar(v any) Setting { return Setting{Value: v} }
+// Scalar returns the setting of a single value: a number (any Go integer
+// or float type, stored as float64), a bool or a string.
+func Scalar(v any) Setting {
+	switch x := v.(type) {
+	case int:
+		v = float64(x)
+	case int64:
+		v = float64(x)
+	case float32:
+		v = float64(x)
+	}
+	return Setting{Value: v}
+}
 
 // Gradient returns a gradient of numbers.
 func Gradient(vs ...float64) Setting {
@@ -127,9 +138,6 @@ func evalList(l []any, t float64) any {
 	return (1-frac)*a + frac*b
 }
 
-// IsScalar reports whether the setting is a single value.
-func (s Setting) IsScalar() bool { return s.Value != nil }
-
 // leaves returns every value the setting can produce at a list's points.
 func (s Setting) leaves() []any {
 	switch {
@@ -144,10 +152,6 @@ func (s Setting) leaves() []any {
 	}
 	return out
 }
-
-// varies reports whether the setting can give different values to
-// different tensors (a gradient or a conditional list).
-func (s Setting) varies() bool { return s.Value == nil }
 
 // check validates the setting of parameter name for a merge method: the
 // structure (a non-empty gradient of one type; conditionals holding a
