@@ -117,12 +117,12 @@ func (p *Plan) WriteTable(w io.Writer) error {
 			layer = fmt.Sprint(*l.Layer)
 		}
 		var srcs, params []string
+		label := func(s planSource) string { return fmt.Sprintf("m%d", slices.Index(p.Models, s.Model)) }
 		name := func(s planSource) string {
-			m := fmt.Sprintf("m%d", slices.Index(p.Models, s.Model))
 			if s.Tensor != l.Tensor {
-				m += ":" + s.Tensor
+				return label(s) + ":" + s.Tensor
 			}
-			return m
+			return label(s)
 		}
 		if l.Copy != nil {
 			srcs = append(srcs, name(*l.Copy))
@@ -133,7 +133,7 @@ func (p *Plan) WriteTable(w io.Writer) error {
 		for _, s := range l.Sources {
 			srcs = append(srcs, name(s))
 			if len(s.Params) > 0 {
-				params = append(params, name(s)+"{"+formatParams(s.Params)+"}")
+				params = append(params, label(s)+"{"+formatParams(s.Params)+"}")
 			}
 		}
 		if len(l.Params) > 0 {
