@@ -23,12 +23,15 @@ var gatherTables = []struct {
 		SELECT name, config_text, config_hash, code_version, shard, started_at, ended_at FROM src.runs WHERE true
 		ON CONFLICT(name, config_hash, code_version, shard, started_at)
 		DO UPDATE SET ended_at = coalesce(runs.ended_at, excluded.ended_at)`},
-	{"models", `INSERT OR IGNORE INTO main.models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds)
-		SELECT id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds FROM src.models`},
+	{"models", `INSERT OR IGNORE INTO main.models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds,
+			variant, tau_norm_ratio)
+		SELECT id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds,
+			variant, tau_norm_ratio FROM src.models`},
 	{"merges", `INSERT INTO main.merges(model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed,
-			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics)
+			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics, variant, base_id, expert_ids)
 		SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed,
-			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics FROM src.merges WHERE true
+			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics, variant, base_id, expert_ids
+		FROM src.merges WHERE true
 		ON CONFLICT(model_id) DO UPDATE SET chosen = max(merges.chosen, excluded.chosen)`},
 	{"scores", `INSERT OR IGNORE INTO main.scores(model_id, task, category, heldness, split, metric, value, n, chance)
 		SELECT model_id, task, category, heldness, split, metric, value, n, chance FROM src.scores`},
