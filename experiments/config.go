@@ -61,6 +61,18 @@ type Zoo struct {
 	Instruct  Stage    `mapstructure:"instruct" json:"instruct"`   // instruction tuning of pt (the it base)
 	Expert    Stage    `mapstructure:"expert" json:"expert"`       // one expert per held-in category
 	Multitask Stage    `mapstructure:"multitask" json:"multitask"` // all held-in categories at once
+
+	// Swept lists the stage keys given as lists, in file order. The Stage
+	// fields above hold each list's first value (the default variant);
+	// Variants expands the full product.
+	Swept []SweptKey `mapstructure:"-" json:"swept,omitempty"`
+}
+
+// SweptKey is a zoo training key given as a list of values: every value is
+// tried, in every combination with the other swept keys' values.
+type SweptKey struct {
+	Key    string    `json:"key"`    // dotted path, e.g. zoo.expert.lr
+	Values []float64 `json:"values"` // in file order; integers for integer keys
 }
 
 // Stage holds the training settings of one zoo stage; the fields match

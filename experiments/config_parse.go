@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,18 +72,24 @@ type field struct {
 	key    string
 	kind   fieldKind
 	fields []field // kindMap
+	// listable scalars may also be given as a list of values (a zoo
+	// variant axis).
+	listable bool
 }
 
+// stageKeys are the keys of a zoo training stage, in schema order.
+var stageKeys = []string{"steps", "batch", "lr", "weight_decay", "warmup_frac", "clip_norm", "dropout"}
+
 func stageFields() []field {
-	return []field{
-		{key: "steps", kind: kindInt},
-		{key: "batch", kind: kindInt},
-		{key: "lr", kind: kindFloat},
-		{key: "weight_decay", kind: kindFloat},
-		{key: "warmup_frac", kind: kindFloat},
-		{key: "clip_norm", kind: kindFloat},
-		{key: "dropout", kind: kindFloat},
+	var out []field
+	for _, k := range stageKeys {
+		kind := kindFloat
+		if k == "steps" || k == "batch" {
+			kind = kindInt
+		}
+		out = append(out, field{key: k, kind: kind, listable: true})
 	}
+	return out
 }
 
 // configSchema lists every key a config may hold.
@@ -175,6 +182,7 @@ type parser struct {
 	env     map[string]string // key path → environment variable that set it
 	errs    []*ConfigError
 	methods []MethodGrid // sweep.methods as checked in the YAML tree
+	swept   []SweptKey   // zoo stage keys given as lists, in file order
 }
 
 func (p *parser) errAt(path string, format string, args ...any) {
@@ -243,6 +251,14 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	// A listed zoo key decodes as its first value (the default variant).
+	for _, sk := range p.swept {
+		if fieldAt(sk.Key).kind == kindInt {
+			v.Set(sk.Key, int64(sk.Values[0]))
+		} else {
+			v.Set(sk.Key, sk.Values[0])
+		}
+	}
 	var overrides []string
 	if lookup != nil {
 		names := EnvKeys()
@@ -265,6 +281,8 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 			}
 			v.Set(path, val)
 			overrides = append(overrides, name+"="+raw)
+			// An override of a listed key replaces the list by one value.
+			p.swept = slices.DeleteFunc(p.swept, func(sk SweptKey) bool { return sk.Key == path })
 		}
 		if err := p.result(); err != nil {
 			return nil, err
@@ -283,6 +301,9 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 	}
 	cfg.Sweep.Methods = p.methods
 	cfg.Sweep.RawMethods = nil
+	if len(p.swept) > 0 {
+		cfg.Zoo.Swept = p.swept
+	}
 	cfg.Path, cfg.Text, cfg.Overrides = file, data, overrides
 	p.applyDerivedDefaults(&cfg)
 	p.validate(&cfg)
@@ -436,6 +457,10 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 		}
 		p.checkMap(path, n, f.fields)
 	case kindString, kindInt, kindFloat, kindBool:
+		if f.listable && n.Kind == yaml.SequenceNode {
+			p.checkSweptList(path, n, f.kind)
+			return
+		}
 		if !scalarOK(n, f.kind) {
 			p.errAt(path, "must be %s, got %s", f.kind, describeNode(n))
 		}
@@ -457,6 +482,40 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 		}
 	case kindMethods:
 		p.checkMethods(path, n)
+	}
+}
+
+// checkSweptList checks a zoo stage key given as a list of values (a
+// variant axis) and records it.
+func (p *parser) checkSweptList(path string, n *yaml.Node, k fieldKind) {
+	if len(n.Content) == 0 {
+		p.errAt(path, "must be %s or a non-empty list of them", k)
+		return
+	}
+	var vals []float64
+	ok := true
+	for i, e := range n.Content {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		p.lines[ep] = e.Line
+		if !scalarOK(e, k) {
+			p.errAt(ep, "must be %s, got %s", k, describeNode(e))
+			ok = false
+			continue
+		}
+		x, err := strconv.ParseFloat(e.Value, 64)
+		if err != nil {
+			p.errAt(ep, "must be %s, got %s", k, describeNode(e))
+			ok = false
+			continue
+		}
+		if slices.Contains(vals, x) {
+			p.errAt(ep, "value %v appears twice", x)
+			ok = false
+		}
+		vals = append(vals, x)
+	}
+	if ok {
+		p.swept = append(p.swept, SweptKey{Key: path, Values: vals})
 	}
 }
 

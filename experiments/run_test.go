@@ -271,3 +271,88 @@ func killAfter(t *testing.T, out string, n int, delay time.Duration) bool {
 	}
 	return false
 }
+
+// TestRunVariantStudy runs a study with a zoo variant axis and checks what
+// the store records: each model's variant, each merge's base and experts,
+// the experts' task-vector norm ratios and one chosen merge per cell.
+func TestRunVariantStudy(t *testing.T) {
+	c, err := LoadConfigEnv("testdata/tiny_variants.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Out = t.TempDir()
+	plan, err := NewPlan(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runTiny(t, c, Options{})
+	db, err := store.OpenReadOnly(c.StorePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	models, err := db.Models(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]store.Model{}
+	variants := map[string]map[string]int{} // kind → variant → count
+	for _, m := range models {
+		byID[m.ID] = m
+		if variants[m.Kind] == nil {
+			variants[m.Kind] = map[string]int{}
+		}
+		variants[m.Kind][m.Variant]++
+		if (m.Kind == store.KindExpert) != (m.TauNormRatio != nil) {
+			t.Errorf("%s model %s: tau_norm_ratio %v (want one exactly for experts)", m.Kind, short(m.ID), m.TauNormRatio)
+		}
+		if m.TauNormRatio != nil && !(*m.TauNormRatio > 0 && *m.TauNormRatio < 1) {
+			t.Errorf("expert %s: ‖τ‖/‖θ₀‖ = %v after 2 steps, want in (0, 1)", short(m.ID), *m.TauNormRatio)
+		}
+	}
+	lo, hi := `{"zoo.expert.lr":0.001}`, `{"zoo.expert.lr":0.003}`
+	want := map[string]map[string]int{
+		store.KindBase:      {"{}": 2}, // shared by both variants
+		store.KindMultitask: {"{}": 2},
+		store.KindExpert:    {lo: 16, hi: 16},
+		store.KindMerged:    {lo: 4, hi: 4}, // 2 bases × 2 λ per variant
+	}
+	if !reflect.DeepEqual(variants, want) {
+		t.Errorf("models per kind and variant %v, want %v", variants, want)
+	}
+	merges, err := db.Merges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := map[string]int{}
+	for _, m := range merges {
+		j, ok := plan.Job(m.ModelID)
+		if !ok {
+			t.Fatalf("merge %s is not in the plan", short(m.ModelID))
+		}
+		if m.Variant != j.Variant || m.BaseID != j.Parent {
+			t.Errorf("merge %s: variant %s base %s, want %s %s", short(m.ModelID), m.Variant, short(m.BaseID), j.Variant, short(j.Parent))
+		}
+		if b := byID[m.BaseID]; b.Kind != store.KindBase || b.BaseType != m.BaseType {
+			t.Errorf("merge %s: base_id %s is a %s %s model", short(m.ModelID), short(m.BaseID), b.BaseType, b.Kind)
+		}
+		for i, id := range m.ExpertIDs {
+			e := byID[id]
+			if e.Kind != store.KindExpert || e.Category != m.Categories[i] || e.Variant != m.Variant {
+				t.Errorf("merge %s: expert %d (%s) is %+v, want the %s expert of variant %s", short(m.ModelID), i, short(id), e, m.Categories[i], m.Variant)
+			}
+		}
+		if m.Chosen {
+			chosen[fmt.Sprintf("%s %s %s k=%d #%d %s", m.Variant, m.Size, m.BaseType, m.K, m.Subset, m.Method)]++
+		}
+	}
+	if len(chosen) != len(plan.Cells) || len(plan.Cells) != 4 {
+		t.Errorf("%d cells with a chosen merge, plan has %d (want 4): %v", len(chosen), len(plan.Cells), chosen)
+	}
+	for cell, n := range chosen {
+		if n != 1 {
+			t.Errorf("cell %s has %d chosen merges", cell, n)
+		}
+	}
+}
