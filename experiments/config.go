@@ -8,6 +8,12 @@
 // MERGESCALE_ZOO_PRETRAIN_STEPS) override scalar keys and are type-checked
 // the same way.
 //
+// Any scalar key of a zoo training stage may be a list of values: every
+// combination of the listed values is a variant (Config.Variants), planned
+// with its own zoo and sweep; models that a variant's keys do not determine
+// are shared, since job keys are content addresses. An environment override
+// of a listed key replaces the list by one value.
+//
 // Planning (NewPlan) expands a config into a DAG of content-addressed jobs:
 // every job's key is a hash of everything that determines its artifact, so a
 // changed sweep never invalidates the zoo and a new method only adds that

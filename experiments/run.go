@@ -281,8 +281,17 @@ func (r *runner) runJob(ctx context.Context, j *Job) error {
 	return fmt.Errorf("unknown job kind %q", j.Kind)
 }
 
-// describe is a short human description of a job for logs and errors.
+// describe is a short human description of a job for logs and errors,
+// with its variant when the config lists zoo keys.
 func describe(j *Job) string {
+	s := describePlain(j)
+	if j.Variant != "" && j.Variant != "{}" {
+		s += " " + j.Variant
+	}
+	return s
+}
+
+func describePlain(j *Job) string {
 	switch j.Kind {
 	case KindPretrain, KindInstruct, KindMultitask:
 		return fmt.Sprintf("%s/%s", j.Size, j.Base)
