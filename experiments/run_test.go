@@ -88,8 +88,9 @@ func dump(t *testing.T, path, query string) []string {
 
 const (
 	scoresQuery = `SELECT model_id, task, split, metric, printf('%.17g', value), n FROM scores ORDER BY 1, 2, 3, 4`
-	mergesQuery = `SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, printf('%.17g', sign_conflict), printf('%.17g', mean_cosine) FROM merges ORDER BY 1`
-	modelsQuery = `SELECT id, kind, size, params, base_type, category, steps, printf('%.17g', final_loss) FROM models ORDER BY 1`
+	mergesQuery = `SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, printf('%.17g', sign_conflict), printf('%.17g', mean_cosine),
+		variant, base_id, expert_ids FROM merges ORDER BY 1`
+	modelsQuery = `SELECT id, kind, size, params, base_type, category, steps, printf('%.17g', final_loss), variant, printf('%.17g', tau_norm_ratio) FROM models ORDER BY 1`
 )
 
 func count(t *testing.T, path, query string) int {
@@ -353,6 +354,23 @@ func TestRunVariantStudy(t *testing.T) {
 	for cell, n := range chosen {
 		if n != 1 {
 			t.Errorf("cell %s has %d chosen merges", cell, n)
+		}
+	}
+
+	// Two shards gathered hold the same variants, bases, experts, norms
+	// and choices.
+	c2 := *c
+	c2.Out = t.TempDir()
+	var dbs []string
+	for i := 0; i < 2; i++ {
+		dbs = append(dbs, runTiny(t, &c2, Options{Shard: Shard{i, 2}}).Store)
+	}
+	if _, err := store.Gather(ctx, c2.StorePath(), dbs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{mergesQuery, modelsQuery} {
+		if a, b := dump(t, c.StorePath(), q), dump(t, c2.StorePath(), q); !reflect.DeepEqual(a, b) {
+			t.Errorf("gathered shards differ from the unsharded run (%d vs %d rows) for %s", len(a), len(b), q)
 		}
 	}
 }

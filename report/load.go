@@ -218,10 +218,10 @@ func (d *storeData) loadMerges(ctx context.Context, db *sql.DB) error {
 		m.Chosen = chosen == 1
 		type pair struct{ cat, expert string }
 		var pairs []pair
-		ids := splitList(experts)
-		for i, c := range splitList(cats) {
+		ids, cs := splitList(experts), splitList(cats)
+		for i, c := range cs {
 			p := pair{cat: c}
-			if len(ids) == len(splitList(cats)) {
+			if len(ids) == len(cs) {
 				p.expert = ids[i]
 			}
 			pairs = append(pairs, p)
