@@ -251,3 +251,40 @@ func TestRenderVariants(t *testing.T) {
 		t.Errorf("table_merged.csv of a study with variants starts %q", merged[:40])
 	}
 }
+
+// TestLoadStoreBeforeVariants reads a store whose models and merges tables
+// predate schema version 3 (no variant, base_id, expert_ids or
+// tau_norm_ratio columns): one variant, merges normalized by the lookup of
+// their size and base type, and the report says so.
+func TestLoadStoreBeforeVariants(t *testing.T) {
+	f := newFixture(t, false)
+	for _, q := range []string{
+		`CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT, config_text TEXT, config_hash TEXT, code_version TEXT, shard TEXT, started_at TEXT, ended_at TEXT)`,
+		`CREATE TABLE models (id TEXT PRIMARY KEY, kind TEXT, size TEXT, params INTEGER, base_type TEXT, category TEXT, path TEXT)`,
+		`CREATE TABLE merges (model_id TEXT PRIMARY KEY, size TEXT, base_type TEXT, k INTEGER, subset INTEGER, categories TEXT,
+			method TEXT, hparams TEXT, chosen INTEGER, seed INTEGER, mean_cosine REAL, sign_conflict REAL)`,
+		`CREATE TABLE scores (model_id TEXT, task TEXT, category TEXT, heldness TEXT, split TEXT, metric TEXT, value REAL, n INTEGER, chance REAL)`,
+	} {
+		f.exec(q)
+	}
+	f.model("b", "base", "s", 10, "it", "")
+	f.model("eA", "expert", "s", 10, "it", "A")
+	f.model("m", "merged", "s", 10, "it", "")
+	f.exec(`INSERT INTO merges(model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed)
+		VALUES ('m', 's', 'it', 2, 0, 'A', 'ties', '{}', 1, 7)`)
+	f.score("b", "x1", "X", heldOut, 0.5, 0.25)
+	f.score("eA", "a1", "A", heldIn, 0.8, 0.25)
+	f.score("m", "a1", "A", heldIn, 0.4, 0.25)
+	f.score("m", "x1", "X", heldOut, 0.25, 0.25)
+	r, err := Load(context.Background(), f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := r.Cell("it", "s", "ties", 2)
+	if len(r.Variants) != 1 || !ok || !approxEq(c.HeldIn.Mean, 0.5) || !approxEq(c.HeldOut.Mean, 0.5) {
+		t.Fatalf("variants %v, cell %+v", r.Variants, c)
+	}
+	if !strings.Contains(strings.Join(r.Missing, "\n"), "before schema version 3") {
+		t.Errorf("Missing does not mention the fallback: %v", r.Missing)
+	}
+}
