@@ -277,16 +277,44 @@ func killAfter(t *testing.T, out string, n int, delay time.Duration) bool {
 // the store records: each model's variant, each merge's base and experts,
 // the experts' task-vector norm ratios and one chosen merge per cell.
 func TestRunVariantStudy(t *testing.T) {
+	out := t.TempDir()
+	// First the config with its list overridden to the default value: no
+	// variants; then, in the same out dir, with the list. The second run
+	// trains only the other value's experts and relabels the first run's
+	// models, and it fills in what an older store lacks (removed here).
+	c0, err := LoadConfigEnv("testdata/tiny_variants.yaml", envMap(map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "0.001"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0.Out = out
+	runTiny(t, c0, Options{})
+	if got := count(t, c0.StorePath(), `SELECT count(*) FROM models WHERE variant <> '{}'`); got != 0 {
+		t.Fatalf("%d models with a variant from a config without lists", got)
+	}
+	func() {
+		db, err := store.Open(c0.StorePath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.SQL().Exec(`UPDATE models SET tau_norm_ratio = NULL; UPDATE merges SET base_id = '', expert_ids = ''`); err != nil {
+			t.Fatal(err)
+		}
+	}()
+
 	c, err := LoadConfigEnv("testdata/tiny_variants.yaml", noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Out = t.TempDir()
+	c.Out = out
 	plan, err := NewPlan(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runTiny(t, c, Options{})
+	sum := runTiny(t, c, Options{})
+	if sum.Ran[KindExpert] != 16 || sum.Ran[KindPretrain] != 0 || sum.Ran[KindMerge] != 4 {
+		t.Errorf("the run with the list ran %v, want only the second learning rate's 16 experts and 4 merges (and their evaluations)", sum.Ran)
+	}
 	db, err := store.OpenReadOnly(c.StorePath())
 	if err != nil {
 		t.Fatal(err)

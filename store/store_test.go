@@ -521,3 +521,40 @@ func TestSetChosenPerVariant(t *testing.T) {
 		t.Error("SetChosen with a merge of another variant succeeded")
 	}
 }
+
+func TestSetOrigin(t *testing.T) {
+	ctx := context.Background()
+	d := openTemp(t)
+	if err := commitFixture(ctx, d, "a"); err != nil {
+		t.Fatal(err)
+	}
+	tau := 0.25
+	v := `{"zoo.expert.lr":0.0003}`
+	err := d.Write(ctx, func(tx *Tx) error {
+		if err := tx.SetOrigin(ctx, "merged-a", v, nil, "base-2", []string{"sentiment", "extractive_qa"}, []string{"s2", "e2"}); err != nil {
+			return err
+		}
+		if err := tx.SetOrigin(ctx, "base-xs-pt", "", &tau, "", nil, nil); err != nil {
+			return err
+		}
+		return tx.SetOrigin(ctx, "no-such-model", v, nil, "", nil, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := d.Merges(ctx)
+	if len(ms) != 1 || ms[0].Variant != v || ms[0].BaseID != "base-2" || !reflect.DeepEqual(ms[0].ExpertIDs, []string{"e2", "s2"}) {
+		t.Errorf("merge after SetOrigin: %+v", ms)
+	}
+	m, _, _ := d.Model(ctx, "merged-a")
+	b, _, _ := d.Model(ctx, "base-xs-pt")
+	if m.Variant != v || b.Variant != "{}" || b.TauNormRatio == nil || *b.TauNormRatio != tau {
+		t.Errorf("models after SetOrigin: %+v, %+v", m, b)
+	}
+	err = d.Write(ctx, func(tx *Tx) error {
+		return tx.SetOrigin(ctx, "merged-a", v, nil, "base-2", []string{"sentiment"}, []string{"s2", "e2"})
+	})
+	if err == nil {
+		t.Error("SetOrigin with 2 expert ids for 1 category succeeded")
+	}
+}

@@ -213,6 +213,38 @@ func checkModel(m Model) error {
 	return nil
 }
 
+// SetOrigin brings the recorded origin of model id in line with the plan
+// that made it: its variant (models.variant, and merges.variant for a
+// merge), an expert's ‖τ‖ ÷ ‖θ₀‖ when tau is non-nil, and a merge's base and
+// experts (expertIDs parallel to cats) when baseID is non-empty. A content
+// hash names the same model under any config, so a rerun relabels models a
+// new config lists zoo keys for (or no longer does); rows it does not
+// concern are left alone. A missing model is not an error.
+func (tx *Tx) SetOrigin(ctx context.Context, id, variant string, tau *float64, baseID string, cats, expertIDs []string) error {
+	v := VariantOrEmpty(variant)
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE models SET variant=? WHERE id=? AND variant<>?`, v, id, v); err != nil {
+		return fmt.Errorf("store: set origin of model %s: %w", id, err)
+	}
+	if tau != nil {
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE models SET tau_norm_ratio=? WHERE id=?`, *tau, id); err != nil {
+			return fmt.Errorf("store: set origin of model %s: %w", id, err)
+		}
+	}
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE merges SET variant=? WHERE model_id=? AND variant<>?`, v, id, v); err != nil {
+		return fmt.Errorf("store: set origin of merge %s: %w", id, err)
+	}
+	if baseID != "" {
+		if len(expertIDs) != len(cats) {
+			return fmt.Errorf("store: set origin of merge %s: %d expert ids for %d categories", id, len(expertIDs), len(cats))
+		}
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE merges SET base_id=?, expert_ids=? WHERE model_id=?`,
+			baseID, joinExpertIDs(cats, expertIDs), id); err != nil {
+			return fmt.Errorf("store: set origin of merge %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
 // SetModelPath changes the artifact path of model id ("" once its checkpoint
 // is deleted).
 func (d *DB) SetModelPath(ctx context.Context, id, path string) error {
