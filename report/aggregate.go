@@ -39,6 +39,10 @@ func aggregate(d *storeData) *Results {
 	}
 	a.r.Axes = variantAxes(d)
 	a.r.Variants = variantProduct(a.r.Axes)
+	for key, n := range unlabeled(d, a.r.Axes) {
+		a.note("%d models were recorded without a value of %s (by a run of a config that did not list it) and count under each of its values; "+
+			"rerun the latest config to relabel them", n, key)
+	}
 	for i, v := range a.r.Variants {
 		a.vrank[v.JSON] = i
 		a.lookups(v)

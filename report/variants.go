@@ -185,6 +185,46 @@ func variantAxes(d *storeData) []VariantAxis {
 	return axes
 }
 
+// lineageStages are the zoo stages whose keys determine a model of this
+// kind and base type (a merge is determined by its experts').
+func lineageStages(kind, base string) []string {
+	out := []string{"pretrain"}
+	if base == "it" {
+		out = append(out, "instruct")
+	}
+	switch kind {
+	case "expert", "merged":
+		out = append(out, "expert")
+	case "multitask":
+		out = append(out, "multitask")
+	}
+	return out
+}
+
+// unlabeled counts, per axis key, the models whose variant lacks a key of
+// their own lineage: models a run recorded under a config that did not
+// list the key (in a store that mixes configs). Such a model agrees with
+// every value of the key.
+func unlabeled(d *storeData, axes []VariantAxis) map[string]int {
+	out := map[string]int{}
+	for _, m := range d.models {
+		if m.Kind == "untrained" {
+			continue
+		}
+		mv := parseVariant(m.Variant)
+		for _, a := range axes {
+			for _, st := range lineageStages(m.Kind, m.BaseType) {
+				if strings.HasPrefix(a.Key, "zoo."+st+".") {
+					if _, ok := mv[a.Key]; !ok {
+						out[a.Key]++
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // variantProduct is every combination of the axes' values, the first axis
 // varying slowest; the first is the default variant.
 func variantProduct(axes []VariantAxis) []Variant {

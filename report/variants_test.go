@@ -288,3 +288,17 @@ func TestLoadStoreBeforeVariants(t *testing.T) {
 		t.Errorf("Missing does not mention the fallback: %v", r.Missing)
 	}
 }
+
+func TestUnlabeledModelsNoted(t *testing.T) {
+	d := &storeData{models: map[string]modelRow{
+		"b":  {ID: "b", Kind: "base", BaseType: "it", Variant: "{}"},                          // pretrain only: not concerned
+		"e1": {ID: "e1", Kind: "expert", BaseType: "it", Variant: `{"zoo.expert.lr":0.002}`}, // labeled
+		"e0": {ID: "e0", Kind: "expert", BaseType: "it", Variant: "{}"},                      // from a config without the list
+		"m0": {ID: "m0", Kind: "merged", BaseType: "pt", Variant: "{}"},
+		"t0": {ID: "t0", Kind: "multitask", BaseType: "pt", Variant: "{}"}, // multitask: not determined by expert keys
+	}}
+	got := unlabeled(d, variantAxes(d))
+	if len(got) != 1 || got["zoo.expert.lr"] != 2 {
+		t.Errorf("unlabeled = %v, want 2 models lacking zoo.expert.lr", got)
+	}
+}
