@@ -291,7 +291,7 @@ func TestLoadStoreBeforeVariants(t *testing.T) {
 
 func TestUnlabeledModelsNoted(t *testing.T) {
 	d := &storeData{models: map[string]modelRow{
-		"b":  {ID: "b", Kind: "base", BaseType: "it", Variant: "{}"},                          // pretrain only: not concerned
+		"b":  {ID: "b", Kind: "base", BaseType: "it", Variant: "{}"},                         // pretrain only: not concerned
 		"e1": {ID: "e1", Kind: "expert", BaseType: "it", Variant: `{"zoo.expert.lr":0.002}`}, // labeled
 		"e0": {ID: "e0", Kind: "expert", BaseType: "it", Variant: "{}"},                      // from a config without the list
 		"m0": {ID: "m0", Kind: "merged", BaseType: "pt", Variant: "{}"},
