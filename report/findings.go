@@ -27,7 +27,10 @@ type Finding struct {
 }
 
 // Findings checks the paper's five claims against r; single-method claims
-// use method. The tests, applied to normalized test scores:
+// use method. r should hold one zoo variant: Render passes the default
+// variant's view (Results.Default), table_findings_variants each variant's.
+// Sentences also give gain kept where the cells have it. The tests, applied
+// to normalized test scores:
 //
 //  1. base_quality: over every (size, k) where both bases have a cell,
 //     d = IT − PT normalized held-in. Supported when d > 0 in every pair,
