@@ -309,6 +309,8 @@ func TestBadVariantLists(t *testing.T) {
 			"bad.yaml:7: zoo.instruct.steps: a list of values needs the it base (zoo.bases lists only pt), since only it models are instruction-tuned"},
 		{"list of a non-zoo key", "workers: 1", "workers: [1, 2]",
 			"bad.yaml:20: workers: must be an integer, got a list"},
+		{"too many variants", "expert: {steps: 2}", "expert: {steps: [1, 2, 3, 4, 5, 6, 7], batch: [1, 2, 3, 4, 5, 6, 7], warmup_frac: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}",
+			"bad.yaml:4: zoo: the listed zoo keys make 343 variants (the full product), more than 256"},
 		{"list of strings", "multitask: {steps: 2}", "multitask: {steps: 2, lr: [fast]}",
 			`bad.yaml:10: zoo.multitask.lr[0]: must be a number, got string "fast"`},
 	}
