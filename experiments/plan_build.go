@@ -49,9 +49,9 @@ func NewPlan(c *Config) (*Plan, error) {
 		p.Jobs = append(p.Jobs, j)
 		return j
 	}
-	train := func(kind Kind, size, base, category string, cats []string, st Stage, parent string) *Job {
+	train := func(kind Kind, size, base, category string, cats []string, st Stage, parent string, variant string) *Job {
 		j := &Job{Kind: kind, Size: size, Base: base, Category: category, Categories: cats, Stage: st,
-			Seed: deriveSeed(c.Seed, string(kind), size, base, category)}
+			Seed: deriveSeed(c.Seed, string(kind), size, base, category), Variant: variant}
 		key := map[string]any{"kind": kind, "version": StageVersion(kind), "size": size, "base": base,
 			"world": world, "stage": st, "seed": j.Seed}
 		if category != "" {
@@ -69,28 +69,37 @@ func NewPlan(c *Config) (*Plan, error) {
 		return add(j)
 	}
 
-	// The zoo.
-	type zooKey struct{ size, base string }
+	// The zoo, per variant. Models that a variant's keys do not change
+	// have the same key in every variant and are planned once.
+	variants := c.Variants()
+	type zooKey struct {
+		variant    int
+		size, base string
+	}
 	bases := map[zooKey]*Job{}
 	experts := map[zooKey]map[string]*Job{}
 	var zooModels []*Job // models evaluated once per (size, base)
-	for _, size := range c.Zoo.Sizes {
-		pt := train(KindPretrain, size, BasePT, "", nil, c.Zoo.Pretrain, "")
-		bases[zooKey{size, BasePT}] = pt
-		if c.UsesBase(BaseIT) {
-			bases[zooKey{size, BaseIT}] = train(KindInstruct, size, BaseIT, "", nil, c.Zoo.Instruct, pt.Key)
-		}
-		for _, b := range c.Zoo.Bases {
-			zk := zooKey{size, b}
-			base := bases[zk]
-			zooModels = append(zooModels, base)
-			experts[zk] = map[string]*Job{}
-			for _, cat := range p.Categories {
-				e := train(KindExpert, size, b, cat, nil, c.Zoo.Expert, base.Key)
-				experts[zk][cat] = e
-				zooModels = append(zooModels, e)
+	for vi, v := range variants {
+		for _, size := range c.Zoo.Sizes {
+			pt := train(KindPretrain, size, BasePT, "", nil, c.stage(KindPretrain, v), "", variantJSON(v, KindPretrain, BasePT))
+			bases[zooKey{vi, size, BasePT}] = pt
+			if c.UsesBase(BaseIT) {
+				bases[zooKey{vi, size, BaseIT}] = train(KindInstruct, size, BaseIT, "", nil, c.stage(KindInstruct, v), pt.Key,
+					variantJSON(v, KindInstruct, BaseIT))
 			}
-			zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, c.Zoo.Multitask, base.Key))
+			for _, b := range c.Zoo.Bases {
+				zk := zooKey{vi, size, b}
+				base := bases[zk]
+				zooModels = append(zooModels, base)
+				experts[zk] = map[string]*Job{}
+				for _, cat := range p.Categories {
+					e := train(KindExpert, size, b, cat, nil, c.stage(KindExpert, v), base.Key, variantJSON(v, KindExpert, b))
+					experts[zk][cat] = e
+					zooModels = append(zooModels, e)
+				}
+				zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, c.stage(KindMultitask, v), base.Key,
+					variantJSON(v, KindMultitask, b)))
+			}
 		}
 	}
 	all := Scope{HeldIn: p.Categories, HeldOut: true}
@@ -102,35 +111,43 @@ func NewPlan(c *Config) (*Plan, error) {
 	for _, k := range c.Sweep.Experts {
 		p.Subsets[k] = Subsets(c.Seed, p.Categories, k, c.Sweep.Subsets)
 	}
-	for _, size := range c.Zoo.Sizes {
-		for _, b := range c.Zoo.Bases {
-			zk := zooKey{size, b}
-			base := bases[zk]
-			for _, k := range c.Sweep.Experts {
-				for si, cats := range p.Subsets[k] {
-					expertKeys := make([]string, len(cats))
-					for i, cat := range cats {
-						expertKeys[i] = experts[zk][cat].Key
-					}
-					seed := deriveSeed(c.Seed, "merge", size, b, cats)
-					for _, g := range c.Sweep.Methods {
-						cell := &Cell{Size: size, Base: b, K: k, Subset: si, Categories: cats, Method: g.Method,
-							Key: hashJSON(map[string]any{"cell": 1, "base": base.Key, "experts": expertKeys, "method": g.Method})}
-						p.Cells = append(p.Cells, cell)
-						var merges, valEvals []string
-						for _, pt := range g.Points() {
-							hp := canonicalJSON(pt)
-							m := add(&Job{Kind: KindMerge, Size: size, Base: b, Categories: cats, Seed: seed,
-								Parent: base.Key, Experts: expertKeys, Method: g.Method, HParams: pt, HParamsJSON: hp,
-								Cell: cell, K: k, Subset: si,
-								Deps: append([]string{base.Key}, expertKeys...),
-								Key: hashJSON(map[string]any{"kind": KindMerge, "version": StageVersion(KindMerge),
-									"method": g.Method, "hparams": pt, "seed": seed, "base": base.Key, "experts": expertKeys})})
-							v := add(p.evalJob(m.Key, nil, nil, c.Sweep.SelectOn, Scope{HeldIn: cats}, cell))
-							merges = append(merges, m.Key)
-							valEvals = append(valEvals, v.Key)
+	cells := map[string]bool{}
+	for vi, v := range variants {
+		for _, size := range c.Zoo.Sizes {
+			for _, b := range c.Zoo.Bases {
+				zk := zooKey{vi, size, b}
+				base := bases[zk]
+				variant := variantJSON(v, KindMerge, b)
+				for _, k := range c.Sweep.Experts {
+					for si, cats := range p.Subsets[k] {
+						expertKeys := make([]string, len(cats))
+						for i, cat := range cats {
+							expertKeys[i] = experts[zk][cat].Key
 						}
-						add(p.evalJob("", merges, valEvals, "test", Scope{HeldIn: cats, HeldOut: true}, cell))
+						seed := deriveSeed(c.Seed, "merge", size, b, cats)
+						for _, g := range c.Sweep.Methods {
+							cell := &Cell{Variant: variant, Size: size, Base: b, K: k, Subset: si, Categories: cats, Method: g.Method,
+								Key: hashJSON(map[string]any{"cell": 1, "base": base.Key, "experts": expertKeys, "method": g.Method})}
+							if cells[cell.Key] {
+								continue // the same merges under another variant of keys that do not determine them
+							}
+							cells[cell.Key] = true
+							p.Cells = append(p.Cells, cell)
+							var merges, valEvals []string
+							for _, pt := range g.Points() {
+								hp := canonicalJSON(pt)
+								m := add(&Job{Kind: KindMerge, Size: size, Base: b, Categories: cats, Seed: seed, Variant: variant,
+									Parent: base.Key, Experts: expertKeys, Method: g.Method, HParams: pt, HParamsJSON: hp,
+									Cell: cell, K: k, Subset: si,
+									Deps: append([]string{base.Key}, expertKeys...),
+									Key: hashJSON(map[string]any{"kind": KindMerge, "version": StageVersion(KindMerge),
+										"method": g.Method, "hparams": pt, "seed": seed, "base": base.Key, "experts": expertKeys})})
+								val := add(p.evalJob(m.Key, nil, nil, c.Sweep.SelectOn, Scope{HeldIn: cats}, cell))
+								merges = append(merges, m.Key)
+								valEvals = append(valEvals, val.Key)
+							}
+							add(p.evalJob("", merges, valEvals, "test", Scope{HeldIn: cats, HeldOut: true}, cell))
+						}
 					}
 				}
 			}
