@@ -96,19 +96,23 @@ func (ws *workspace) appendOptions(prompt []int, options [][]int, head []int) []
 
 // optionScores turns the logits of one example's head rows (as laid out by
 // appendOptions) into the options' summed log-probabilities, in float64.
-func optionScores(logits []float32, V int, options [][]int) []float64 {
-	lse := func(h, t int) float64 {
-		return logSoftmaxAt(logits[h*V:(h+1)*V], t)
-	}
+// When greedy is not nil, greedy[i] reports whether every token of option i
+// is the most likely one at its position (the lowest id on ties).
+func optionScores(logits []float32, V int, options [][]int, greedy []bool) []float64 {
 	out := make([]float64, len(options))
 	h := 1
 	for i, o := range options {
-		lp := lse(0, o[0])
+		lp, top := logSoftmaxArgmax(logits[:V], o[0])
 		for j := 1; j < len(o); j++ {
-			lp += lse(h, o[j])
+			l, t := logSoftmaxArgmax(logits[h*V:(h+1)*V], o[j])
+			lp += l
+			top = top && t
 			h++
 		}
 		out[i] = lp
+		if greedy != nil {
+			greedy[i] = top
+		}
 	}
 	return out
 }
@@ -127,7 +131,7 @@ func (m *Model) OptionLogProbs(prompt []int, options [][]int) ([]float64, error)
 	defer m.putWorkspace(ws)
 	head := ws.appendOptions(prompt, options, nil)
 	logits := m.forward(gemm.Default(), ws, head)
-	return optionScores(logits, m.Config.VocabSize, options), nil
+	return optionScores(logits, m.Config.VocabSize, options, nil), nil
 }
 
 // OptionLogProbsBatch is OptionLogProbs for several examples at once:
@@ -157,7 +161,7 @@ func (m *Model) OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]flo
 	V := m.Config.VocabSize
 	out := make([][]float64, len(prompts))
 	for i := range prompts {
-		out[i] = optionScores(logits[starts[i]*V:starts[i+1]*V], V, options[i])
+		out[i] = optionScores(logits[starts[i]*V:starts[i+1]*V], V, options[i], nil)
 	}
 	return out, nil
 }
@@ -183,7 +187,7 @@ func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
 	k := gemm.Default()
 	ws := m.getWorkspace()
 	defer m.putWorkspace(ws)
-	cache := m.newCache()
+	cache := m.newCache(len(prompt) + maxNew)
 	ws.appendSeq(prompt, cache)
 	head := []int{len(prompt) - 1}
 	logits := m.forward(k, ws, head)

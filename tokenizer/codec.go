@@ -113,27 +113,22 @@ func (t *BPE) resolveSpecial(dir string) error {
 			*k.id = id
 		}
 	}
-	path := filepath.Join(dir, "config.json")
-	doc, err := readJSONObject(path)
+	cs, err := ConfigSpecial(dir)
 	if err != nil {
 		return err
 	}
 	for _, k := range []struct {
-		key string
-		id  *int
-	}{{"eos_token_id", &eos}, {"bos_token_id", &bos}} {
-		raw, ok := doc[k.key]
-		if !ok || isNull(raw) || *k.id != NoToken {
+		key      string
+		id       *int
+		fromConf int
+	}{{"eos_token_id", &eos, cs.EOS}, {"bos_token_id", &bos, cs.BOS}} {
+		if *k.id != NoToken || k.fromConf == NoToken {
 			continue
 		}
-		id, err := firstID(raw)
-		if err != nil {
-			return fmt.Errorf("%s: key %q: %w", path, k.key, err)
+		if id := k.fromConf; id >= t.Size() || t.tokens[id] == "" {
+			return fmt.Errorf("%s: key %q: id %d is not a token of the tokenizer (%d ids)", filepath.Join(dir, "config.json"), k.key, id, t.Size())
 		}
-		if id < 0 || id >= t.Size() || t.tokens[id] == "" {
-			return fmt.Errorf("%s: key %q: id %d is not a token of the tokenizer (%d ids)", path, k.key, id, t.Size())
-		}
-		*k.id = id
+		*k.id = k.fromConf
 	}
 	t.special = Special{EOS: eos, BOS: bos}
 	for _, id := range []int{eos, bos} {
@@ -154,6 +149,37 @@ func spellsItself(tok string) bool {
 		}
 	}
 	return tok != ""
+}
+
+// ConfigSpecial reads "eos_token_id" and "bos_token_id" from dir's
+// config.json: an id, a list of ids (the first counts) or null. A missing
+// file or key gives NoToken; a negative id or another type is an error
+// naming the file and key.
+func ConfigSpecial(dir string) (Special, error) {
+	path := filepath.Join(dir, "config.json")
+	doc, err := readJSONObject(path)
+	if err != nil {
+		return Special{}, err
+	}
+	sp := Special{EOS: NoToken, BOS: NoToken}
+	for _, k := range []struct {
+		key string
+		id  *int
+	}{{"eos_token_id", &sp.EOS}, {"bos_token_id", &sp.BOS}} {
+		raw, ok := doc[k.key]
+		if !ok || isNull(raw) {
+			continue
+		}
+		id, err := firstID(raw)
+		if err == nil && id < 0 {
+			err = fmt.Errorf("negative id %d", id)
+		}
+		if err != nil {
+			return Special{}, fmt.Errorf("%s: key %q: %w", path, k.key, err)
+		}
+		*k.id = id
+	}
+	return sp, nil
 }
 
 // readJSONObject reads a JSON object's keys; a missing file is an empty
