@@ -172,6 +172,12 @@ func (m *Model) OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]flo
 // never matches) or when prompt and output reach n_positions+1 tokens (the
 // last one predicted from a full context). It is safe for concurrent use.
 func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
+	return m.greedy(prompt, maxNew, stop, nil)
+}
+
+// greedy is Greedy that also stops as soon as done (when not nil) returns
+// true for the tokens generated so far.
+func (m *Model) greedy(prompt []int, maxNew int, stop int, done func(out []int) bool) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("model: greedy decoding needs a non-empty prompt")
 	}
@@ -203,7 +209,7 @@ func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
 			break
 		}
 		out = append(out, best)
-		if cache.n >= m.Config.NPositions || len(out) == maxNew {
+		if cache.n >= m.Config.NPositions || len(out) == maxNew || (done != nil && done(out)) {
 			break
 		}
 		ws.rows, ws.ctxs = ws.rows[:0], ws.ctxs[:0]

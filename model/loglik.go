@@ -95,13 +95,8 @@ func EncodeRequest(tok tokenizer.Codec, r TextRequest) (TokenRequest, error) {
 		cont = append(cont, sp.EOS)
 	}
 	if len(ctx) == 0 {
-		switch {
-		case sp.BOS != tokenizer.NoToken:
-			ctx = []int{sp.BOS}
-		case sp.EOS != tokenizer.NoToken:
-			ctx = []int{sp.EOS}
-		default:
-			return TokenRequest{}, errors.New("empty context and the tokenizer has no beginning- or end-of-sequence token to stand for it")
+		if ctx, err = emptyContext(sp); err != nil {
+			return TokenRequest{}, err
 		}
 	}
 	return TokenRequest{Context: ctx, Continuation: cont}, nil
