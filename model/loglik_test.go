@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"mergescale/gemm"
 )
 
 // refLoglik answers a request with the float64 reference, applying
@@ -244,5 +246,39 @@ func TestGreedyCacheFollowsSequence(t *testing.T) {
 			t.Fatalf("token %d: %d, reference argmax %d", i, tok, best)
 		}
 		seq = append(seq, tok)
+	}
+}
+
+// TestLoglikMemoryFollowsSequence checks that a forward pass's scratch
+// memory on a 1024-position model is set by the rows it runs (the
+// activations, one context's attention scores and the LM head's rows),
+// never by n_positions: a short request uses little, a full-length one at
+// most what its rows need.
+func TestLoglikMemoryFollowsSequence(t *testing.T) {
+	cfg := Config{VocabSize: 60, NPositions: 1024, NEmbd: 16, NLayer: 2, NHead: 2}
+	m := perturbed(cfg, 1)
+	rng := rand.New(rand.NewPCG(2, 2))
+	d, V := cfg.NEmbd, cfg.VocabSize
+	for _, ctxLen := range []int{10, 1000, 3000} {
+		ctx := randomTokens(rng, V, ctxLen)
+		conts := [][]int{randomTokens(rng, V, 3), randomTokens(rng, V, 3)}
+		if drop := ctxLen + 3 - (cfg.NPositions + 1); drop > 0 {
+			ctx = ctx[drop:]
+		}
+		ws := &workspace{}
+		head := ws.appendOptions(ctx, conts, nil)
+		m.forward(gemm.Default(), ws, head)
+		R, H := len(ws.rows), len(head)
+		floats := 0
+		for _, s := range [][]float32{ws.x, ws.ln, ws.qkv, ws.y, ws.br, ws.h, ws.scores, ws.lgts, ws.x2} {
+			floats += cap(s)
+		}
+		bound := R*d*(1+1+3+1+1+4) + R*R + H*V + 2*H*d
+		if floats > bound {
+			t.Errorf("context %d (%d rows, %d head rows): %d floats of scratch, want at most %d", ctxLen, R, H, floats, bound)
+		}
+		if ctxLen == 10 && floats > 100_000 {
+			t.Errorf("a %d-row request uses %d floats of scratch on a %d-position model", R, floats, cfg.NPositions)
+		}
 	}
 }
