@@ -278,3 +278,38 @@ func FuzzBPERoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkBPEEncode encodes the golden strings of ordinary length (under
+// 100 bytes), 20 times over, with GPT-2's vocabulary, with the word cache
+// warm (as in an evaluation, where words repeat) and cold (every word merged
+// from its bytes once), and reports MB/s of text.
+func BenchmarkBPEEncode(b *testing.B) {
+	tok := loadGPT2(b)
+	var sb strings.Builder
+	for range 20 {
+		for _, c := range readGolden(b) {
+			if len(c.Text) < 100 {
+				sb.WriteString(c.Text)
+				sb.WriteByte('\n')
+			}
+		}
+	}
+	text := sb.String()
+	for _, warm := range []bool{true, false} {
+		name := "cold"
+		if warm {
+			name = "warm"
+		}
+		b.Run(name, func(b *testing.B) {
+			t := *tok
+			t.cache = newWordCache(bpeCacheWords)
+			b.SetBytes(int64(len(text)))
+			for i := 0; i < b.N; i++ {
+				if !warm {
+					t.cache = newWordCache(bpeCacheWords)
+				}
+				t.Encode(text)
+			}
+		})
+	}
+}
