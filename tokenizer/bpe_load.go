@@ -240,6 +240,9 @@ func newBPE(vocab map[string]int, merges [][2]string, added []addedToken) (*BPE,
 		}
 		size = max(size, a.id+1)
 	}
+	if n := len(vocab) + len(added); size > 2*n+1024 {
+		return nil, fmt.Errorf("ids go up to %d for %d tokens; the vocabulary is too sparse", size-1, n)
+	}
 	t := &BPE{
 		tokens: make([]string, size),
 		added:  make([]bool, size),
