@@ -146,6 +146,34 @@ const strings = [
   "\ud83d\ude00".repeat(100),
 ];
 
+// Random strings over an alphabet that mixes the pattern's classes: white
+// space of several kinds and run lengths, letters of several scripts,
+// digits, apostrophes with and without contraction letters, punctuation,
+// combining marks and emoji. A fixed seed keeps the file stable.
+const alphabet = [
+  " ", " ", " ", "  ", "\t", "\n", "\n\n", "\r\n", "\u00a0", "\u3000",
+  "a", "b", "Z", "the", "\u00e9", "\u00df", "\u044f", "\u65e5", "\ubcf8", "\u0627",
+  "0", "7", "42", "\u0663", "\u00bd",
+  "'", "'", "s", "t", "re", "ve", "m", "ll", "d", "S",
+  ".", ",", "!", "?", "-", "(", ")", "\"", "$", "\u20ac", "_", "\\", "\u2019",
+  "\u0301", "\u200d", "\ud83d\ude00", "\ud83d\udc4d\ud83c\udffd",
+];
+let seed = 0x6d657267; // "merg"
+const random = () => {
+  // mulberry32
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+for (let i = 0; i < 300; i++) {
+  const n = Math.floor(random() * 24);
+  let s = "";
+  for (let j = 0; j < n; j++) s += alphabet[Math.floor(random() * alphabet.length)];
+  strings.push(s);
+}
+
 const golden = [];
 const failures = [];
 for (const text of strings) {
