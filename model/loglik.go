@@ -60,6 +60,8 @@ type Loglik struct {
 type LoglikStats struct {
 	Requests  int // requests answered
 	Truncated int // requests whose context was left-truncated
+	Rows      int // token rows run through the blocks (shared contexts count once)
+	HeadRows  int // rows run through the LM head
 }
 
 // LoglikOptions tune Loglikelihood.
@@ -186,6 +188,8 @@ func (m *Model) Loglikelihood(reqs []TokenRequest, opts LoglikOptions) ([]Loglik
 	rows, heads := 0, 0
 	for _, it := range items {
 		r, h := it.rows(), it.heads()
+		stats.Rows += r
+		stats.HeadRows += h
 		if n := len(batches); n == 0 || rows+r > loglikBatchRows || heads+h > loglikBatchHeads {
 			batches = append(batches, nil)
 			rows, heads = 0, 0

@@ -166,6 +166,16 @@ func TestLoglikTruncation(t *testing.T) {
 			t.Fatalf("context %d: %v, the pre-cut request gives %v", c.ctxLen, got[0], want[0])
 		}
 	}
+	// Two continuations share one context: its 5 rows run once, each
+	// continuation adds its tokens but the last, and the LM head sees the
+	// context's last row and those rows.
+	_, st, err := m.Loglikelihood([]TokenRequest{{Context: long[:5], Continuation: cont[:2]}, {Context: long[:5], Continuation: cont}}, LoglikOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows != 5+1+2 || st.HeadRows != 1+1+2 || st.Requests != 2 || st.Truncated != 0 {
+		t.Fatalf("stats %+v, want 8 rows and 4 head rows", st)
+	}
 	for _, c := range []struct {
 		req TokenRequest
 		err string
