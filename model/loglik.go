@@ -138,8 +138,10 @@ func (it *loglikItem) heads() int { return it.rows() - len(it.ctx) + 1 }
 // Loglikelihood answers token requests. Contexts are left-truncated as the
 // package notes describe; a continuation longer than n_positions, an empty
 // context or continuation, or a token outside the vocabulary is an error
-// naming the request. Each answer is the same, bit for bit, whatever the
-// other requests and Workers. It is safe for concurrent use.
+// naming the request. Answers do not depend on Workers, bit for bit; next
+// to other requests with the same context an answer may differ from the
+// request's alone by float32 rounding (its continuation then is one branch
+// of a shared pass). It is safe for concurrent use.
 func (m *Model) Loglikelihood(reqs []TokenRequest, opts LoglikOptions) ([]Loglik, LoglikStats, error) {
 	N := m.Config.NPositions
 	out := make([]Loglik, len(reqs))
