@@ -13,7 +13,7 @@ func tinyVocab() map[string]int {
 	for b, r := range byteRunes {
 		v[string(r)] = b
 	}
-	for i, w := range []string{"el", "he", "ll", "Ġh", "Ġhe", "<|eos|>", "<s>"} {
+	for i, w := range []string{"el", "he", "ll", "Ġh", "Ġhe", "<|eos|>", "<s>", "hel"} {
 		v[w] = 256 + i
 	}
 	return v
@@ -76,6 +76,15 @@ func TestBPEMergesByRank(t *testing.T) {
 	}
 	if got := tok.Decode([]int{-1, 9999}); got != "\uFFFD\uFFFD" {
 		t.Errorf("Decode of unknown ids = %q", got)
+	}
+	// ignore_merges: a word in the vocabulary is one token ("hel" has no
+	// merge path, so without it "hel" is h + el, as above).
+	writeJSON(t, dir, "tokenizer.json", tinyDoc(func(_, m map[string]any) { m["ignore_merges"] = true }))
+	if tok, err = LoadBPE(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Encode("hel hel"); !slices.Equal(got, []int{263, 259, 256}) { // " hel" is not in it
+		t.Errorf("with ignore_merges, Encode(\"hel hel\") = %v, want [263 259 256]", got)
 	}
 	// add_prefix_space and use_regex: false.
 	writeJSON(t, dir, "tokenizer.json", tinyDoc(func(doc, _ map[string]any) {
