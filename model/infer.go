@@ -96,9 +96,14 @@ func (ws *workspace) appendOptions(prompt []int, options [][]int, head []int) []
 
 // optionScores turns the logits of one example's head rows (as laid out by
 // appendOptions) into the options' summed log-probabilities, in float64.
-// When greedy is not nil, greedy[i] reports whether every token of option i
-// is the most likely one at its position (the lowest id on ties).
-func optionScores(logits []float32, V int, options [][]int, greedy []bool) []float64 {
+func optionScores(logits []float32, V int, options [][]int) []float64 {
+	return optionScoresGreedy(logits, V, options, nil)
+}
+
+// optionScoresGreedy is optionScores that also sets, when greedy is not
+// nil, greedy[i] to whether every token of option i is the most likely one
+// at its position (the lowest id on ties).
+func optionScoresGreedy(logits []float32, V int, options [][]int, greedy []bool) []float64 {
 	out := make([]float64, len(options))
 	h := 1
 	for i, o := range options {
@@ -131,7 +136,7 @@ func (m *Model) OptionLogProbs(prompt []int, options [][]int) ([]float64, error)
 	defer m.putWorkspace(ws)
 	head := ws.appendOptions(prompt, options, nil)
 	logits := m.forward(gemm.Default(), ws, head)
-	return optionScores(logits, m.Config.VocabSize, options, nil), nil
+	return optionScores(logits, m.Config.VocabSize, options), nil
 }
 
 // OptionLogProbsBatch is OptionLogProbs for several examples at once:
@@ -161,7 +166,7 @@ func (m *Model) OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]flo
 	V := m.Config.VocabSize
 	out := make([][]float64, len(prompts))
 	for i := range prompts {
-		out[i] = optionScores(logits[starts[i]*V:starts[i+1]*V], V, options[i], nil)
+		out[i] = optionScores(logits[starts[i]*V:starts[i+1]*V], V, options[i])
 	}
 	return out, nil
 }

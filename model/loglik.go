@@ -239,7 +239,7 @@ func (m *Model) scoreItems(items []*loglikItem, out []Loglik) {
 	V := m.Config.VocabSize
 	for i, it := range items {
 		greedy := make([]bool, len(it.conts))
-		lps := optionScores(logits[starts[i]*V:starts[i+1]*V], V, it.conts, greedy)
+		lps := optionScoresGreedy(logits[starts[i]*V:starts[i+1]*V], V, it.conts, greedy)
 		for j, r := range it.reqs {
 			out[r].LogProb = lps[j]
 			out[r].IsGreedy = greedy[j]
