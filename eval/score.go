@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -63,7 +64,11 @@ type encodedInstance struct {
 	maxNew  int
 }
 
-func encodeForScoring(tok *tokenizer.Tokenizer, in world.Instance) (encodedInstance, error) {
+func encodeForScoring(tok tokenizer.Codec, in world.Instance) (encodedInstance, error) {
+	eos := tok.Special().EOS
+	if eos == tokenizer.NoToken {
+		return encodedInstance{}, errors.New("the tokenizer has no end-of-sequence token, which rank classification appends to every option")
+	}
 	p, err := tok.EncodeStrict(in.Prompt)
 	if err != nil {
 		return encodedInstance{}, fmt.Errorf("prompt %q: %w", in.Prompt, err)
@@ -76,7 +81,7 @@ func encodeForScoring(tok *tokenizer.Tokenizer, in world.Instance) (encodedInsta
 			return encodedInstance{}, fmt.Errorf("option %q: %w", o, err)
 		}
 		longest = max(longest, len(ids))
-		e.options = append(e.options, append(ids, tokenizer.EOSID))
+		e.options = append(e.options, append(ids, eos))
 	}
 	if e.target, err = tok.EncodeStrict(in.Target); err != nil {
 		return encodedInstance{}, fmt.Errorf("target %q: %w", in.Target, err)
@@ -106,7 +111,7 @@ const scoreBatch = 8
 // EvaluateTasks scores s on one split of every task, using a pool of
 // goroutines over all instances of all tasks. Results come back in the order
 // of tasks and are identical for any number of workers.
-func EvaluateTasks(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
+func EvaluateTasks(ctx context.Context, s Scorer, tok tokenizer.Codec, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
 	type job struct {
 		task int
 		gen  bool
@@ -144,6 +149,7 @@ func EvaluateTasks(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, task
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
 	batcher, _ := s.(BatchScorer)
+	stop := tok.Special().EOS
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -189,7 +195,7 @@ func EvaluateTasks(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, task
 					}
 					o := outcome{correct: Argmax(lps[k]) == j.in.answer}
 					if j.gen {
-						got, err := s.Greedy(j.in.prompt, j.in.maxNew, tokenizer.EOSID)
+						got, err := s.Greedy(j.in.prompt, j.in.maxNew, stop)
 						if err != nil {
 							fail(fmt.Errorf("eval: task %s: greedy: %w", tasks[j.task].Name, err))
 							return

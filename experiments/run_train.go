@@ -154,6 +154,7 @@ func (r *runner) trainModel(ctx context.Context, j *Job, dir string) (savedSumma
 			return savedSummary{}, err
 		}
 		m = model.New(p.Config(r.tok.Size()), j.Seed)
+		m.Special = r.tok.Special() // config.json names the vocabulary's own <eos> and <bos>
 	} else {
 		parent, ok := r.plan.Job(j.Deps[0])
 		if !ok {
