@@ -19,14 +19,6 @@ import (
 	"mergescale/tokenizer"
 )
 
-// Scorer is what a model must offer to be evaluated; *model.Model satisfies it.
-type Scorer interface {
-	// OptionLogProbs returns, for each option, Σ log p(option tokens | prompt).
-	OptionLogProbs(prompt []int, options [][]int) ([]float64, error)
-	// Greedy decodes up to maxNew tokens after prompt, stopping at stop.
-	Greedy(prompt []int, maxNew int, stop int) ([]int, error)
-}
-
 // Example is one training sequence: the loss is on Target only. It has the
 // same fields as model.Example, so a caller converts with
 // model.Example(e) or field by field.

@@ -19,17 +19,23 @@ type tableScorer struct {
 	tokLP  map[int]float64
 	greedy map[string][]int
 	tok    *tokenizer.Tokenizer
-	calls  int
+	calls  atomic.Int64
 }
 
-func (s *tableScorer) OptionLogProbs(prompt []int, options [][]int) ([]float64, error) {
-	out := make([]float64, len(options))
-	for i, o := range options {
-		for _, id := range o {
-			out[i] += s.tokLP[id]
+func (s *tableScorer) ContinuationScores(prompts [][]int, options [][][]int) ([][]float64, [][]bool, error) {
+	s.calls.Add(1)
+	lps := make([][]float64, len(prompts))
+	greedy := make([][]bool, len(prompts))
+	for i, opts := range options {
+		lps[i] = make([]float64, len(opts))
+		greedy[i] = make([]bool, len(opts))
+		for j, o := range opts {
+			for _, id := range o {
+				lps[i][j] += s.tokLP[id]
+			}
 		}
 	}
-	return out, nil
+	return lps, greedy, nil
 }
 
 func (s *tableScorer) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
@@ -38,22 +44,6 @@ func (s *tableScorer) Greedy(prompt []int, maxNew int, stop int) ([]int, error) 
 		g = g[:maxNew]
 	}
 	return g, nil
-}
-
-// batchTableScorer adds the batch call to tableScorer, counting batches, so
-// the tests can check that EvaluateTasks uses it and gets the same results.
-type batchTableScorer struct {
-	*tableScorer
-	batches atomic.Int64
-}
-
-func (s *batchTableScorer) OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]float64, error) {
-	s.batches.Add(1)
-	out := make([][]float64, len(prompts))
-	for i := range prompts {
-		out[i], _ = s.OptionLogProbs(prompts[i], options[i])
-	}
-	return out, nil
 }
 
 func TestArgmax(t *testing.T) {
@@ -94,13 +84,8 @@ func TestEvaluateRankClassificationAndExactMatch(t *testing.T) {
 	other := &world.Task{Name: "u", Category: "c", Heldness: world.HeldIn, Test: []world.Instance{
 		{Prompt: "q <ans>", Options: []string{"red", "blue"}, Answer: 0, Target: "red"},
 	}}
-	batched := &batchTableScorer{tableScorer: s}
-	for _, c := range []struct {
-		s       Scorer
-		workers int
-	}{{s, 1}, {s, 3}, {batched, 1}, {batched, 3}} {
-		workers := c.workers
-		res, err := EvaluateTasks(context.Background(), c.s, tok, []*world.Task{task, other}, world.Test, Options{Workers: workers})
+	for _, workers := range []int{1, 3} {
+		res, err := EvaluateTasks(context.Background(), s, tok, []*world.Task{task, other}, world.Test, Options{Workers: workers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,15 +104,17 @@ func TestEvaluateRankClassificationAndExactMatch(t *testing.T) {
 			t.Fatalf("category mean %+v", cm)
 		}
 	}
-	if batched.batches.Load() == 0 {
-		t.Error("EvaluateTasks did not use the scorer's batch call")
+	// 9 units (5 groups of option requests, 4 generations) in chunks of 8:
+	// two batch calls per evaluation.
+	if n := s.calls.Load(); n != 4 {
+		t.Errorf("%d batch calls for two evaluations, want 4", n)
 	}
 }
 
 type failingScorer struct{ tableScorer }
 
-func (*failingScorer) OptionLogProbs([]int, [][]int) ([]float64, error) {
-	return nil, errors.New("boom")
+func (*failingScorer) ContinuationScores([][]int, [][][]int) ([][]float64, [][]bool, error) {
+	return nil, nil, errors.New("boom")
 }
 
 func TestEvaluateErrors(t *testing.T) {

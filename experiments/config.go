@@ -34,6 +34,9 @@ type Config struct {
 	Zoo     Zoo    `mapstructure:"zoo" json:"zoo"`         // zoo
 	Sweep   Sweep  `mapstructure:"sweep" json:"sweep"`     // sweep
 	Workers int    `mapstructure:"workers" json:"workers"` // workers: parallel jobs
+	// Eval selects the evaluator backend; omitted from the hash when it is
+	// the default, so configs without the section keep their hash.
+	Eval EvalConfig `mapstructure:"eval" json:"eval,omitzero"`
 
 	// Path is the file the config was read from ("" when parsed from bytes
 	// without a name).
@@ -109,6 +112,7 @@ func defaultConfig() Config {
 		World:   World{Validation: 32, Test: 64},
 		Zoo:     Zoo{Pretrain: stage, Instruct: stage, Expert: stage, Multitask: stage},
 		Sweep:   Sweep{Subsets: 3, SelectOn: "validation"},
+		Eval:    EvalConfig{Backend: "builtin"},
 	}
 }
 

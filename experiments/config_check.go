@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
+	"mergescale/eval"
 	"mergescale/eval/world"
 	"mergescale/merge"
 	"mergescale/model"
@@ -250,6 +252,45 @@ func (p *parser) validate(c *Config) {
 		p.errAt("sweep.select_on", "must be validation (choosing on test would leak the test split), got %q", c.Sweep.SelectOn)
 	}
 	intIn("workers", int64(c.Workers), 1, 256)
+	p.validateEval(c)
+}
+
+// validateEval checks the eval section.
+func (p *parser) validateEval(c *Config) {
+	e := c.Eval
+	switch e.Backend {
+	case eval.BackendBuiltin:
+		if p.has("eval.command") {
+			p.errAt("eval.command", "is only used by backend: command")
+		}
+	case eval.BackendCommand:
+		if !p.has("eval.command") || len(e.Command) == 0 {
+			p.errAt("eval.command", "backend command needs a command, e.g. [python3, adapters/hf_eval.py, --model, \"{model}\", --requests, \"{requests}\", --out, \"{out}\"]")
+			break
+		}
+		if e.Command[0] == "" {
+			p.errAt("eval.command[0]", "the program must not be empty")
+		}
+		for _, ph := range []string{eval.PlaceholderModel, eval.PlaceholderRequests, eval.PlaceholderOut} {
+			found := false
+			for _, a := range e.Command {
+				found = found || strings.Contains(a, ph)
+			}
+			if !found {
+				p.errAt("eval.command", "must pass %s to the program", ph)
+			}
+		}
+	default:
+		p.errAt("eval.backend", "unknown backend %q (known: builtin, command)", e.Backend)
+	}
+	if e.Timeout != "" {
+		if d, err := time.ParseDuration(e.Timeout); err != nil || d <= 0 {
+			p.errAt("eval.timeout", "must be a positive duration like 30m or 90s, got %q", e.Timeout)
+		}
+	}
+	if e.Batch < 0 {
+		p.errAt("eval.batch", "must be ≥ 0 (0: all requests of one evaluation in one call), got %d", e.Batch)
+	}
 }
 
 func containsInt(s []int, x int) bool {

@@ -113,6 +113,12 @@ func configSchema() []field {
 			{key: "keep_merged", kind: kindBool},
 		}},
 		{key: "workers", kind: kindInt},
+		{key: "eval", kind: kindMap, fields: []field{
+			{key: "backend", kind: kindString},
+			{key: "command", kind: kindStrings},
+			{key: "timeout", kind: kindString},
+			{key: "batch", kind: kindInt},
+		}},
 	}
 }
 

@@ -150,6 +150,9 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 	j := &Job{Kind: KindEval, Model: model, Candidates: candidates, Split: split, Scope: scope, Cell: cell}
 	key := map[string]any{"kind": KindEval, "version": StageVersion(KindEval), "split": split, "scope": scope,
 		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": suiteVersion()}}
+	if ev := c.Eval.keyPart(); ev != nil {
+		key["evaluator"] = ev
+	}
 	if model != "" {
 		key["model"] = model
 		j.Deps = []string{model}

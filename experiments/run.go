@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"mergescale/eval"
 	"mergescale/eval/world"
 	"mergescale/store"
 	"mergescale/tokenizer"
@@ -72,6 +73,8 @@ type runner struct {
 	threads int
 	// regen serializes re-creating a pruned merge for a late evaluation.
 	regen sync.Mutex
+	// ev is the evaluator backend of the config's eval section.
+	ev eval.Evaluator
 }
 
 // Run executes the plan of c: it trains the zoo, merges, evaluates and
@@ -118,7 +121,11 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 	if threads < 1 {
 		threads = 1
 	}
-	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tok: suite.World.Tokenizer(), opts: opts, log: log, threads: threads}
+	ev, err := newEvaluator(c, threads)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tok: suite.World.Tokenizer(), opts: opts, log: log, threads: threads, ev: ev}
 
 	shard := ""
 	if opts.Shard.Count > 1 {
@@ -227,7 +234,7 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
-		go func() {
+		go func(worker int) {
 			defer wg.Done()
 			for {
 				j, ok := next()
@@ -236,7 +243,7 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 				}
 				disp.start(j)
 				start := time.Now()
-				err := r.runJob(ctx, j)
+				err := r.runJob(ctx, j, worker)
 				secs := time.Since(start).Seconds()
 				mu.Lock()
 				delete(running, j.Key)
@@ -257,7 +264,7 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 					r.log.Info("job done", "kind", string(j.Kind), "job", describe(j), "key", short(j.Key), "seconds", round2(secs))
 				}
 			}
-		}()
+		}(w)
 	}
 	wg.Wait()
 	if failure != nil {
@@ -266,17 +273,18 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 	return ctx.Err()
 }
 
-// runJob dispatches a job to its kind's function.
-func (r *runner) runJob(ctx context.Context, j *Job) error {
+// runJob dispatches a job to its kind's function; worker is the slot
+// (0 … workers−1) of the goroutine running it, passed to the evaluator.
+func (r *runner) runJob(ctx context.Context, j *Job, worker int) error {
 	switch {
 	case j.Kind.IsTraining():
 		return r.train(ctx, j)
 	case j.Kind == KindMerge:
 		return r.merge(ctx, j)
 	case j.Kind == KindEval && j.IsSelection():
-		return r.selectAndEval(ctx, j)
+		return r.selectAndEval(ctx, j, worker)
 	case j.Kind == KindEval:
-		return r.evaluate(ctx, j)
+		return r.evaluate(ctx, j, worker)
 	}
 	return fmt.Errorf("unknown job kind %q", j.Kind)
 }

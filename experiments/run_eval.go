@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"mergescale/eval/world"
-	"mergescale/model"
 	"mergescale/store"
 )
 
@@ -23,8 +22,8 @@ func (r *runner) scopeTasks(s Scope) []*world.Task {
 
 // evaluate runs a plain evaluation job: one model on the tasks of its scope
 // and split, all scores committed with the job's done marker.
-func (r *runner) evaluate(ctx context.Context, j *Job) error {
-	scores, err := r.scoreModel(ctx, j.Model, j.Scope, j.Split)
+func (r *runner) evaluate(ctx context.Context, j *Job, worker int) error {
+	scores, err := r.scoreModel(ctx, j.Model, j.Scope, j.Split, worker)
 	if err != nil {
 		return err
 	}
@@ -40,7 +39,7 @@ func (r *runner) evaluate(ctx context.Context, j *Job) error {
 // the best mean validation accuracy over the cell's held-in tasks (the first
 // in grid order on a tie), marks it chosen and evaluates it on the job's
 // split and scope, in one transaction.
-func (r *runner) selectAndEval(ctx context.Context, j *Job) error {
+func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
 	best, bestScore := "", -1.0
 	for _, cand := range j.Candidates {
 		scores, err := r.db.Scores(ctx, store.ScoreFilter{ModelID: cand, Split: r.cfg.Sweep.SelectOn, Metric: store.Accuracy})
@@ -59,7 +58,7 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job) error {
 			best, bestScore = cand, mean
 		}
 	}
-	scores, err := r.scoreModel(ctx, best, j.Scope, j.Split)
+	scores, err := r.scoreModel(ctx, best, j.Scope, j.Split, worker)
 	if err != nil {
 		return err
 	}
@@ -75,15 +74,12 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job) error {
 	})
 }
 
-// scoreModel loads the model of job key and scores it on the scope's tasks.
-func (r *runner) scoreModel(ctx context.Context, key string, s Scope, split string) ([]store.Score, error) {
+// scoreModel makes sure the model of job key exists and scores it on the
+// scope's tasks with the config's evaluator.
+func (r *runner) scoreModel(ctx context.Context, key string, s Scope, split string, worker int) ([]store.Score, error) {
 	dir, err := r.ensureModel(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	return r.scoreTasks(ctx, key, m, r.scopeTasks(s), split)
+	return r.scoreTasks(ctx, key, dir, r.scopeTasks(s), split, worker)
 }
