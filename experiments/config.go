@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"mergescale/eval/world"
 )
 
 // Config is a study: the task-suite world, the model zoo and the merge
@@ -37,6 +39,12 @@ type Config struct {
 	// Eval selects the evaluator backend; omitted from the hash when it is
 	// the default, so configs without the section keep their hash.
 	Eval EvalConfig `mapstructure:"eval" json:"eval,omitzero"`
+	// Tasks reads the task set from a folder instead of the built-in world.
+	Tasks TasksConfig `mapstructure:"tasks" json:"tasks,omitzero"`
+
+	// TaskSet is the task set read from tasks.dir (nil: the built-in
+	// world's suite).
+	TaskSet *world.TaskSet `mapstructure:"-" json:"-"`
 
 	// Path is the file the config was read from ("" when parsed from bytes
 	// without a name).
@@ -56,8 +64,20 @@ type World struct {
 	Train      int   `mapstructure:"train" json:"train"`           // training examples per task; 0: the suite's default
 }
 
-// Zoo configures the models every merge starts from.
+// TasksConfig is the tasks section.
+type TasksConfig struct {
+	Dir string `mapstructure:"dir" json:"dir,omitempty"` // a folder in the layout of `mergescale suite --export`
+}
+
+// Zoo configures the models every merge starts from: the built-in zoo
+// (sizes, bases and training stages) or existing checkpoints.
 type Zoo struct {
+	// Checkpoints replaces the built-in zoo with existing checkpoints.
+	Checkpoints []ZooCheckpoint `mapstructure:"-" json:"checkpoints,omitempty"`
+	// RawCheckpoints receives zoo.checkpoints from viper; Checkpoints is
+	// built from the checked YAML tree.
+	RawCheckpoints []map[string]any `mapstructure:"checkpoints" json:"-"`
+
 	Sizes     []string `mapstructure:"sizes" json:"sizes"`         // model size presets
 	Bases     []string `mapstructure:"bases" json:"bases"`         // "pt" and/or "it"
 	Pretrain  Stage    `mapstructure:"pretrain" json:"pretrain"`   // language-model pretraining (the pt base)
@@ -85,6 +105,9 @@ type Sweep struct {
 	Methods    []MethodGrid `mapstructure:"-" json:"methods"`               // methods and their hyperparameter grids
 	SelectOn   string       `mapstructure:"select_on" json:"select_on"`     // split the best grid point is chosen on
 	KeepMerged bool         `mapstructure:"keep_merged" json:"keep_merged"` // keep merged checkpoints once scored
+	// DType is the merged checkpoints' dtype: "" keeps the base's (float32
+	// for the built-in zoo), or float32, float16, bfloat16.
+	DType string `mapstructure:"dtype" json:"dtype,omitempty"`
 
 	// RawMethods receives sweep.methods from viper; Methods is built from it.
 	RawMethods []map[string]any `mapstructure:"methods" json:"-"`
@@ -147,6 +170,9 @@ func (c *Config) Hash() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// UsesCheckpoints reports whether the zoo is made of existing checkpoints.
+func (c *Config) UsesCheckpoints() bool { return len(c.Zoo.Checkpoints) > 0 }
 
 // UsesBase reports whether the zoo includes base type b.
 func (c *Config) UsesBase(b string) bool {

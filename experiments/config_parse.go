@@ -56,14 +56,15 @@ const (
 	kindInt
 	kindFloat
 	kindBool
-	kindStrings // list of strings
-	kindInts    // list of integers
-	kindMethods // sweep.methods: list of {method: name, param: number or [numbers]}
+	kindStrings     // list of strings
+	kindInts        // list of integers
+	kindMethods     // sweep.methods: list of {method: name, param: number or [numbers]}
+	kindCheckpoints // zoo.checkpoints: list of {size, base, variant, base_model, experts, multitask}
 )
 
 func (k fieldKind) String() string {
 	return [...]string{"a mapping", "a string", "an integer", "a number", "a boolean (true or false)",
-		"a list of strings", "a list of integers", "a list of method entries"}[k]
+		"a list of strings", "a list of integers", "a list of method entries", "a list of checkpoint entries"}[k]
 }
 
 // field is one key of the config schema.
@@ -98,6 +99,7 @@ func configSchema() []field {
 			{key: "train", kind: kindInt},
 		}},
 		{key: "zoo", kind: kindMap, fields: []field{
+			{key: "checkpoints", kind: kindCheckpoints},
 			{key: "sizes", kind: kindStrings},
 			{key: "bases", kind: kindStrings},
 			{key: "pretrain", kind: kindMap, fields: stageFields()},
@@ -111,6 +113,7 @@ func configSchema() []field {
 			{key: "methods", kind: kindMethods},
 			{key: "select_on", kind: kindString},
 			{key: "keep_merged", kind: kindBool},
+			{key: "dtype", kind: kindString},
 		}},
 		{key: "workers", kind: kindInt},
 		{key: "eval", kind: kindMap, fields: []field{
@@ -118,6 +121,9 @@ func configSchema() []field {
 			{key: "command", kind: kindStrings},
 			{key: "timeout", kind: kindString},
 			{key: "batch", kind: kindInt},
+		}},
+		{key: "tasks", kind: kindMap, fields: []field{
+			{key: "dir", kind: kindString},
 		}},
 	}
 }
@@ -133,6 +139,11 @@ func ConfigKeys() []string {
 			out = append(out, p)
 			if f.kind == kindMap {
 				walk(p+".", f.fields)
+			}
+			if f.kind == kindCheckpoints {
+				for _, k := range checkpointKeys() {
+					out = append(out, p+"[]."+k)
+				}
 			}
 			if f.kind == kindMethods {
 				out = append(out, p+"[].method")
@@ -181,6 +192,8 @@ type parser struct {
 	env     map[string]string // key path → environment variable that set it
 	errs    []*ConfigError
 	methods []MethodGrid // sweep.methods as checked in the YAML tree
+	// checkpoints is zoo.checkpoints as checked in the YAML tree.
+	checkpoints []ZooCheckpoint
 }
 
 func (p *parser) errAt(path string, format string, args ...any) {
@@ -237,7 +250,7 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, &ConfigError{File: file, Msg: "a config must be a YAML mapping of keys (name, seed, out, world, zoo, sweep, workers)"}
+		return nil, &ConfigError{File: file, Msg: "a config must be a YAML mapping of keys (name, seed, out, world, zoo, sweep, workers, eval, tasks)"}
 	}
 	p.checkMap("", doc.Content[0], configSchema())
 	if err := p.result(); err != nil {
@@ -289,6 +302,8 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 	}
 	cfg.Sweep.Methods = p.methods
 	cfg.Sweep.RawMethods = nil
+	cfg.Zoo.Checkpoints = p.checkpoints
+	cfg.Zoo.RawCheckpoints = nil
 	cfg.Path, cfg.Text, cfg.Overrides = file, data, overrides
 	p.applyDerivedDefaults(&cfg)
 	p.validate(&cfg)
@@ -463,6 +478,8 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 		}
 	case kindMethods:
 		p.checkMethods(path, n)
+	case kindCheckpoints:
+		p.checkCheckpoints(path, n)
 	}
 }
 

@@ -37,6 +37,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock for the runs table; nil means time.Now.
 	Now func() time.Time
+
+	// freeSpace replaces the file system's free-space query (tests).
+	freeSpace func(path string) (uint64, error)
 }
 
 // Summary describes what a Run did.
@@ -64,7 +67,8 @@ type runner struct {
 	cfg   *Config
 	plan  *Plan
 	db    *store.DB
-	suite *world.Suite
+	suite *world.Suite  // the built-in world's suite (nil with tasks.dir)
+	tasks []*world.Task // the held-in and held-out tasks models are evaluated on
 	tok   *tokenizer.Tokenizer
 	opts  Options
 	log   *slog.Logger
@@ -75,6 +79,13 @@ type runner struct {
 	regen sync.Mutex
 	// ev is the evaluator backend of the config's eval section.
 	ev eval.Evaluator
+	// workers is the number of jobs run at once.
+	workers int
+	// freeSpace measures the free bytes of a file system (statfsFree).
+	freeSpace func(path string) (uint64, error)
+	// diskChecked records the bases whose merges passed the disk pre-flight.
+	diskMu      sync.Mutex
+	diskChecked map[string]bool
 }
 
 // Run executes the plan of c: it trains the zoo, merges, evaluates and
@@ -106,9 +117,17 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 		return nil, err
 	}
 	defer db.Close()
-	suite, err := world.NewSuite(uint64(c.World.Seed), c.suiteSizes())
-	if err != nil {
-		return nil, fmt.Errorf("task suite: %w", err)
+	// The built-in world's suite: the zoo's training data and the tasks,
+	// unless tasks come from tasks.dir (whose zoo is never trained).
+	var suite *world.Suite
+	var tasks []*world.Task
+	if c.TaskSet != nil {
+		tasks = c.TaskSet.Tasks
+	} else {
+		if suite, err = world.NewSuite(uint64(c.World.Seed), c.suiteSizes()); err != nil {
+			return nil, fmt.Errorf("task suite: %w", err)
+		}
+		tasks = append(suite.TasksOf(world.HeldIn), suite.TasksOf(world.HeldOut)...)
 	}
 	workers := c.Workers
 	if opts.Workers > 0 {
@@ -125,7 +144,14 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tok: suite.World.Tokenizer(), opts: opts, log: log, threads: threads, ev: ev}
+	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
+		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}}
+	if r.freeSpace == nil {
+		r.freeSpace = statfsFree
+	}
+	if suite != nil {
+		r.tok = suite.World.Tokenizer()
+	}
 
 	shard := ""
 	if opts.Shard.Count > 1 {
@@ -179,6 +205,11 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 		running = map[string]bool{}
 		pending []*Job
 		failure error
+		// open holds the cells whose merged checkpoints exist: a merge
+		// opens its cell, the cell's selection closes it. Without
+		// keep_merged at most `workers` cells are open, so at most
+		// workers × grid points merged checkpoints exist at once.
+		open = map[string]bool{}
 	)
 	for _, j := range r.plan.Jobs {
 		if done[j.Key] {
@@ -217,9 +248,13 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 						break
 					}
 				}
-				if ready {
+				gated := p.Kind == KindMerge && !r.cfg.Sweep.KeepMerged && !open[p.Cell.Key] && len(open) >= workers
+				if ready && !gated {
 					pending = append(pending[:i:i], pending[i+1:]...)
 					running[p.Key] = true
+					if p.Kind == KindMerge {
+						open[p.Cell.Key] = true
+					}
 					return p, true
 				}
 			}
@@ -254,6 +289,9 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 					cancel()
 				} else {
 					done[j.Key] = true
+					if j.IsSelection() {
+						delete(open, j.Cell.Key)
+					}
 					sum.Ran[j.Kind]++
 					sum.Seconds[j.Kind] += secs
 				}
@@ -279,6 +317,8 @@ func (r *runner) runJob(ctx context.Context, j *Job, worker int) error {
 	switch {
 	case j.Kind.IsTraining():
 		return r.train(ctx, j)
+	case j.Kind == KindCheckpoint:
+		return r.register(ctx, j)
 	case j.Kind == KindMerge:
 		return r.merge(ctx, j)
 	case j.Kind == KindEval && j.IsSelection():
@@ -296,6 +336,8 @@ func describe(j *Job) string {
 		return fmt.Sprintf("%s/%s", j.Size, j.Base)
 	case KindExpert:
 		return fmt.Sprintf("%s/%s/%s", j.Size, j.Base, j.Category)
+	case KindCheckpoint:
+		return fmt.Sprintf("%s %s", j.Role, j.Path)
 	case KindMerge:
 		return fmt.Sprintf("%s/%s k=%d #%d %s %s", j.Size, j.Base, j.K, j.Subset, j.Method, j.HParamsJSON)
 	case KindEval:

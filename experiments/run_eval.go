@@ -12,10 +12,18 @@ import (
 func (r *runner) scopeTasks(s Scope) []*world.Task {
 	var tasks []*world.Task
 	for _, c := range s.HeldIn {
-		tasks = append(tasks, r.suite.CategoryTasks(c)...)
+		for _, t := range r.tasks {
+			if t.Category == c && t.Heldness == world.HeldIn {
+				tasks = append(tasks, t)
+			}
+		}
 	}
 	if s.HeldOut {
-		tasks = append(tasks, r.suite.TasksOf(world.HeldOut)...)
+		for _, t := range r.tasks {
+			if t.Heldness == world.HeldOut {
+				tasks = append(tasks, t)
+			}
+		}
 	}
 	return tasks
 }
@@ -63,7 +71,7 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
 		return err
 	}
 	c := j.Cell
-	return r.db.Write(ctx, func(tx *store.Tx) error {
+	err = r.db.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.SetChosen(ctx, store.Cell{Size: c.Size, BaseType: c.Base, K: c.K, Subset: c.Subset, Method: c.Method}, best); err != nil {
 			return err
 		}
@@ -72,6 +80,17 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), best, 0)
 	})
+	if err != nil || r.cfg.Sweep.KeepMerged {
+		return err
+	}
+	// The selection is made and the chosen point's test scores are stored:
+	// no merged checkpoint of the cell is needed any more.
+	for _, cand := range j.Candidates {
+		if err := r.pruneOne(ctx, cand); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scoreModel makes sure the model of job key exists and scores it on the
