@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -120,5 +121,18 @@ func TestLoglikErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "o.jsonl")); err == nil {
 		t.Fatal("an answers file was written on failure")
+	}
+}
+
+// TestHFAdapterSelfTest runs the protocol self-test of the reference
+// Hugging Face adapter (no PyTorch needed) when python3 is installed.
+func TestHFAdapterSelfTest(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	out, err := exec.Command(py, "adapters/hf_eval.py", "--self-test").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "self-test ok") {
+		t.Fatalf("adapter self-test: %v\n%s", err, out)
 	}
 }
