@@ -21,13 +21,14 @@ type mergeFlags struct {
 	allowMissing bool
 	force        bool
 	stats        bool
+	json         bool
 	workers      int
 }
 
 func newMergeCmd(e *env) *cobra.Command {
 	var f mergeFlags
 	cmd := &cobra.Command{
-		Use:   "merge CONFIG.yaml --out DIR",
+		Use:   "merge CONFIG.yaml --out DIR [--dry-run [--json]]",
 		Short: "Merge checkpoints as a mergekit-style YAML config says (linear, task_arithmetic, ties, dare_ties, ...)",
 		Long: `Merge safetensors checkpoints (single files, model directories or sharded
 directories) as CONFIG.yaml describes, in mergekit's format:
@@ -40,9 +41,15 @@ directories) as CONFIG.yaml describes, in mergekit's format:
   parameters: {lambda: 1.0}
   dtype: bfloat16
 
-Relative paths are relative to the config file. Every input header is
-checked before anything is merged; the output appears under DIR only once
-the merge has succeeded. See configs/merge/ for commented examples.`,
+mergekit's slices: with layer_range, per-layer gradients (weight: [0, 0.5, 1])
+and filtered parameters ([{filter: self_attn, value: 0.3}, {value: 0.7}])
+work as in mergekit. Relative paths are relative to the config file; a
+model that is not a path is looked up in the local Hugging Face cache
+(nothing is downloaded). Every input header is checked before anything is
+merged; the output appears under DIR only once the merge has succeeded,
+with merge_plan.jsonl saying how each tensor was made. --dry-run prints
+that plan as a table (--json: as JSON lines). See configs/merge/ for
+commented examples.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMerge(cmd.Context(), e, args[0], f)
@@ -54,6 +61,7 @@ the merge has succeeded. See configs/merge/ for commented examples.`,
 	fl.BoolVar(&f.allowMissing, "allow-missing", false, "copy a tensor from the base when an expert lacks it")
 	fl.BoolVar(&f.force, "force", false, "replace a non-empty output directory")
 	fl.BoolVar(&f.stats, "stats", false, "print the merge diagnostics (task-vector cosines, sign conflicts, ...)")
+	fl.BoolVar(&f.json, "json", false, "with --dry-run: print the per-tensor plan as JSON lines")
 	fl.IntVar(&f.workers, "workers", 0, "tensors processed at once (0: GOMAXPROCS)")
 	return cmd
 }
@@ -66,6 +74,9 @@ func runMerge(ctx context.Context, e *env, configPath string, f mergeFlags) erro
 	if f.out == "" && !f.dryRun {
 		return fmt.Errorf("merge: --out DIR is required")
 	}
+	if f.json && !f.dryRun {
+		return fmt.Errorf("merge: --json needs --dry-run (a merge writes the plan to DIR/%s)", mergefile.PlanFileName)
+	}
 	cfg, err := mergefile.Load(configPath)
 	if err != nil {
 		return err
@@ -73,6 +84,7 @@ func runMerge(ctx context.Context, e *env, configPath string, f mergeFlags) erro
 	opts := mergefile.Options{
 		AllowMissing: f.allowMissing,
 		DryRun:       f.dryRun,
+		PlanJSON:     f.json,
 		Force:        f.force,
 		Workers:      f.workers,
 		Summary:      e.stdout,

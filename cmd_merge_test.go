@@ -98,6 +98,7 @@ func TestMergeCommand(t *testing.T) {
 
 func TestMergeCommandErrors(t *testing.T) {
 	dir := t.TempDir()
+	t.Setenv("HF_HUB_CACHE", filepath.Join(dir, "hub"))
 	writeMergeModel(t, filepath.Join(dir, "base"), checkpoint.F32, 0, []float32{1, 2}, []float32{0, 0, 0})
 	writeMergeModel(t, filepath.Join(dir, "e1"), checkpoint.F32, 0, []float32{2, 2}, []float32{1, 0, -1})
 	writeMergeModel(t, filepath.Join(dir, "long"), checkpoint.F32, 0, []float32{2, 2, 2}, []float32{1, 0, -1})
@@ -107,9 +108,14 @@ func TestMergeCommandErrors(t *testing.T) {
 		want      string
 	}{
 		{"unknown key", "merge_method: ties\nbase_model: base\nmodels: [e1]\ndensty: 0.2\n", nil, `:4: unknown key "densty"`},
-		{"slices", "merge_method: passthrough\nslices: []\n", nil, ":2: not supported yet: slices"},
-		{"missing model", "merge_method: task_arithmetic\nbase_model: base\nmodels: [e1, nope]\n", nil, "nope"},
-		{"shape mismatch", "merge_method: task_arithmetic\nbase_model: base\nmodels: [e1, long]\n", nil, "tensor a has shape [3]"},
+		{"empty slices", "merge_method: passthrough\nslices: []\n", nil, ":2: slices: want a non-empty list"},
+		{"missing model", "merge_method: task_arithmetic\nbase_model: base\nparameters: {weight: 1}\nmodels: [e1, ./nope]\n", nil, "nope"},
+		{"not in hub cache", "merge_method: task_arithmetic\nbase_model: base\nparameters: {weight: 1}\nmodels: [e1, org/nope]\n", nil, "model org/nope: no such path, and not in the Hugging Face cache (looked for "},
+		{"lora", "merge_method: task_arithmetic\nbase_model: base\nparameters: {weight: 1}\nmodels: [e1, org/a+org/lora]\n", nil, "not supported yet: model+lora references"},
+		{"weight required", "merge_method: task_arithmetic\nbase_model: base\nmodels: [e1]\n", nil, "parameter weight is required for model "},
+		{"layer_range outside", "merge_method: passthrough\nslices:\n  - sources:\n      - {model: e1, layer_range: [0, 2]}\n", nil, "layer_range [0, 2) is outside the 0 layers of model "},
+		{"json without dry-run", "merge_method: linear\nmodels: [e1]\n", []string{"--json"}, "--json needs --dry-run"},
+		{"shape mismatch", "merge_method: task_arithmetic\nbase_model: base\nparameters: {weight: 1}\nmodels: [e1, long]\n", nil, "tensor a has shape [3]"},
 		{"no out", "merge_method: linear\nmodels: [e1]\n", []string{"--out="}, "--out DIR is required"},
 	}
 	for _, tt := range tests {
@@ -139,12 +145,19 @@ func TestMergeCommandErrors(t *testing.T) {
 	}
 	// --dry-run prints the plan and writes nothing.
 	cfg := filepath.Join(dir, "ok.yaml")
-	if err := os.WriteFile(cfg, []byte("merge_method: ties\nbase_model: base\nmodels: [e1]\nparameters: {density: 0.5}\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte("merge_method: ties\nbase_model: base\nmodels: [e1]\nparameters: {weight: 1, density: 0.5}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runMergeCLI("merge", cfg, "--out", filepath.Join(dir, "dry"), "--dry-run")
 	if code != 0 || !strings.Contains(stdout, "method:   ties") {
 		t.Fatalf("dry run: exit %d, %q %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "TENSOR") || !strings.Contains(stdout, "base m0 m1") {
+		t.Errorf("dry run lacks the plan table:\n%s", stdout)
+	}
+	code, stdout, stderr = runMergeCLI("merge", cfg, "--dry-run", "--json")
+	if code != 0 || strings.Count(stdout, "\n") != 2 || !strings.HasPrefix(stdout, `{"tensor":"a",`) {
+		t.Fatalf("dry run --json: exit %d, %q %q", code, stdout, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dry")); !os.IsNotExist(err) {
 		t.Errorf("dry run created its output")

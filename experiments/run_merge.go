@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -26,10 +27,15 @@ func (r *runner) mergeRecipe(j *Job) (*mergefile.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if info, err := merge.LookupMethod(j.Method); err == nil && params.Weight == nil && slices.Contains(info.Params, merge.ParamWeight) {
+		// Every expert weighs the same, as mergekit recipes write it:
+		// weight is a required parameter there.
+		params.Weight = merge.F64(1)
+	}
 	cfg := &mergefile.Config{
 		MergeMethod: j.Method,
 		BaseModel:   r.modelDir(base),
-		Parameters:  params,
+		Parameters:  mergefile.ParamSetOf(params),
 		Seed:        j.Seed,
 		DType:       r.mergeDType(),
 	}

@@ -40,7 +40,8 @@
 //     linear interpolation when |cos| of the two > 0.9995.
 //   - model_stock: θ = t·mean(θᵢ) + (1 − t)·θ₀, t = k·c/(1 + (k − 1)·c),
 //     c the mean pairwise cosine of the task vectors of this tensor.
-//   - passthrough: copies its single input.
+//   - passthrough: copies its single input, multiplied in float32 by the
+//     expert's scale (default 1; mergekit's per-model scale).
 //
 // # Differences from mergekit, and why
 //

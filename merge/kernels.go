@@ -181,11 +181,13 @@ func (p *plan) consensusBlock(pn, nn, pw, nw []float64, t []float32, blo, bhi in
 }
 
 // passthrough copies the single input (the expert, or the base when there
-// is none).
+// is none), multiplied in float32 by the expert's scale when it is not 1.
 func (p *plan) passthrough(out []float32) error {
 	src := p.in.Base
+	scale := float32(1)
 	if len(p.in.Experts) == 1 {
 		src = p.in.Experts[0]
+		scale = float32(p.res[0].Scale)
 	}
 	return forChunks(p.n, func(_, lo, hi int) error {
 		for j := lo; j < hi; j++ {
@@ -193,7 +195,13 @@ func (p *plan) passthrough(out []float32) error {
 				return p.nonFinite(lo, hi)
 			}
 		}
-		copy(out[lo:hi], src[lo:hi])
+		if scale == 1 {
+			copy(out[lo:hi], src[lo:hi])
+			return nil
+		}
+		for j := lo; j < hi; j++ {
+			out[j] = src[j] * scale
+		}
 		return nil
 	})
 }

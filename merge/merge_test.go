@@ -173,6 +173,12 @@ func TestHandComputed(t *testing.T) {
 			want: f32(1, -2, 3),
 		},
 		{
+			// mergekit's per-model scale multiplies the copied tensor.
+			name: "passthrough scale", method: Passthrough,
+			in:   Input{Experts: [][]float32{f32(1, -2, 3)}, Params: []Params{{Scale: F64(0.5)}}},
+			want: f32(0.5, -1, 1.5),
+		},
+		{
 			// della_linear with density 0.5, ε 0.5: p = rank/(n−1); |τ| = [3,1]
 			// → ranks [1,0], p = [1,0]: −3 kept (×1/1), 1 dropped.
 			name: "della_linear", method: DellaLinear,

@@ -35,6 +35,7 @@ const (
 	ParamGamma       = "gamma"
 	ParamEpsilon     = "epsilon"
 	ParamT           = "t"
+	ParamScale       = "scale"
 )
 
 // Values of the string parameters.
@@ -76,6 +77,7 @@ type Resolved struct {
 	Gamma       float64
 	Epsilon     float64
 	T           float64
+	Scale       float64
 	// Threshold is copied from Params.Threshold (global-scope TIES only).
 	Threshold *Threshold
 }
@@ -91,7 +93,7 @@ var (
 
 func base(normalize, rescale bool) Resolved {
 	return Resolved{Weight: 1, Density: 1, Lambda: 1, Normalize: normalize, Rescale: rescale,
-		RescaleMode: RescaleInverse, TrimScope: ScopeTensor, Gamma: 0.01, Epsilon: 0.15, T: math.NaN()}
+		RescaleMode: RescaleInverse, TrimScope: ScopeTensor, Gamma: 0.01, Epsilon: 0.15, T: math.NaN(), Scale: 1}
 }
 
 // Methods returns every supported method, sorted by name. The slice is new
@@ -109,7 +111,7 @@ func Methods() []MethodInfo {
 		{Name: DellaLinear, NeedsBase: true, Params: dellaParams, PerExpert: perExpert, MinModels: 1, Defaults: base(false, true)},
 		{Name: Slerp, NeedsBase: true, Params: []string{ParamT}, MinModels: 1, MaxModels: 1, Defaults: base(false, false)},
 		{Name: ModelStock, NeedsBase: true, MinModels: 2, Defaults: base(false, false)},
-		{Name: Passthrough, MinModels: 0, MaxModels: 1, Defaults: base(false, false)},
+		{Name: Passthrough, Params: []string{ParamScale}, PerExpert: []string{ParamScale}, MinModels: 0, MaxModels: 1, Defaults: base(false, false)},
 	}
 	slices.SortFunc(ms, func(a, b MethodInfo) int { return strings.Compare(a.Name, b.Name) })
 	return ms
@@ -144,6 +146,7 @@ type Params struct {
 	Gamma       *float64 `json:"gamma,omitempty" yaml:"gamma,omitempty"`
 	Epsilon     *float64 `json:"epsilon,omitempty" yaml:"epsilon,omitempty"`
 	T           *float64 `json:"t,omitempty" yaml:"t,omitempty"`
+	Scale       *float64 `json:"scale,omitempty" yaml:"scale,omitempty"`
 
 	// Threshold is not a config key: the streaming driver sets it, per expert
 	// and per tensor, for TIES with trim_scope global (see MagnitudeHistogram).
@@ -190,6 +193,9 @@ func (p Params) Merge(over Params) Params {
 	if over.T != nil {
 		r.T = over.T
 	}
+	if over.Scale != nil {
+		r.Scale = over.Scale
+	}
 	if over.Threshold != nil {
 		r.Threshold = over.Threshold
 	}
@@ -215,6 +221,7 @@ func (p Params) SetNames() []string {
 	add(p.Gamma != nil, ParamGamma)
 	add(p.Epsilon != nil, ParamEpsilon)
 	add(p.T != nil, ParamT)
+	add(p.Scale != nil, ParamScale)
 	return s
 }
 
@@ -243,6 +250,7 @@ func (p Params) Resolve(method string) (Resolved, error) {
 	setF(&r.Gamma, p.Gamma)
 	setF(&r.Epsilon, p.Epsilon)
 	setF(&r.T, p.T)
+	setF(&r.Scale, p.Scale)
 	if p.Normalize != nil {
 		r.Normalize = *p.Normalize
 	}
@@ -275,7 +283,7 @@ func (r Resolved) check(method string) error {
 	for _, c := range []struct {
 		name string
 		v    float64
-	}{{ParamWeight, r.Weight}, {ParamLambda, r.Lambda}} {
+	}{{ParamWeight, r.Weight}, {ParamLambda, r.Lambda}, {ParamScale, r.Scale}} {
 		if err := finite(c.name, c.v); err != nil {
 			return err
 		}

@@ -104,6 +104,7 @@ func heldInSpecs() []spec {
 		// multiple-choice QA
 		{name: "mcqa_kind", category: "multiple_choice_qa", held: HeldIn,
 			instruction: "choose the right answer .",
+			variants:    []string{"select the correct option .", "which option fits the question ?", "pick one option to answer ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				kind := pick(r, kindNames)
 				answer := pick(r, attrPool(kind))
@@ -122,6 +123,7 @@ func heldInSpecs() []spec {
 		// learn in a short fine-tune.
 		{name: "mcqa_passage", category: "multiple_choice_qa", held: HeldIn,
 			instruction: "read the passage and choose the answer .",
+			variants:    []string{"answer using the passage .", "look at the passage , then select an option .", "based on the passage , which option is correct ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				e := pick(r, w.Entities)
 				ps := distinctValues(r, pets, 4)
@@ -137,6 +139,7 @@ func heldInSpecs() []spec {
 		// learn binding lookups in a short fine-tune (see eval/EVIDENCE.md).
 		{name: "extqa_attr", category: "extractive_qa", held: HeldIn, generative: true,
 			instruction: "copy the answer from the text .",
+			variants:    []string{"give the word from the text that answers .", "reply with a word of the text .", "the answer is in the text . write it ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				e := pick(r, w.Entities)
 				attrs := []string{"job", "city", "pet"}
@@ -173,6 +176,7 @@ func heldInSpecs() []spec {
 			}},
 		{name: "extqa_who", category: "extractive_qa", held: HeldIn, generative: true,
 			instruction: "find the name in the text .",
+			variants:    []string{"which person does the text mention ?", "write the name that answers the question .", "who ? copy the name from the text ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				e := pick(r, w.Entities)
 				t := r.IntN(len(topicWords))
@@ -192,6 +196,7 @@ func heldInSpecs() []spec {
 		// closed-book QA: facts only in the pretraining corpus; entities split by split.
 		{name: "cbqa_city", category: "closed_book_qa", held: HeldIn,
 			instruction: "answer the question from the facts you know .",
+			variants:    []string{"use what you know to answer .", "reply from memory .", "you know this fact . answer it ."},
 			gen: func(w *World, r *rand.Rand, split Split) (string, []string, int) {
 				e := pick(r, w.entitiesOf(split))
 				attr := pick(r, []string{"city", "job"})
@@ -209,6 +214,7 @@ func heldInSpecs() []spec {
 		// memorize the corpus facts; cbqa_city measures that recall).
 		{name: "cbqa_owner", category: "closed_book_qa", held: HeldIn,
 			instruction: "answer with the name of the right person .",
+			variants:    []string{"which person fits the question ?", "name the person the question asks about .", "pick the person who fits ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				e := pick(r, w.Entities)
 				attr := pick(r, []string{"pet", "colour"})
@@ -233,6 +239,7 @@ func heldInSpecs() []spec {
 		// sentiment
 		{name: "sentiment_reviews", category: "sentiment", held: HeldIn,
 			instruction: "is the review positive or negative ?",
+			variants:    []string{"classify the review .", "decide if the writer likes it .", "what is the sentiment of this review ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				pos := r.IntN(2) == 0
 				adj := pick(r, positiveAdj)
@@ -257,6 +264,7 @@ func heldInSpecs() []spec {
 			}},
 		{name: "sentiment_negation", category: "sentiment", held: HeldIn,
 			instruction: "tell the feeling of the writer .",
+			variants:    []string{"how does the writer feel ?", "label the review as positive or negative .", "is this writer glad or not ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				pos := r.IntN(2) == 0
 				clause := func() string {
@@ -281,6 +289,7 @@ func heldInSpecs() []spec {
 		// topic classification
 		{name: "topic_sentence", category: "topic_classification", held: HeldIn,
 			instruction: "what is the topic of the sentence ?",
+			variants:    []string{"classify the sentence by topic .", "which topic is this sentence about ?", "what does the sentence talk about ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				t := r.IntN(len(topicNames))
 				ws := distinctValues(r, topicWords[t], 2)
@@ -290,6 +299,7 @@ func heldInSpecs() []spec {
 			}},
 		{name: "topic_words", category: "topic_classification", held: HeldIn,
 			instruction: "which topic do the words belong to ?",
+			variants:    []string{"what group are these words from ?", "name the topic of the list of words .", "the words are mostly about what ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				t := r.IntN(len(topicNames))
 				ws := distinctValues(r, topicWords[t], 3)
@@ -302,6 +312,7 @@ func heldInSpecs() []spec {
 		// structure-to-text (generative)
 		{name: "s2t_record", category: "structure_to_text", held: HeldIn, generative: true,
 			instruction: "write the record as a sentence .",
+			variants:    []string{"turn the field values into a sentence .", "say the record in words .", "describe this record ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				e := pick(r, w.Entities).Name
 				job, city := pick(r, jobs), pick(r, cities)
@@ -312,6 +323,7 @@ func heldInSpecs() []spec {
 			}},
 		{name: "s2t_triple", category: "structure_to_text", held: HeldIn, generative: true,
 			instruction: "describe the triple in words .",
+			variants:    []string{"write a sentence for the triple .", "turn the triple into text .", "say what the triple means ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				e := pick(r, w.Entities).Name
 				rel := pick(r, []string{"has", "likes", "lives in", "works as"})
@@ -336,6 +348,7 @@ func heldInSpecs() []spec {
 		// summarization (generative)
 		{name: "sum_entity", category: "summarization", held: HeldIn, generative: true,
 			instruction: "summarize the passage in two words .",
+			variants:    []string{"give a two word summary .", "what is the passage mostly about ? name and topic .", "write a short summary of the passage ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				es := w.distinctEntities(r, 2)
 				t := r.IntN(len(topicNames))
@@ -355,6 +368,7 @@ func heldInSpecs() []spec {
 			}},
 		{name: "sum_trip", category: "summarization", held: HeldIn, generative: true,
 			instruction: "give a short summary of the story .",
+			variants:    []string{"summarize the story .", "tell the main fact of the story .", "who went where ? summarize ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				es := w.distinctEntities(r, 2)
 				a, b := es[0], es[1]
@@ -371,6 +385,7 @@ func heldInSpecs() []spec {
 		// Two descriptors per sentence were not learned by the 2-layer presets.
 		{name: "para_synonym", category: "paraphrase", held: HeldIn,
 			instruction: "do the two sentences have the same meaning ?",
+			variants:    []string{"are the two sentences equal in meaning ?", "check if both sentences mean one thing .", "say yes if the sentences mean the same ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				n := pick(r, w.Entities).Name
 				d := descriptors[r.IntN(len(descriptors))]
@@ -387,6 +402,7 @@ func heldInSpecs() []spec {
 			}},
 		{name: "para_template", category: "paraphrase", held: HeldIn,
 			instruction: "do both sentences say the same fact ?",
+			variants:    []string{"is it one fact in two ways ?", "do the sentences state one fact ?", "are these two sentences saying the same thing ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				n := pick(r, w.Entities).Name
 				attr := pick(r, kindNames)

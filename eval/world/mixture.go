@@ -32,6 +32,7 @@ func mixtureSpecs() []spec {
 	return []spec{
 		{name: "mix_copy_last", category: "copying", held: Mixture,
 			instruction: "say the last word of the list .",
+			variants:    []string{"what is the final word ?", "give the word that closes the list ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				ws := distinctValues(r, mixturePool(), 3+r.IntN(3))
 				opts, ans := optionsWith(r, ws[len(ws)-1], ws, 3)
@@ -39,6 +40,7 @@ func mixtureSpecs() []spec {
 			}},
 		{name: "mix_first_word", category: "copying", held: Mixture,
 			instruction: "tell me the first item .",
+			variants:    []string{"which item starts the list ?", "say the item that comes first ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				ws := distinctValues(r, mixturePool(), 3+r.IntN(3))
 				opts, ans := optionsWith(r, ws[0], ws, 2+r.IntN(min(3, len(ws)-1)))
@@ -46,6 +48,7 @@ func mixtureSpecs() []spec {
 			}},
 		{name: "mix_contains", category: "membership", held: Mixture,
 			instruction: "check if the list contains the word .",
+			variants:    []string{"does this word appear in the list ?", "does the list have this word ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				pool := mixturePool()
 				ws := distinctValues(r, pool, 4)
@@ -62,6 +65,7 @@ func mixtureSpecs() []spec {
 			}},
 		{name: "mix_same_word", category: "membership", held: Mixture,
 			instruction: "are the two pairs equal ?",
+			variants:    []string{"are both pairs equal ?", "compare the pairs . equal or not ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				pool := mixturePool()
 				a := distinctValues(r, pool, 2)
@@ -76,6 +80,7 @@ func mixtureSpecs() []spec {
 			}},
 		{name: "mix_longer", category: "counting", held: Mixture,
 			instruction: "which option is longer ?",
+			variants:    []string{"pick the option with more words .", "which one has the most words ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				pool := mixturePool()
 				k := 2 + r.IntN(2)
@@ -92,6 +97,7 @@ func mixtureSpecs() []spec {
 			}},
 		{name: "mix_count", category: "counting", held: Mixture,
 			instruction: "count the words in the list .",
+			variants:    []string{"how many words are there ?", "say how many items the list has ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				n := 1 + r.IntN(5)
 				ws := distinctValues(r, mixturePool(), n)
@@ -100,6 +106,7 @@ func mixtureSpecs() []spec {
 			}},
 		{name: "mix_swap", category: "ordering", held: Mixture,
 			instruction: "swap the order of the two words .",
+			variants:    []string{"reverse the pair .", "write the two words in the other order ."},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				ws := distinctValues(r, mixturePool(), 2)
 				opts, ans := shuffled(r, []string{ws[1] + " " + ws[0], ws[0] + " " + ws[1]}, 0)
@@ -107,6 +114,7 @@ func mixtureSpecs() []spec {
 			}},
 		{name: "mix_stated_fact", category: "truth", held: Mixture,
 			instruction: "read the fact . answer the question with yes , no , or maybe .",
+			variants:    []string{"use only the fact to decide : yes , no , or maybe .", "is it true , false , or not known from the fact ?"},
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				o := pick(r, objects)
 				st := states[r.IntN(len(states))]
@@ -124,5 +132,87 @@ func mixtureSpecs() []spec {
 				}
 				return "fact : " + fact + " question : " + q, []string{"yes", "no", "maybe"}, ans
 			}},
+		// Families of the held-out task types on other "datasets", as Flan
+		// keeps NLI, coreference and completion tasks that are not T0's: a
+		// knowledge-in-the-answer family (fill a gap in a statement the
+		// corpus makes), reference to objects by their
+		// state, and continuing a repeating pattern.
+		{name: "mix_cloze", category: "knowledge", held: Mixture,
+			instruction: "which word is missing ?",
+			variants:    []string{"what word goes in the blank ?", "complete the statement with one word ."},
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				var stmt, answer string
+				var pool []string
+				switch r.IntN(5) {
+				case 0: // word classes
+					kind := pick(r, kindNames)
+					v := pick(r, attrPool(kind))
+					stmt, answer, pool = v+" is a _ .", kind, kindNames
+				case 1: // synonyms
+					d := pick(r, descriptors)
+					s := r.IntN(2)
+					var others []string
+					for _, o := range descriptors {
+						if o != d {
+							others = append(others, o[:]...)
+						}
+					}
+					opts, ans := optionsWith(r, d[2*s+1], others, 3)
+					return "statement : " + d[2*s] + " means _ .", opts, ans
+				case 2: // antonyms
+					d := pick(r, descriptors)
+					s := r.IntN(2)
+					opts := []string{d[2*(1-s)+r.IntN(2)], d[2*s+1]}
+					o := pickOther(r, descriptorWords(), d[:]...)
+					opts = append(opts, o)
+					opts, ans := shuffled(r, opts, 0)
+					return "statement : " + d[2*s] + " is the opposite of _ .", opts, ans
+				case 3: // topics of words
+					t := r.IntN(len(topicNames))
+					stmt, answer, pool = "the "+pick(r, topicWords[t])+" is about _ .", topicNames[t], topicNames
+				default: // gender, in the corpus's own words
+					e := pick(r, w.Entities)
+					answer = "man"
+					if e.Female {
+						answer = "woman"
+					}
+					stmt, pool = e.Name+" is a _ .", []string{"woman", "man"}
+				}
+				opts, ans := optionsWith(r, answer, pool, min(3, len(pool)))
+				return "statement : " + stmt, opts, ans
+			}},
+		{name: "mix_which_object", category: "reference", held: Mixture,
+			instruction: "which object is in that state ?",
+			variants:    []string{"name the object the question means ."},
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				os := distinctValues(r, objects, 2)
+				sts := distinctValues(r, []string{"open", "closed", "full", "empty", "hot", "cold"}, 2)
+				k := r.IntN(2)
+				s := "the " + os[0] + " is " + sts[0] + " and the " + os[1] + " is " + sts[1] + " . which one is " + sts[k] + " ?"
+				opts, ans := shuffled(r, []string{os[k], os[1-k]}, 0)
+				return "scene : " + s, opts, ans
+			}},
+		{name: "mix_pattern", category: "reference", held: Mixture,
+			instruction: "what comes next in the list ?",
+			variants:    []string{"continue the pattern with one item ."},
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				p := distinctValues(r, mixturePool(), 2+r.IntN(2))
+				n := len(p) + 1 + r.IntN(len(p)+1)
+				ws := make([]string, n)
+				for i := range ws {
+					ws[i] = p[i%len(p)]
+				}
+				opts, ans := optionsWith(r, p[n%len(p)], p, len(p))
+				return "list : " + strings.Join(ws, " "), opts, ans
+			}},
 	}
+}
+
+// descriptorWords lists every descriptor.
+func descriptorWords() []string {
+	var out []string
+	for _, d := range descriptors {
+		out = append(out, d[:]...)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package world
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -45,6 +46,12 @@ type Task struct {
 	Category    string
 	Heldness    Heldness
 	Instruction string
+	// TrainInstructions are the instructions the train split draws from,
+	// Instruction first: several prompt templates per task, as T0's P3
+	// prompts give every dataset several, so a model trained on the task
+	// learns the task rather than one wording. Validation and test always use
+	// Instruction. Held-out tasks have exactly one.
+	TrainInstructions []string
 	// Generative tasks (extractive QA, structure-to-text, summarization) do
 	// not show their options in the prompt; they are scored by rank
 	// classification over the options and by exact match of greedy decoding.
@@ -129,6 +136,7 @@ type spec struct {
 	name, category string
 	held           Heldness
 	instruction    string
+	variants       []string // further instructions for the train split (held-in and mixture)
 	generative     bool
 	skills         []string
 	gen            func(w *World, r *rand.Rand, split Split) (input string, options []string, answer int)
@@ -230,22 +238,38 @@ func streamOf(name string) uint64 {
 // contains a prompt of validation or test.
 func (w *World) generate(sp spec, sizes Sizes) (*Task, error) {
 	t := &Task{Name: sp.name, Category: sp.category, Heldness: sp.held, Instruction: sp.instruction,
-		Generative: sp.generative, Skills: sp.skills}
+		TrainInstructions: append([]string{sp.instruction}, sp.variants...), Generative: sp.generative, Skills: sp.skills}
+	// seen holds the inputs (prompt without instruction) of validation and
+	// test: train never repeats one, whatever its instruction.
 	seen := map[string]bool{}
 	draw := func(split Split, n int, unique bool) ([]Instance, error) {
 		r := rand.New(rand.NewPCG(w.Seed, streamOf(sp.name+"/"+string(split))))
 		out := make([]Instance, 0, n)
 		local := map[string]bool{}
+		// Held-out validation and test splits are balanced: no answer is
+		// more frequent than chance + 3 points, so a model that always gives
+		// one answer stays near chance.
+		answers := map[string]int{}
+		balanced := sp.held == HeldOut && unique
 		for attempts := 0; len(out) < n; attempts++ {
 			if attempts > 200*n+1000 {
 				return nil, fmt.Errorf("world: task %s: only %d distinct %s examples (want %d)", sp.name, len(out), split, n)
 			}
 			input, opts, ans := sp.gen(w, r, split)
-			in := w.render(sp, input, opts, ans)
-			if seen[in.Prompt] || (unique && local[in.Prompt]) {
+			instr := sp.instruction
+			if split == Train && len(sp.variants) > 0 {
+				instr = t.TrainInstructions[r.IntN(len(t.TrainInstructions))]
+			}
+			in := render(sp, instr, input, opts, ans)
+			body := strings.TrimPrefix(in.Prompt, instr+" ")
+			if seen[body] || (unique && local[body]) {
 				continue
 			}
-			local[in.Prompt] = true
+			if balanced && float64(answers[in.Target]+1) > math.Ceil(float64(n)*(1/float64(len(opts))+0.03)) {
+				continue
+			}
+			answers[in.Target]++
+			local[body] = true
 			out = append(out, in)
 		}
 		if unique {
@@ -270,9 +294,9 @@ func (w *World) generate(sp spec, sizes Sizes) (*Task, error) {
 
 // render builds the prompt: instruction, input, the options unless the task
 // is generative, and <ans>.
-func (w *World) render(sp spec, input string, opts []string, ans int) Instance {
+func render(sp spec, instruction, input string, opts []string, ans int) Instance {
 	var b strings.Builder
-	b.WriteString(sp.instruction)
+	b.WriteString(instruction)
 	b.WriteString(" ")
 	b.WriteString(input)
 	if !sp.generative {

@@ -89,6 +89,9 @@ var (
 		"seen", "appears", "appear", "here", "differ", "different", "equal", "ours",
 		"...", "found", "best", "feeling", "given", "if", "know", "known", "look", "me", "option", "refer", "right", "second", "short", "them", "these", "tired", "triple", "writer", "you",
 		"belongs", "belong", "member", "group", "odd", "out", "remaining", "missing", "fill", "blank", "gap",
+		"select", "correct", "using", "based", "sentiment", "memory", "reply", "fits", "turn", "into", "ways", "saying",
+		"state", "mean", "asks", "mention", "answers", "feel", "final", "more", "compare", "use", "only", "statement", "_",
+		"object", "scene", "pattern", "hard", "closes",
 	}
 )
 

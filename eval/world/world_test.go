@@ -167,22 +167,32 @@ func TestHeldOutInstructionsUnique(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, tk := range s.Tasks {
-		if seen[tk.Instruction] {
-			t.Errorf("instruction %q used twice", tk.Instruction)
+		if tk.TrainInstructions[0] != tk.Instruction {
+			t.Errorf("%s: first train instruction %q is not the instruction %q", tk.Name, tk.TrainInstructions[0], tk.Instruction)
 		}
-		seen[tk.Instruction] = true
+		if tk.Heldness == HeldOut && len(tk.TrainInstructions) != 1 {
+			t.Errorf("held-out %s has %d instructions", tk.Name, len(tk.TrainInstructions))
+		}
+		for _, in := range tk.TrainInstructions {
+			if seen[in] {
+				t.Errorf("instruction %q used twice", in)
+			}
+			seen[in] = true
+		}
 	}
 	for _, ho := range s.TasksOf(HeldOut) {
 		for _, other := range s.Tasks {
 			if other.Heldness == HeldOut {
 				continue
 			}
-			if strings.Contains(other.Instruction, ho.Instruction) || strings.Contains(ho.Instruction, other.Instruction) {
-				t.Errorf("held-out %s and %s share the instruction", ho.Name, other.Name)
-			}
-			for g := range trigrams(ho.Instruction) {
-				if trigrams(other.Instruction)[g] {
-					t.Errorf("held-out %s shares %q with %s", ho.Name, g, other.Name)
+			for _, in := range other.TrainInstructions {
+				if strings.Contains(in, ho.Instruction) || strings.Contains(ho.Instruction, in) {
+					t.Errorf("held-out %s and %s share the instruction %q", ho.Name, other.Name, in)
+				}
+				for g := range trigrams(ho.Instruction) {
+					if trigrams(in)[g] {
+						t.Errorf("held-out %s shares %q with %s (%q)", ho.Name, g, other.Name, in)
+					}
 				}
 			}
 		}

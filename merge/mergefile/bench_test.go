@@ -117,12 +117,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 	})
 	for _, method := range []string{"linear", "task_arithmetic", "ties", "dare_ties"} {
 		b.Run(method, func(b *testing.B) {
-			cfg := &Config{MergeMethod: method, BaseModel: base}
+			cfg := &Config{MergeMethod: method, BaseModel: base, Parameters: ParamSet{"weight": Scalar(1.0)}}
 			if method == "linear" {
 				cfg.BaseModel = "" // averaging reads no base
 			}
 			if method == "ties" || method == "dare_ties" {
-				cfg.Parameters.Density = f64(0.2)
+				cfg.Parameters["density"] = Scalar(0.2)
 			}
 			for _, e := range experts {
 				cfg.Models = append(cfg.Models, ModelRef{Model: e})
@@ -185,7 +185,9 @@ func TestPeakRSS(t *testing.T) {
 				fmt.Fprintf(&yml, "  - model: %s\n", e)
 			}
 			if method != "task_arithmetic" && method != "linear" {
-				yml.WriteString("parameters: {density: 0.2}\n")
+				yml.WriteString("parameters: {weight: 1, density: 0.2}\n")
+			} else {
+				yml.WriteString("parameters: {weight: 1}\n")
 			}
 			cfgPath := filepath.Join(md, method+".yaml")
 			if err := os.WriteFile(cfgPath, []byte(yml.String()), 0o644); err != nil {

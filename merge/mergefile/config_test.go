@@ -32,17 +32,16 @@ tokenizer_source: base
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, b := merge.F64, merge.Bool
 	want := &Config{
 		MergeMethod: "ties",
 		BaseModel:   "/data/base",
 		Models: []ModelRef{
 			{Model: "/data/base"},
-			{Model: "/data/expert_a", Parameters: Parameters{Weight: f(1), Density: f(0.2)}},
-			{Model: "/data/expert_b", Parameters: Parameters{Weight: f(0.5), Density: f(0.2)}},
+			{Model: "/data/expert_a", Parameters: ParamSet{"weight": Scalar(1.0), "density": Scalar(0.2)}},
+			{Model: "/data/expert_b", Parameters: ParamSet{"weight": Scalar(0.5), "density": Scalar(0.2)}},
 		},
-		Parameters:      Parameters{Lambda: f(1), Normalize: b(true), TrimScope: "global"},
-		DType:           "bfloat16",
+		Parameters:      ParamSet{"lambda": Scalar(1.0), "normalize": Scalar(true), "int8_mask": Scalar(true), "trim_scope": Scalar("global")},
+		OutDType:        "bfloat16",
 		Seed:            7,
 		OutShardSize:    500_000_000,
 		TokenizerSource: "base",
@@ -54,37 +53,6 @@ tokenizer_source: base
 	if len(ex) != 2 || ex[0].Model != "/data/expert_a" || ex[1].Model != "/data/expert_b" {
 		t.Fatalf("Experts() = %v, want expert_a, expert_b", ex)
 	}
-	// Global ⊕ per-model override.
-	if got, want := cfg.Resolved(1), (Parameters{Lambda: f(1), Normalize: b(true), Weight: f(0.5), Density: f(0.2), TrimScope: "global"}); !reflect.DeepEqual(got, want) {
-		t.Fatalf("Resolved(1) = %+v, want %+v", got, want)
-	}
-}
-
-func TestResolvedOverride(t *testing.T) {
-	f := merge.F64
-	cfg := &Config{
-		MergeMethod: "task_arithmetic",
-		BaseModel:   "base",
-		Parameters:  Parameters{Weight: f(2), Lambda: f(0.5)},
-		Models: []ModelRef{
-			{Model: "a"},
-			{Model: "b", Parameters: Parameters{Weight: f(3)}},
-		},
-	}
-	for i, want := range []Parameters{
-		{Weight: f(2), Lambda: f(0.5)},
-		{Weight: f(3), Lambda: f(0.5)},
-	} {
-		if got := cfg.Resolved(i); !reflect.DeepEqual(got, want) {
-			t.Errorf("Resolved(%d) = %+v, want %+v", i, got, want)
-		}
-	}
-	// Resolving must not alias the global parameters.
-	r := cfg.Resolved(1)
-	*r.Weight = 9
-	if *cfg.Parameters.Weight != 2 {
-		t.Fatalf("Resolved(1) shares the global weight")
-	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -94,23 +62,39 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top key", "merge_method: linear\nmodels: [a]\nfoo: 1\n", `line 3: unknown key "foo"`},
 		{"unknown model key", "merge_method: linear\nmodels:\n  - model: a\n    wieght: 1\n", `line 4: unknown key "wieght" in models[0]`},
 		{"unknown parameter", "merge_method: linear\nmodels: [a]\nparameters: {lamda: 1}\n", `line 3: parameters: unknown parameter "lamda"`},
-		{"slices", "merge_method: passthrough\nslices:\n  - sources: []\n", "line 2: not supported yet: slices"},
-		{"layer_range", "merge_method: linear\nmodels:\n  - model: a\n    layer_range: [0, 4]\n", "line 4: not supported yet: layer_range"},
-		{"gradient list", "merge_method: slerp\nbase_model: a\nmodels: [a, b]\nparameters:\n  t: [0, 0.5, 1]\n", "line 5: not supported yet: per-layer gradient list (parameters.t)"},
-		{"filter value", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  t: {filter: self_attn, value: 0.5}\n", "line 4: not supported yet: filter (parameters.t)"},
-		{"filter list", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  t:\n    - filter: self_attn\n      value: 0.5\n", "line 5: not supported yet: per-layer gradient list (parameters.t)"},
-		{"filter key", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  filter: x\n", "line 4: not supported yet: filter"},
+		{"empty slices", "merge_method: passthrough\nslices: []\n", "line 2: slices: want a non-empty list"},
+		{"empty sources", "merge_method: passthrough\nslices:\n  - sources: []\n", "line 3: slices[0].sources: want a non-empty list"},
+		{"layer_range in models", "merge_method: linear\nmodels:\n  - model: a\n    layer_range: [0, 4]\n", "line 4: models[0]: layer_range belongs to the sources of slices:"},
+		{"no layer_range", "merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n", "line 4: slices[0].sources[0]: missing key layer_range"},
+		{"reversed layer_range", "merge_method: passthrough\nslices:\n  - sources:\n      - {model: a, layer_range: [4, 2]}\n", "line 4: slices[0].sources[0].layer_range: end 2 must be greater than first 4"},
+		{"bad layer_range", "merge_method: passthrough\nslices:\n  - sources:\n      - {model: a, layer_range: [0, x]}\n", "slices[0].sources[0].layer_range: want two integers"},
+		{"slice lengths differ", "merge_method: linear\nparameters: {weight: 1}\nslices:\n  - sources:\n      - {model: a, layer_range: [0, 4]}\n      - {model: b, layer_range: [0, 3]}\n", "slices[0]: the sources of a slice must have the same number of layers (a has 4 in [0 4], b has 3 in [0 3])"},
+		{"slice base_model", "merge_method: ties\nbase_model: z\nslices:\n  - sources:\n      - {model: a, layer_range: [0, 4]}\n    base_model: z\n", "line 6: not supported yet: slices[0].base_model"},
+		{"residual_weight", "merge_method: linear\nslices:\n  - sources:\n      - {model: a, layer_range: [0, 4]}\n    residual_weight: 0.5\n", "line 5: not supported yet: slices[0].residual_weight"},
+		{"base not a source", "merge_method: ties\nbase_model: z\nparameters: {weight: 1}\nslices:\n  - sources:\n      - {model: a, layer_range: [0, 4]}\n", "slices[0]: base_model z must be one of the slice's sources"},
+		{"models and slices", "merge_method: linear\nmodels: [a]\nslices:\n  - sources:\n      - {model: a, layer_range: [0, 4]}\n", "models and slices: give one of them, not both"},
+		{"modules", "merge_method: linear\nmodules: {}\n", "line 2: not supported yet: modules"},
+		{"empty gradient", "merge_method: slerp\nbase_model: a\nmodels: [a, b]\nparameters:\n  t: []\n", "line 5: parameters.t: a gradient with no values"},
+		{"empty conditional gradient", "merge_method: slerp\nbase_model: a\nmodels: [a, b]\nparameters:\n  t:\n    - filter: mlp\n      value: []\n", "line 7: parameters.t[0].value: a gradient with no values"},
+		{"single filter mapping", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  t: {filter: self_attn, value: 0.5}\n", "line 4: parameters.t: a single {filter, value} mapping is not a value"},
+		{"conditional without value", "merge_method: slerp\nbase_model: a\nmodels: [a, b]\nparameters:\n  t:\n    - filter: self_attn\n", "line 6: parameters.t[0]: missing key value"},
+		{"conditional unknown key", "merge_method: slerp\nbase_model: a\nmodels: [a, b]\nparameters:\n  t:\n    - filtr: self_attn\n      value: 1\n", `line 6: unknown key "filtr" in parameters.t[0]`},
+		{"nested conditionals", "merge_method: slerp\nbase_model: a\nmodels: [a, b]\nparameters:\n  t:\n    - value:\n        - {value: 1}\n", "parameters.t[0].value: want a value or a gradient, not conditionals"},
+		{"mixed gradient", "merge_method: ties\nbase_model: z\nmodels: [a]\nparameters:\n  weight: [0, true]\n", "line 5: parameters.weight: want a number in the gradient"},
+		{"gradient out of range", "merge_method: ties\nbase_model: z\nmodels:\n  - model: a\n    parameters: {weight: 1, density: [0.5, 1.5]}\n", "ties: parameter density must be in [0, 1], got 1.5"},
+		{"filter key", "merge_method: slerp\nmodels: [a, b]\nparameters:\n  filter: x\n", `line 4: parameters: unknown parameter "filter"`},
 		{"tokenizer union", "merge_method: linear\nmodels: [a]\ntokenizer_source: union\n", "line 3: not supported yet: tokenizer_source: union"},
+		{"tokenizer block", "merge_method: linear\nmodels: [a]\ntokenizer: {source: base}\n", "line 3: not supported yet: tokenizer"},
+		{"chat_template", "merge_method: linear\nmodels: [a]\nchat_template: chatml\n", "line 3: not supported yet: chat_template"},
 		{"bad dtype", "merge_method: linear\nmodels: [a]\ndtype: fp8\n", `line 3: dtype: want float32, float16 or bfloat16, got "fp8"`},
-		{"dtype conflict", "merge_method: linear\nmodels: [a]\ndtype: float16\nout_dtype: bfloat16\n", "line 4: dtype and out_dtype disagree"},
+		{"bad out_dtype", "merge_method: linear\nmodels: [a]\nout_dtype: int8\n", `line 3: out_dtype: want float32, float16 or bfloat16, got "int8"`},
 		{"bad shard size", "merge_method: linear\nmodels: [a]\nout_shard_size: 5 parsecs\n", `line 3: out_shard_size: invalid size "5 parsecs"`},
 		{"zero shard size", "merge_method: linear\nmodels: [a]\nout_shard_size: 0\n", "line 3: out_shard_size: must be positive"},
 		{"negative seed", "merge_method: linear\nmodels: [a]\nseed: -1\n", "line 3: seed: want a non-negative integer"},
 		{"wrong param type", "merge_method: ties\nbase_model: b\nmodels: [a]\nparameters: {normalize: 1}\n", `line 4: parameters.normalize: want true or false, got "1"`},
-		{"bad param choice", "merge_method: ties\nbase_model: b\nmodels: [a]\nparameters: {trim_scope: layer}\n", `parameters of model a: ties: parameter trim_scope must be "tensor" or "global", got "layer"`},
-		{"param out of range", "merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {density: 1.5}\n", "parameters of model a: ties: parameter density must be in [0, 1], got 1.5"},
-		{"param not taken", "merge_method: linear\nmodels:\n  - model: a\n    parameters: {density: 0.5}\n", `parameters of model a: method linear does not accept parameter "density"`},
-		{"common param differs", "merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {lambda: 1}\n  - model: c\n    parameters: {lambda: 2}\n", "parameters: lambda must be the same for every model of a ties merge"},
+		{"bad param choice", "merge_method: ties\nbase_model: b\nmodels: [a]\nparameters: {trim_scope: layer}\n", `parameters.trim_scope: ties: parameter trim_scope must be "tensor" or "global", got "layer"`},
+		{"param out of range", "merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {density: 1.5}\n", "models[0].parameters.density: ties: parameter density must be in [0, 1], got 1.5"},
+		{"param not taken", "merge_method: linear\nmodels:\n  - model: a\n    parameters: {density: 0.5}\n", `models[0].parameters.density: method linear does not accept parameter "density"`},
 		{"unknown method", "merge_method: frankenmerge\nmodels: [a]\n", `merge_method: unknown merge method "frankenmerge"`},
 		{"needs base", "merge_method: task_arithmetic\nmodels: [a]\n", "base_model: merge_method task_arithmetic needs a base model"},
 		{"slerp two", "merge_method: slerp\nbase_model: b\nmodels: [a, c]\nparameters: {t: 0.5}\n", "models: merge_method slerp takes exactly 1 model(s) besides the base, got 2"},
@@ -190,9 +174,9 @@ func TestValidateInCode(t *testing.T) {
 		want string
 	}{
 		{"ok", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a"}, {Model: "b"}}}, ""},
-		{"ok ties", Config{MergeMethod: "ties", BaseModel: "z", Parameters: Parameters{Density: f(0.2)}, Models: []ModelRef{{Model: "a"}, {Model: "z"}}}, ""},
-		{"zero weight sum is merge's business", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a", Parameters: Parameters{Weight: f(0)}}}}, ""},
-		{"bad density", Config{MergeMethod: "ties", BaseModel: "z", Models: []ModelRef{{Model: "a", Parameters: Parameters{Density: f(-1)}}}}, "parameters of model a: ties: parameter density must be in [0, 1]"},
+		{"ok ties", Config{MergeMethod: "ties", BaseModel: "z", Parameters: ParamSetOf(merge.Params{Density: f(0.2)}), Models: []ModelRef{{Model: "a"}, {Model: "z"}}}, ""},
+		{"zero weight sum is merge's business", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a", Parameters: ParamSetOf(merge.Params{Weight: f(0)})}}}, ""},
+		{"bad density", Config{MergeMethod: "ties", BaseModel: "z", Models: []ModelRef{{Model: "a", Parameters: ParamSetOf(merge.Params{Density: f(-1)})}}}, "models[0].parameters.density: ties: parameter density must be in [0, 1]"},
 		{"bad dtype", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a"}}, DType: "F32"}, "dtype: want float32"},
 		{"negative shard", Config{MergeMethod: "linear", Models: []ModelRef{{Model: "a"}}, OutShardSize: -1}, "out_shard_size"},
 		{"empty model", Config{MergeMethod: "linear", Models: []ModelRef{{}}}, "models[0].model: missing"},

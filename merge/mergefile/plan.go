@@ -24,7 +24,16 @@ const (
 	ActionMissing Action = "copy-missing"
 )
 
-// PlannedTensor is one output tensor of a plan.
+// Source is one input tensor of a planned output tensor.
+type Source struct {
+	// Model indexes Plan.Models.
+	Model int
+	// Tensor is the tensor's name in that model.
+	Tensor string
+}
+
+// PlannedTensor is one output tensor of a plan: where it comes from and
+// with which parameters.
 type PlannedTensor struct {
 	// Out is the output tensor: name, dtype and shape.
 	Out checkpoint.TensorInfo
@@ -32,24 +41,50 @@ type PlannedTensor struct {
 	Action Action
 	// InputBytes is the number of bytes read for it from every input.
 	InputBytes int64
-	// MissingIn lists the experts (indexes into Plan.Experts) lacking the
+	// MissingIn lists the experts (indexes into Experts) lacking the
 	// tensor, for ActionMissing.
 	MissingIn []int
+	// Slice is the index of the output slice the tensor belongs to (0 in
+	// the models: syntax); tensors before the layers belong to the first,
+	// those after the layers to the last.
+	Slice int
+	// Layer is the output layer, −1 for tensors outside the layers.
+	Layer int
+	// T is where gradients are evaluated: layer i of a slice of L layers
+	// has t = i ÷ (L − 1) (1 when L = 1); tensors outside layers have 0.
+	T float64
+	// Base is the base model's tensor, nil when no base takes part.
+	Base *Source
+	// Experts are the experts' tensors, in the slice's order.
+	Experts []Source
+	// Copy is the tensor copied for ActionCopy.
+	Copy *Source
+	// Params are each expert's parameters as the recipe gives them for
+	// this tensor (unset: the method's default).
+	Params []merge.Params
+	// Resolved are each expert's parameters with the defaults filled in.
+	Resolved []merge.Resolved
 }
 
 // Plan is the outcome of the pre-flight check: what Run will read and write.
 type Plan struct {
 	// Method is the merge method.
 	Method string
-	// Base is the base checkpoint's path, "" when the merge has none.
+	// Base is the base model's reference, "" when the merge has none.
 	Base string
-	// Experts are the experts' paths in config order.
+	// Models are every input's reference as the recipe gives it;
+	// Source.Model indexes them.
+	Models []string
+	// Paths are where each model was found (a hub id's cache snapshot).
+	Paths []string
+	// Experts are the references of the models merged as experts, in
+	// order of first appearance.
 	Experts []string
-	// Params are each expert's parameters (global ⊕ model), as configured.
-	Params []Parameters
-	// Resolved are each expert's parameters with the method's defaults.
-	Resolved []merge.Resolved
-	// Tensors are the output tensors in write order.
+	// Slices is the number of output slices.
+	Slices int
+	// Layers is the number of output layers.
+	Layers int
+	// Tensors are the output tensors in write order (by name).
 	Tensors []PlannedTensor
 	// InputBytes is the number of tensor bytes read from the inputs.
 	InputBytes int64
@@ -57,22 +92,35 @@ type Plan struct {
 	OutputBytes int64
 	// LargestElements is the element count of the largest merged tensor.
 	LargestElements int64
+	// MaxInputs is the largest number of inputs (base and experts) of one
+	// merged tensor.
+	MaxInputs int
+	// StatsExperts is the number of experts the diagnostics cover: the
+	// most experts of any merged tensor (expert i of the diagnostics is
+	// the i-th expert of each tensor's slice).
+	StatsExperts int
 	// TwoPass is true when the method needs a first pass over the experts
 	// (TIES with trim_scope: global).
 	TwoPass bool
+	// GlobalDensity is each expert's density for the first pass (TwoPass
+	// only).
+	GlobalDensity []float64
+	// configModel indexes Models: the model config.json comes from.
+	configModel int
+	// layouts are the models' layer layouts, by model.
+	layouts []layout
+	// tokenizerDir is where tokenizer files come from when
+	// tokenizer_source names a model ("" otherwise).
+	tokenizerDir string
 }
 
 // WorkingSetBytes estimates the float32 buffers a merge holds at once
 // with one tensor in flight: (inputs + 1) × the largest tensor.
 func (p *Plan) WorkingSetBytes() int64 {
-	n := int64(len(p.Experts) + 1)
-	if p.Base != "" {
-		n++
-	}
-	return n * 4 * p.LargestElements
+	return int64(p.MaxInputs+1) * 4 * p.LargestElements
 }
 
-// Describe prints the plan in a human-readable form.
+// Describe prints a summary of the plan in a human-readable form.
 func (p *Plan) Describe(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "method:   %s\n", p.Method)
@@ -81,9 +129,14 @@ func (p *Plan) Describe(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "base:     (none)\n")
 	}
-	for i, e := range p.Experts {
-		fmt.Fprintf(&b, "expert %d: %s  %s\n", i, e, formatResolved(p.Method, p.Resolved[i]))
+	for i, m := range p.Models {
+		fmt.Fprintf(&b, "model m%d: %s", i, m)
+		if p.Paths[i] != m {
+			fmt.Fprintf(&b, " (%s)", p.Paths[i])
+		}
+		b.WriteByte('\n')
 	}
+	fmt.Fprintf(&b, "layers:   %d in %d slice(s)\n", p.Layers, p.Slices)
 	counts := map[Action]int{}
 	dtypes := map[string]int{}
 	for _, t := range p.Tensors {

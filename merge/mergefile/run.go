@@ -1,6 +1,7 @@
 package mergefile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,6 @@ import (
 	"runtime"
 	"time"
 
-	"mergescale/checkpoint"
 	"mergescale/merge"
 )
 
@@ -33,6 +33,13 @@ type Options struct {
 	Summary io.Writer
 	// Workers bounds the tensors processed at once; 0 means GOMAXPROCS.
 	Workers int
+	// PlanJSON makes a dry run write the per-tensor plan to Summary as
+	// JSON lines (the content of merge_plan.jsonl) instead of the summary
+	// and the table.
+	PlanJSON bool
+	// Getenv reads the environment for the Hugging Face cache lookup
+	// (HF_HUB_CACHE, HF_HOME, HOME); nil means os.Getenv.
+	Getenv func(string) string
 }
 
 // Output file names written next to the weights.
@@ -41,6 +48,8 @@ const (
 	ConfigFileName = "mergescale_config.yaml"
 	// StatsFileName holds the merge diagnostics as JSON.
 	StatsFileName = "merge_stats.json"
+	// PlanFileName holds the per-tensor plan as JSON lines.
+	PlanFileName = "merge_plan.jsonl"
 )
 
 // Run merges the checkpoints of cfg into outDir.
@@ -72,12 +81,16 @@ func Run(ctx context.Context, cfg *Config, outDir string, opts Options) (*merge.
 	}
 	defer in.close()
 	if opts.DryRun {
-		if opts.Summary != nil {
-			if err := plan.Describe(opts.Summary); err != nil {
-				return nil, err
-			}
+		if opts.Summary == nil {
+			return nil, nil
 		}
-		return nil, nil
+		if opts.PlanJSON {
+			return nil, plan.WriteJSONL(opts.Summary)
+		}
+		if err := plan.Describe(opts.Summary); err != nil {
+			return nil, err
+		}
+		return nil, plan.WriteTable(opts.Summary)
 	}
 
 	parent := filepath.Dir(filepath.Clean(outDir))
@@ -195,16 +208,14 @@ func writeSideFiles(cfg *Config, plan *Plan, stats *merge.Stats, dir string) err
 	if err := os.WriteFile(filepath.Join(dir, StatsFileName), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	src := cfg.BaseModel
-	if src == "" {
-		src = plan.Experts[0]
+	var pl bytes.Buffer
+	if err := plan.WriteJSONL(&pl); err != nil {
+		return fmt.Errorf("merge: %s: %w", PlanFileName, err)
 	}
-	if fi, err := os.Stat(src); err == nil && fi.IsDir() {
-		if err := checkpoint.CopyModelFiles(src, dir); err != nil {
-			return fmt.Errorf("merge: copying config and tokenizer files: %w", err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, PlanFileName), pl.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("merge: %w", err)
 	}
-	return nil
+	return writeModelFiles(cfg, plan, dir)
 }
 
 // statsFile is the layout of merge_stats.json.

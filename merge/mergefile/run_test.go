@@ -48,8 +48,8 @@ func TestRunLinearNoBase(t *testing.T) {
 	a := writeModel(t, filepath.Join(dir, "a"), 0, f32("w", checkpoint.F32, []int64{2, 2}, 1, 2, 3, 4), ids)
 	b := writeModel(t, filepath.Join(dir, "b"), 0, f32("w", checkpoint.F32, []int64{2, 2}, 3, 4, 5, 6), ids)
 	cfg := &Config{MergeMethod: "linear", Models: []ModelRef{
-		{Model: a, Parameters: Parameters{Weight: f64(1)}},
-		{Model: b, Parameters: Parameters{Weight: f64(3)}},
+		{Model: a, Parameters: ParamSetOf(merge.Params{Weight: f64(1)})},
+		{Model: b, Parameters: ParamSetOf(merge.Params{Weight: f64(3)})},
 	}}
 	out, st := run(t, cfg, Options{})
 	// θ = (1·a + 3·b) / 4: (1+9)/4, (2+12)/4, (3+15)/4, (4+18)/4.
@@ -70,7 +70,7 @@ func TestRunLinearNoBase(t *testing.T) {
 	if js, _ := os.ReadFile(filepath.Join(out, "config.json")); !strings.Contains(string(js), `"from": "a"`) {
 		t.Errorf("config.json = %s, want the first model's", js)
 	}
-	wantFiles := []string{"config.json", StatsFileName, ConfigFileName, checkpoint.SingleFileName, "tokenizer.json"}
+	wantFiles := []string{"config.json", PlanFileName, StatsFileName, ConfigFileName, checkpoint.SingleFileName, "tokenizer.json"}
 	if got := dirEntries(t, out); !reflect.DeepEqual(got, wantFiles) {
 		t.Errorf("output files = %v, want %v", got, wantFiles)
 	}
@@ -87,7 +87,7 @@ func TestRunTaskArithmeticBF16Sharded(t *testing.T) {
 		f32("a", bf, []int64{2}, 1, 4), f32("b", bf, []int64{3}, 1.5, -1, 4))
 	// Written as a user would, with the base also listed under models.
 	yml := "merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: base\n  - model: e1\n  - model: e2\n" +
-		"parameters: {lambda: 0.5}\nout_shard_size: 8\n"
+		"parameters: {lambda: 0.5, weight: 1}\nout_shard_size: 8\n"
 	cfgPath := filepath.Join(dir, "merge.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestRunTaskArithmeticBF16Sharded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reloading %s: %v", ConfigFileName, err)
 	}
-	if len(resolved.Models) != 2 || *resolved.Models[0].Parameters.Lambda != 0.5 || resolved.OutShardSize != 8 {
+	if len(resolved.Models) != 3 || resolved.Parameters["lambda"].Value != 0.5 || resolved.Parameters["normalize"].Value != false || resolved.OutShardSize != 8 {
 		t.Errorf("resolved config = %+v", resolved)
 	}
 	resolved.DType = "float32"
@@ -150,7 +150,7 @@ func TestRunTIES(t *testing.T) {
 	base := writeModel(t, filepath.Join(dir, "base"), 0, f32("a", f, []int64{4}, 0, 0, 0, 0))
 	e1 := writeModel(t, filepath.Join(dir, "e1"), 0, f32("a", f, []int64{4}, 3, -1, 2, 0))
 	e2 := writeModel(t, filepath.Join(dir, "e2"), 0, f32("a", f, []int64{4}, -2, 1, 1, 0))
-	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: Parameters{Density: f64(0.5)},
+	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: ParamSetOf(merge.Params{Weight: f64(1), Density: f64(0.5)}),
 		Models: []ModelRef{{Model: e1}, {Model: e2}}}
 	out, _ := run(t, cfg, Options{})
 	// Trim to k = 2: τ̂1 = (3, 0, 2, 0); τ̂2 = (−2, 1, 0, 0) (|1| tie: the lower
@@ -181,7 +181,7 @@ func TestRunTIESGlobalScope(t *testing.T) {
 		// e2 keeps its four |1| entries (only 4 are non-zero; the 5th kept is 0).
 		{"global", map[string][]float32{"a": {3, -1, 2, 0}, "b": {0.5, 0.25}, "c": {-1, 1}, "d": {1, 1}}},
 	} {
-		cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: Parameters{Density: f64(0.5), TrimScope: tt.scope},
+		cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: ParamSetOf(merge.Params{Weight: f64(1), Density: f64(0.5), TrimScope: tt.scope}),
 			Models: []ModelRef{{Model: e1}, {Model: e2}}}
 		out, _ := run(t, cfg, Options{})
 		got := readAll(t, out)
@@ -195,7 +195,7 @@ func TestRunTIESGlobalScope(t *testing.T) {
 	// |τ| = 1 in all four entries, k = 2 → a kept, b dropped.
 	b2 := writeModel(t, filepath.Join(dir, "b2"), 0, f32("a", f, []int64{2}, 0, 0), f32("b", f, []int64{2}, 0, 0))
 	x := writeModel(t, filepath.Join(dir, "x"), 0, f32("a", f, []int64{2}, 1, -1), f32("b", f, []int64{2}, 1, 1))
-	cfg := &Config{MergeMethod: "ties", BaseModel: b2, Parameters: Parameters{Density: f64(0.5), TrimScope: "global"},
+	cfg := &Config{MergeMethod: "ties", BaseModel: b2, Parameters: ParamSetOf(merge.Params{Weight: f64(1), Density: f64(0.5), TrimScope: "global"}),
 		Models: []ModelRef{{Model: x}}}
 	out, _ := run(t, cfg, Options{})
 	wantValues(t, readAll(t, out), map[string][]float32{"a": {1, -1}, "b": {0, 0}})
@@ -208,7 +208,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 	short := writeModel(t, filepath.Join(dir, "short"), 0, f32("a", f, []int64{2}, 1, 1))
 	wide := writeModel(t, filepath.Join(dir, "wide"), 0, f32("a", f, []int64{3}, 1, 1, 1), f32("b", f, []int64{2}, 1, 1), f32("c", f, []int64{1}, 1))
 	missing := filepath.Join(dir, "nowhere")
-	cfg := &Config{MergeMethod: "task_arithmetic", BaseModel: base, Models: []ModelRef{{Model: short}, {Model: wide}}}
+	cfg := &Config{MergeMethod: "task_arithmetic", BaseModel: base, Parameters: ParamSet{"weight": Scalar(1.0)}, Models: []ModelRef{{Model: short}, {Model: wide}}}
 	parent := t.TempDir()
 	out := filepath.Join(parent, "merged")
 	_, err := Run(context.Background(), cfg, out, Options{})
@@ -254,7 +254,7 @@ func TestRunFailureLeavesNothing(t *testing.T) {
 	const f = checkpoint.F32
 	base := writeModel(t, filepath.Join(dir, "base"), 0, f32("a", f, []int64{2}, 0, 0), f32("b", f, []int64{1}, 0))
 	bad := writeModel(t, filepath.Join(dir, "bad"), 0, f32("a", f, []int64{2}, 1, 1), f32("b", f, []int64{1}, float32(nanValue())))
-	cfg := &Config{MergeMethod: "task_arithmetic", BaseModel: base, Models: []ModelRef{{Model: bad}}}
+	cfg := &Config{MergeMethod: "task_arithmetic", BaseModel: base, Parameters: ParamSet{"weight": Scalar(1.0)}, Models: []ModelRef{{Model: bad}}}
 	parent := t.TempDir()
 	_, err := Run(context.Background(), cfg, filepath.Join(parent, "merged"), Options{})
 	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), `"b"`) {
@@ -271,7 +271,7 @@ func TestRunOutputDir(t *testing.T) {
 	dir := t.TempDir()
 	const f = checkpoint.F32
 	a := writeModel(t, filepath.Join(dir, "a"), 0, f32("w", f, []int64{1}, 2))
-	cfg := &Config{MergeMethod: "linear", Models: []ModelRef{{Model: a}}}
+	cfg := &Config{MergeMethod: "linear", Parameters: ParamSet{"weight": Scalar(1.0)}, Models: []ModelRef{{Model: a}}}
 	out := filepath.Join(dir, "out")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
@@ -302,17 +302,51 @@ func TestDryRun(t *testing.T) {
 	dir := t.TempDir()
 	base := randomModel(t, filepath.Join(dir, "base"), checkpoint.F32, 0, 1)
 	e1 := randomModel(t, filepath.Join(dir, "e1"), checkpoint.F32, 0, 2)
-	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: Parameters{Density: f64(0.2)}, Models: []ModelRef{{Model: e1}}}
+	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: ParamSetOf(merge.Params{Weight: f64(1), Density: f64(0.2)}), Models: []ModelRef{{Model: e1}}}
 	var buf bytes.Buffer
 	out := filepath.Join(dir, "out")
 	st, err := Run(context.Background(), cfg, out, Options{DryRun: true, Summary: &buf})
 	if err != nil || st != nil {
 		t.Fatalf("dry run = %v, %v", st, err)
 	}
-	for _, want := range []string{"method:   ties", "expert 0: " + e1 + "  {weight: 1, density: 0.2,", "6 (5 merged, 1 copied, 0 copied"} {
+	for _, want := range []string{"method:   ties", "model m1: " + e1, "layers:   2 in 1 slice(s)", "6 (5 merged, 1 copied, 0 copied"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, buf.String())
 		}
+	}
+	// The table: one row per tensor, layers with t = i ÷ (L − 1), tensors
+	// outside the layers at t = 0, every resolved parameter.
+	var rows []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		rows = append(rows, strings.Join(strings.Fields(line), " "))
+	}
+	for _, want := range []string{
+		"TENSOR ACTION SLICE LAYER T SOURCES PARAMETERS",
+		"attn.bias_mask copy 0 - 0 m0",
+		"h.0.mlp.c_fc.weight merge 0 0 0 base m0 m1 m1{density=0.2 weight=1} lambda=1 normalize=true trim_scope=tensor",
+		"h.1.attn.c_attn.weight merge 0 1 1 base m0 m1 m1{density=0.2 weight=1} lambda=1 normalize=true trim_scope=tensor",
+		"wte.weight merge 0 - 0 base m0 m1 m1{density=0.2 weight=1} lambda=1 normalize=true trim_scope=tensor",
+	} {
+		if !slices.Contains(rows, want) {
+			t.Errorf("plan table lacks row %q:\n%s", want, buf.String())
+		}
+	}
+	// --json: the JSON lines of merge_plan.jsonl.
+	buf.Reset()
+	if _, err := Run(context.Background(), cfg, out, Options{DryRun: true, PlanJSON: true, Summary: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("JSONL plan has %d lines, want 6:\n%s", len(lines), buf.String())
+	}
+	var l planLine
+	if err := json.Unmarshal([]byte(lines[3]), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Tensor != "h.1.attn.c_attn.weight" || l.Layer == nil || *l.Layer != 1 || l.T != 1 || l.Base == nil || l.Base.Model != base ||
+		len(l.Sources) != 1 || l.Sources[0].Model != e1 || l.Sources[0].Params["density"] != 0.2 || l.Params["lambda"] != 1.0 {
+		t.Errorf("JSONL line 3 = %s", lines[3])
 	}
 	if dirEntries(t, out) != nil || len(dirEntries(t, dir)) != 2 {
 		t.Errorf("dry run wrote something: %v", dirEntries(t, dir))
@@ -330,12 +364,12 @@ func TestDeterminism(t *testing.T) {
 		models = append(models, ModelRef{Model: randomModel(t, filepath.Join(dir, "e"+string(rune('0'+i))), checkpoint.BF16, 4096, uint64(10+i))})
 	}
 	for _, method := range []string{"dare_ties", "ties", "ties_global", "task_arithmetic"} {
-		cfg := &Config{MergeMethod: method, BaseModel: base, Models: models, Seed: 5, OutShardSize: 6000}
+		cfg := &Config{MergeMethod: method, BaseModel: base, Parameters: ParamSet{"weight": Scalar(1.0)}, Models: models, Seed: 5, OutShardSize: 6000}
 		if method != "task_arithmetic" {
-			cfg.Parameters.Density = f64(0.3)
+			cfg.Parameters["density"] = Scalar(0.3)
 		}
 		if method == "ties_global" {
-			cfg.MergeMethod, cfg.Parameters.TrimScope = "ties", "global"
+			cfg.MergeMethod, cfg.Parameters["trim_scope"] = "ties", Scalar("global")
 		}
 		var outs []string
 		for _, procs := range []struct{ gomaxprocs, workers int }{{1, 1}, {4, 3}} {
@@ -362,7 +396,7 @@ func TestRunProgressAndSummary(t *testing.T) {
 	dir := t.TempDir()
 	base := randomModel(t, filepath.Join(dir, "base"), checkpoint.F32, 0, 1)
 	e1 := randomModel(t, filepath.Join(dir, "e1"), checkpoint.F32, 0, 2)
-	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: Parameters{Density: f64(0.2), TrimScope: "global"}, Models: []ModelRef{{Model: e1}}}
+	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: ParamSetOf(merge.Params{Weight: f64(1), Density: f64(0.2), TrimScope: "global"}), Models: []ModelRef{{Model: e1}}}
 	var bar, sum bytes.Buffer
 	if _, err := Run(context.Background(), cfg, filepath.Join(dir, "out"), Options{Progress: &bar, Summary: &sum}); err != nil {
 		t.Fatal(err)

@@ -59,8 +59,8 @@ func (d *driver) jobCost(pt PlannedTensor) int64 {
 	case ActionMissing:
 		return n
 	}
-	k := int64(len(d.in.experts) + 1)
-	if d.in.base != nil {
+	k := int64(len(pt.Experts) + 1)
+	if pt.Base != nil {
 		k++
 	}
 	return k * n
@@ -131,7 +131,7 @@ func (d *driver) stream(ctx context.Context, dir string) (*merge.Stats, error) {
 		}
 		return nil
 	})
-	acc := merge.NewAccumulator(len(d.in.experts))
+	acc := merge.NewAccumulator(d.plan.StatsExperts)
 	g.Go(func() error {
 		for _, j := range jobs {
 			select {
@@ -178,8 +178,9 @@ func (d *driver) compute(j *job, pool *bufPool) error {
 	case ActionMissing:
 		b := pool.get(n)
 		j.bufs = append(j.bufs, b)
-		out, err := d.in.base.Float32(name, b)
-		d.in.base.Release(name)
+		base := d.in.models[j.pt.Base.Model]
+		out, err := base.Float32(j.pt.Base.Tensor, b)
+		base.Release(j.pt.Base.Tensor)
 		if err != nil {
 			return fmt.Errorf("merge: base model %s: %w", d.plan.Base, err)
 		}
@@ -187,36 +188,39 @@ func (d *driver) compute(j *job, pool *bufPool) error {
 		return nil
 	}
 
-	k := len(d.in.experts)
+	k := len(j.pt.Experts)
 	in := merge.Input{Name: name, Experts: make([][]float32, k), Weights: make([]float64, k), Params: make([]merge.Params, k)}
 	// Read every input in parallel: the reads (page-cache copies and
 	// widening) dominate simple merges, and the buffers exist anyway.
 	readers := make([]*checkpoint.Checkpoint, 0, k+1)
+	names := make([]string, 0, k+1)
 	dsts := make([]*[]float32, 0, k+1)
 	labels := make([]string, 0, k+1)
-	if d.in.base != nil {
-		readers = append(readers, d.in.base)
+	if b := j.pt.Base; b != nil {
+		readers = append(readers, d.in.models[b.Model])
+		names = append(names, b.Tensor)
 		dsts = append(dsts, &in.Base)
 		labels = append(labels, "base model "+d.plan.Base)
 	}
-	for i, c := range d.in.experts {
-		readers = append(readers, c)
+	for i, e := range j.pt.Experts {
+		readers = append(readers, d.in.models[e.Model])
+		names = append(names, e.Tensor)
 		dsts = append(dsts, &in.Experts[i])
-		labels = append(labels, "model "+d.plan.Experts[i])
+		labels = append(labels, "model "+d.plan.Models[e.Model])
 	}
 	// F32 inputs are used in place, as views of the mapped files (zero
 	// copy: one pass over the data instead of two); the others are widened
 	// into pooled buffers. Either way each input's pages are released once
 	// the tensor is merged.
 	defer func() {
-		for _, c := range readers {
-			c.Release(name)
+		for r, c := range readers {
+			c.Release(names[r])
 		}
 	}()
 	errs := make([]error, len(readers))
 	var wg sync.WaitGroup
 	for r, c := range readers {
-		if v, ok := f32View(c, name); ok {
+		if v, ok := f32View(c, names[r]); ok {
 			*dsts[r] = v
 			continue
 		}
@@ -225,7 +229,7 @@ func (d *driver) compute(j *job, pool *bufPool) error {
 		wg.Add(1)
 		go func(r int) {
 			defer wg.Done()
-			v, err := readers[r].Float32(name, buf)
+			v, err := readers[r].Float32(names[r], buf)
 			if err != nil {
 				errs[r] = fmt.Errorf("merge: %s: %w", labels[r], err)
 				return
@@ -242,18 +246,18 @@ func (d *driver) compute(j *job, pool *bufPool) error {
 		}
 	}
 	for i := range in.Experts {
-		in.Params[i] = d.plan.Params[i]
-		in.Weights[i] = d.plan.Resolved[i].Weight
+		in.Params[i] = j.pt.Params[i]
+		in.Weights[i] = j.pt.Resolved[i].Weight
 		if d.thresholds != nil {
 			in.Params[i].Threshold = d.thresholds[name][i]
 		}
 	}
 	st, err := merge.MergeTensor(d.plan.Method, in, d.cfg.Seed, out)
 	if err != nil {
-		return fmt.Errorf("merge: %w", d.nameModels(err))
+		return fmt.Errorf("merge: %w", d.nameModels(err, j.pt))
 	}
 	j.out = out
-	j.stats = st
+	j.stats = padStats(st, d.plan.StatsExperts)
 	return nil
 }
 
@@ -284,16 +288,13 @@ func littleEndian() bool {
 func (d *driver) write(w *checkpoint.DirWriter, j *job) error {
 	name := j.pt.Out.Name
 	if j.pt.Action == ActionCopy {
-		src, label := d.in.base, "base model "+d.plan.Base
-		if src == nil {
-			src, label = d.in.experts[0], "model "+d.plan.Experts[0]
-		}
-		raw, err := src.Raw(name)
+		src, label := d.in.models[j.pt.Copy.Model], "model "+d.plan.Models[j.pt.Copy.Model]
+		raw, err := src.Raw(j.pt.Copy.Tensor)
 		if err != nil {
 			return fmt.Errorf("merge: %s: %w", label, err)
 		}
 		err = w.WriteRaw(name, raw)
-		src.Release(name)
+		src.Release(j.pt.Copy.Tensor)
 		if err != nil {
 			return fmt.Errorf("merge: writing %s: %w", name, err)
 		}
@@ -307,13 +308,14 @@ func (d *driver) write(w *checkpoint.DirWriter, j *job) error {
 
 // nameModels appends to an error of package merge, which names inputs as
 // "base" and "expert i", the paths of the models it mentions.
-func (d *driver) nameModels(err error) error {
+func (d *driver) nameModels(err error, pt PlannedTensor) error {
 	msg := err.Error()
 	var legend []string
 	if strings.Contains(msg, "base ") && d.plan.Base != "" {
 		legend = append(legend, "base = "+d.plan.Base)
 	}
-	for i, p := range d.plan.Experts {
+	for i, e := range pt.Experts {
+		p := d.plan.Models[e.Model]
 		tag := fmt.Sprintf("expert %d", i)
 		if idx := strings.Index(msg, tag); idx >= 0 {
 			rest := msg[idx+len(tag):]

@@ -16,10 +16,10 @@ import (
 // order; only merged tensors count. Memory: the base and every expert's
 // copy of one tensor at a time, the same (k + 1) buffers as the merge.
 func (d *driver) thresholdPass(ctx context.Context) error {
-	k := len(d.in.experts)
+	k := len(d.plan.GlobalDensity)
 	hists := make([]*merge.MagnitudeHistogram, k)
 	for i := range hists {
-		h, err := merge.NewMagnitudeHistogram(d.plan.Resolved[i].Density)
+		h, err := merge.NewMagnitudeHistogram(d.plan.GlobalDensity[i])
 		if err != nil {
 			return fmt.Errorf("merge: model %s: %w", d.plan.Experts[i], err)
 		}
@@ -75,13 +75,17 @@ func (d *driver) thresholdPass(ctx context.Context) error {
 
 // histTensor reads one tensor of the base and of the active experts and
 // adds each expert's task vector to its histogram, experts in parallel.
+// Global scope is planned for the models: syntax only, where every merged
+// tensor has the same experts in the same order and the inputs' names are
+// the output's.
 func (d *driver) histTensor(pt PlannedTensor, active []int, hists []*merge.MagnitudeHistogram, pool *bufPool) error {
 	name := pt.Out.Name
 	n := int(pt.Out.NumElements())
 	bbuf := pool.get(n)
 	defer pool.put(bbuf)
-	base, err := d.in.base.Float32(name, bbuf)
-	d.in.base.Release(name)
+	bc := d.in.models[pt.Base.Model]
+	base, err := bc.Float32(pt.Base.Tensor, bbuf)
+	bc.Release(pt.Base.Tensor)
 	if err != nil {
 		return fmt.Errorf("merge: base model %s: %w", d.plan.Base, err)
 	}
@@ -89,16 +93,17 @@ func (d *driver) histTensor(pt PlannedTensor, active []int, hists []*merge.Magni
 	errs := make([]error, len(active))
 	var wg sync.WaitGroup
 	for a, i := range active {
-		et, _ := d.in.experts[i].Info(name)
+		ec := d.in.models[pt.Experts[i].Model]
+		et, _ := ec.Info(pt.Experts[i].Tensor)
 		read += et.NumBytes()
 		wg.Add(1)
-		go func(a, i int) {
+		go func(a, i int, ec *checkpoint.Checkpoint) {
 			defer wg.Done()
-			errs[a] = d.histExpert(name, d.in.experts[i], hists[i], base, pool, n)
+			errs[a] = d.histExpert(name, pt.Experts[i].Tensor, ec, hists[i], base, pool, n)
 			if errs[a] != nil {
 				errs[a] = fmt.Errorf("merge: model %s: %w", d.plan.Experts[i], errs[a])
 			}
-		}(a, i)
+		}(a, i, ec)
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -106,17 +111,18 @@ func (d *driver) histTensor(pt PlannedTensor, active []int, hists []*merge.Magni
 			return err
 		}
 	}
-	bt, _ := d.in.base.Info(name)
+	bt, _ := bc.Info(pt.Base.Tensor)
 	d.progress.addBytes(read + bt.NumBytes())
 	return nil
 }
 
-// histExpert adds one expert's tensor to its histogram.
-func (d *driver) histExpert(name string, c *checkpoint.Checkpoint, h *merge.MagnitudeHistogram, base []float32, pool *bufPool, n int) error {
+// histExpert adds one expert's tensor (src in c) to its histogram under
+// the output name.
+func (d *driver) histExpert(name, src string, c *checkpoint.Checkpoint, h *merge.MagnitudeHistogram, base []float32, pool *bufPool, n int) error {
 	buf := pool.get(n)
 	defer pool.put(buf)
-	v, err := c.Float32(name, buf)
-	c.Release(name)
+	v, err := c.Float32(src, buf)
+	c.Release(src)
 	if err != nil {
 		return err
 	}

@@ -14,10 +14,13 @@ import (
 
 // Load reads a mergekit-style YAML configuration. It is strict: an unknown
 // key is an error naming the key and its line, and mergekit features that
-// this tool does not implement (slices, layer_range, per-layer gradient
-// lists, filter, tokenizer_source: union) fail with "not supported yet: <key>"
-// instead of merging something else silently. Relative model paths are
-// resolved against the directory of path. The result has passed Validate.
+// this tool does not implement (modules, the tokenizer: block, per-slice
+// base_model and residual_weight, tokenizer_source: union, model+lora
+// references) fail with "not supported yet: <key>" instead of merging
+// something else silently. Relative model paths are resolved against the
+// directory of path; a reference that names no existing path and looks like
+// a hub id (ORG/NAME[@REV]) is kept for the Hugging Face cache lookup. The
+// result has passed Validate.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -71,6 +74,14 @@ func Parse(data []byte, dir string) (*Config, error) {
 		for i := range cfg.Models {
 			cfg.Models[i].Model = resolvePath(dir, cfg.Models[i].Model)
 		}
+		for i := range cfg.Slices {
+			for j := range cfg.Slices[i].Sources {
+				cfg.Slices[i].Sources[j].Model = resolvePath(dir, cfg.Slices[i].Sources[j].Model)
+			}
+		}
+		if ts := cfg.TokenizerSource; ts != "" && ts != "base" && ts != "union" {
+			cfg.TokenizerSource = resolvePath(dir, ts)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -86,8 +97,8 @@ func lineErr(n *yaml.Node, format string, args ...any) error {
 // unsupported lists mergekit keys (anywhere) that this tool does not
 // implement yet.
 var unsupported = map[string]bool{
-	"slices": true, "layer_range": true, "filter": true, "sources": true,
-	"tokenizer": true, "chat_template": true,
+	"tokenizer": true, "chat_template": true, "modules": true,
+	"residual_weight": true,
 }
 
 // mapping iterates over the key/value pairs of a mapping node, rejecting
@@ -124,6 +135,9 @@ func scalarString(n *yaml.Node, key string) (string, error) {
 	return n.Value, nil
 }
 
+// topKeys lists the keys of the top-level mapping.
+const topKeys = "merge_method, base_model, models, slices, parameters, dtype, out_dtype, seed, out_shard_size, tokenizer_source"
+
 // decodeTop decodes the top-level mapping.
 func decodeTop(n *yaml.Node) (*Config, error) {
 	cfg := &Config{}
@@ -136,6 +150,8 @@ func decodeTop(n *yaml.Node) (*Config, error) {
 			cfg.BaseModel, err = scalarString(v, key)
 		case "models":
 			cfg.Models, err = decodeModels(v)
+		case "slices":
+			cfg.Slices, err = decodeSlices(v)
 		case "parameters":
 			cfg.Parameters, err = decodeParams(v, "parameters")
 		case "dtype", "out_dtype":
@@ -146,10 +162,11 @@ func decodeTop(n *yaml.Node) (*Config, error) {
 			if _, ok := dtypes[s]; !ok {
 				return lineErr(v, "%s: want float32, float16 or bfloat16, got %q", key, s)
 			}
-			if cfg.DType != "" && cfg.DType != s {
-				return lineErr(v, "dtype and out_dtype disagree (%s, %s)", cfg.DType, s)
+			if key == "dtype" {
+				cfg.DType = s
+			} else {
+				cfg.OutDType = s
 			}
-			cfg.DType = s
 		case "seed":
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
 				return lineErr(v, "seed: want a non-negative integer")
@@ -174,15 +191,15 @@ func decodeTop(n *yaml.Node) (*Config, error) {
 			if s, err = scalarString(v, key); err != nil {
 				return err
 			}
-			if s != "base" {
-				return lineErr(v, "not supported yet: tokenizer_source: %s", s)
+			if s == "union" {
+				return lineErr(v, "not supported yet: tokenizer_source: union")
 			}
 			cfg.TokenizerSource = s
 		default:
 			if unsupported[key] {
 				return lineErr(k, "not supported yet: %s", key)
 			}
-			return lineErr(k, "unknown key %q (known: merge_method, base_model, models, parameters, dtype, out_dtype, seed, out_shard_size, tokenizer_source)", key)
+			return lineErr(k, "unknown key %q (known: %s)", key, topKeys)
 		}
 		return err
 	})
@@ -213,6 +230,8 @@ func decodeModels(n *yaml.Node) ([]ModelRef, error) {
 				sawModel = true
 			case "parameters":
 				m.Parameters, err = decodeParams(v, fmt.Sprintf("models[%d].parameters", i))
+			case "layer_range":
+				return lineErr(k, "models[%d]: layer_range belongs to the sources of slices:, not to models:", i)
 			default:
 				if unsupported[key] {
 					return lineErr(k, "not supported yet: %s", key)
@@ -232,45 +251,202 @@ func decodeModels(n *yaml.Node) ([]ModelRef, error) {
 	return out, nil
 }
 
-// decodeParams decodes a parameters: mapping. A list or mapping as a value
-// is mergekit's per-layer gradient or filtered parameter, not supported yet.
-func decodeParams(n *yaml.Node, where string) (Parameters, error) {
-	var p Parameters
-	err := mapping(n, where, func(key string, k, v *yaml.Node) error {
-		if unsupported[key] {
-			return lineErr(k, "not supported yet: %s", key)
+// decodeSlices decodes the slices: list.
+func decodeSlices(n *yaml.Node) ([]Slice, error) {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return nil, lineErr(n, "slices: want a non-empty list of {sources: [...], parameters: {...}}")
+	}
+	var out []Slice
+	for i, item := range n.Content {
+		where := fmt.Sprintf("slices[%d]", i)
+		var s Slice
+		sawSources := false
+		err := mapping(item, where, func(key string, k, v *yaml.Node) error {
+			var err error
+			switch key {
+			case "sources":
+				sawSources = true
+				s.Sources, err = decodeSources(v, where)
+			case "parameters":
+				s.Parameters, err = decodeParams(v, where+".parameters")
+			case "base_model":
+				return lineErr(k, "not supported yet: %s.base_model (a base per slice); use the top-level base_model", where)
+			default:
+				if unsupported[key] {
+					return lineErr(k, "not supported yet: %s.%s", where, key)
+				}
+				return lineErr(k, "unknown key %q in %s (known: sources, parameters)", key, where)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
+		if !sawSources {
+			return nil, lineErr(item, "%s: missing key sources", where)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// decodeSources decodes the sources: list of a slice.
+func decodeSources(n *yaml.Node, where string) ([]SliceSource, error) {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return nil, lineErr(n, "%s.sources: want a non-empty list of {model, layer_range: [first, end]}", where)
+	}
+	var out []SliceSource
+	for j, item := range n.Content {
+		sw := fmt.Sprintf("%s.sources[%d]", where, j)
+		var src SliceSource
+		sawModel, sawRange := false, false
+		err := mapping(item, sw, func(key string, k, v *yaml.Node) error {
+			var err error
+			switch key {
+			case "model":
+				sawModel = true
+				src.Model, err = scalarString(v, sw+".model")
+			case "layer_range":
+				sawRange = true
+				src.LayerRange, err = decodeRange(v, sw+".layer_range")
+			case "parameters":
+				src.Parameters, err = decodeParams(v, sw+".parameters")
+			default:
+				if unsupported[key] {
+					return lineErr(k, "not supported yet: %s.%s", sw, key)
+				}
+				return lineErr(k, "unknown key %q in %s (known: model, layer_range, parameters)", key, sw)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !sawModel {
+			return nil, lineErr(item, "%s: missing key model", sw)
+		}
+		if !sawRange {
+			return nil, lineErr(item, "%s: missing key layer_range", sw)
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+// decodeRange decodes a layer_range: [first, end].
+func decodeRange(n *yaml.Node, where string) ([2]int, error) {
+	var r [2]int
+	if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
+		return r, lineErr(n, "%s: want [first, end]", where)
+	}
+	for i, e := range n.Content {
+		if e.Kind != yaml.ScalarNode || e.ShortTag() != "!!int" {
+			return r, lineErr(e, "%s: want two integers, got %q", where, e.Value)
+		}
+		v, err := strconv.Atoi(e.Value)
+		if err != nil || v < 0 {
+			return r, lineErr(e, "%s: want non-negative integers, got %q", where, e.Value)
+		}
+		r[i] = v
+	}
+	if r[1] <= r[0] {
+		return r, lineErr(n, "%s: end %d must be greater than first %d (end is exclusive)", where, r[1], r[0])
+	}
+	return r, nil
+}
+
+// decodeParams decodes a parameters: mapping. A value is a scalar, a
+// gradient (a list of scalars) or a list of {filter, value} conditionals.
+func decodeParams(n *yaml.Node, where string) (ParamSet, error) {
+	ps := ParamSet{}
+	err := mapping(n, where, func(key string, k, v *yaml.Node) error {
 		kind, ok := knownParams[key]
 		if !ok {
+			if unsupported[key] {
+				return lineErr(k, "not supported yet: %s", key)
+			}
 			return lineErr(k, "%s: unknown parameter %q (known: %s)", where, key, joinKeys(knownParams))
 		}
-		switch v.Kind {
-		case yaml.SequenceNode:
-			return lineErr(v, "not supported yet: per-layer gradient list (%s.%s)", where, key)
-		case yaml.MappingNode:
-			return lineErr(v, "not supported yet: filter (%s.%s)", where, key)
-		}
-		val, err := scalarValue(v)
+		s, err := decodeSetting(v, where+"."+key, kind, true)
 		if err != nil {
-			return lineErr(v, "%s.%s: %v", where, key, err)
+			return err
 		}
-		okType := false
-		switch val.(type) {
-		case float64:
-			okType = kind == kindNumber
-		case bool:
-			okType = kind == kindBool
-		case string:
-			okType = kind == kindString
-		}
-		if !okType {
-			want := map[paramKind]string{kindNumber: "a number", kindBool: "true or false", kindString: "a string"}[kind]
-			return lineErr(v, "%s.%s: want %s, got %q", where, key, want, v.Value)
-		}
-		setParam(&p, key, val)
+		ps[key] = s
 		return nil
 	})
-	return p, err
+	return ps, err
+}
+
+// decodeSetting decodes one parameter value; conds allows a list of
+// {filter, value} conditionals (not inside a conditional's value).
+func decodeSetting(v *yaml.Node, where string, kind paramKind, conds bool) (Setting, error) {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		val, err := scalarValue(v)
+		if err != nil {
+			return Setting{}, lineErr(v, "%s: %v", where, err)
+		}
+		if !kindOf(val, kind) {
+			return Setting{}, lineErr(v, "%s: want %s, got %q", where, kindName(kind), v.Value)
+		}
+		return Scalar(val), nil
+	case yaml.MappingNode:
+		return Setting{}, lineErr(v, "%s: a single {filter, value} mapping is not a value; write a list: [{filter: ..., value: ...}, {value: ...}]", where)
+	case yaml.SequenceNode:
+	default:
+		return Setting{}, lineErr(v, "%s: want a value, a gradient or a list of {filter, value}", where)
+	}
+	if len(v.Content) == 0 {
+		return Setting{}, lineErr(v, "%s: a gradient with no values", where)
+	}
+	if v.Content[0].Kind == yaml.MappingNode {
+		if !conds {
+			return Setting{}, lineErr(v, "%s: want a value or a gradient, not conditionals", where)
+		}
+		var s Setting
+		for i, item := range v.Content {
+			cw := fmt.Sprintf("%s[%d]", where, i)
+			var c Conditional
+			sawValue := false
+			err := mapping(item, cw, func(key string, k, e *yaml.Node) error {
+				switch key {
+				case "filter":
+					f, err := scalarString(e, cw+".filter")
+					c.Filter = f
+					return err
+				case "value":
+					sawValue = true
+					val, err := decodeSetting(e, cw+".value", kind, false)
+					c.Value = val
+					return err
+				}
+				return lineErr(k, "unknown key %q in %s (known: filter, value)", key, cw)
+			})
+			if err != nil {
+				return Setting{}, err
+			}
+			if !sawValue {
+				return Setting{}, lineErr(item, "%s: missing key value", cw)
+			}
+			s.Conditionals = append(s.Conditionals, c)
+		}
+		return s, nil
+	}
+	var s Setting
+	for _, e := range v.Content {
+		if e.Kind != yaml.ScalarNode {
+			return Setting{}, lineErr(e, "%s: a gradient holds plain values; a list of conditionals holds only {filter, value} mappings", where)
+		}
+		val, err := scalarValue(e)
+		if err != nil {
+			return Setting{}, lineErr(e, "%s: %v", where, err)
+		}
+		if !kindOf(val, kind) {
+			return Setting{}, lineErr(e, "%s: want %s in the gradient, got %q", where, kindName(kind), e.Value)
+		}
+		s.List = append(s.List, val)
+	}
+	return s, nil
 }
 
 // scalarValue converts a scalar node to float64, bool or string by its
@@ -316,14 +492,20 @@ func joinKeys[V any](m map[string]V) string {
 	return b.String()
 }
 
-// resolvePath makes a relative path absolute against dir.
+// resolvePath makes a relative path absolute against dir. A reference
+// that names no existing path there and looks like a hub id (ORG/NAME,
+// NAME, with @REV) is kept as written, for the Hugging Face cache lookup.
 func resolvePath(dir, p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	abs, err := filepath.Abs(filepath.Join(dir, p))
+	joined := filepath.Join(dir, p)
+	if _, err := os.Stat(joined); err != nil && (looksLikeHubID(p) || looksLikeLoRA(p)) {
+		return p
+	}
+	abs, err := filepath.Abs(joined)
 	if err != nil {
-		return filepath.Join(dir, p)
+		return joined
 	}
 	return abs
 }
