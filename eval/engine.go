@@ -111,7 +111,21 @@ func AnswerRequests(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, req
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, max(1, (len(units)+engineBatch-1)/engineBatch))
+	// Chunks of units holding engineBatch loglikelihood groups each (with
+	// the generations between them), so a model call scores a full batch.
+	chunks := []int{0} // start unit of every chunk, then len(units)
+	groups := 0
+	for i, u := range units {
+		if u.gen {
+			continue
+		}
+		if groups == engineBatch {
+			chunks, groups = append(chunks, i), 0
+		}
+		groups++
+	}
+	chunks = append(chunks, len(units))
+	workers = min(workers, max(1, len(chunks)-1))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -126,11 +140,11 @@ func AnswerRequests(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, req
 		go func() {
 			defer wg.Done()
 			for {
-				lo := int(next.Add(engineBatch) - engineBatch)
-				if lo >= len(units) || ctx.Err() != nil {
+				c := int(next.Add(1) - 1)
+				if c >= len(chunks)-1 || ctx.Err() != nil {
 					return
 				}
-				if err := answerUnits(s, tok, reqs, enc, units[lo:min(lo+engineBatch, len(units))], out); err != nil {
+				if err := answerUnits(s, tok, reqs, enc, units[chunks[c]:chunks[c+1]], out); err != nil {
 					fail(err)
 					return
 				}

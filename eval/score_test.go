@@ -104,10 +104,10 @@ func TestEvaluateRankClassificationAndExactMatch(t *testing.T) {
 			t.Fatalf("category mean %+v", cm)
 		}
 	}
-	// 9 units (5 groups of option requests, 4 generations) in chunks of 8:
-	// two batch calls per evaluation.
-	if n := s.calls.Load(); n != 4 {
-		t.Errorf("%d batch calls for two evaluations, want 4", n)
+	// 5 groups of option requests (and 4 generations) make one chunk of at
+	// most 8 groups: one batch call per evaluation.
+	if n := s.calls.Load(); n != 2 {
+		t.Errorf("%d batch calls for two evaluations, want 2", n)
 	}
 }
 
