@@ -131,6 +131,7 @@ func (c Command) call(ctx context.Context, model string, reqs []Request, worker 
 		defer cancel()
 	}
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
+	killGroupOnCancel(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr tailBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr

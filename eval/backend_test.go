@@ -120,3 +120,23 @@ func TestCommandBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandTimeoutKillsChildren runs the fake evaluator under a shell
+// (as a wrapper script would) and checks that the time-out ends the shell's
+// child too: the call returns long before the child's minute of sleep.
+func TestCommandTimeoutKillsChildren(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh")
+	}
+	t.Setenv(fakeEnv, "1")
+	c := Command{Argv: []string{"/bin/sh", "-c", `"$0" hang "$1" "$2" m 0; echo done`, os.Args[0], "{requests}", "{out}", "{model}"},
+		Timeout: 200 * time.Millisecond, TempDir: t.TempDir()}
+	start := time.Now()
+	_, err := c.Evaluate(context.Background(), "m", []Request{{ID: "a", Type: TypeLoglikelihood, Context: "q", Continuation: " x"}}, 0)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") {
+		t.Fatalf("error %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("the call took %v: the shell's child outlived the time-out", d)
+	}
+}
