@@ -229,7 +229,10 @@ def generate(model, tok, device, reqs, word_level):
         ctx = ctx[-max(1, limit - 1):]
         ids = torch.tensor([ctx], device=device)
         with torch.no_grad():
+            # Plain greedy search whatever the checkpoint's
+            # generation_config says (no beams, penalties or n-gram bans).
             gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False,
+                                 num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0,
                                  eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
         new = gen[0, len(ctx):].tolist()
         if tok.eos_token_id in new:
