@@ -1,7 +1,16 @@
 // Package eval evaluates models on the miniature T0 task suite of
-// eval/world: it turns task instances into token examples for training,
-// scores a Scorer by rank classification (and greedy exact match on the
-// generative tasks), and holds the paper's normalization helpers.
+// eval/world (or a task set read from files): it turns task instances into
+// token examples for training, and scores models by rank classification
+// (and greedy exact match on the generative tasks) through evaluator
+// requests, and holds the paper's normalization helpers.
+//
+// Evaluation speaks one protocol whatever the backend: TaskRequests turns
+// task instances into loglikelihood and generate_until requests (JSON
+// Lines, after lm-evaluation-harness's request types), an Evaluator answers
+// them — Builtin with a Scorer in this process (AnswerRequests, also behind
+// `mergescale loglik`), Command with any external program — and
+// TaskResults computes accuracy and exact match from the answers, the same
+// way for every backend.
 //
 // Training and scoring are aligned: a task example is trained with
 // Prompt = the rendered prompt (ending in <ans>) and Target = the answer's
