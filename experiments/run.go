@@ -40,6 +40,8 @@ type Options struct {
 
 	// freeSpace replaces the file system's free-space query (tests).
 	freeSpace func(path string) (uint64, error)
+	// afterJob, when set, is called after every successful job (tests).
+	afterJob func(j *Job)
 }
 
 // Summary describes what a Run did.
@@ -298,6 +300,9 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 				cond.Broadcast()
 				mu.Unlock()
 				disp.finish(j, err)
+				if err == nil && r.opts.afterJob != nil {
+					r.opts.afterJob(j)
+				}
 				if err == nil {
 					r.log.Info("job done", "kind", string(j.Kind), "job", describe(j), "key", short(j.Key), "seconds", round2(secs))
 				}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -333,5 +334,40 @@ func TestDiskPreflight(t *testing.T) {
 	_, err = Run(context.Background(), c, Options{Workers: 2})
 	if err == nil || !strings.Contains(err.Error(), "disk pre-flight: "+mnt+" has 64.0 KiB free") {
 		t.Fatalf("on a 64 KiB tmpfs: %v", err)
+	}
+}
+
+// TestMergedCheckpointsBounded runs the tiny study with 2 workers and
+// checks after every job that <out>/merged never holds more than workers ×
+// the largest grid (2 × 2) checkpoints, and none at the end: a cell's
+// merges go as soon as its selection commits (pruning only at the end of
+// the run would leave all 24). The scheduler's open-cell limit guarantees
+// the bound under any timing; the natural job order already keeps this
+// run within it.
+func TestMergedCheckpointsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the tiny study")
+	}
+	c := loadTiny(t, t.TempDir())
+	var mu sync.Mutex
+	most := 0
+	opts := Options{Workers: 2, afterJob: func(j *Job) {
+		ents, _ := os.ReadDir(filepath.Join(c.Out, "merged"))
+		n := 0
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") {
+				n++
+			}
+		}
+		mu.Lock()
+		most = max(most, n)
+		mu.Unlock()
+	}}
+	runTiny(t, c, opts)
+	if most > 4 || most == 0 {
+		t.Errorf("at most %d merged checkpoints existed at once, want 1 … 4", most)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.Out, "merged")); len(ents) != 0 {
+		t.Errorf("%d merged checkpoints left", len(ents))
 	}
 }
