@@ -13,6 +13,12 @@
 // changed sweep never invalidates the zoo and a new method only adds that
 // method's jobs. Plan.Shard selects a deterministic share of the merge and
 // evaluation work for one machine of a cluster.
+//
+// The zoo is either trained (zoo.sizes, zoo.bases and the training stages)
+// or brought as existing checkpoints (zoo.checkpoints, keyed by the SHA-256
+// of their files); the tasks are the built-in world's or a folder's
+// (tasks.dir); models are scored through one eval.Evaluator, the built-in
+// engine or an external program (the eval section).
 package experiments
 
 import (

@@ -371,3 +371,104 @@ func TestMergedCheckpointsBounded(t *testing.T) {
 		t.Errorf("%d merged checkpoints left", len(ents))
 	}
 }
+
+// toBF16 copies the checkpoint dir src to dst with every tensor in bfloat16.
+func toBF16(t *testing.T, src, dst string) {
+	t.Helper()
+	ck, err := checkpoint.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	var infos []checkpoint.TensorInfo
+	for _, ti := range ck.Tensors() {
+		ti.DType = checkpoint.BF16
+		infos = append(infos, ti)
+	}
+	os.MkdirAll(dst, 0o755)
+	w, err := checkpoint.CreateDir(dst, infos, ck.Metadata(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ti := range infos {
+		x, err := ck.Float32(ti.Name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteFloat32(ti.Name, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoint.CopyModelFiles(src, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckpointMergeDType merges bfloat16 checkpoints: the merged models
+// keep the base's dtype unless sweep.dtype says otherwise, and sweep.dtype
+// changes the merge keys.
+func TestCheckpointMergeDType(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the tiny zoo")
+	}
+	trained := loadTiny(t, t.TempDir())
+	runTiny(t, trained, Options{})
+	dirs := zooDirs(t, trained)
+	bf := t.TempDir()
+	for _, k := range []string{"pt/pretrain/", "pt/expert/sentiment", "pt/expert/paraphrase"} {
+		toBF16(t, dirs[k], filepath.Join(bf, strings.ReplaceAll(k, "/", "_")))
+	}
+	src := fmt.Sprintf(`name: bf
+seed: 7
+world: {seed: 3, validation: 4, test: 8}
+zoo:
+  checkpoints:
+    - {size: micro, base: pt, base_model: %[1]s/pt_pretrain_, experts: {sentiment: %[1]s/pt_expert_sentiment, paraphrase: %[1]s/pt_expert_paraphrase}}
+sweep:
+  experts: [2]
+  keep_merged: true
+  methods: [{method: task_arithmetic, lambda: [1.0]}]
+`, bf)
+	dtypes := func(extra string) (map[checkpoint.DType]int, []string) {
+		c, err := ParseConfig("bf.yaml", []byte(src+extra), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Out = t.TempDir()
+		runTiny(t, c, Options{})
+		p, _ := NewPlan(c)
+		var keys []string
+		for _, j := range p.Jobs {
+			if j.Kind == KindMerge {
+				keys = append(keys, j.Key)
+			}
+		}
+		got := map[checkpoint.DType]int{}
+		ents, _ := filepath.Glob(filepath.Join(c.Out, "merged", "*"))
+		for _, d := range ents {
+			ck, err := checkpoint.Open(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ti := range ck.Tensors() {
+				got[ti.DType]++
+			}
+			ck.Close()
+		}
+		return got, keys
+	}
+	base, k1 := dtypes("")
+	f32, k2 := dtypes("  dtype: float32\n")
+	if len(base) != 1 || base[checkpoint.BF16] == 0 {
+		t.Errorf("merged dtypes %v, want bfloat16 only (the base's)", base)
+	}
+	if len(f32) != 1 || f32[checkpoint.F32] == 0 {
+		t.Errorf("with sweep.dtype float32: merged dtypes %v", f32)
+	}
+	if len(k1) != 1 || reflect.DeepEqual(k1, k2) {
+		t.Errorf("merge keys %v and %v: sweep.dtype must change them", k1, k2)
+	}
+}
