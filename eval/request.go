@@ -175,7 +175,7 @@ func ReadAnswers(r io.Reader, name string, reqs []Request) ([]Answer, error) {
 			if wa.LogProb == nil || wa.IsGreedy == nil {
 				return fmt.Errorf("%s:%d: answer to loglikelihood request %q needs logprob and is_greedy", name, ln, a.ID)
 			}
-			if math.IsNaN(*wa.LogProb) || *wa.LogProb > 1e-9 {
+			if math.IsNaN(*wa.LogProb) || *wa.LogProb > 1e-3 { // a little slack for rounding
 				return fmt.Errorf("%s:%d: request %q: logprob %v is not a log-probability", name, ln, a.ID, *wa.LogProb)
 			}
 			a.LogProb, a.IsGreedy = *wa.LogProb, *wa.IsGreedy
