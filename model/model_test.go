@@ -112,6 +112,42 @@ func TestGradientFiniteDifference(t *testing.T) {
 	}
 }
 
+// TestPresetGradients checks the backward pass at the shape of every preset
+// (its depth, heads and width; a 16-word vocabulary and short sequences keep
+// the float64 reference cheap) against central differences, on the largest
+// analytic entry of every tensor.
+func TestPresetGradients(t *testing.T) {
+	for _, p := range Presets() {
+		t.Run(p.Name, func(t *testing.T) {
+			c := p.Config(16)
+			m := New(c, 5)
+			batch := []Example{{Prompt: []int{3, 4, 8}, Target: []int{6, 2}}, {Target: []int{1, 5, 7, 2, 9, 11}}}
+			grad, _ := gradOf(m, batch, 1)
+			ref := newRef(m)
+			const h = 1e-4
+			for _, s := range m.specs {
+				pr := ref.get(s.name)
+				i := 0
+				for j := range s.size {
+					if math.Abs(float64(grad[s.offset+j])) > math.Abs(float64(grad[s.offset+i])) {
+						i = j
+					}
+				}
+				old := pr[i]
+				pr[i] = old + h
+				lp := ref.loss(batch)
+				pr[i] = old - h
+				lm := ref.loss(batch)
+				pr[i] = old
+				num := (lp - lm) / (2 * h)
+				if ana := float64(grad[s.offset+i]); math.Abs(num-ana) > 1e-5+5e-3*math.Abs(num) {
+					t.Errorf("%s[%d]: analytic %.7g, finite difference %.7g", s.name, i, ana, num)
+				}
+			}
+		})
+	}
+}
+
 // TestMaskedPositionsZeroGradient checks that prompt positions and the
 // other sequences of a packed shard contribute nothing: positions never
 // reached get exactly zero gradient, the gradient of a fine-tuning example
@@ -382,6 +418,13 @@ func TestPresets(t *testing.T) {
 	for i := 1; i < len(sizes); i++ {
 		if sizes[i] <= sizes[i-1] {
 			t.Errorf("presets not increasing: %v", sizes)
+		}
+	}
+	for _, v := range []int{400, 600} {
+		xs, _ := PresetByName("xs")
+		xl, _ := PresetByName("xl")
+		if lo, hi := NumParamsOf(xs.Config(v)), NumParamsOf(xl.Config(v)); hi < 100*lo {
+			t.Errorf("vocab %d: xs %d, xl %d parameters; want a span ≥ 100×", v, lo, hi)
 		}
 	}
 	if _, err := PresetByName("xxl"); err == nil {
