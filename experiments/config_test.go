@@ -106,7 +106,7 @@ func TestBadConfigs(t *testing.T) {
 		{"negative seed", "seed: 7", "seed: -1",
 			"bad.yaml:2: seed: must be in [0, 4611686018427387904], got -1"},
 		{"unknown size", "sizes: [micro]", "sizes: [micro, xxl]",
-			`bad.yaml:5: zoo.sizes[1]: unknown size preset "xxl" (known: micro, xs, s, m, l)`},
+			`bad.yaml:5: zoo.sizes[1]: unknown size preset "xxl" (known: micro, xs, s, m, l, xl)`},
 		{"duplicate size", "sizes: [micro]", "sizes: [micro, micro]",
 			`bad.yaml:5: zoo.sizes[1]: "micro" appears twice`},
 		{"unknown base", "bases: [pt, it]", "bases: [pt, chat]",
