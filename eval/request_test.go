@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"mergescale/eval/world"
 	"mergescale/tokenizer"
 )
 
@@ -109,5 +110,38 @@ func TestAnswerRequestsGrouping(t *testing.T) {
 	bad := Request{ID: "u", Type: TypeLoglikelihood, Context: "q zzz", Continuation: " red"}
 	if _, err := AnswerRequest(context.Background(), s, tok, bad); err == nil || !strings.Contains(err.Error(), `request "u": context`) {
 		t.Errorf("unknown word: %v", err)
+	}
+}
+
+// TestTaskResultsFromAnswers scores hand-written answers: the highest
+// log-probability wins (the lower index on ties), exact match compares
+// texts with white space collapsed, and answers that do not match the
+// requests are an error.
+func TestTaskResultsFromAnswers(t *testing.T) {
+	task := &world.Task{Name: "t", Category: "c", Heldness: world.HeldIn, Generative: true, Test: []world.Instance{
+		{Prompt: "p0", Options: []string{"a", "b"}, Answer: 1, Target: "b c"},
+		{Prompt: "p1", Options: []string{"a", "b"}, Answer: 0, Target: "a"},
+	}}
+	reqs, err := TaskRequests([]*world.Task{task}, world.Test, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 6 || reqs[0].Continuation != " a" || !reqs[0].EOS || reqs[2].Type != TypeGenerateUntil || reqs[2].MaxGenToks != 6 {
+		t.Fatalf("requests %+v", reqs)
+	}
+	ans := []Answer{
+		{ID: reqs[0].ID, LogProb: -2}, {ID: reqs[1].ID, LogProb: -1}, {ID: reqs[2].ID, Text: "  b \n c "},
+		{ID: reqs[3].ID, LogProb: -1}, {ID: reqs[4].ID, LogProb: -1}, {ID: reqs[5].ID, Text: "b"},
+	}
+	res, err := TaskResults([]*world.Task{task}, world.Test, Options{}, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res[0]; r.N != 2 || r.Accuracy != 1 || r.ExactMatch != 0.5 || !r.HasExactMatch {
+		t.Errorf("result %+v, want accuracy 1 (a tie goes to option 0), exact match 0.5", r)
+	}
+	ans[1], ans[2] = ans[2], ans[1]
+	if _, err := TaskResults([]*world.Task{task}, world.Test, Options{}, ans); err == nil {
+		t.Error("answers out of order accepted")
 	}
 }
