@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"mergescale/model"
+	"mergescale/tokenizer"
 )
 
 func TestForwardCommand(t *testing.T) {
@@ -57,5 +58,47 @@ func TestForwardCommand(t *testing.T) {
 	var o, e bytes.Buffer
 	if code := execute([]string{"forward", "--model", t.TempDir(), "--tokens", "1"}, nil, &o, &e); code != 1 || !strings.Contains(e.String(), "config.json") {
 		t.Fatalf("missing model: exit %d, stderr %q", code, e.String())
+	}
+}
+
+// TestForwardText checks that --text runs the ids of the directory's own
+// tokenizer: the same logits as --tokens with those ids.
+func TestForwardText(t *testing.T) {
+	dir := t.TempDir()
+	tok, err := tokenizer.New([]string{"mira", "lives", "in", "oslo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model.New(model.Config{VocabSize: tok.Size(), NPositions: 6, NEmbd: 8, NLayer: 1, NHead: 2}, 3)
+	if err := m.Save(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := execute(append([]string{"forward", "--model", dir}, args...), nil, &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	byText, stderr, code := run("--text", "mira lives in oslo")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	byIDs, _, _ := run("--tokens", "6,7,8,9")
+	if byText != byIDs {
+		t.Fatalf("--text printed %q, --tokens with the same ids %q", byText, byIDs)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--text", "mira zzz"}, "unknown word"},
+		{[]string{"--text", "  "}, "no tokens"},
+		{[]string{"--text", "mira", "--tokens", "6"}, "not both"},
+	} {
+		if out, stderr, code := run(c.args...); code != 1 || out != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want an error naming %q", c.args, code, out, stderr, c.want)
+		}
 	}
 }

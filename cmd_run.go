@@ -34,7 +34,9 @@ yet done: pretraining, instruction tuning, experts and the multitask model;
 merges at every hyperparameter point; evaluations. Every result goes into
 <out>/results.db; artifacts are content-addressed under <out>/, so a rerun
 skips finished work and an interrupted run resumes where it stopped. When the
-plan finishes, the report is written to <out>/report/.
+plan finishes, the report is written to <out>/report/. A config that lists
+several values for zoo keys (zoo.expert.lr: [2.0e-3, 3.0e-4]) runs every
+combination of them, each a variant; --plan prints how many.
 
 With --shard i/n it runs a deterministic 1/n of the merge and evaluation jobs
 (the zoo is shared through <out>/) into <out>/results-shard-i-of-n.db; merge
@@ -45,7 +47,7 @@ the shards with 'mergescale gather' and render with 'mergescale report'.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.plan, "plan", false, "print the plan (job counts per kind) and exit")
+	f.BoolVar(&o.plan, "plan", false, "print the plan (variants, job counts per kind) and exit")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "with --plan, list every job")
 	f.StringVar(&o.shard, "shard", "", "run shard i/n of the merge and evaluation jobs")
 	f.IntVar(&o.workers, "workers", 0, "jobs to run at once (default: the config's workers)")

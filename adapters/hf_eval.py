@@ -14,7 +14,9 @@ continuation. logprob is the sum of the continuation tokens' log-probabilities,
 is_greedy whether each of them is the argmax. generate_until decodes greedily
 for at most max_gen_toks tokens, stops at end-of-sequence and cuts the text
 before the first `until` string. A context too long for the model loses its
-oldest tokens (the continuation is never cut).
+oldest tokens (the continuation is never cut); a generation's context keeps
+its last n_positions - max_gen_toks tokens; an empty context is the
+beginning-of-sequence token.
 
 Usage (a study's eval.command):
   python3 adapters/hf_eval.py --model {model} --requests {requests} --out {out} --device cuda:{worker}
@@ -176,6 +178,12 @@ def max_length(model):
     return 2048
 
 
+def empty_context(tok):
+    """An empty context stands for the beginning-of-sequence token (the
+    end-of-sequence token when there is none), as in mergescale loglik."""
+    return [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
+
+
 def encode(tok, text):
     return tok(text, add_special_tokens=False)["input_ids"]
 
@@ -192,7 +200,7 @@ def loglikelihood(model, tok, device, reqs, batch_size):
             cont = cont + [tok.eos_token_id]
         if not cont:
             raise SystemExit(f"request {r['id']}: the continuation has no tokens")
-        inputs, first = join_for_scoring(encode(tok, r["context"]), cont, limit)
+        inputs, first = join_for_scoring(encode(tok, r["context"]) or empty_context(tok), cont, limit)
         items.append((r["id"], inputs, first, cont))
     items.sort(key=lambda it: -len(it[1]))
     out = {}
@@ -224,9 +232,11 @@ def generate(model, tok, device, reqs, word_level):
     limit = max_length(model)
     out = {}
     for r in reqs:
-        ctx = encode(tok, r["context"])
+        ctx = encode(tok, r["context"]) or empty_context(tok)
         n = int(r["max_gen_toks"])
-        ctx = ctx[-max(1, limit - 1):]
+        if not 1 <= n < limit:
+            raise SystemExit(f"request {r['id']}: max_gen_toks {n} is not in [1, {limit})")
+        ctx = ctx[-(limit - n):]  # room for the generation, as lm-evaluation-harness
         ids = torch.tensor([ctx], device=device)
         with torch.no_grad():
             # Plain greedy search whatever the checkpoint's

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"mergescale/tokenizer"
 )
 
 // Evaluator backends.
@@ -32,18 +30,18 @@ type Evaluator interface {
 type Builtin struct {
 	// Load opens the model at a path with its tokenizer (the harness passes
 	// the model package's loader; eval never imports model).
-	Load func(path string) (Scorer, *tokenizer.Tokenizer, error)
+	Load func(path string) (Scorer, error)
 	// Workers is the number of goroutines per evaluation (0: GOMAXPROCS).
 	Workers int
 }
 
 // Evaluate implements Evaluator.
 func (b Builtin) Evaluate(ctx context.Context, model string, reqs []Request, worker int) ([]Answer, error) {
-	s, tok, err := b.Load(model)
+	s, err := b.Load(model)
 	if err != nil {
 		return nil, err
 	}
-	ans, err := AnswerRequests(ctx, s, tok, reqs, b.Workers)
+	ans, err := AnswerRequests(ctx, s, reqs, b.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", model, err)
 	}

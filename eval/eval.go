@@ -22,6 +22,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 
 	"mergescale/eval/world"
@@ -36,8 +37,13 @@ type Example struct {
 }
 
 // EncodeInstance turns a task instance into a training example: the prompt's
-// tokens, and the answer's tokens followed by <eos>.
-func EncodeInstance(tok *tokenizer.Tokenizer, in world.Instance) (Example, error) {
+// tokens, and the answer's tokens followed by the tokenizer's end-of-sequence
+// token.
+func EncodeInstance(tok tokenizer.Codec, in world.Instance) (Example, error) {
+	eos := tok.Special().EOS
+	if eos == tokenizer.NoToken {
+		return Example{}, errors.New("eval: the tokenizer has no end-of-sequence token to end targets with")
+	}
 	p, err := tok.EncodeStrict(in.Prompt)
 	if err != nil {
 		return Example{}, fmt.Errorf("eval: prompt %q: %w", in.Prompt, err)
@@ -46,12 +52,12 @@ func EncodeInstance(tok *tokenizer.Tokenizer, in world.Instance) (Example, error
 	if err != nil {
 		return Example{}, fmt.Errorf("eval: target %q: %w", in.Target, err)
 	}
-	return Example{Prompt: p, Target: append(t, tokenizer.EOSID)}, nil
+	return Example{Prompt: p, Target: append(t, eos)}, nil
 }
 
 // TaskExamples returns the training examples of the train split of every
 // task, task after task (a trainer shuffles them).
-func TaskExamples(tok *tokenizer.Tokenizer, tasks []*world.Task) ([]Example, error) {
+func TaskExamples(tok tokenizer.Codec, tasks []*world.Task) ([]Example, error) {
 	var out []Example
 	for _, t := range tasks {
 		for i, in := range t.Train {
@@ -90,6 +96,7 @@ func MixtureExamples(s *world.Suite) ([]Example, error) {
 // every token after <bos>).
 func CorpusExamples(w *world.World, n int, seed uint64) ([]Example, error) {
 	tok := w.Tokenizer()
+	sp := tok.Special()
 	docs := w.Corpus(n, seed)
 	out := make([]Example, 0, len(docs))
 	for i, d := range docs {
@@ -98,9 +105,9 @@ func CorpusExamples(w *world.World, n int, seed uint64) ([]Example, error) {
 			return nil, fmt.Errorf("eval: corpus document %d: %w", i, err)
 		}
 		t := make([]int, 0, len(ids)+2)
-		t = append(t, tokenizer.BOSID)
+		t = append(t, sp.BOS)
 		t = append(t, ids...)
-		out = append(out, Example{Target: append(t, tokenizer.EOSID)})
+		out = append(out, Example{Target: append(t, sp.EOS)})
 	}
 	return out, nil
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"mergescale/eval/world"
-	"mergescale/tokenizer"
 )
 
 // Options tune an evaluation.
@@ -159,12 +158,12 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 // EvaluateTasks scores s on one split of every task with the built-in
 // engine: TaskRequests, AnswerRequests, TaskResults. Results come back in
 // the order of tasks and are identical for any number of workers.
-func EvaluateTasks(ctx context.Context, s Scorer, tok *tokenizer.Tokenizer, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
+func EvaluateTasks(ctx context.Context, s Scorer, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
 	reqs, err := TaskRequests(tasks, split, opts)
 	if err != nil {
 		return nil, err
 	}
-	ans, err := AnswerRequests(ctx, s, tok, reqs, opts.Workers)
+	ans, err := AnswerRequests(ctx, s, reqs, opts.Workers)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,12 @@
 // MERGESCALE_ZOO_PRETRAIN_STEPS) override scalar keys and are type-checked
 // the same way.
 //
+// Any scalar key of a zoo training stage may be a list of values: every
+// combination of the listed values is a variant (Config.Variants), planned
+// with its own zoo and sweep; models that a variant's keys do not determine
+// are shared, since job keys are content addresses. An environment override
+// of a listed key replaces the list by one value.
+//
 // Planning (NewPlan) expands a config into a DAG of content-addressed jobs:
 // every job's key is a hash of everything that determines its artifact, so a
 // changed sweep never invalidates the zoo and a new method only adds that
@@ -90,6 +96,18 @@ type Zoo struct {
 	Instruct  Stage    `mapstructure:"instruct" json:"instruct"`   // instruction tuning of pt (the it base)
 	Expert    Stage    `mapstructure:"expert" json:"expert"`       // one expert per held-in category
 	Multitask Stage    `mapstructure:"multitask" json:"multitask"` // all held-in categories at once
+
+	// Swept lists the stage keys given as lists, in file order. The Stage
+	// fields above hold each list's first value (the default variant);
+	// Variants expands the full product.
+	Swept []SweptKey `mapstructure:"-" json:"swept,omitempty"`
+}
+
+// SweptKey is a zoo training key given as a list of values: every value is
+// tried, in every combination with the other swept keys' values.
+type SweptKey struct {
+	Key    string    `json:"key"`    // dotted path, e.g. zoo.expert.lr
+	Values []float64 `json:"values"` // in file order; integers for integer keys
 }
 
 // Stage holds the training settings of one zoo stage; the fields match

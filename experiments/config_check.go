@@ -265,17 +265,25 @@ func (p *parser) validateBuiltinZoo(c *Config, required func(string) bool, intIn
 		if st.using {
 			required(pre + "steps")
 		}
-		if p.has(pre + "steps") {
-			intIn(pre+"steps", int64(st.s.Steps), 1, 10000000)
+		for _, key := range stageKeys {
+			path := pre + key
+			if sk, ok := c.sweptKey(path); ok {
+				for i, v := range sk.Values {
+					p.checkStageValue(fmt.Sprintf("%s[%d]", path, i), key, v, intIn, floatIn)
+				}
+				if !st.using {
+					p.errAt(path, "a list of values needs the it base (zoo.bases lists only pt), since only it models are instruction-tuned")
+				}
+				continue
+			}
+			if key == "steps" && !p.has(path) {
+				continue
+			}
+			p.checkStageValue(path, key, stageGet(st.s, key), intIn, floatIn)
 		}
-		intIn(pre+"batch", int64(st.s.Batch), 1, 4096)
-		if st.s.LR <= 0 || st.s.LR > 1 {
-			p.errAt(pre+"lr", "must be in (0, 1], got %v", st.s.LR)
-		}
-		floatIn(pre+"weight_decay", st.s.WeightDecay, 0, 1, false)
-		floatIn(pre+"warmup_frac", st.s.WarmupFrac, 0, 1, false)
-		floatIn(pre+"clip_norm", st.s.ClipNorm, 0, 1e6, false)
-		floatIn(pre+"dropout", st.s.Dropout, 0, 1, true)
+	}
+	if n := c.numVariants(); n > maxVariants {
+		p.errAt("zoo", "the listed zoo keys make %d variants (the full product), more than %d", n, maxVariants)
 	}
 
 }
@@ -315,6 +323,28 @@ func (p *parser) validateEval(c *Config) {
 	}
 	if e.Batch < 0 {
 		p.errAt("eval.batch", "must be ≥ 0 (0: all requests of one evaluation in one call), got %d", e.Batch)
+	}
+}
+
+// checkStageValue checks the value of one zoo stage key (key is its last
+// part, e.g. lr) found at path.
+func (p *parser) checkStageValue(path, key string, v float64,
+	intIn func(string, int64, int64, int64), floatIn func(string, float64, float64, float64, bool)) {
+	switch key {
+	case "steps":
+		intIn(path, int64(v), 1, 10000000)
+	case "batch":
+		intIn(path, int64(v), 1, 4096)
+	case "lr":
+		if v <= 0 || v > 1 {
+			p.errAt(path, "must be in (0, 1], got %v", v)
+		}
+	case "weight_decay", "warmup_frac":
+		floatIn(path, v, 0, 1, false)
+	case "clip_norm":
+		floatIn(path, v, 0, 1e6, false)
+	case "dropout":
+		floatIn(path, v, 0, 1, true)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,18 +73,24 @@ type field struct {
 	key    string
 	kind   fieldKind
 	fields []field // kindMap
+	// listable scalars may also be given as a list of values (a zoo
+	// variant axis).
+	listable bool
 }
 
+// stageKeys are the keys of a zoo training stage, in schema order.
+var stageKeys = []string{"steps", "batch", "lr", "weight_decay", "warmup_frac", "clip_norm", "dropout"}
+
 func stageFields() []field {
-	return []field{
-		{key: "steps", kind: kindInt},
-		{key: "batch", kind: kindInt},
-		{key: "lr", kind: kindFloat},
-		{key: "weight_decay", kind: kindFloat},
-		{key: "warmup_frac", kind: kindFloat},
-		{key: "clip_norm", kind: kindFloat},
-		{key: "dropout", kind: kindFloat},
+	var out []field
+	for _, k := range stageKeys {
+		kind := kindFloat
+		if k == "steps" || k == "batch" {
+			kind = kindInt
+		}
+		out = append(out, field{key: k, kind: kind, listable: true})
 	}
+	return out
 }
 
 // configSchema lists every key a config may hold.
@@ -194,6 +201,7 @@ type parser struct {
 	methods []MethodGrid // sweep.methods as checked in the YAML tree
 	// checkpoints is zoo.checkpoints as checked in the YAML tree.
 	checkpoints []ZooCheckpoint
+	swept       []SweptKey // zoo stage keys given as lists, in file order
 }
 
 func (p *parser) errAt(path string, format string, args ...any) {
@@ -262,6 +270,14 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	// A listed zoo key decodes as its first value (the default variant).
+	for _, sk := range p.swept {
+		if fieldAt(sk.Key).kind == kindInt {
+			v.Set(sk.Key, int64(sk.Values[0]))
+		} else {
+			v.Set(sk.Key, sk.Values[0])
+		}
+	}
 	var overrides []string
 	if lookup != nil {
 		names := EnvKeys()
@@ -284,6 +300,8 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 			}
 			v.Set(path, val)
 			overrides = append(overrides, name+"="+raw)
+			// An override of a listed key replaces the list by one value.
+			p.swept = slices.DeleteFunc(p.swept, func(sk SweptKey) bool { return sk.Key == path })
 		}
 		if err := p.result(); err != nil {
 			return nil, err
@@ -304,6 +322,9 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 	cfg.Sweep.RawMethods = nil
 	cfg.Zoo.Checkpoints = p.checkpoints
 	cfg.Zoo.RawCheckpoints = nil
+	if len(p.swept) > 0 {
+		cfg.Zoo.Swept = p.swept
+	}
 	cfg.Path, cfg.Text, cfg.Overrides = file, data, overrides
 	p.applyDerivedDefaults(&cfg)
 	p.validate(&cfg)
@@ -457,6 +478,10 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 		}
 		p.checkMap(path, n, f.fields)
 	case kindString, kindInt, kindFloat, kindBool:
+		if f.listable && n.Kind == yaml.SequenceNode {
+			p.checkSweptList(path, n, f.kind)
+			return
+		}
 		if !scalarOK(n, f.kind) {
 			p.errAt(path, "must be %s, got %s", f.kind, describeNode(n))
 		}
@@ -481,136 +506,6 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 	case kindCheckpoints:
 		p.checkCheckpoints(path, n)
 	}
-}
-
-// checkMethods checks sweep.methods and builds the method grids.
-func (p *parser) checkMethods(path string, n *yaml.Node) {
-	if n.Kind != yaml.SequenceNode {
-		p.errAt(path, "must be %s, got %s", kindMethods, describeNode(n))
-		return
-	}
-	table := sweepMethods()
-	for i, e := range n.Content {
-		ep := fmt.Sprintf("%s[%d]", path, i)
-		p.lines[ep] = e.Line
-		if e.Kind != yaml.MappingNode {
-			p.errAt(ep, "must be a mapping like {method: ties, density: [0.2], lambda: [1.0]}, got %s", describeNode(e))
-			continue
-		}
-		// The method name first: it decides which parameters are allowed.
-		var spec *methodSpec
-		found := false
-		for j := 0; j+1 < len(e.Content); j += 2 {
-			if e.Content[j].Value != "method" {
-				continue
-			}
-			found = true
-			kn, vn := e.Content[j], e.Content[j+1]
-			p.lines[ep+".method"] = kn.Line
-			if !scalarOK(vn, kindString) {
-				p.errAt(ep+".method", "must be a string, got %s", describeNode(vn))
-				break
-			}
-			for k := range table {
-				if table[k].name == vn.Value {
-					spec = &table[k]
-				}
-			}
-			if spec == nil {
-				p.errAt(ep+".method", "unknown method %q (known: %s)", vn.Value, strings.Join(methodNames(table), ", "))
-			}
-		}
-		if !found {
-			p.errAt(ep, "method missing (e.g. method: ties)")
-		}
-		grid := MethodGrid{Params: map[string][]float64{}}
-		if spec != nil {
-			grid.Method = spec.name
-		}
-		seen := map[string]bool{}
-		for j := 0; j+1 < len(e.Content); j += 2 {
-			kn, vn := e.Content[j], e.Content[j+1]
-			key := kn.Value
-			kp := ep + "." + key
-			if seen[key] {
-				p.errs = append(p.errs, &ConfigError{File: p.file, Line: kn.Line, Key: kp, Msg: "duplicate key"})
-				continue
-			}
-			seen[key] = true
-			if key == "method" {
-				continue
-			}
-			p.lines[kp] = kn.Line
-			if spec == nil {
-				continue // the method's error is enough
-			}
-			ps, ok := spec.param(key)
-			if !ok {
-				p.errAt(kp, "method %s has no parameter %q (known: %s)", spec.name, key, strings.Join(spec.paramNames(), ", "))
-				continue
-			}
-			vals := p.numbers(kp, vn)
-			for vi, x := range vals {
-				if !(x >= ps.min && x <= ps.max) || (ps.openMin && x == ps.min) {
-					vp := kp
-					if vn.Kind == yaml.SequenceNode {
-						vp = fmt.Sprintf("%s[%d]", kp, vi)
-					}
-					p.errAt(vp, "must be in %s, got %v", ps.interval(), x)
-				}
-				for _, y := range vals[:vi] {
-					if x == y {
-						p.errAt(kp, "value %v appears twice", x)
-					}
-				}
-			}
-			if vals != nil {
-				grid.Params[key] = vals
-			}
-		}
-		if spec != nil {
-			p.methods = append(p.methods, grid)
-		}
-	}
-}
-
-// numbers reads a number or a non-empty list of numbers.
-func (p *parser) numbers(path string, n *yaml.Node) []float64 {
-	parse := func(e *yaml.Node, ep string) (float64, bool) {
-		if !scalarOK(e, kindFloat) {
-			p.errAt(ep, "must be a number, got %s", describeNode(e))
-			return 0, false
-		}
-		x, err := strconv.ParseFloat(e.Value, 64)
-		if err != nil {
-			p.errAt(ep, "must be a number, got %s", describeNode(e))
-			return 0, false
-		}
-		return x, true
-	}
-	if n.Kind == yaml.SequenceNode {
-		if len(n.Content) == 0 {
-			p.errAt(path, "must list at least one value")
-			return nil
-		}
-		var out []float64
-		ok := true
-		for i, e := range n.Content {
-			ep := fmt.Sprintf("%s[%d]", path, i)
-			p.lines[ep] = e.Line
-			x, good := parse(e, ep)
-			ok = ok && good
-			out = append(out, x)
-		}
-		if !ok {
-			return nil
-		}
-		return out
-	}
-	if x, ok := parse(n, path); ok {
-		return []float64{x}
-	}
-	return nil
 }
 
 func contains(s []string, x string) bool {

@@ -239,3 +239,95 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestVariantLists(t *testing.T) {
+	src := strings.Replace(baseConfig, "expert: {steps: 2}", "expert: {steps: [2, 4], lr: [0.002, 0.0003]}", 1)
+	c, err := ParseConfig("v.yaml", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSwept := []SweptKey{{Key: "zoo.expert.steps", Values: []float64{2, 4}}, {Key: "zoo.expert.lr", Values: []float64{0.002, 0.0003}}}
+	if !reflect.DeepEqual(c.Zoo.Swept, wantSwept) {
+		t.Fatalf("Swept = %+v, want %+v", c.Zoo.Swept, wantSwept)
+	}
+	// The stage holds the default variant: the first value of every list.
+	if c.Zoo.Expert.Steps != 2 || c.Zoo.Expert.LR != 0.002 || c.Zoo.Expert.Batch != 16 {
+		t.Errorf("expert stage %+v, want steps 2, lr 0.002, batch 16", c.Zoo.Expert)
+	}
+	// The full product, the first key slowest.
+	want := []Variant{
+		{"zoo.expert.steps": 2, "zoo.expert.lr": 0.002},
+		{"zoo.expert.steps": 2, "zoo.expert.lr": 0.0003},
+		{"zoo.expert.steps": 4, "zoo.expert.lr": 0.002},
+		{"zoo.expert.steps": 4, "zoo.expert.lr": 0.0003},
+	}
+	if got := c.Variants(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Variants = %v, want %v", got, want)
+	}
+	if s := c.stage(KindExpert, want[3]); s.Steps != 4 || s.LR != 0.0003 || s.Batch != 16 {
+		t.Errorf("stage of variant 3 = %+v", s)
+	}
+	if s := c.stage(KindPretrain, want[3]); s != c.Zoo.Pretrain {
+		t.Errorf("expert keys changed the pretrain stage: %+v", s)
+	}
+
+	// An environment override of a listed key replaces the list by one value.
+	ov, err := ParseConfig("v.yaml", []byte(src), envMap(map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "0.01"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ov.Zoo.Expert.LR != 0.01 || !reflect.DeepEqual(ov.Zoo.Swept, wantSwept[:1]) || len(ov.Variants()) != 2 {
+		t.Errorf("override: lr %v, swept %+v, %d variants; want lr 0.01, steps still listed, 2 variants",
+			ov.Zoo.Expert.LR, ov.Zoo.Swept, len(ov.Variants()))
+	}
+
+	// Without lists: no swept keys, one empty variant, and the config hash
+	// of a config that never heard of variants.
+	plain, err := ParseConfig("tiny.yaml", []byte(baseConfig), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Zoo.Swept != nil || !reflect.DeepEqual(plain.Variants(), []Variant{{}}) {
+		t.Errorf("plain config: swept %v, variants %v", plain.Zoo.Swept, plain.Variants())
+	}
+}
+
+func TestBadVariantLists(t *testing.T) {
+	cases := []struct {
+		name     string
+		old, new string
+		want     string
+	}{
+		{"float in an integer list", "expert: {steps: 2}", "expert: {steps: [2, 2.5]}",
+			"bad.yaml:9: zoo.expert.steps[1]: must be an integer, got number 2.5"},
+		{"value out of range", "expert: {steps: 2}", "expert: {steps: 2, lr: [0.5, 2]}",
+			"bad.yaml:9: zoo.expert.lr[1]: must be in (0, 1], got 2"},
+		{"duplicate value", "expert: {steps: 2}", "expert: {steps: [2, 3, 2]}",
+			"bad.yaml:9: zoo.expert.steps[2]: value 2 appears twice"},
+		{"empty list", "expert: {steps: 2}", "expert: {steps: 2, lr: []}",
+			"bad.yaml:9: zoo.expert.lr: must be a number or a non-empty list of them"},
+		{"instruct list without it", "bases: [pt, it]", "bases: [pt]\n  instruct: {steps: [3, 4]}",
+			"bad.yaml:7: zoo.instruct.steps: a list of values needs the it base (zoo.bases lists only pt), since only it models are instruction-tuned"},
+		{"list of a non-zoo key", "workers: 1", "workers: [1, 2]",
+			"bad.yaml:20: workers: must be an integer, got a list"},
+		{"too many variants", "expert: {steps: 2}", "expert: {steps: [1, 2, 3, 4, 5, 6, 7], batch: [1, 2, 3, 4, 5, 6, 7], warmup_frac: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}",
+			"bad.yaml:4: zoo: the listed zoo keys make 343 variants (the full product), more than 256"},
+		{"list of strings", "multitask: {steps: 2}", "multitask: {steps: 2, lr: [fast]}",
+			`bad.yaml:10: zoo.multitask.lr[0]: must be a number, got string "fast"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(baseConfig, c.old) {
+				t.Fatalf("case edits %q, which is not in the base config", c.old)
+			}
+			src := strings.Replace(baseConfig, c.old, c.new, 1)
+			if c.name == "instruct list without it" {
+				src = strings.Replace(src, "  instruct: {steps: 3}\n", "", 1)
+			}
+			_, err := ParseConfig("bad.yaml", []byte(src), noEnv)
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("error\n  %v\nwant\n  %s", err, c.want)
+			}
+		})
+	}
+}

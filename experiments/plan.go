@@ -57,12 +57,14 @@ type Scope struct {
 	HeldOut bool     `json:"held_out"` // whether every held-out task is evaluated too
 }
 
-// Cell is one (size, base, k, subset, method) of the sweep: the merges that
-// compete in one hyperparameter selection.
+// Cell is one (variant, size, base, k, subset, method) of the sweep: the
+// merges that compete in one hyperparameter selection.
 type Cell struct {
+	// Variant is the canonical JSON of the listed zoo keys that determine
+	// the cell's base and experts ("{}" without lists).
+	Variant    string
 	Size       string
 	Base       string // BasePT or BaseIT
-	Variant    string // the zoo-variant label of zoo.checkpoints ("" : none)
 	K          int
 	Subset     int      // index among the subsets of k
 	Categories []string // the merged experts' categories, canonical order
@@ -87,8 +89,6 @@ type Job struct {
 	// instruct, and the base the model descends from for expert, multitask
 	// and merge jobs.
 	Base string
-	// Variant is the zoo-variant label of a zoo.checkpoints entry.
-	Variant string
 	// Category is an expert's held-in category.
 	Category string
 	// Role (checkpoint jobs) is the store kind of the registered model:
@@ -98,6 +98,9 @@ type Job struct {
 	Categories []string
 	// Stage holds the training settings of a training job.
 	Stage Stage
+	// Variant is the canonical JSON of the listed zoo keys that determine
+	// the job's model ("{}" without lists); set on training and merge jobs.
+	Variant string
 	// Seed seeds the job's randomness (training data order and init, DARE's
 	// drops). It derives from the config seed and the job's identity.
 	Seed uint64

@@ -40,10 +40,14 @@ func (p *Plan) Job(key string) (*Job, bool) {
 
 // zooEntry is one (size, base, variant) of the zoo as the sweep sees it.
 type zooEntry struct {
-	size, base, variant string
-	baseJob             *Job
-	experts             map[string]*Job // category → expert job
-	cats                []string        // categories with experts, canonical order
+	size, base string
+	// variant is the store's variant of the entry's merges (canonical JSON
+	// of the listed zoo keys; "" or "{}" for none); label is the
+	// zoo.checkpoints variant label, which seeds and keys its merges.
+	variant, label string
+	baseJob        *Job
+	experts        map[string]*Job // category → expert job
+	cats           []string        // categories with experts, canonical order
 }
 
 // NewPlan expands a checked config into its full plan.
@@ -74,6 +78,7 @@ func NewPlan(c *Config) (*Plan, error) {
 			p.Subsets[k] = Subsets(c.Seed, p.Categories, k, c.Sweep.Subsets)
 		}
 	}
+	cells := map[string]bool{}
 	for _, e := range entries {
 		subsets := p.Subsets
 		if c.UsesCheckpoints() {
@@ -93,12 +98,16 @@ func NewPlan(c *Config) (*Plan, error) {
 					expertKeys[i] = e.experts[cat].Key
 				}
 				seed := deriveSeed(c.Seed, "merge", e.size, e.base, cats)
-				if e.variant != "" {
-					seed = deriveSeed(c.Seed, "merge", e.size, e.base, e.variant, cats)
+				if e.label != "" {
+					seed = deriveSeed(c.Seed, "merge", e.size, e.base, e.label, cats)
 				}
 				for _, g := range c.Sweep.Methods {
-					cell := &Cell{Size: e.size, Base: e.base, Variant: e.variant, K: k, Subset: si, Categories: cats, Method: g.Method,
+					cell := &Cell{Variant: e.variant, Size: e.size, Base: e.base, K: k, Subset: si, Categories: cats, Method: g.Method,
 						Key: hashJSON(map[string]any{"cell": 1, "base": base.Key, "experts": expertKeys, "method": g.Method})}
+					if cells[cell.Key] {
+						continue // the same merges under another variant of keys that do not determine them
+					}
+					cells[cell.Key] = true
 					p.Cells = append(p.Cells, cell)
 					var merges, valEvals []string
 					for _, pt := range g.Points() {
@@ -137,15 +146,17 @@ func (p *Plan) add(j *Job) *Job {
 	return j
 }
 
-// builtinZoo plans the training of the built-in zoo: per size the pt base,
-// the it base when listed, and per listed base one expert per held-in
-// category and a multitask model.
+// builtinZoo plans the training of the built-in zoo, per variant (the
+// full product of the listed zoo keys; a single one without lists): per
+// size the pt base, the it base when listed, and per listed base one expert
+// per held-in category and a multitask model. Models that a variant's keys
+// do not change have the same key in every variant and are planned once.
 func (p *Plan) builtinZoo() ([]*zooEntry, []*Job) {
 	c := p.Config
 	world := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": suiteVersion()}
-	train := func(kind Kind, size, base, category string, cats []string, st Stage, parent string) *Job {
+	train := func(kind Kind, size, base, category string, cats []string, st Stage, parent string, variant string) *Job {
 		j := &Job{Kind: kind, Size: size, Base: base, Category: category, Categories: cats, Stage: st,
-			Seed: deriveSeed(c.Seed, string(kind), size, base, category)}
+			Seed: deriveSeed(c.Seed, string(kind), size, base, category), Variant: variant}
 		key := map[string]any{"kind": kind, "version": StageVersion(kind), "size": size, "base": base,
 			"world": world, "stage": st, "seed": j.Seed}
 		if category != "" {
@@ -164,23 +175,28 @@ func (p *Plan) builtinZoo() ([]*zooEntry, []*Job) {
 	}
 	var entries []*zooEntry
 	var zooModels []*Job
-	for _, size := range c.Zoo.Sizes {
-		bases := map[string]*Job{}
-		pt := train(KindPretrain, size, BasePT, "", nil, c.Zoo.Pretrain, "")
-		bases[BasePT] = pt
-		if c.UsesBase(BaseIT) {
-			bases[BaseIT] = train(KindInstruct, size, BaseIT, "", nil, c.Zoo.Instruct, pt.Key)
-		}
-		for _, b := range c.Zoo.Bases {
-			e := &zooEntry{size: size, base: b, baseJob: bases[b], experts: map[string]*Job{}, cats: p.Categories}
-			zooModels = append(zooModels, e.baseJob)
-			for _, cat := range p.Categories {
-				ex := train(KindExpert, size, b, cat, nil, c.Zoo.Expert, e.baseJob.Key)
-				e.experts[cat] = ex
-				zooModels = append(zooModels, ex)
+	for _, v := range c.Variants() {
+		for _, size := range c.Zoo.Sizes {
+			bases := map[string]*Job{}
+			pt := train(KindPretrain, size, BasePT, "", nil, c.stage(KindPretrain, v), "", variantJSON(v, KindPretrain, BasePT))
+			bases[BasePT] = pt
+			if c.UsesBase(BaseIT) {
+				bases[BaseIT] = train(KindInstruct, size, BaseIT, "", nil, c.stage(KindInstruct, v), pt.Key,
+					variantJSON(v, KindInstruct, BaseIT))
 			}
-			zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, c.Zoo.Multitask, e.baseJob.Key))
-			entries = append(entries, e)
+			for _, b := range c.Zoo.Bases {
+				e := &zooEntry{size: size, base: b, variant: variantJSON(v, KindMerge, b), baseJob: bases[b],
+					experts: map[string]*Job{}, cats: p.Categories}
+				zooModels = append(zooModels, e.baseJob)
+				for _, cat := range p.Categories {
+					ex := train(KindExpert, size, b, cat, nil, c.stage(KindExpert, v), e.baseJob.Key, variantJSON(v, KindExpert, b))
+					e.experts[cat] = ex
+					zooModels = append(zooModels, ex)
+				}
+				zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, c.stage(KindMultitask, v), e.baseJob.Key,
+					variantJSON(v, KindMultitask, b)))
+				entries = append(entries, e)
+			}
 		}
 	}
 	return entries, zooModels
@@ -202,7 +218,7 @@ func (p *Plan) checkpointZoo() ([]*zooEntry, []*Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("zoo.checkpoints %s: %w", z.Label(), err)
 		}
-		j := &Job{Kind: KindCheckpoint, Size: z.Size, Base: z.Base, Variant: z.Variant, Category: category, Role: role, Path: abs}
+		j := &Job{Kind: KindCheckpoint, Size: z.Size, Base: z.Base, Category: category, Role: role, Path: abs}
 		key := map[string]any{"kind": KindCheckpoint, "version": StageVersion(KindCheckpoint), "identity": id,
 			"role": role, "size": z.Size, "base": z.Base}
 		if z.Variant != "" {
@@ -224,7 +240,7 @@ func (p *Plan) checkpointZoo() ([]*zooEntry, []*Job, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		e := &zooEntry{size: z.Size, base: z.Base, variant: z.Variant, baseJob: bj, experts: map[string]*Job{}}
+		e := &zooEntry{size: z.Size, base: z.Base, label: z.Variant, baseJob: bj, experts: map[string]*Job{}}
 		zooModels = append(zooModels, bj)
 		for _, cat := range p.Categories {
 			path, ok := z.Experts[cat]

@@ -25,6 +25,21 @@ func PrintPlan(w io.Writer, p *Plan, verbose bool) error {
 		fmt.Fprintf(&b, "sizes %s · bases %s · k %s · %d held-in categories\n",
 			strings.Join(c.Zoo.Sizes, ", "), strings.Join(c.Zoo.Bases, ", "), joinInts(c.Sweep.Experts), len(p.Categories))
 	}
+	if len(c.Zoo.Swept) > 0 {
+		vs := c.Variants()
+		axes := make([]string, len(c.Zoo.Swept))
+		for i, sk := range c.Zoo.Swept {
+			vals := make([]string, len(sk.Values))
+			for j, x := range sk.Values {
+				vals[j] = formatNumber(x)
+			}
+			axes[i] = fmt.Sprintf("%s [%s]", sk.Key, strings.Join(vals, ", "))
+		}
+		fmt.Fprintf(&b, "variants: %d (the full product of %s; the first is the default)\n", len(vs), strings.Join(axes, " × "))
+		for i, v := range vs {
+			fmt.Fprintf(&b, "  #%d  %s\n", i, variantLabel(v))
+		}
+	}
 	ks := make([]int, 0, len(p.Subsets))
 	for k := range p.Subsets {
 		ks = append(ks, k)
@@ -96,8 +111,17 @@ func PrintPlan(w io.Writer, p *Plan, verbose bool) error {
 	return err
 }
 
-// describeJob is the human-readable identity of a job.
+// describeJob is the human-readable identity of a job, with its variant
+// when the config lists zoo keys.
 func describeJob(p *Plan, j *Job) string {
+	s := describeJobPlain(p, j)
+	if j.Variant != "" && j.Variant != "{}" {
+		s += " variant " + j.Variant
+	}
+	return s
+}
+
+func describeJobPlain(p *Plan, j *Job) string {
 	switch j.Kind {
 	case KindPretrain, KindInstruct:
 		return fmt.Sprintf("%s %s steps=%d", j.Size, j.Base, j.Stage.Steps)

@@ -3,6 +3,7 @@ package experiments
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -328,5 +329,92 @@ func TestPrintPlanGolden(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Fatalf("PrintPlan differs from %s (rerun with -update after checking):\n%s", golden, buf.String())
+	}
+}
+
+func jobsOf(p *Plan, k Kind) []*Job {
+	var out []*Job
+	for _, j := range p.Jobs {
+		if j.Kind == k {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+func TestVariantPlans(t *testing.T) {
+	base := mustPlan(t, baseConfig)
+	lrs := mustPlan(t, strings.Replace(baseConfig, "expert: {steps: 2}", "expert: {steps: 2, lr: [0.001, 0.0003]}", 1))
+
+	// Expert settings only: the PT and IT bases are shared (one model
+	// each, with the variant of their own keys: none), experts and merges
+	// double, and so do the cells.
+	bc, lc := counts(base), counts(lrs)
+	if lc[KindPretrain] != bc[KindPretrain] || lc[KindInstruct] != bc[KindInstruct] || lc[KindMultitask] != bc[KindMultitask] {
+		t.Errorf("expert lists changed the number of bases or multitask models: %v vs %v", lc, bc)
+	}
+	if lc[KindExpert] != 2*bc[KindExpert] || lc[KindMerge] != 2*bc[KindMerge] || len(lrs.Cells) != 2*len(base.Cells) {
+		t.Errorf("expert lists: %d experts, %d merges, %d cells; want twice %d, %d, %d",
+			lc[KindExpert], lc[KindMerge], len(lrs.Cells), bc[KindExpert], bc[KindMerge], len(base.Cells))
+	}
+	for _, j := range jobsOf(lrs, KindPretrain) {
+		if j.Variant != "{}" {
+			t.Errorf("shared PT base has variant %s, want {}", j.Variant)
+		}
+	}
+	seen := map[string]int{}
+	for _, j := range jobsOf(lrs, KindExpert) {
+		seen[j.Variant]++
+	}
+	if want := map[string]int{`{"zoo.expert.lr":0.001}`: 16, `{"zoo.expert.lr":0.0003}`: 16}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("expert variants %v, want %v", seen, want)
+	}
+	cellVariants := map[string]int{}
+	for _, c := range lrs.Cells {
+		cellVariants[c.Variant]++
+	}
+	if len(cellVariants) != 2 || cellVariants[`{"zoo.expert.lr":0.001}`] != len(base.Cells) {
+		t.Errorf("cell variants %v", cellVariants)
+	}
+
+	// The default variant (lr 0.001 is the default, so the first list value
+	// equals the plain config) plans exactly the plain config's keys.
+	lk := keysOf(lrs, Kinds()...)
+	for key := range keysOf(base, Kinds()...) {
+		if !lk[key] {
+			t.Fatalf("job %s of the plain config is not in the plan with lists", key)
+		}
+	}
+
+	// Pretraining settings: every model of the zoo depends on them; the
+	// variant of an IT expert names both keys that determine it.
+	steps := mustPlan(t, strings.Replace(strings.Replace(baseConfig, "pretrain: {steps: 5, batch: 4}", "pretrain: {steps: [5, 6], batch: 4}", 1),
+		"expert: {steps: 2}", "expert: {steps: [2, 3]}", 1))
+	sc := counts(steps)
+	if sc[KindPretrain] != 2 || sc[KindInstruct] != 2 || sc[KindExpert] != 4*16 || sc[KindMultitask] != 2*2 || len(steps.Cells) != 4*len(base.Cells) {
+		t.Errorf("pretrain × expert lists: counts %v, %d cells", sc, len(steps.Cells))
+	}
+	for _, j := range jobsOf(steps, KindExpert) {
+		var want string
+		if j.Base == BaseIT {
+			want = `{"zoo.expert.steps":` + fmt.Sprint(j.Stage.Steps) + `,"zoo.pretrain.steps":`
+		}
+		if want != "" && !strings.HasPrefix(j.Variant, want) {
+			t.Errorf("IT expert variant %s does not start with %s", j.Variant, want)
+		}
+	}
+
+	// Multitask settings do not determine merges: cells stay as they are.
+	mt := mustPlan(t, strings.Replace(baseConfig, "multitask: {steps: 2}", "multitask: {steps: [2, 3]}", 1))
+	if counts(mt)[KindMultitask] != 4 || len(mt.Cells) != len(base.Cells) || counts(mt)[KindMerge] != bc[KindMerge] {
+		t.Errorf("multitask list: counts %v, %d cells; want 4 multitask models and the plain cells", counts(mt), len(mt.Cells))
+	}
+
+	var buf bytes.Buffer
+	if err := PrintPlan(&buf, steps, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "variants: 4 (the full product of zoo.pretrain.steps [5, 6] × zoo.expert.steps [2, 3]") {
+		t.Errorf("PrintPlan does not give the variant count:\n%s", buf.String())
 	}
 }

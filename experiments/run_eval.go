@@ -72,7 +72,7 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
 	}
 	c := j.Cell
 	err = r.db.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.SetChosen(ctx, store.Cell{Size: c.Size, BaseType: c.Base, K: c.K, Subset: c.Subset, Method: c.Method}, best); err != nil {
+		if err := tx.SetChosen(ctx, store.Cell{Variant: c.Variant, Size: c.Size, BaseType: c.Base, K: c.K, Subset: c.Subset, Method: c.Method}, best); err != nil {
 			return err
 		}
 		if err := tx.InsertScores(ctx, scores); err != nil {

@@ -126,7 +126,7 @@ func (r *runner) merge(ctx context.Context, j *Job) error {
 	return r.db.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.UpsertModel(ctx, store.Model{
 			ID: j.Key, Kind: store.KindMerged, Size: j.Size, Params: params,
-			BaseType: j.Base, Path: rel, WallSeconds: secs,
+			BaseType: j.Base, Path: rel, WallSeconds: secs, Variant: j.Variant,
 		}); err != nil {
 			return err
 		}
@@ -137,6 +137,7 @@ func (r *runner) merge(ctx context.Context, j *Job) error {
 			MeanCosine: stats.MeanCosine, SignConflict: stats.SignConflict,
 			MassRemoved: stats.MassRemoved, NormRatio: stats.NormRatio,
 			Diagnostics: string(diag),
+			Variant:     c.Variant, BaseID: j.Parent, ExpertIDs: j.Experts,
 		}); err != nil {
 			return err
 		}

@@ -91,8 +91,9 @@ func dump(t *testing.T, path, query string) []string {
 
 const (
 	scoresQuery = `SELECT model_id, task, split, metric, printf('%.17g', value), n FROM scores ORDER BY 1, 2, 3, 4`
-	mergesQuery = `SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, printf('%.17g', sign_conflict), printf('%.17g', mean_cosine) FROM merges ORDER BY 1`
-	modelsQuery = `SELECT id, kind, size, params, base_type, category, steps, printf('%.17g', final_loss) FROM models ORDER BY 1`
+	mergesQuery = `SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, printf('%.17g', sign_conflict), printf('%.17g', mean_cosine),
+		variant, base_id, expert_ids FROM merges ORDER BY 1`
+	modelsQuery = `SELECT id, kind, size, params, base_type, category, steps, printf('%.17g', final_loss), variant, printf('%.17g', tau_norm_ratio) FROM models ORDER BY 1`
 )
 
 func count(t *testing.T, path, query string) int {
@@ -273,4 +274,134 @@ func killAfter(t *testing.T, out string, n int, delay time.Duration) bool {
 		t.Fatalf("child failed before the kill: %v", err)
 	}
 	return false
+}
+
+// TestRunVariantStudy runs a study with a zoo variant axis and checks what
+// the store records: each model's variant, each merge's base and experts,
+// the experts' task-vector norm ratios and one chosen merge per cell.
+func TestRunVariantStudy(t *testing.T) {
+	out := t.TempDir()
+	// First the config with its list overridden to the default value: no
+	// variants; then, in the same out dir, with the list. The second run
+	// trains only the other value's experts and relabels the first run's
+	// models, and it fills in what an older store lacks (removed here).
+	c0, err := LoadConfigEnv("testdata/tiny_variants.yaml", envMap(map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "0.001"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0.Out = out
+	runTiny(t, c0, Options{})
+	if got := count(t, c0.StorePath(), `SELECT count(*) FROM models WHERE variant <> '{}'`); got != 0 {
+		t.Fatalf("%d models with a variant from a config without lists", got)
+	}
+	func() {
+		db, err := store.Open(c0.StorePath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.SQL().Exec(`UPDATE models SET tau_norm_ratio = NULL; UPDATE merges SET base_id = '', expert_ids = ''`); err != nil {
+			t.Fatal(err)
+		}
+	}()
+
+	c, err := LoadConfigEnv("testdata/tiny_variants.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Out = out
+	plan, err := NewPlan(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := runTiny(t, c, Options{})
+	if sum.Ran[KindExpert] != 16 || sum.Ran[KindPretrain] != 0 || sum.Ran[KindMerge] != 4 {
+		t.Errorf("the run with the list ran %v, want only the second learning rate's 16 experts and 4 merges (and their evaluations)", sum.Ran)
+	}
+	db, err := store.OpenReadOnly(c.StorePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	models, err := db.Models(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]store.Model{}
+	variants := map[string]map[string]int{} // kind → variant → count
+	for _, m := range models {
+		byID[m.ID] = m
+		if variants[m.Kind] == nil {
+			variants[m.Kind] = map[string]int{}
+		}
+		variants[m.Kind][m.Variant]++
+		if (m.Kind == store.KindExpert) != (m.TauNormRatio != nil) {
+			t.Errorf("%s model %s: tau_norm_ratio %v (want one exactly for experts)", m.Kind, short(m.ID), m.TauNormRatio)
+		}
+		if m.TauNormRatio != nil && !(*m.TauNormRatio > 0 && *m.TauNormRatio < 1) {
+			t.Errorf("expert %s: ‖τ‖/‖θ₀‖ = %v after 2 steps, want in (0, 1)", short(m.ID), *m.TauNormRatio)
+		}
+	}
+	lo, hi := `{"zoo.expert.lr":0.001}`, `{"zoo.expert.lr":0.003}`
+	want := map[string]map[string]int{
+		store.KindBase:      {"{}": 2}, // shared by both variants
+		store.KindMultitask: {"{}": 2},
+		store.KindExpert:    {lo: 16, hi: 16},
+		store.KindMerged:    {lo: 4, hi: 4}, // 2 bases × 2 λ per variant
+	}
+	if !reflect.DeepEqual(variants, want) {
+		t.Errorf("models per kind and variant %v, want %v", variants, want)
+	}
+	merges, err := db.Merges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := map[string]int{}
+	for _, m := range merges {
+		j, ok := plan.Job(m.ModelID)
+		if !ok {
+			t.Fatalf("merge %s is not in the plan", short(m.ModelID))
+		}
+		if m.Variant != j.Variant || m.BaseID != j.Parent {
+			t.Errorf("merge %s: variant %s base %s, want %s %s", short(m.ModelID), m.Variant, short(m.BaseID), j.Variant, short(j.Parent))
+		}
+		if b := byID[m.BaseID]; b.Kind != store.KindBase || b.BaseType != m.BaseType {
+			t.Errorf("merge %s: base_id %s is a %s %s model", short(m.ModelID), short(m.BaseID), b.BaseType, b.Kind)
+		}
+		for i, id := range m.ExpertIDs {
+			e := byID[id]
+			if e.Kind != store.KindExpert || e.Category != m.Categories[i] || e.Variant != m.Variant {
+				t.Errorf("merge %s: expert %d (%s) is %+v, want the %s expert of variant %s", short(m.ModelID), i, short(id), e, m.Categories[i], m.Variant)
+			}
+		}
+		if m.Chosen {
+			chosen[fmt.Sprintf("%s %s %s k=%d #%d %s", m.Variant, m.Size, m.BaseType, m.K, m.Subset, m.Method)]++
+		}
+	}
+	if len(chosen) != len(plan.Cells) || len(plan.Cells) != 4 {
+		t.Errorf("%d cells with a chosen merge, plan has %d (want 4): %v", len(chosen), len(plan.Cells), chosen)
+	}
+	for cell, n := range chosen {
+		if n != 1 {
+			t.Errorf("cell %s has %d chosen merges", cell, n)
+		}
+	}
+
+	// Two shards gathered hold the same variants, bases, experts, norms
+	// and choices.
+	c2 := *c
+	c2.Out = t.TempDir()
+	var dbs []string
+	for i := 0; i < 2; i++ {
+		dbs = append(dbs, runTiny(t, &c2, Options{Shard: Shard{i, 2}}).Store)
+	}
+	if _, err := store.Gather(ctx, c2.StorePath(), dbs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{mergesQuery, modelsQuery} {
+		if a, b := dump(t, c.StorePath(), q), dump(t, c2.StorePath(), q); !reflect.DeepEqual(a, b) {
+			t.Errorf("gathered shards differ from the unsharded run (%d vs %d rows) for %s", len(a), len(b), q)
+		}
+	}
 }

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+
+	"mergescale/checkpoint"
 
 	"mergescale/eval"
 	"mergescale/eval/world"
@@ -42,6 +46,18 @@ func (r *runner) train(ctx context.Context, j *Job) error {
 		ID: j.Key, Kind: storeKind(j.Kind), Size: j.Size, Params: sum.Params,
 		BaseType: j.Base, Category: j.Category, Path: rel,
 		Steps: sum.Steps, FinalLoss: sum.FinalLoss, WallSeconds: sum.Seconds,
+		Variant: j.Variant,
+	}
+	if j.Kind == KindExpert {
+		parent, ok := r.plan.Job(j.Parent)
+		if !ok {
+			return fmt.Errorf("parent job %s is not in the plan", short(j.Parent))
+		}
+		ratio, err := tauNormRatio(filepath.Join(r.cfg.Out, parent.ArtifactDir()), dir)
+		if err != nil {
+			return err
+		}
+		m.TauNormRatio = &ratio
 	}
 	return r.db.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.UpsertModel(ctx, m); err != nil {
@@ -49,6 +65,48 @@ func (r *runner) train(ctx context.Context, j *Job) error {
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), j.Key, sum.Seconds)
 	})
+}
+
+// tauNormRatio is ‖τ‖ ÷ ‖θ₀‖ for the expert checkpoint in dir and its base
+// in baseDir, τ = θ − θ₀, over every floating-point tensor of the expert
+// (each of which the base must have, with the same shape).
+func tauNormRatio(baseDir, dir string) (float64, error) {
+	base, err := checkpoint.Open(baseDir)
+	if err != nil {
+		return 0, fmt.Errorf("task-vector norm: %w", err)
+	}
+	defer base.Close()
+	exp, err := checkpoint.Open(dir)
+	if err != nil {
+		return 0, fmt.Errorf("task-vector norm: %w", err)
+	}
+	defer exp.Close()
+	var tau2, base2 float64
+	var x, y []float32
+	for _, ti := range exp.Tensors() {
+		if !ti.DType.IsFloat() {
+			continue
+		}
+		bi, ok := base.Info(ti.Name)
+		if !ok || !slices.Equal(bi.Shape, ti.Shape) {
+			return 0, fmt.Errorf("task-vector norm: tensor %s of %s has no counterpart of shape %v in %s", ti.Name, dir, ti.Shape, baseDir)
+		}
+		if x, err = exp.Float32(ti.Name, x); err != nil {
+			return 0, fmt.Errorf("task-vector norm: %w", err)
+		}
+		if y, err = base.Float32(ti.Name, y); err != nil {
+			return 0, fmt.Errorf("task-vector norm: %w", err)
+		}
+		for i := range x {
+			d := float64(x[i]) - float64(y[i])
+			tau2 += d * d
+			base2 += float64(y[i]) * float64(y[i])
+		}
+	}
+	if base2 == 0 {
+		return 0, fmt.Errorf("task-vector norm: the base %s has norm 0", baseDir)
+	}
+	return math.Sqrt(tau2 / base2), nil
 }
 
 // storeKind maps a training job kind to the store's model kind.
@@ -96,6 +154,7 @@ func (r *runner) trainModel(ctx context.Context, j *Job, dir string) (savedSumma
 			return savedSummary{}, err
 		}
 		m = model.New(p.Config(r.tok.Size()), j.Seed)
+		m.Special = r.tok.Special() // config.json names the vocabulary's own <eos> and <bos>
 	} else {
 		parent, ok := r.plan.Job(j.Deps[0])
 		if !ok {

@@ -144,9 +144,10 @@ func (p *parser) validateZooCheckpoints(c *Config, categories []string) {
 		if prev, dup := seen[id]; dup {
 			p.errAt(ep, "%s is also zoo.checkpoints[%d]", z.Label(), prev)
 		} else if prev, dup := seenSB[[2]string{z.Size, z.Base}]; dup {
-			// The store keys a cell by (size, base, k, subset, method):
-			// two variants of one (size, base) would share cells.
-			p.errAt(ep, "size %s base %s is also zoo.checkpoints[%d] (variants of one size and base need the store's variant column, not there yet)", z.Size, z.Base, prev)
+			// The store's variants are the numeric values of listed zoo
+			// keys; a label does not map onto them, so two labels of one
+			// (size, base) would share cells.
+			p.errAt(ep, "size %s base %s is also zoo.checkpoints[%d] (one entry per size and base: a variant label is not a store variant)", z.Size, z.Base, prev)
 		}
 		seen[id] = i
 		seenSB[[2]string{z.Size, z.Base}] = i

@@ -25,7 +25,10 @@
 // computes, without the wasted rows.
 //
 // Inference methods (OptionLogProbs, OptionLogProbsBatch, Greedy,
-// LastLogits) are safe for concurrent use. Option scoring runs a prompt and
+// LastLogits, Loglikelihood, GenerateUntil) are safe for concurrent use.
+// Loglikelihood and GenerateUntil answer lm-evaluation-harness's two request
+// types, in tokens or in text with any tokenizer.Codec, and left-truncate
+// long contexts the way the harness does. Option scoring runs a prompt and
 // all its options as one forward pass (the options share the prompt's keys
 // and values through the attention mask, never each other's), with every
 // projection a single GEMM, and computes the LM head only at the scored

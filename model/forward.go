@@ -17,15 +17,17 @@ import (
 // value.
 
 // kvCache holds the keys and values of the positions processed so far, per
-// layer, each [NPositions, d].
+// layer, each [rows, d].
 type kvCache struct {
 	k, v [][]float32
 	n    int
 }
 
-func (m *Model) newCache() *kvCache {
+// newCache returns a cache for up to rows positions (at most n_positions),
+// so that its memory follows the sequence, not the model's longest one.
+func (m *Model) newCache(rows int) *kvCache {
 	c := &kvCache{k: make([][]float32, m.Config.NLayer), v: make([][]float32, m.Config.NLayer)}
-	size := m.Config.NPositions * m.Config.NEmbd
+	size := min(rows, m.Config.NPositions) * m.Config.NEmbd
 	for l := range c.k {
 		c.k[l] = make([]float32, size)
 		c.v[l] = make([]float32, size)

@@ -97,18 +97,27 @@ func (ws *workspace) appendOptions(prompt []int, options [][]int, head []int) []
 // optionScores turns the logits of one example's head rows (as laid out by
 // appendOptions) into the options' summed log-probabilities, in float64.
 func optionScores(logits []float32, V int, options [][]int) []float64 {
-	lse := func(h, t int) float64 {
-		return logSoftmaxAt(logits[h*V:(h+1)*V], t)
-	}
+	return optionScoresGreedy(logits, V, options, nil)
+}
+
+// optionScoresGreedy is optionScores that also sets, when greedy is not
+// nil, greedy[i] to whether every token of option i is the most likely one
+// at its position (the lowest id on ties).
+func optionScoresGreedy(logits []float32, V int, options [][]int, greedy []bool) []float64 {
 	out := make([]float64, len(options))
 	h := 1
 	for i, o := range options {
-		lp := lse(0, o[0])
+		lp, top := logSoftmaxArgmax(logits[:V], o[0])
 		for j := 1; j < len(o); j++ {
-			lp += lse(h, o[j])
+			l, t := logSoftmaxArgmax(logits[h*V:(h+1)*V], o[j])
+			lp += l
+			top = top && t
 			h++
 		}
 		out[i] = lp
+		if greedy != nil {
+			greedy[i] = top
+		}
 	}
 	return out
 }
@@ -168,6 +177,12 @@ func (m *Model) OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]flo
 // never matches) or when prompt and output reach n_positions+1 tokens (the
 // last one predicted from a full context). It is safe for concurrent use.
 func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
+	return m.greedy(prompt, maxNew, stop, nil)
+}
+
+// greedy is Greedy that also stops as soon as done (when not nil) returns
+// true for the tokens generated so far.
+func (m *Model) greedy(prompt []int, maxNew int, stop int, done func(out []int) bool) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("model: greedy decoding needs a non-empty prompt")
 	}
@@ -183,7 +198,7 @@ func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
 	k := gemm.Default()
 	ws := m.getWorkspace()
 	defer m.putWorkspace(ws)
-	cache := m.newCache()
+	cache := m.newCache(len(prompt) + maxNew)
 	ws.appendSeq(prompt, cache)
 	head := []int{len(prompt) - 1}
 	logits := m.forward(k, ws, head)
@@ -199,7 +214,7 @@ func (m *Model) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
 			break
 		}
 		out = append(out, best)
-		if cache.n >= m.Config.NPositions || len(out) == maxNew {
+		if cache.n >= m.Config.NPositions || len(out) == maxNew || (done != nil && done(out)) {
 			break
 		}
 		ws.rows, ws.ctxs = ws.rows[:0], ws.ctxs[:0]

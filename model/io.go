@@ -35,8 +35,8 @@ type hfConfig struct {
 	AttnPdrop          float64           `json:"attn_pdrop"`
 	ScaleAttnWeights   bool              `json:"scale_attn_weights"`
 	TieWordEmbeddings  bool              `json:"tie_word_embeddings"`
-	BosTokenID         int               `json:"bos_token_id"`
-	EosTokenID         int               `json:"eos_token_id"`
+	BosTokenID         *int              `json:"bos_token_id,omitempty"`
+	EosTokenID         *int              `json:"eos_token_id,omitempty"`
 	TorchDtype         string            `json:"torch_dtype"`
 	Mergescale         map[string]string `json:"mergescale,omitempty"`
 }
@@ -76,8 +76,13 @@ func (m *Model) Save(dir string, extra map[string]string) error {
 		NEmbd: c.NEmbd, NLayer: c.NLayer, NHead: c.NHead,
 		ActivationFunction: "gelu_new", LayerNormEpsilon: Epsilon, InitializerRange: initStd,
 		ScaleAttnWeights: true, TieWordEmbeddings: true,
-		BosTokenID: tokenizer.BOSID, EosTokenID: tokenizer.EOSID, TorchDtype: "float32",
-		Mergescale: extra,
+		TorchDtype: "float32", Mergescale: extra,
+	}
+	if id := m.Special.BOS; id != tokenizer.NoToken {
+		hc.BosTokenID = &id
+	}
+	if id := m.Special.EOS; id != tokenizer.NoToken {
+		hc.EosTokenID = &id
 	}
 	js, err := json.MarshalIndent(hc, "", "  ")
 	if err != nil {
@@ -204,11 +209,16 @@ func ReadExtra(dir string) (map[string]string, error) {
 // and when present it must equal transformer.wte.weight exactly, otherwise
 // Load fails (untied heads are not supported). Any other unknown tensor is
 // an error. Floating-point dtypes (F32, F16, BF16, F64) are widened to
-// float32.
+// float32. Model.Special comes from config.json's eos_token_id and
+// bos_token_id (tokenizer.NoToken when absent).
 func Load(dir string) (*Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
+	}
+	special, err := tokenizer.ConfigSpecial(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
 	}
 	ck, err := checkpoint.Open(dir)
 	if err != nil {
@@ -216,6 +226,7 @@ func Load(dir string) (*Model, error) {
 	}
 	defer ck.Close()
 	m := newZero(cfg)
+	m.Special = special
 	byName := make(map[string]string) // canonical name → name in the file
 	var lmHead string
 	for _, ti := range ck.Tensors() {

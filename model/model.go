@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+
+	"mergescale/tokenizer"
 )
 
 // initStd is GPT-2's initializer range.
@@ -113,6 +115,11 @@ func bind(c Config, specs []tensorSpec, buf []float32) params {
 // must not run concurrently with anything else on the same Model.
 type Model struct {
 	Config Config
+	// Special holds the end- and beginning-of-sequence ids that Save writes
+	// to config.json (eos_token_id, bos_token_id; omitted when
+	// tokenizer.NoToken). New sets the suite's word-level ids; Load reads
+	// config.json's.
+	Special tokenizer.Special
 
 	specs []tensorSpec
 	data  []float32 // every parameter, flat, in specs order
@@ -126,7 +133,7 @@ func newZero(cfg Config) *Model {
 	specs := specsFor(cfg)
 	last := specs[len(specs)-1]
 	data := make([]float32, last.offset+last.size)
-	return &Model{Config: cfg, specs: specs, data: data, w: bind(cfg, specs, data)}
+	return &Model{Config: cfg, Special: tokenizer.SuiteSpecial(), specs: specs, data: data, w: bind(cfg, specs, data)}
 }
 
 // New builds a model with GPT-2's initialisation, seeded: weights and
@@ -189,6 +196,7 @@ func (m *Model) Tensor(name string) ([]float32, []int, error) {
 // clone returns a deep copy of m.
 func (m *Model) clone() *Model {
 	c := newZero(m.Config)
+	c.Special = m.Special
 	copy(c.data, m.data)
 	return c
 }

@@ -123,15 +123,22 @@ func causalSoftmax(a []float32, T int) {
 
 // logSoftmaxAt returns log softmax(row)[t] computed in float64.
 func logSoftmaxAt(row []float32, t int) float64 {
-	mx := row[0]
-	for _, v := range row {
+	lp, _ := logSoftmaxArgmax(row, t)
+	return lp
+}
+
+// logSoftmaxArgmax returns log softmax(row)[t] in float64 and whether t is
+// the row's first largest entry.
+func logSoftmaxArgmax(row []float32, t int) (float64, bool) {
+	mx, arg := row[0], 0
+	for j, v := range row {
 		if v > mx {
-			mx = v
+			mx, arg = v, j
 		}
 	}
 	var s float64
 	for _, v := range row {
 		s += math.Exp(float64(v - mx))
 	}
-	return float64(row[t]-mx) - math.Log(s)
+	return float64(row[t]-mx) - math.Log(s), arg == t
 }

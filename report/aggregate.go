@@ -1,216 +1,24 @@
 package report
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
-
-	"gonum.org/v1/gonum/stat/distuv"
 )
-
-// Heldness values in the scores table.
-const (
-	heldIn  = "held_in"
-	heldOut = "held_out"
-)
-
-// Stat is a mean over expert subsets with its 95% confidence interval.
-type Stat struct {
-	Mean float64 // NaN when N == 0
-	// CI is the half-width of the 95% confidence interval of the mean,
-	// t(0.975, N−1)·s/√N with s the sample standard deviation; NaN when N < 2.
-	CI float64
-	N  int // number of subsets with a value
-}
-
-// Valid reports whether the statistic has at least one value.
-func (s Stat) Valid() bool { return s.N > 0 && !math.IsNaN(s.Mean) }
-
-// newStat summarizes the finite values of xs.
-func newStat(xs []float64) Stat {
-	var v []float64
-	for _, x := range xs {
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			v = append(v, x)
-		}
-	}
-	s := Stat{Mean: math.NaN(), CI: math.NaN(), N: len(v)}
-	if len(v) == 0 {
-		return s
-	}
-	var sum float64
-	for _, x := range v {
-		sum += x
-	}
-	n := float64(len(v))
-	s.Mean = sum / n
-	if len(v) < 2 {
-		return s
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - s.Mean) * (x - s.Mean)
-	}
-	sd := math.Sqrt(ss / (n - 1))
-	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(0.975)
-	s.CI = t * sd / math.Sqrt(n)
-	return s
-}
-
-// Scores are the normalized and raw scores of one model on one expert
-// subset: each is a mean over categories of per-category means over tasks.
-type Scores struct {
-	HeldIn, HeldOut             float64 // merged ÷ reference (expert / base)
-	HeldInChance, HeldOutChance float64 // (score − chance) ÷ (reference − chance)
-	RawHeldIn, RawHeldOut       float64 // accuracy
-}
-
-func nanScores() Scores {
-	n := math.NaN()
-	return Scores{n, n, n, n, n, n}
-}
-
-// SubsetResult is one chosen merge (one expert subset) of a cell.
-type SubsetResult struct {
-	Subset     int
-	Categories []string
-	ModelID    string
-	Hparams    string
-	Seed       int64
-	Merged     Scores
-	Multitask  Scores // the multitask model on the same categories
-	// Diagnostics from the merges table (NaN when not recorded).
-	SignConflict, MeanCosine float64
-}
-
-// Cell aggregates the chosen test merges of one (base type, size, method, k).
-type Cell struct {
-	BaseType, Size string
-	Params         int64
-	Method         string
-	K              int
-	Subsets        []SubsetResult // by subset index
-
-	HeldIn, HeldOut             Stat
-	HeldInChance, HeldOutChance Stat
-	RawHeldIn, RawHeldOut       Stat
-	// The multitask baseline over the same subsets' categories.
-	MTHeldIn, MTHeldOut             Stat
-	MTHeldInChance, MTHeldOutChance Stat
-	SignConflict, MeanCosine        Stat
-}
-
-// Baseline is a non-merged model's scores: the base, an expert or the
-// multitask model. Normalized held-in is over all held-in categories for
-// the base and multitask models and over its own category for an expert.
-type Baseline struct {
-	BaseType, Size string
-	Params         int64
-	Kind           string // base | expert | multitask
-	Category       string // expert's category
-	ModelID        string
-	Scores         Scores
-}
-
-// TaskScore is one model's raw test accuracy on one task, averaged over
-// subsets for merged models.
-type TaskScore struct {
-	BaseType, Size string
-	Params         int64
-	Model          string // "base", "expert", "multitask" or the merge method
-	K              int    // 0 for non-merged models
-	Category       string // expert's category; '' otherwise
-	Task           string
-	TaskCategory   string
-	Heldness       string
-	Accuracy       Stat
-}
-
-// SizeInfo is a model size of the store with its parameter count.
-type SizeInfo struct {
-	Name   string
-	Params int64
-}
-
-// Results is everything the report shows, aggregated from a store.
-type Results struct {
-	Cells     []Cell // ordered by base type, size, method, k
-	Baselines []Baseline
-	Tasks     []TaskScore
-	Sizes     []SizeInfo // ascending by parameter count
-	BaseTypes []string   // pt before it
-	Methods   []string   // in canonical order
-	Ks        []int
-	// RunName and ConfigText are from the latest run in the store.
-	RunName, ConfigText string
-	// Missing lists, in words, what the store lacks for a full report.
-	Missing []string
-}
-
-// Cell returns the cell for the key, if present.
-func (r *Results) Cell(baseType, size, method string, k int) (Cell, bool) {
-	for _, c := range r.Cells {
-		if c.BaseType == baseType && c.Size == size && c.Method == method && c.K == k {
-			return c, true
-		}
-	}
-	return Cell{}, false
-}
-
-// methodOrder is the paper's order; unknown methods follow alphabetically.
-var methodOrder = map[string]int{"linear": 0, "task_arithmetic": 1, "ties": 2, "dare_ties": 3}
-
-func methodLess(a, b string) bool {
-	ra, oka := methodOrder[a]
-	rb, okb := methodOrder[b]
-	switch {
-	case oka && okb:
-		return ra < rb
-	case oka != okb:
-		return oka
-	}
-	return a < b
-}
-
-func baseLess(a, b string) bool {
-	rank := func(s string) int {
-		switch s {
-		case "pt":
-			return 0
-		case "it":
-			return 1
-		}
-		return 2
-	}
-	if rank(a) != rank(b) {
-		return rank(a) < rank(b)
-	}
-	return a < b
-}
-
-// Load reads the store at dbPath read-only and aggregates it. A store
-// without data gives Results whose Missing says what is absent; only an
-// unreadable store is an error.
-func Load(ctx context.Context, dbPath string) (*Results, error) {
-	d, err := loadStore(ctx, dbPath)
-	if err != nil {
-		return nil, err
-	}
-	return aggregate(d), nil
-}
 
 type sizeKey struct{ base, size string }
 
-// aggregator holds the lookups of one aggregation.
+// aggregator holds the lookups of one aggregation. The per-variant maps
+// (base, multitask, expert) hold the models of the variant being built.
 type aggregator struct {
 	d         *storeData
 	base      map[sizeKey]string            // → base model id
 	multitask map[sizeKey]string            // → multitask model id
 	expert    map[sizeKey]map[string]string // → category → expert model id
 	params    map[string]int64              // size → parameter count
+	vrank     map[string]int                // variant JSON → index in Results.Variants
 	missing   map[string]bool
 	r         *Results
 }
@@ -221,19 +29,54 @@ func (a *aggregator) note(format string, args ...any) {
 
 func aggregate(d *storeData) *Results {
 	a := &aggregator{
-		d: d, base: map[sizeKey]string{}, multitask: map[sizeKey]string{},
-		expert: map[sizeKey]map[string]string{}, params: map[string]int64{},
+		d: d, params: map[string]int64{}, vrank: map[string]int{},
 		missing: map[string]bool{}, r: &Results{RunName: d.runName, ConfigText: d.configText},
 	}
-	ids := make([]string, 0, len(d.models))
-	for id := range d.models {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		m := d.models[id]
+	for _, m := range d.models {
 		if m.Params > a.params[m.Size] {
 			a.params[m.Size] = m.Params
+		}
+	}
+	a.r.Axes = variantAxes(d)
+	a.r.Variants = variantProduct(a.r.Axes)
+	for key, n := range unlabeled(d, a.r.Axes) {
+		a.note("%d models were recorded without a value of %s (by a run of a config that did not list it) and count under each of its values; "+
+			"rerun the latest config to relabel them", n, key)
+	}
+	for i, v := range a.r.Variants {
+		a.vrank[v.JSON] = i
+		a.lookups(v)
+		a.cells(v)
+		a.baselines(v)
+		a.tasks(v)
+		a.taus(v)
+	}
+	a.orderings()
+	if len(d.models) == 0 {
+		a.note("the store has no models")
+	}
+	if len(a.r.Cells) == 0 {
+		a.note("the store has no chosen merges with test scores")
+	}
+	r := a.r
+	r.Missing = append(r.Missing, d.missing...)
+	var extra []string
+	for m := range a.missing {
+		extra = append(extra, m)
+	}
+	sort.Strings(extra)
+	r.Missing = append(r.Missing, extra...)
+	return r
+}
+
+// lookups indexes the base, expert and multitask models that belong to
+// variant v by (base type, size) (the first by id when several do).
+func (a *aggregator) lookups(v Variant) {
+	a.base, a.multitask, a.expert = map[sizeKey]string{}, map[sizeKey]string{}, map[sizeKey]map[string]string{}
+	for _, id := range a.modelIDs() {
+		m := a.d.models[id]
+		if !compatible(parseVariant(m.Variant), v.Values) {
+			continue
 		}
 		key := sizeKey{m.BaseType, m.Size}
 		switch m.Kind {
@@ -254,28 +97,28 @@ func aggregate(d *storeData) *Results {
 			}
 		}
 	}
-	a.cells()
-	a.baselines()
-	a.tasks()
-	a.orderings()
-	if len(d.models) == 0 {
-		a.note("the store has no models")
-	}
-	if len(a.r.Cells) == 0 {
-		a.note("the store has no chosen merges with test scores")
-	}
-	r := a.r
-	r.Missing = append(r.Missing, d.missing...)
-	var extra []string
-	for m := range a.missing {
-		extra = append(extra, m)
-	}
-	sort.Strings(extra)
-	r.Missing = append(r.Missing, extra...)
-	return r
 }
 
-// expertRef returns the test scores of the expert of category cat.
+func (a *aggregator) modelIDs() []string {
+	ids := make([]string, 0, len(a.d.models))
+	for id := range a.d.models {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// scoresOf returns the test scores of model id, noting when it has none.
+func (a *aggregator) scoresOf(id, what string) map[string]scoreRow {
+	s := a.d.scores[id]
+	if len(s) == 0 {
+		a.note("no test scores for %s", what)
+	}
+	return s
+}
+
+// expertRef returns the test scores of the variant's expert of category
+// cat for (base type, size).
 func (a *aggregator) expertRef(key sizeKey) func(cat string) map[string]scoreRow {
 	return func(cat string) map[string]scoreRow {
 		id, ok := a.expert[key][cat]
@@ -283,15 +126,12 @@ func (a *aggregator) expertRef(key sizeKey) func(cat string) map[string]scoreRow
 			a.note("no %s expert for category %s at size %s", key.base, cat, key.size)
 			return nil
 		}
-		s := a.d.scores[id]
-		if len(s) == 0 {
-			a.note("no test scores for the %s expert of %s at size %s", key.base, cat, key.size)
-		}
-		return s
+		return a.scoresOf(id, fmt.Sprintf("the %s expert of %s at size %s", key.base, cat, key.size))
 	}
 }
 
-// baseRef returns the base model's test scores, whatever the category.
+// baseRef returns the variant's base model's test scores, whatever the
+// category.
 func (a *aggregator) baseRef(key sizeKey) func(cat string) map[string]scoreRow {
 	return func(string) map[string]scoreRow {
 		id, ok := a.base[key]
@@ -299,97 +139,56 @@ func (a *aggregator) baseRef(key sizeKey) func(cat string) map[string]scoreRow {
 			a.note("no %s base model at size %s", key.base, key.size)
 			return nil
 		}
-		s := a.d.scores[id]
-		if len(s) == 0 {
-			a.note("no test scores for the %s base at size %s", key.base, key.size)
-		}
-		return s
+		return a.scoresOf(id, fmt.Sprintf("the %s base at size %s", key.base, key.size))
 	}
 }
 
-// catScores computes, over the target's tasks of the given heldness whose
-// category is in cats (all categories when cats is nil), the per-category
-// mean of the per-task normalized, chance-adjusted and raw scores, then the
-// mean over categories. A category whose tasks lack a reference makes the
-// normalized values NaN (the raw value is still given).
-func catScores(target map[string]scoreRow, heldness string, cats []string,
-	ref func(cat string) map[string]scoreRow) (norm, chance, raw float64) {
-	want := map[string]bool{}
-	for _, c := range cats {
-		want[c] = true
+// mergeRefs returns the held-in and held-out references of a merge: the
+// experts and base it was built from (merges.expert_ids, merges.base_id).
+// A merge recorded before schema version 3 has neither; it falls back to
+// the variant's experts and base of its size and base type.
+func (a *aggregator) mergeRefs(m mergeRow) (experts, base func(string) map[string]scoreRow) {
+	key := sizeKey{m.BaseType, m.Size}
+	if m.BaseID == "" || len(m.ExpertIDs) != len(m.Categories) {
+		a.note("merges recorded without base_id and expert_ids (a store from before schema version 3) are normalized by the base and experts of their size and base type")
+		return a.expertRef(key), a.baseRef(key)
 	}
-	type acc struct {
-		norm, chance, raw []float64
+	byCat := map[string]string{}
+	for i, c := range m.Categories {
+		byCat[c] = m.ExpertIDs[i]
 	}
-	byCat := map[string]*acc{}
-	tasks := make([]string, 0, len(target))
-	for t := range target {
-		tasks = append(tasks, t)
-	}
-	sort.Strings(tasks)
-	refs := map[string]map[string]scoreRow{}
-	for _, t := range tasks {
-		s := target[t]
-		if s.Heldness != heldness || (cats != nil && !want[s.Category]) {
-			continue
-		}
-		c := byCat[s.Category]
-		if c == nil {
-			c = &acc{}
-			byCat[s.Category] = c
-		}
-		c.raw = append(c.raw, s.Value)
-		rs, ok := refs[s.Category]
+	experts = func(cat string) map[string]scoreRow {
+		id, ok := byCat[cat]
 		if !ok {
-			rs = ref(s.Category)
-			refs[s.Category] = rs
+			return nil
 		}
-		r, ok := rs[t]
-		if !ok || r.Value == 0 {
-			c.norm = append(c.norm, math.NaN())
-		} else {
-			c.norm = append(c.norm, s.Value/r.Value)
+		if _, known := a.d.models[id]; !known {
+			a.note("merge %s names expert %s, which is not in the models table", short(m.ModelID), short(id))
 		}
-		if !ok || r.Value == s.Chance {
-			c.chance = append(c.chance, math.NaN())
-		} else {
-			c.chance = append(c.chance, (s.Value-s.Chance)/(r.Value-s.Chance))
+		return a.scoresOf(id, fmt.Sprintf("expert %s (of merge %s)", short(id), short(m.ModelID)))
+	}
+	base = func(string) map[string]scoreRow {
+		if _, known := a.d.models[m.BaseID]; !known {
+			a.note("merge %s names base %s, which is not in the models table", short(m.ModelID), short(m.BaseID))
 		}
+		return a.scoresOf(m.BaseID, fmt.Sprintf("base %s (of merge %s)", short(m.BaseID), short(m.ModelID)))
 	}
-	if len(byCat) == 0 || (cats != nil && len(byCat) < len(want)) {
-		return math.NaN(), math.NaN(), math.NaN()
-	}
-	var n, ch, rw []float64
-	for _, c := range byCat {
-		n = append(n, mean(c.norm))
-		ch = append(ch, mean(c.chance))
-		rw = append(rw, mean(c.raw))
-	}
-	return mean(n), mean(ch), mean(rw)
+	return experts, base
 }
 
-// mean is the arithmetic mean; NaN if any value is NaN or xs is empty.
-func mean(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
-// modelScores scores a model on held-in tasks of cats (nil: all, normalized
-// by the experts) and on all held-out tasks (normalized by the base).
-func (a *aggregator) modelScores(id string, key sizeKey, cats []string) Scores {
-	s := a.d.scores[id]
+// modelScores scores a model on held-in tasks of cats (nil: all),
+// normalized by experts, and on all held-out tasks, normalized by base.
+func modelScores(s map[string]scoreRow, cats []string, experts, base func(string) map[string]scoreRow) Scores {
 	if len(s) == 0 {
 		return nanScores()
 	}
-	var out Scores
-	out.HeldIn, out.HeldInChance, out.RawHeldIn = catScores(s, heldIn, cats, a.expertRef(key))
-	out.HeldOut, out.HeldOutChance, out.RawHeldOut = catScores(s, heldOut, nil, a.baseRef(key))
+	out := nanScores()
+	in := catScores(s, heldIn, cats, experts)
+	outS := catScores(s, heldOut, nil, base)
+	out.HeldIn, out.HeldInChance, out.RawHeldIn, out.ChanceHeldIn = in.norm, in.chance, in.raw, in.chanceLevel
+	out.HeldInChanceTasks, out.HeldInTasks = in.chanceTasks, in.tasks
+	out.HeldOut, out.HeldOutChance, out.RawHeldOut, out.ChanceHeldOut = outS.norm, outS.chance, outS.raw, outS.chanceLevel
+	out.HeldOutChanceTasks, out.HeldOutTasks = outS.chanceTasks, outS.tasks
 	return out
 }
 
@@ -405,10 +204,12 @@ type cellKey struct {
 	k                  int
 }
 
-func (a *aggregator) cells() {
+// cells builds the cells of variant v from the chosen merges that belong
+// to it.
+func (a *aggregator) cells(v Variant) {
 	byCell := map[cellKey][]SubsetResult{}
 	for _, m := range a.d.merges {
-		if !m.Chosen {
+		if !m.Chosen || !compatible(parseVariant(m.Variant), v.Values) {
 			continue
 		}
 		if len(a.d.scores[m.ModelID]) == 0 {
@@ -417,21 +218,25 @@ func (a *aggregator) cells() {
 			continue
 		}
 		key := sizeKey{m.BaseType, m.Size}
+		experts, base := a.mergeRefs(m)
+		target := a.d.scores[m.ModelID]
 		sr := SubsetResult{
 			Subset: m.Subset, Categories: m.Categories, ModelID: m.ModelID,
 			Hparams: m.Hparams, Seed: m.Seed,
-			Merged:       a.modelScores(m.ModelID, key, m.Categories),
+			Merged:       modelScores(target, m.Categories, experts, base),
 			Multitask:    nanScores(),
 			SignConflict: nullOrNaN(m.SignConflict), MeanCosine: nullOrNaN(m.MeanCosine),
 		}
+		sr.Merged.GainKept = gainKept(target, m.Categories, experts, base)
 		if id, ok := a.multitask[key]; ok {
-			sr.Multitask = a.modelScores(id, key, m.Categories)
+			sr.Multitask = modelScores(a.d.scores[id], m.Categories, experts, base)
 		} else {
 			a.note("no %s multitask model at size %s", m.BaseType, m.Size)
 		}
 		ck := cellKey{m.BaseType, m.Size, m.Method, m.K}
 		byCell[ck] = append(byCell[ck], sr)
 	}
+	var cells []Cell
 	for ck, subs := range byCell {
 		sort.Slice(subs, func(i, j int) bool { return subs[i].Subset < subs[j].Subset })
 		col := func(f func(SubsetResult) float64) Stat {
@@ -441,7 +246,8 @@ func (a *aggregator) cells() {
 			}
 			return newStat(xs)
 		}
-		a.r.Cells = append(a.r.Cells, Cell{
+		cells = append(cells, Cell{
+			Variant:  v.JSON,
 			BaseType: ck.base, Size: ck.size, Params: a.params[ck.size], Method: ck.method, K: ck.k,
 			Subsets:         subs,
 			HeldIn:          col(func(s SubsetResult) float64 { return s.Merged.HeldIn }),
@@ -450,6 +256,7 @@ func (a *aggregator) cells() {
 			HeldOutChance:   col(func(s SubsetResult) float64 { return s.Merged.HeldOutChance }),
 			RawHeldIn:       col(func(s SubsetResult) float64 { return s.Merged.RawHeldIn }),
 			RawHeldOut:      col(func(s SubsetResult) float64 { return s.Merged.RawHeldOut }),
+			GainKept:        col(func(s SubsetResult) float64 { return s.Merged.GainKept }),
 			MTHeldIn:        col(func(s SubsetResult) float64 { return s.Multitask.HeldIn }),
 			MTHeldOut:       col(func(s SubsetResult) float64 { return s.Multitask.HeldOut }),
 			MTHeldInChance:  col(func(s SubsetResult) float64 { return s.Multitask.HeldInChance }),
@@ -458,7 +265,8 @@ func (a *aggregator) cells() {
 			MeanCosine:      col(func(s SubsetResult) float64 { return s.MeanCosine }),
 		})
 	}
-	sort.Slice(a.r.Cells, func(i, j int) bool { return a.cellLess(a.r.Cells[i], a.r.Cells[j]) })
+	sort.Slice(cells, func(i, j int) bool { return a.cellLess(cells[i], cells[j]) })
+	a.r.Cells = append(a.r.Cells, cells...)
 }
 
 func (a *aggregator) sizeLess(x, y string) bool {
@@ -470,6 +278,8 @@ func (a *aggregator) sizeLess(x, y string) bool {
 
 func (a *aggregator) cellLess(x, y Cell) bool {
 	switch {
+	case x.Variant != y.Variant:
+		return a.vrank[x.Variant] < a.vrank[y.Variant]
 	case x.BaseType != y.BaseType:
 		return baseLess(x.BaseType, y.BaseType)
 	case x.Size != y.Size:
@@ -480,29 +290,32 @@ func (a *aggregator) cellLess(x, y Cell) bool {
 	return x.K < y.K
 }
 
-func (a *aggregator) baselines() {
-	ids := make([]string, 0, len(a.d.models))
-	for id, m := range a.d.models {
-		if m.Kind == "base" || m.Kind == "expert" || m.Kind == "multitask" {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+// baselines scores the base, expert and multitask models of variant v
+// against the variant's experts and base.
+func (a *aggregator) baselines(v Variant) {
+	var bl []Baseline
+	for _, id := range a.modelIDs() {
 		m := a.d.models[id]
+		if m.Kind != "base" && m.Kind != "expert" && m.Kind != "multitask" {
+			continue
+		}
+		if !compatible(parseVariant(m.Variant), v.Values) {
+			continue
+		}
 		key := sizeKey{m.BaseType, m.Size}
 		var cats []string
+		b := Baseline{Variant: v.JSON, BaseType: m.BaseType, Size: m.Size, Params: m.Params, Kind: m.Kind,
+			Category: m.Category, ModelID: id, Gain: math.NaN(), TauNormRatio: nullOrNaN(m.TauNormRatio)}
 		if m.Kind == "expert" {
 			cats = []string{m.Category}
+			b.Gain = a.expertGain(id, key, m.Category)
 		}
-		a.r.Baselines = append(a.r.Baselines, Baseline{
-			BaseType: m.BaseType, Size: m.Size, Params: m.Params, Kind: m.Kind,
-			Category: m.Category, ModelID: id, Scores: a.modelScores(id, key, cats),
-		})
+		b.Scores = modelScores(a.d.scores[id], cats, a.expertRef(key), a.baseRef(key))
+		bl = append(bl, b)
 	}
 	kind := map[string]int{"base": 0, "multitask": 1, "expert": 2}
-	sort.SliceStable(a.r.Baselines, func(i, j int) bool {
-		x, y := a.r.Baselines[i], a.r.Baselines[j]
+	sort.SliceStable(bl, func(i, j int) bool {
+		x, y := bl[i], bl[j]
 		switch {
 		case x.BaseType != y.BaseType:
 			return baseLess(x.BaseType, y.BaseType)
@@ -513,11 +326,52 @@ func (a *aggregator) baselines() {
 		}
 		return x.Category < y.Category
 	})
+	a.r.Baselines = append(a.r.Baselines, bl...)
 }
 
-// tasks builds the per-task raw accuracy table: baselines, then each cell's
-// merges averaged over subsets.
-func (a *aggregator) tasks() {
+// expertGain is an expert's raw accuracy on its category minus the
+// variant's base's on the same tasks.
+func (a *aggregator) expertGain(id string, key sizeKey, cat string) float64 {
+	bid, ok := a.base[key]
+	if !ok {
+		return math.NaN()
+	}
+	e := rawCategory(a.d.scores[id], heldIn, cat, nil)
+	b := rawCategory(a.d.scores[bid], heldIn, cat, a.d.scores[id])
+	return e - b
+}
+
+// taus summarizes ‖τ‖ ÷ ‖θ₀‖ of the variant's experts per base type and size.
+func (a *aggregator) taus(v Variant) {
+	type acc struct{ xs []float64 }
+	by := map[sizeKey]*acc{}
+	for _, id := range a.modelIDs() {
+		m := a.d.models[id]
+		if m.Kind != "expert" || !m.TauNormRatio.Valid || !compatible(parseVariant(m.Variant), v.Values) {
+			continue
+		}
+		k := sizeKey{m.BaseType, m.Size}
+		if by[k] == nil {
+			by[k] = &acc{}
+		}
+		by[k].xs = append(by[k].xs, m.TauNormRatio.Float64)
+	}
+	var out []TauRatio
+	for k, x := range by {
+		out = append(out, TauRatio{Variant: v.JSON, BaseType: k.base, Size: k.size, Params: a.params[k.size], Ratio: newStat(x.xs)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].BaseType != out[j].BaseType {
+			return baseLess(out[i].BaseType, out[j].BaseType)
+		}
+		return a.sizeLess(out[i].Size, out[j].Size)
+	})
+	a.r.TauRatios = append(a.r.TauRatios, out...)
+}
+
+// tasks builds the per-task raw accuracy table of variant v: baselines,
+// then each cell's merges averaged over subsets.
+func (a *aggregator) tasks(v Variant) {
 	add := func(base, size, model string, k int, cat string, scoreSets []map[string]scoreRow) {
 		byTask := map[string][]float64{}
 		info := map[string]scoreRow{}
@@ -543,6 +397,7 @@ func (a *aggregator) tasks() {
 		})
 		for _, t := range names {
 			a.r.Tasks = append(a.r.Tasks, TaskScore{
+				Variant:  v.JSON,
 				BaseType: base, Size: size, Params: a.params[size], Model: model, K: k, Category: cat,
 				Task: t, TaskCategory: info[t].Category, Heldness: info[t].Heldness,
 				Accuracy: newStat(byTask[t]),
@@ -550,9 +405,14 @@ func (a *aggregator) tasks() {
 		}
 	}
 	for _, b := range a.r.Baselines {
-		add(b.BaseType, b.Size, b.Kind, 0, b.Category, []map[string]scoreRow{a.d.scores[b.ModelID]})
+		if b.Variant == v.JSON {
+			add(b.BaseType, b.Size, b.Kind, 0, b.Category, []map[string]scoreRow{a.d.scores[b.ModelID]})
+		}
 	}
 	for _, c := range a.r.Cells {
+		if c.Variant != v.JSON {
+			continue
+		}
 		var sets []map[string]scoreRow
 		for _, s := range c.Subsets {
 			sets = append(sets, a.d.scores[s.ModelID])

@@ -33,6 +33,7 @@ func handStore(t *testing.T) *fixture {
 	in("eB", 0.1, 0.1, 0.4, 0.1)
 	in("eC", 0.1, 0.1, 0.1, 1.0)
 	out("base", 0.5, 0.4, 0.6)
+	in("base", 0.5, 0.25, 0.5, 0.25)
 	in("mt", 0.8, 0.4, 0.4, 0.5)
 	out("mt", 0.55, 0.4, 0.6)
 
@@ -105,6 +106,10 @@ func TestAggregateHandComputed(t *testing.T) {
 		// X = (.55/.5 + .4/.4)/2 = 1.05, Y = 1 → 1.025 for both subsets: zero-width CI
 		{"multitask held-out", c.MTHeldOut, 1.025, 0, 2},
 		{"sign conflict", c.SignConflict, 0.4, t975df1 * 0.2 / 2, 2},
+		// gain kept, raw per category: m1 A merged .55, base .375, expert .65; B .3, .5, .4
+		// → (.175 − .2) ÷ (.275 − .1) = −1/7; m2 A .45, .375, .65; C .8, .25, 1
+		// → (.075 + .55) ÷ (.275 + .75) = .625/1.025
+		{"gain kept", c.GainKept, (-1.0/7 + 0.625/1.025) / 2, t975df1 * (0.625/1.025 + 1.0/7) / 2, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 // FigureNames lists the report's figures in the order report.md shows them.
 var FigureNames = []string{"fig_base_quality", "fig_heldin_vs_size", "fig_heldout_vs_k",
-	"fig_heldout_vs_size", "fig_methods_at_scale", "fig_interference"}
+	"fig_heldout_vs_size", "fig_methods_at_scale", "fig_interference", "fig_variants"}
 
 // Axis labels, with units.
 const (
@@ -20,6 +20,8 @@ const (
 	yHeldOut   = "normalized held-out (÷ base zero-shot)"
 	yConflict  = "sign conflicts (fraction of entries)"
 	yCosine    = "mean task-vector cosine"
+	yTau       = "‖τ‖ ÷ ‖θ₀‖ of the experts"
+	yGainKept  = "gain kept (fraction of the experts' gain)"
 	defaultFig = "task_arithmetic"
 )
 
@@ -31,7 +33,9 @@ type figureResult struct {
 }
 
 // buildFigures builds every figure; single-method figures show method.
+// fig_variants compares the variants; the others show the default variant.
 func buildFigures(r *Results, method string) ([]figureResult, error) {
+	def := r.Default()
 	builders := map[string]func(*Results, string) (*figure, string, error){
 		"fig_base_quality":     figBaseQuality,
 		"fig_heldin_vs_size":   figHeldInVsSize,
@@ -39,10 +43,15 @@ func buildFigures(r *Results, method string) ([]figureResult, error) {
 		"fig_heldout_vs_size":  figHeldOutVsSize,
 		"fig_methods_at_scale": figMethodsAtScale,
 		"fig_interference":     figInterference,
+		"fig_variants":         figVariants,
 	}
 	var out []figureResult
 	for _, name := range FigureNames {
-		f, missing, err := builders[name](r, method)
+		src := def
+		if name == "fig_variants" {
+			src = r
+		}
+		f, missing, err := builders[name](src, method)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -340,7 +349,9 @@ func figMethodsAtScale(r *Results, _ string) (*figure, string, error) {
 }
 
 // figInterference: sign-conflict rate and mean task-vector cosine of the
-// chosen merges vs parameter count, one line per k, one column per base.
+// chosen merges vs parameter count, one line per k, one column per base;
+// when the store records it, a third row with the experts' ‖τ‖ ÷ ‖θ₀‖
+// (mean ± 95% CI over categories) vs parameter count.
 func figInterference(r *Results, method string) (*figure, string, error) {
 	if !r.hasMethod(method) {
 		return nil, noMethod(method), nil
@@ -354,8 +365,12 @@ func figInterference(r *Results, method string) (*figure, string, error) {
 	if !found {
 		return nil, fmt.Sprintf("no merge diagnostics (sign_conflict, mean_cosine) recorded for method %s", method), nil
 	}
+	rows := 2
+	if len(r.TauRatios) > 0 {
+		rows = 3
+	}
 	f := newFigure(fmt.Sprintf("Task-vector interference vs size and k, %s merges", methodLabel(method)),
-		2, len(r.BaseTypes))
+		rows, len(r.BaseTypes))
 	for j, b := range r.BaseTypes {
 		for i := 0; i < 2; i++ {
 			y, get := yConflict, func(c Cell) Stat { return c.SignConflict }
@@ -373,6 +388,23 @@ func figInterference(r *Results, method string) (*figure, string, error) {
 				f.addLegend(s.label, th)
 			}
 			f.panels[i][j] = p
+		}
+		if rows == 3 {
+			p := newPanel(fmt.Sprintf("%s, task-vector size", baseLabel(b)), xParams, yTau)
+			padLogX(p, r.Sizes)
+			dashes, glyph := baseStyle(b)
+			s := series{label: "experts' ‖τ‖ ÷ ‖θ₀‖, " + baseLabel(b), color: refBase, dashes: dashes, glyph: glyph}
+			for _, t := range r.TauRatios {
+				if t.BaseType == b {
+					s.pts = append(s.pts, statPoint(float64(t.Params), t.Ratio))
+				}
+			}
+			th, err := addSeries(p, s)
+			if err != nil {
+				return nil, "", err
+			}
+			f.addLegend(s.label, th)
+			f.panels[2][j] = p
 		}
 	}
 	return f, "", nil

@@ -27,7 +27,10 @@ type Finding struct {
 }
 
 // Findings checks the paper's five claims against r; single-method claims
-// use method. The tests, applied to normalized test scores:
+// use method. r should hold one zoo variant: Render passes the default
+// variant's view (Results.Default), table_findings_variants each variant's.
+// Sentences also give gain kept where the cells have it. The tests, applied
+// to normalized test scores:
 //
 //  1. base_quality: over every (size, k) where both bases have a cell,
 //     d = IT − PT normalized held-in. Supported when d > 0 in every pair,
@@ -100,7 +103,7 @@ func slope(xs, ys []float64) float64 {
 func findBaseQuality(r *Results, method string) Finding {
 	f := Finding{ClaimID: "base_quality", Claim: "an instruction-tuned base merges better"}
 	var diffs []float64
-	var parts []string
+	var parts, gains []string
 	wins := 0
 	for _, sz := range r.Sizes {
 		for _, k := range r.Ks {
@@ -116,6 +119,9 @@ func findBaseQuality(r *Results, method string) Finding {
 			}
 			if k == r.Ks[len(r.Ks)-1] {
 				parts = append(parts, fmt.Sprintf("%s %s vs %s", sz.Name, num(it.HeldIn.Mean), num(pt.HeldIn.Mean)))
+				if it.GainKept.Valid() && pt.GainKept.Valid() {
+					gains = append(gains, fmt.Sprintf("%s %s vs %s", sz.Name, num(it.GainKept.Mean), num(pt.GainKept.Mean)))
+				}
 			}
 		}
 	}
@@ -135,6 +141,9 @@ func findBaseQuality(r *Results, method string) Finding {
 	}
 	f.Sentence = fmt.Sprintf("%s: with %s, IT-base merges beat PT-base merges on normalized held-in in %d of %d (size, k) cells, by %s on average (IT vs PT at k = %d: %s).",
 		capital(string(f.Verdict)), methodLabel(method), wins, len(diffs), signed(m), r.Ks[len(r.Ks)-1], strings.Join(parts, "; "))
+	if len(gains) > 0 {
+		f.Sentence += fmt.Sprintf(" Gain kept, IT vs PT at k = %d: %s.", r.Ks[len(r.Ks)-1], strings.Join(gains, "; "))
+	}
 	return f
 }
 
@@ -265,8 +274,12 @@ func findBeatsMultitask(r *Results, method string) Finding {
 	default:
 		f.Verdict = NotSupported
 	}
-	f.Sentence = fmt.Sprintf("%s: at size %s with the %s base, merging k = %d experts with %s gives normalized held-out %s against the multitask model's %s.",
+	f.Sentence = fmt.Sprintf("%s: at size %s with the %s base, merging k = %d experts with %s gives normalized held-out %s against the multitask model's %s",
 		capital(string(f.Verdict)), sz.Name, strings.ToUpper(b), k, methodLabel(method), stat(c.HeldOut), num(t))
+	if c.GainKept.Valid() {
+		f.Sentence += fmt.Sprintf(", and keeps %s of the experts' held-in gain over the base", stat(c.GainKept))
+	}
+	f.Sentence += "."
 	return f
 }
 

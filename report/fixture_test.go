@@ -77,12 +77,25 @@ func (f *fixture) scoreSplit(id, task, category, heldness, split, metric string,
 		VALUES(?,?,?,?,?,?,?,?,?)`, id, task, category, heldness, split, metric, value, 100, chance)
 }
 
+// modelVariant sets a model's variant and, when tau > 0, its ‖τ‖/‖θ₀‖.
+func (f *fixture) modelVariant(id, variant string, tau float64) {
+	if tau > 0 {
+		f.exec(`UPDATE models SET variant=?, tau_norm_ratio=? WHERE id=?`, variant, tau, id)
+	} else {
+		f.exec(`UPDATE models SET variant=? WHERE id=?`, variant, id)
+	}
+}
+
 type mergeSpec struct {
 	id, size, base, method, hparams string
 	k, subset                       int
 	cats                            []string
 	chosen                          bool
 	signConflict, meanCosine        float64
+	// variant, baseID and expertIDs (parallel to cats) are the schema-3
+	// columns; empty leaves the defaults (a merge from an older store).
+	variant, baseID string
+	expertIDs       []string
 }
 
 func (f *fixture) merge(m mergeSpec) {
@@ -90,10 +103,13 @@ func (f *fixture) merge(m mergeSpec) {
 	if m.chosen {
 		chosen = 1
 	}
+	if m.variant == "" {
+		m.variant = "{}"
+	}
 	f.exec(`INSERT INTO merges(model_id, size, base_type, k, subset, categories, method, hparams,
-		chosen, seed, mean_cosine, sign_conflict) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+		chosen, seed, mean_cosine, sign_conflict, variant, base_id, expert_ids) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		m.id, m.size, m.base, m.k, m.subset, strings.Join(m.cats, ","), m.method, m.hparams,
-		chosen, 7, m.meanCosine, m.signConflict)
+		chosen, 7, m.meanCosine, m.signConflict, m.variant, m.baseID, strings.Join(m.expertIDs, ","))
 }
 
 // jitter is a deterministic number in [-1, 1) from a key.
@@ -138,6 +154,7 @@ func synthStore(t *testing.T) *fixture {
 				}
 				id := fmt.Sprintf("expert-%s-%s-%s", base, size, cat)
 				f.model(id, "expert", size, p, base, cat)
+				f.modelVariant(id, "{}", 0.05+0.01*float64(si)+0.02*float64(bi)+0.005*jitter(id))
 				for _, task := range synthHeldIn[cat] {
 					f.score(id, task, cat, heldIn, 0.85+0.05*jitter(id+task), chance)
 				}
@@ -171,8 +188,12 @@ func synthStore(t *testing.T) *fixture {
 							if !chosen {
 								hp = `{"lambda":0.5}`
 							}
+							var eids []string
+							for _, c := range cats {
+								eids = append(eids, fmt.Sprintf("expert-%s-%s-%s", base, size, c))
+							}
 							f.merge(mergeSpec{id: id, size: size, base: base, method: method, hparams: hp,
-								k: k, subset: sub, cats: cats, chosen: chosen,
+								k: k, subset: sub, cats: cats, chosen: chosen, baseID: baseID, expertIDs: eids,
 								signConflict: 0.2 + 0.04*float64(k) - 0.03*float64(si) + 0.01*jitter(id),
 								meanCosine:   0.05 + 0.04*float64(si) - 0.01*float64(k) + 0.01*jitter(id+"c")})
 							off := 0.0

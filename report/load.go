@@ -23,17 +23,22 @@ type modelRow struct {
 	ID, Kind, Size     string
 	Params             int64
 	BaseType, Category string
+	Variant            string          // canonical JSON of its swept zoo keys ("{}": none)
+	TauNormRatio       sql.NullFloat64 // experts: ‖τ‖ ÷ ‖θ₀‖
 }
 
 type mergeRow struct {
 	ModelID, Size, BaseType string
 	K, Subset               int
-	Categories              []string
+	Categories              []string // sorted
 	Method, Hparams         string
 	Chosen                  bool
 	Seed                    int64
 	MeanCosine              sql.NullFloat64
 	SignConflict            sql.NullFloat64
+	Variant                 string
+	BaseID                  string   // "" in stores from before schema version 3
+	ExpertIDs               []string // parallel to Categories; nil in older stores
 }
 
 type scoreRow struct {
@@ -137,16 +142,49 @@ func (d *storeData) loadRuns(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// columns returns the column names of table.
+func columns(ctx context.Context, db *sql.DB, table string) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out[name] = true
+	}
+	return out, rows.Err()
+}
+
+// colOr selects column name when the table has it, else the literal def
+// (stores from before schema version 3 lack the variant columns).
+func colOr(cols map[string]bool, name, def string) string {
+	if cols[name] {
+		return name
+	}
+	return def
+}
+
 func (d *storeData) loadModels(ctx context.Context, db *sql.DB) error {
+	cols, err := columns(ctx, db, "models")
+	if err != nil {
+		return err
+	}
 	rows, err := db.QueryContext(ctx, `SELECT id, COALESCE(kind,''), COALESCE(size,''),
-		COALESCE(params,0), COALESCE(base_type,''), COALESCE(category,'') FROM models ORDER BY id`)
+		COALESCE(params,0), COALESCE(base_type,''), COALESCE(category,''),
+		COALESCE(`+colOr(cols, "variant", "'{}'")+`,'{}'), `+colOr(cols, "tau_norm_ratio", "NULL")+`
+		FROM models ORDER BY id`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var m modelRow
-		if err := rows.Scan(&m.ID, &m.Kind, &m.Size, &m.Params, &m.BaseType, &m.Category); err != nil {
+		if err := rows.Scan(&m.ID, &m.Kind, &m.Size, &m.Params, &m.BaseType, &m.Category, &m.Variant, &m.TauNormRatio); err != nil {
 			return err
 		}
 		d.models[m.ID] = m
@@ -155,9 +193,15 @@ func (d *storeData) loadModels(ctx context.Context, db *sql.DB) error {
 }
 
 func (d *storeData) loadMerges(ctx context.Context, db *sql.DB) error {
+	cols, err := columns(ctx, db, "merges")
+	if err != nil {
+		return err
+	}
 	rows, err := db.QueryContext(ctx, `SELECT model_id, COALESCE(size,''), COALESCE(base_type,''),
 		COALESCE(k,0), COALESCE(subset,0), COALESCE(categories,''), COALESCE(method,''),
-		COALESCE(hparams,''), COALESCE(chosen,0), COALESCE(seed,0), mean_cosine, sign_conflict
+		COALESCE(hparams,''), COALESCE(chosen,0), COALESCE(seed,0), mean_cosine, sign_conflict,
+		COALESCE(`+colOr(cols, "variant", "'{}'")+`,'{}'), COALESCE(`+colOr(cols, "base_id", "''")+`,''),
+		COALESCE(`+colOr(cols, "expert_ids", "''")+`,'')
 		FROM merges ORDER BY model_id`)
 	if err != nil {
 		return err
@@ -165,22 +209,44 @@ func (d *storeData) loadMerges(ctx context.Context, db *sql.DB) error {
 	defer rows.Close()
 	for rows.Next() {
 		var m mergeRow
-		var cats string
+		var cats, experts string
 		var chosen int
 		if err := rows.Scan(&m.ModelID, &m.Size, &m.BaseType, &m.K, &m.Subset, &cats, &m.Method,
-			&m.Hparams, &chosen, &m.Seed, &m.MeanCosine, &m.SignConflict); err != nil {
+			&m.Hparams, &chosen, &m.Seed, &m.MeanCosine, &m.SignConflict, &m.Variant, &m.BaseID, &experts); err != nil {
 			return err
 		}
 		m.Chosen = chosen == 1
-		for _, c := range strings.Split(cats, ",") {
-			if c = strings.TrimSpace(c); c != "" {
-				m.Categories = append(m.Categories, c)
+		type pair struct{ cat, expert string }
+		var pairs []pair
+		ids, cs := splitList(experts), splitList(cats)
+		for i, c := range cs {
+			p := pair{cat: c}
+			if len(ids) == len(cs) {
+				p.expert = ids[i]
+			}
+			pairs = append(pairs, p)
+		}
+		sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].cat < pairs[j].cat })
+		for _, p := range pairs {
+			m.Categories = append(m.Categories, p.cat)
+			if p.expert != "" {
+				m.ExpertIDs = append(m.ExpertIDs, p.expert)
 			}
 		}
-		sort.Strings(m.Categories)
 		d.merges = append(d.merges, m)
 	}
 	return rows.Err()
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, c := range strings.Split(s, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (d *storeData) loadScores(ctx context.Context, db *sql.DB) error {

@@ -3,18 +3,29 @@
 //
 // It reads only the SQLite store (read-only), never the runner. Only
 // merges with chosen = 1 and test-split accuracy enter the aggregates. Per
-// (base type, size, method, k), each chosen merge (one expert subset) gets:
+// (variant, base type, size, method, k), each chosen merge (one expert
+// subset) gets:
 //
 //   - normalized held-in: over the held-in tasks of the merged experts'
-//     categories only, merged ÷ that category's expert (models.kind =
-//     'expert', same size, base_type, category) per task, then the mean per
-//     category, then the mean over categories;
-//   - normalized held-out: over all held-out tasks, merged ÷ the base's
-//     zero-shot score (kind = 'base', same size and base_type) per task,
-//     then the mean per category and over categories;
+//     categories only, merged ÷ that category's expert (the merge's own
+//     experts, merges.expert_ids) per task, then the mean per category,
+//     then the mean over categories;
+//   - normalized held-out: over all held-out tasks, merged ÷ the zero-shot
+//     score of the merge's own base (merges.base_id) per task, then the
+//     mean per category and over categories;
+//   - gain kept: Σ_c (merged_c − base_c) ÷ Σ_c (expert_c − base_c) of raw
+//     accuracy over the merged categories c;
 //   - the chance-adjusted variants (score − chance) ÷ (reference − chance),
-//     the raw accuracies, and the multitask model's scores over the same
-//     categories (so its held-in varies with k, as in the paper).
+//     over the tasks where the reference is not at chance, the raw
+//     accuracies, and the multitask model's scores over the same categories
+//     (so its held-in varies with k, as in the paper).
+//
+// A study whose config lists zoo keys has variants (models.variant): every
+// combination of the listed values is a full variant, and a model belongs
+// to each full variant that agrees with its own (a PT base shared by two
+// expert learning rates belongs to both). Everything is computed per full
+// variant; the findings, the self-check and the single-variant figures use
+// the default variant, the first value of every list.
 //
 // Cells average subsets, with 95% confidence intervals t(0.975, n−1)·s/√n
 // (Student t; none when n = 1).
@@ -87,8 +98,9 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 			return err
 		}
 	}
-	findings := Findings(r, opts.Method, paper)
-	md, err := markdown(r, dbPath, opts.Method, figs, tables, findings, paper)
+	findings := Findings(r.Default(), opts.Method, paper)
+	check := Selfcheck(r.Default())
+	md, err := markdown(r, dbPath, opts.Method, figs, tables, findings, paper, check)
 	if err != nil {
 		return err
 	}
@@ -97,7 +109,7 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	if opts.Terminal != nil {
-		if err := terminal(opts.Terminal, r, tables[0], findings, path); err != nil {
+		if err := terminal(opts.Terminal, r, tables[0], findings, check, path); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 	}
@@ -109,7 +121,7 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 const maxEmbeddedRows = 80
 
 func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*Table,
-	findings []Finding, paper *PaperReference) (string, error) {
+	findings []Finding, paper *PaperReference, check SelfcheckResult) (string, error) {
 	var b strings.Builder
 	title := "mergescale report"
 	if r.RunName != "" {
@@ -120,13 +132,37 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 		"normalized held-in is merged ÷ expert over the merged experts' categories, normalized held-out is "+
 		"merged ÷ the base's zero-shot score; both are means over categories, then over expert subsets, "+
 		"with 95%% confidence intervals over subsets (Student t, n − 1 degrees of freedom). "+
+		"Gain kept is Σ (merged − base) ÷ Σ (expert − base) of raw accuracy over the merged categories. "+
 		"Single-method figures and claims use %s.\n\n", dbPath, methodLabel(method))
+	if len(r.Axes) > 0 {
+		var axes []string
+		for _, a := range r.Axes {
+			vals := make([]string, len(a.Values))
+			for i, x := range a.Values {
+				vals[i] = fmtValue(x)
+			}
+			axes = append(axes, fmt.Sprintf("`%s` ∈ {%s}", a.Key, strings.Join(vals, ", ")))
+		}
+		fmt.Fprintf(&b, "The study has %d zoo variants, every combination of %s. The findings, the self-check and the "+
+			"figures other than fig_variants are for the default variant (%s); the tables list every variant, and "+
+			"table_findings_variants gives the findings of each.\n\n",
+			len(r.Variants), strings.Join(axes, " and "), r.Variants[0].Label(r.Axes))
+	}
 	if len(r.Missing) > 0 {
 		b.WriteString("## Missing from the store\n\n")
 		for _, m := range r.Missing {
 			fmt.Fprintf(&b, "- %s\n", m)
 		}
 		b.WriteString("\n")
+	}
+	for _, t := range tables {
+		if t.Name == "table_selfcheck" {
+			s, err := selfcheckMarkdown(check, t)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(s)
+		}
 	}
 	b.WriteString("## Findings\n\nEach sentence is computed from the store; the tests are defined in `report/findings.go`.\n\n")
 	for i, f := range findings {
@@ -150,6 +186,9 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 			"our sizes are matched to the paper's 1B/8B/24B/64B by rank.\n\n")
 	}
 	for _, t := range tables {
+		if t.Name == "table_selfcheck" {
+			continue // in its own section above
+		}
 		fmt.Fprintf(&b, "### %s\n\n", t.Title)
 		if len(t.Rows) == 0 {
 			b.WriteString("No rows: the store has no data for this table.\n\n")
@@ -176,7 +215,7 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 	return b.String(), nil
 }
 
-func terminal(w io.Writer, r *Results, main *Table, findings []Finding, path string) error {
+func terminal(w io.Writer, r *Results, main *Table, findings []Finding, check SelfcheckResult, path string) error {
 	for _, m := range r.Missing {
 		if _, err := fmt.Fprintf(w, "missing: %s\n", m); err != nil {
 			return err
@@ -195,6 +234,9 @@ func terminal(w io.Writer, r *Results, main *Table, findings []Finding, path str
 		if _, err := fmt.Fprintf(w, "%d. %s\n", i+1, f.Sentence); err != nil {
 			return err
 		}
+	}
+	if _, err := fmt.Fprintf(w, "can this run answer the questions? %d of %d checks met (see report.md)\n", check.Met(), len(check.Checks)); err != nil {
+		return err
 	}
 	_, err := fmt.Fprintf(w, "report written to %s\n", path)
 	return err

@@ -27,6 +27,12 @@ func TestRenderFull(t *testing.T) {
 	}
 	md := readFile(t, filepath.Join(out, reportFile))
 	for _, name := range FigureNames {
+		if name == "fig_variants" {
+			if !strings.Contains(md, "**fig_variants** not drawn: the study lists no zoo key") {
+				t.Error("report.md does not say why fig_variants is not drawn")
+			}
+			continue
+		}
 		for _, ext := range []string{".png", ".svg"} {
 			if _, err := os.Stat(filepath.Join(out, figuresDir, name+ext)); err != nil {
 				t.Errorf("figure file: %v", err)
@@ -36,14 +42,18 @@ func TestRenderFull(t *testing.T) {
 			t.Errorf("report.md does not embed %s with a relative link", name)
 		}
 	}
-	for _, tbl := range []string{"table_merged", "table_baselines", "table_hparams", "table_tasks", "table_paper"} {
+	for _, tbl := range []string{"table_merged", "table_baselines", "table_hparams", "table_tasks", "table_paper", "table_selfcheck"} {
 		for _, ext := range []string{".md", ".txt", ".csv"} {
 			if _, err := os.Stat(filepath.Join(out, tablesDir, tbl+ext)); err != nil {
 				t.Errorf("table file: %v", err)
 			}
 		}
 	}
-	for _, want := range []string{"## Findings", "sizes: [xs, s, m]", "| it", "Missing from the store"} {
+	if _, err := os.Stat(filepath.Join(out, tablesDir, "table_findings_variants.csv")); err == nil {
+		t.Error("table_findings_variants written for a study without variants")
+	}
+	for _, want := range []string{"## Findings", "sizes: [xs, s, m]", "| it", "Missing from the store",
+		"## Can this run answer the questions?", "n/a (no IT task arithmetic cell with k = 8 at size m)"} {
 		if got := strings.Contains(md, want); got != (want != "Missing from the store") {
 			t.Errorf("report.md contains %q = %v", want, got)
 		}

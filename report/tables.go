@@ -15,12 +15,19 @@ import (
 )
 
 // Table is a rectangular table of strings that the report writes as
-// Markdown, ASCII and CSV.
+// Markdown, ASCII and CSV. People read Header and Rows ("mean ± CI"); the
+// CSV file is tidy: CSVHeader and CSVRows, snake_case columns, a measure as
+// <measure>_mean, _ci_low, _ci_high and _n, plain numbers, empty fields for
+// missing values.
 type Table struct {
 	Name   string // file stem, e.g. "table_cells"
 	Title  string
 	Header []string
 	Rows   [][]string
+	// CSVHeader and CSVRows are the CSV form; when nil, CSV writes Header
+	// and Rows.
+	CSVHeader []string
+	CSVRows   [][]string
 }
 
 func (t *Table) render(md bool) (string, error) {
@@ -62,14 +69,18 @@ func (t *Table) Markdown() (string, error) { return t.render(true) }
 // ASCII renders the table for a terminal.
 func (t *Table) ASCII() (string, error) { return t.render(false) }
 
-// CSV renders the table as CSV with a header row.
+// CSV renders the table's CSV form with a header row.
 func (t *Table) CSV() (string, error) {
+	header, rows := t.CSVHeader, t.CSVRows
+	if header == nil {
+		header, rows = t.Header, t.Rows
+	}
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	if err := w.Write(t.Header); err != nil {
+	if err := w.Write(header); err != nil {
 		return "", fmt.Errorf("table %s: %w", t.Name, err)
 	}
-	if err := w.WriteAll(t.Rows); err != nil {
+	if err := w.WriteAll(rows); err != nil {
 		return "", fmt.Errorf("table %s: %w", t.Name, err)
 	}
 	return b.String(), nil
@@ -109,96 +120,297 @@ func stat(s Stat) string {
 	return num(s.Mean) + " ± " + num(s.CI)
 }
 
-// Tables builds the report's tables from r.
+// column is one column of a table: its header for people and its CSV
+// columns (a stat column's CSV name is a measure, expanded to four
+// columns; a column with no CSV name is for people only).
+type column struct {
+	header string
+	csv    []string
+	stat   bool
+}
+
+func textCol(header string, csv ...string) column { return column{header: header, csv: csv} }
+
+// statCol is a "mean ± CI" column; measure names its four CSV columns.
+func statCol(header, measure string) column {
+	return column{header: header, csv: []string{measure}, stat: true}
+}
+
+// paramCount is a parameter count: "1.92M" for people, 1920000 in CSV.
+type paramCount int64
+
+// dual is a value shown one way to people and written as csv (one field
+// per CSV column of its column).
+type dual struct {
+	show string
+	csv  []string
+}
+
+// tableBuilder adds rows to a table in both of its forms.
+type tableBuilder struct {
+	t    *Table
+	cols []column
+}
+
+func newTable(name, title string, cols ...column) *tableBuilder {
+	t := &Table{Name: name, Title: title, CSVHeader: []string{}}
+	for _, c := range cols {
+		t.Header = append(t.Header, c.header)
+		if c.stat {
+			m := c.csv[0]
+			t.CSVHeader = append(t.CSVHeader, m+"_mean", m+"_ci_low", m+"_ci_high", m+"_n")
+		} else {
+			t.CSVHeader = append(t.CSVHeader, c.csv...)
+		}
+	}
+	return &tableBuilder{t: t, cols: cols}
+}
+
+// add appends a row: one value per column, each a string, int, int64,
+// paramCount, float64, Stat or dual.
+func (b *tableBuilder) add(vals ...any) {
+	var show, csvRow []string
+	for i, v := range vals {
+		c := b.cols[i]
+		var s string
+		var cs []string
+		switch v := v.(type) {
+		case string:
+			s, cs = v, []string{v}
+		case int:
+			s = strconv.Itoa(v)
+			cs = []string{s}
+		case int64:
+			s = strconv.FormatInt(v, 10)
+			cs = []string{s}
+		case paramCount:
+			s, cs = humanCount(int64(v)), []string{strconv.FormatInt(int64(v), 10)}
+		case float64:
+			s, cs = num(v), []string{csvNum(v)}
+		case Stat:
+			s, cs = stat(v), csvStat(v)
+		case dual:
+			s, cs = v.show, v.csv
+		default:
+			s = fmt.Sprint(v)
+			cs = []string{s}
+		}
+		show = append(show, s)
+		switch {
+		case c.stat && len(cs) != 4:
+			cs = append([]string{cs[0]}, "", "", "1")
+		case !c.stat && len(cs) > len(c.csv):
+			cs = cs[:len(c.csv)]
+		}
+		csvRow = append(csvRow, cs...)
+	}
+	b.t.Rows = append(b.t.Rows, show)
+	b.t.CSVRows = append(b.t.CSVRows, csvRow)
+}
+
+// csvNum writes a number for CSV: empty when missing.
+func csvNum(x float64) string {
+	if !isNum(x) {
+		return ""
+	}
+	return strconv.FormatFloat(x, 'g', 10, 64)
+}
+
+// csvStat is a Stat's four CSV fields: mean, CI low, CI high, n; the CI
+// bounds are empty when n < 2, the mean when there is no value.
+func csvStat(s Stat) []string {
+	lo, hi := "", ""
+	if s.Valid() && s.N >= 2 && isNum(s.CI) {
+		lo, hi = csvNum(s.Mean-s.CI), csvNum(s.Mean+s.CI)
+	}
+	mean := ""
+	if s.Valid() {
+		mean = csvNum(s.Mean)
+	}
+	return []string{mean, lo, hi, strconv.Itoa(s.N)}
+}
+
+// one is a single value as a Stat (n = 1, no CI; n = 0 when missing).
+func one(x float64) Stat {
+	if !isNum(x) {
+		return Stat{Mean: math.NaN(), CI: math.NaN(), SD: math.NaN()}
+	}
+	return Stat{Mean: x, CI: math.NaN(), SD: math.NaN(), N: 1}
+}
+
+// variantCols is the leading variant column of a study with variant axes
+// (none otherwise, so that such a study's tables are as they were).
+func variantCols(r *Results) []column {
+	if len(r.Axes) == 0 {
+		return nil
+	}
+	return []column{textCol("variant", "variant")}
+}
+
+// variantVals is the value of the variant column for variant v.
+func variantVals(r *Results, v string) []any {
+	if len(r.Axes) == 0 {
+		return nil
+	}
+	for _, x := range r.Variants {
+		if x.JSON == v {
+			return []any{dual{x.Label(r.Axes), []string{v}}}
+		}
+	}
+	return []any{dual{v, []string{v}}}
+}
+
+// Tables builds the report's tables from r: the per-variant tables list
+// every variant; the paper comparison and the self-check use the default
+// variant, and table_findings_variants (only for a study with variants)
+// gives the findings of each.
 func Tables(r *Results, paper *PaperReference) []*Table {
+	def := r.Default()
 	ts := []*Table{cellsTable(r), baselinesTable(r), hparamsTable(r), taskTable(r)}
 	if paper != nil {
-		ts = append(ts, paperTable(r, paper))
+		ts = append(ts, paperTable(def, paper))
+	}
+	ts = append(ts, selfcheckTable(Selfcheck(def)))
+	if len(r.Variants) > 1 {
+		ts = append(ts, findingsVariantsTable(r, defaultFig))
 	}
 	return ts
 }
 
-func cellsTable(r *Results) *Table {
-	t := &Table{Name: "table_merged", Title: "Merged models: normalized and raw test accuracy (mean ± 95% CI over expert subsets)",
-		Header: []string{"base", "size", "params", "method", "k", "subsets", "held-in (÷ expert)", "held-out (÷ base)",
-			"held-in chance-adj.", "held-out chance-adj.", "raw held-in", "raw held-out",
-			"multitask held-in", "multitask held-out"}}
-	for _, c := range r.Cells {
-		t.Rows = append(t.Rows, []string{c.BaseType, c.Size, humanCount(c.Params), c.Method, strconv.Itoa(c.K),
-			strconv.Itoa(len(c.Subsets)), stat(c.HeldIn), stat(c.HeldOut), stat(c.HeldInChance), stat(c.HeldOutChance),
-			stat(c.RawHeldIn), stat(c.RawHeldOut), stat(c.MTHeldIn), stat(c.MTHeldOut)})
+// taskCount shows "d of t" (chance-adjusted defined on d of t tasks) and
+// writes d and t.
+func taskCount(subs []SubsetResult, heldout bool) dual {
+	d, t := -1, 0
+	for _, s := range subs {
+		dd, tt := s.Merged.HeldInChanceTasks, s.Merged.HeldInTasks
+		if heldout {
+			dd, tt = s.Merged.HeldOutChanceTasks, s.Merged.HeldOutTasks
+		}
+		if d < 0 || dd < d {
+			d = dd
+		}
+		t = max(t, tt)
 	}
-	return t
+	if d < 0 {
+		d = 0
+	}
+	return dual{fmt.Sprintf("%d of %d", d, t), []string{strconv.Itoa(d), strconv.Itoa(t)}}
+}
+
+func cellsTable(r *Results) *Table {
+	cols := append(variantCols(r),
+		textCol("base", "base"), textCol("size", "size"), textCol("params", "params"), textCol("method", "method"),
+		textCol("k", "k"), textCol("subsets", "subsets"),
+		statCol("held-in (÷ expert)", "heldin_norm"), statCol("held-out (÷ base)", "heldout_norm"),
+		statCol("held-in chance-adj.", "heldin_chance_adj"), statCol("held-out chance-adj.", "heldout_chance_adj"),
+		statCol("raw held-in", "heldin_raw"), statCol("raw held-out", "heldout_raw"), statCol("gain kept", "gain_kept"),
+		statCol("multitask held-in", "mt_heldin_norm"), statCol("multitask held-out", "mt_heldout_norm"),
+		textCol("chance-adj. tasks, held-in", "heldin_chance_adj_tasks", "heldin_tasks"),
+		textCol("chance-adj. tasks, held-out", "heldout_chance_adj_tasks", "heldout_tasks"))
+	b := newTable("table_merged", "Merged models: normalized and raw test accuracy and gain kept (mean ± 95% CI over expert subsets); "+
+		"chance-adjusted scores are averaged over the tasks where the reference is not at chance (the last two columns: on how many tasks, of all, in the subset that has fewest)", cols...)
+	for _, c := range r.Cells {
+		b.add(append(variantVals(r, c.Variant), c.BaseType, c.Size, paramCount(c.Params), c.Method, c.K, len(c.Subsets),
+			c.HeldIn, c.HeldOut, c.HeldInChance, c.HeldOutChance, c.RawHeldIn, c.RawHeldOut, c.GainKept,
+			c.MTHeldIn, c.MTHeldOut, taskCount(c.Subsets, false), taskCount(c.Subsets, true))...)
+	}
+	return b.t
 }
 
 func baselinesTable(r *Results) *Table {
-	t := &Table{Name: "table_baselines",
-		Title: "Base, expert and multitask models (held-in over the expert's own category; over all categories otherwise)",
-		Header: []string{"base", "size", "model", "category", "raw held-in", "raw held-out",
-			"held-in (÷ expert)", "held-out (÷ base)", "held-in chance-adj.", "held-out chance-adj."}}
-	for _, b := range r.Baselines {
-		s := b.Scores
-		t.Rows = append(t.Rows, []string{b.BaseType, b.Size, b.Kind, b.Category, num(s.RawHeldIn), num(s.RawHeldOut),
-			num(s.HeldIn), num(s.HeldOut), num(s.HeldInChance), num(s.HeldOutChance)})
+	cols := append(variantCols(r),
+		textCol("base", "base"), textCol("size", "size"), textCol("params", "params"), textCol("model", "model"),
+		textCol("category", "category"),
+		statCol("raw held-in", "heldin_raw"), statCol("raw held-out", "heldout_raw"),
+		statCol("held-in (÷ expert)", "heldin_norm"), statCol("held-out (÷ base)", "heldout_norm"),
+		statCol("held-in chance-adj.", "heldin_chance_adj"), statCol("held-out chance-adj.", "heldout_chance_adj"),
+		statCol("gain over base (raw)", "gain_over_base"), statCol("‖τ‖ ÷ ‖θ₀‖", "tau_norm_ratio"))
+	b := newTable("table_baselines",
+		"Base, expert and multitask models (held-in over the expert's own category; over all categories otherwise)", cols...)
+	for _, bl := range r.Baselines {
+		s := bl.Scores
+		b.add(append(variantVals(r, bl.Variant), bl.BaseType, bl.Size, paramCount(bl.Params), bl.Kind, bl.Category,
+			one(s.RawHeldIn), one(s.RawHeldOut), one(s.HeldIn), one(s.HeldOut), one(s.HeldInChance), one(s.HeldOutChance),
+			one(bl.Gain), one(bl.TauNormRatio))...)
 	}
-	return t
+	return b.t
 }
 
 func hparamsTable(r *Results) *Table {
-	t := &Table{Name: "table_hparams", Title: "Hyperparameters chosen on validation, per cell and subset",
-		Header: []string{"base", "size", "method", "k", "subset", "categories", "hparams", "seed", "model"}}
+	cols := append(variantCols(r),
+		textCol("base", "base"), textCol("size", "size"), textCol("method", "method"), textCol("k", "k"),
+		textCol("subset", "subset"), textCol("categories", "categories"), textCol("hparams", "hparams"),
+		textCol("seed", "seed"), textCol("model", "model"))
+	b := newTable("table_hparams", "Hyperparameters chosen on validation, per cell and subset", cols...)
 	for _, c := range r.Cells {
 		for _, s := range c.Subsets {
-			t.Rows = append(t.Rows, []string{c.BaseType, c.Size, c.Method, strconv.Itoa(c.K), strconv.Itoa(s.Subset),
-				joinCats(s.Categories), s.Hparams, strconv.FormatInt(s.Seed, 10), short(s.ModelID)})
+			b.add(append(variantVals(r, c.Variant), c.BaseType, c.Size, c.Method, c.K, s.Subset,
+				joinCats(s.Categories), s.Hparams, s.Seed, dual{short(s.ModelID), []string{s.ModelID}})...)
 		}
 	}
-	return t
+	return b.t
 }
 
 func taskTable(r *Results) *Table {
-	t := &Table{Name: "table_tasks", Title: "Per-task raw test accuracy (merged models: mean ± 95% CI over subsets)",
-		Header: []string{"base", "size", "model", "k", "expert category", "task", "task category", "heldness", "accuracy", "n"}}
+	cols := append(variantCols(r),
+		textCol("base", "base"), textCol("size", "size"), textCol("model", "model"), textCol("k", "k"),
+		textCol("expert category", "expert_category"), textCol("task", "task"), textCol("task category", "task_category"),
+		textCol("heldness", "heldness"), statCol("accuracy", "accuracy"), textCol("n"))
+	b := newTable("table_tasks", "Per-task raw test accuracy (merged models: mean ± 95% CI over subsets)", cols...)
 	for _, s := range r.Tasks {
 		k := ""
 		if s.K > 0 {
 			k = strconv.Itoa(s.K)
 		}
-		t.Rows = append(t.Rows, []string{s.BaseType, s.Size, s.Model, k, s.Category, s.Task, s.TaskCategory,
-			s.Heldness, stat(s.Accuracy), strconv.Itoa(s.Accuracy.N)})
+		b.add(append(variantVals(r, s.Variant), s.BaseType, s.Size, s.Model, k, s.Category, s.Task, s.TaskCategory,
+			s.Heldness, s.Accuracy, strconv.Itoa(s.Accuracy.N))...)
 	}
-	return t
+	return b.t
 }
 
 // paperTable puts our task-arithmetic numbers beside the paper's, matching
 // sizes by rank (see PaperReference.paperSizeFor) and k by value.
 func paperTable(r *Results, paper *PaperReference) *Table {
-	t := &Table{Name: "table_paper", Title: "Ours beside the paper (task arithmetic; sizes matched by rank)",
-		Header: []string{"base", "our size", "paper size", "k", "held-in ours", "held-in paper",
-			"held-out ours", "held-out paper", "multitask held-out ours", "multitask held-out paper"}}
-	pv := func(v KValues, k int) string {
-		if x, ok := v.At(k); ok {
-			return num(x)
+	b := newTable("table_paper", "Ours beside the paper (task arithmetic; sizes matched by rank)",
+		textCol("base", "base"), textCol("our size", "our_size"), textCol("paper size", "paper_size_billion"), textCol("k", "k"),
+		statCol("held-in ours", "heldin_norm"), textCol("held-in paper", "heldin_norm_paper"),
+		statCol("held-out ours", "heldout_norm"), textCol("held-out paper", "heldout_norm_paper"),
+		statCol("multitask held-out ours", "mt_heldout_norm"), textCol("multitask held-out paper", "mt_heldout_norm_paper"))
+	pv := func(v KValues, k int, ok bool) float64 {
+		if !ok {
+			return math.NaN()
 		}
-		return "–"
+		if x, ok := v.At(k); ok {
+			return x
+		}
+		return math.NaN()
 	}
-	for _, b := range r.BaseTypes {
+	for _, bt := range r.BaseTypes {
 		for i, sz := range r.Sizes {
 			ps := paper.paperSizeFor(i, len(r.Sizes))
-			pc, hasPaper := paper.TaskArithmetic[b][ps]
+			pc, hasPaper := paper.TaskArithmetic[bt][ps]
 			for _, k := range r.Ks {
-				c, ok := r.Cell(b, sz.Name, "task_arithmetic", k)
+				c, ok := r.Cell(bt, sz.Name, "task_arithmetic", k)
 				if !ok {
 					continue
 				}
-				row := []string{b, sz.Name, fmt.Sprintf("%dB", ps), strconv.Itoa(k), stat(c.HeldIn), "–",
-					stat(c.HeldOut), "–", stat(c.MTHeldOut), "–"}
-				if hasPaper {
-					row[5], row[7], row[9] = pv(pc.HeldIn, k), pv(pc.HeldOut, k), pv(pc.MultitaskHeldOut, k)
-				}
-				t.Rows = append(t.Rows, row)
+				b.add(bt, sz.Name, dual{fmt.Sprintf("%dB", ps), []string{strconv.Itoa(ps)}}, k,
+					c.HeldIn, pv(pc.HeldIn, k, hasPaper), c.HeldOut, pv(pc.HeldOut, k, hasPaper),
+					c.MTHeldOut, pv(pc.MultitaskHeldOut, k, hasPaper))
 			}
 		}
 	}
-	return t
+	return b.t
+}
+
+// findingsVariantsTable gives the five findings of every variant.
+func findingsVariantsTable(r *Results, method string) *Table {
+	b := newTable("table_findings_variants", "The findings per zoo variant ("+methodLabel(method)+"; the first variant is the default)",
+		textCol("variant", "variant"), textCol("claim", "claim"), textCol("verdict", "verdict"), textCol("numbers", "sentence"))
+	for _, v := range r.Variants {
+		for _, f := range Findings(r.view(v.JSON), method, nil) {
+			b.add(dual{v.Label(r.Axes), []string{v.JSON}}, dual{f.Claim, []string{f.ClaimID}}, string(f.Verdict), f.Sentence)
+		}
+	}
+	return b.t
 }

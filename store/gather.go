@@ -23,13 +23,20 @@ var gatherTables = []struct {
 		SELECT name, config_text, config_hash, code_version, shard, started_at, ended_at FROM src.runs WHERE true
 		ON CONFLICT(name, config_hash, code_version, shard, started_at)
 		DO UPDATE SET ended_at = coalesce(runs.ended_at, excluded.ended_at)`},
-	{"models", `INSERT OR IGNORE INTO main.models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds)
-		SELECT id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds FROM src.models`},
+	{"models", `INSERT INTO main.models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds,
+			variant, tau_norm_ratio)
+		SELECT id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds,
+			variant, tau_norm_ratio FROM src.models WHERE true
+		ON CONFLICT(id) DO UPDATE SET variant = excluded.variant,
+			tau_norm_ratio = coalesce(excluded.tau_norm_ratio, models.tau_norm_ratio)`},
 	{"merges", `INSERT INTO main.merges(model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed,
-			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics)
+			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics, variant, base_id, expert_ids)
 		SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed,
-			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics FROM src.merges WHERE true
-		ON CONFLICT(model_id) DO UPDATE SET chosen = max(merges.chosen, excluded.chosen)`},
+			wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics, variant, base_id, expert_ids
+		FROM src.merges WHERE true
+		ON CONFLICT(model_id) DO UPDATE SET chosen = max(merges.chosen, excluded.chosen), variant = excluded.variant,
+			base_id = CASE WHEN excluded.base_id <> '' THEN excluded.base_id ELSE merges.base_id END,
+			expert_ids = CASE WHEN excluded.expert_ids <> '' THEN excluded.expert_ids ELSE merges.expert_ids END`},
 	{"scores", `INSERT OR IGNORE INTO main.scores(model_id, task, category, heldness, split, metric, value, n, chance)
 		SELECT model_id, task, category, heldness, split, metric, value, n, chance FROM src.scores`},
 	{"jobs", `INSERT OR IGNORE INTO main.jobs(key, kind, model_id, wall_seconds)
@@ -41,7 +48,9 @@ var gatherTables = []struct {
 // keys; runs by name, config hash, code version, shard and start time) are
 // not added again, so gathering the same shards twice, or a shard into a
 // database that already holds part of it, yields the union. A merge that is
-// chosen in any source stays chosen. Each source is copied in one
+// chosen in any source stays chosen. A row already present takes the
+// source's variant (the source is the later run's), and its missing
+// tau_norm_ratio, base_id and expert_ids from the source. Each source is copied in one
 // transaction. Sources are only read.
 func Gather(ctx context.Context, dst string, srcs ...string) (GatherStats, error) {
 	var st GatherStats

@@ -66,7 +66,7 @@ func TestGatherEqualsUnion(t *testing.T) {
 		if i == 1 {
 			// The chosen flag of a merge travels with the gather.
 			_, m, _ := fixture(tag)
-			if err := s.SetChosen(ctx, Cell{Size: m.Size, BaseType: m.BaseType, K: m.K, Subset: m.Subset, Method: m.Method}, m.ModelID); err != nil {
+			if err := s.SetChosen(ctx, Cell{Variant: m.Variant, Size: m.Size, BaseType: m.BaseType, K: m.K, Subset: m.Subset, Method: m.Method}, m.ModelID); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := whole.SQL().Exec(`UPDATE merges SET chosen = 1 WHERE model_id = ?`, m.ModelID); err != nil {

@@ -41,11 +41,17 @@ func (d *DB) Runs(ctx context.Context) ([]Run, error) {
 	return out, nil
 }
 
-const modelColumns = `id, kind, size, params, base_type, category, path, steps, coalesce(final_loss, 0), wall_seconds`
+const modelColumns = `id, kind, size, params, base_type, category, path, steps, coalesce(final_loss, 0), wall_seconds,
+	variant, tau_norm_ratio`
 
 func scanModel(sc interface{ Scan(...any) error }) (Model, error) {
 	var m Model
-	err := sc.Scan(&m.ID, &m.Kind, &m.Size, &m.Params, &m.BaseType, &m.Category, &m.Path, &m.Steps, &m.FinalLoss, &m.WallSeconds)
+	var tau sql.NullFloat64
+	err := sc.Scan(&m.ID, &m.Kind, &m.Size, &m.Params, &m.BaseType, &m.Category, &m.Path, &m.Steps, &m.FinalLoss, &m.WallSeconds,
+		&m.Variant, &tau)
+	if tau.Valid {
+		m.TauNormRatio = &tau.Float64
+	}
 	return m, err
 }
 
@@ -85,8 +91,9 @@ func (d *DB) Model(ctx context.Context, id string) (m Model, ok bool, err error)
 // Merges returns every merge, ordered by cell and hyperparameters.
 func (d *DB) Merges(ctx context.Context) ([]Merge, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed,
-			wall_seconds, coalesce(mean_cosine, 0), coalesce(sign_conflict, 0), coalesce(mass_removed, 0), coalesce(norm_ratio, 0), diagnostics
-		FROM merges ORDER BY size, base_type, k, subset, method, hparams, model_id`)
+			wall_seconds, coalesce(mean_cosine, 0), coalesce(sign_conflict, 0), coalesce(mass_removed, 0), coalesce(norm_ratio, 0), diagnostics,
+			variant, base_id, expert_ids
+		FROM merges ORDER BY variant, size, base_type, k, subset, method, hparams, model_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: list merges: %w", d.path, err)
 	}
@@ -94,14 +101,16 @@ func (d *DB) Merges(ctx context.Context) ([]Merge, error) {
 	var out []Merge
 	for rows.Next() {
 		var m Merge
-		var cats string
+		var cats, experts string
 		var chosen int
 		var seed int64
 		if err := rows.Scan(&m.ModelID, &m.Size, &m.BaseType, &m.K, &m.Subset, &cats, &m.Method, &m.HParams, &chosen, &seed,
-			&m.WallSeconds, &m.MeanCosine, &m.SignConflict, &m.MassRemoved, &m.NormRatio, &m.Diagnostics); err != nil {
+			&m.WallSeconds, &m.MeanCosine, &m.SignConflict, &m.MassRemoved, &m.NormRatio, &m.Diagnostics,
+			&m.Variant, &m.BaseID, &experts); err != nil {
 			return nil, fmt.Errorf("store: %s: list merges: %w", d.path, err)
 		}
 		m.Categories = SplitCategories(cats)
+		m.ExpertIDs = SplitCategories(experts)
 		m.Chosen = chosen != 0
 		m.Seed = uint64(seed)
 		out = append(out, m)

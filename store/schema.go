@@ -81,6 +81,18 @@ CREATE INDEX merges_cell ON merges(size, base_type, k, subset, method);
 CREATE INDEX scores_split ON scores(split, heldness);
 CREATE INDEX models_kind ON models(kind, size, base_type);
 `,
+	// 3: zoo variants. A model's and a merge's variant is the canonical
+	// JSON of the swept zoo keys that determine it ('{}' without sweeps);
+	// a merge records the models it was built from; an expert records
+	// ‖τ‖ ÷ ‖θ₀‖ of its task vector.
+	`
+ALTER TABLE models ADD COLUMN variant TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE models ADD COLUMN tau_norm_ratio REAL;
+ALTER TABLE merges ADD COLUMN variant TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE merges ADD COLUMN base_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE merges ADD COLUMN expert_ids TEXT NOT NULL DEFAULT '';
+CREATE INDEX merges_variant_cell ON merges(variant, size, base_type, k, subset, method);
+`,
 }
 
 // SchemaVersion reports the database's schema version (0 for an empty file).

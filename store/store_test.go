@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,12 +36,15 @@ func count(t *testing.T, d *DB, table string) int {
 // expert and its scores.
 func fixture(tag string) ([]Model, Merge, []Score) {
 	models := []Model{
-		{ID: "base-xs-pt", Kind: KindBase, Size: "xs", Params: 1000, BaseType: "pt", Path: "zoo/base", Steps: 10, FinalLoss: 2.5, WallSeconds: 1},
-		{ID: "merged-" + tag, Kind: KindMerged, Size: "xs", Params: 1000, BaseType: "pt", Path: "merged/" + tag},
+		{ID: "base-xs-pt", Kind: KindBase, Size: "xs", Params: 1000, BaseType: "pt", Path: "zoo/base", Steps: 10, FinalLoss: 2.5, WallSeconds: 1,
+			Variant: "{}"},
+		{ID: "merged-" + tag, Kind: KindMerged, Size: "xs", Params: 1000, BaseType: "pt", Path: "merged/" + tag,
+			Variant: `{"zoo.expert.lr":0.002}`, TauNormRatio: nil},
 	}
 	m := Merge{ModelID: "merged-" + tag, Size: "xs", BaseType: "pt", K: 2, Subset: 0,
 		Categories: []string{"sentiment", "extractive_qa"}, Method: "ties", HParams: `{"density":0.2,"lambda":1}`,
-		Seed: 1<<63 + 5, WallSeconds: 0.5, MeanCosine: 0.1, SignConflict: 0.2, MassRemoved: 0.8, NormRatio: 0.9}
+		Seed: 1<<63 + 5, WallSeconds: 0.5, MeanCosine: 0.1, SignConflict: 0.2, MassRemoved: 0.8, NormRatio: 0.9,
+		Variant: `{"zoo.expert.lr":0.002}`, BaseID: "base-xs-pt", ExpertIDs: []string{"expert-sentiment", "expert-extractive"}}
 	scores := []Score{
 		{ModelID: "merged-" + tag, Task: "sentiment_a", Category: "sentiment", Heldness: HeldIn, Split: Validation, Metric: Accuracy, Value: 0.75, N: 32, Chance: 0.5},
 		{ModelID: "merged-" + tag, Task: "nli_a", Category: "nli", Heldness: HeldOut, Split: Test, Metric: Accuracy, Value: 0.4, N: 64, Chance: 1.0 / 3},
@@ -72,7 +76,7 @@ func TestOpenMigratesToLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != SchemaVersionLatest() || v != 2 {
+	if v != SchemaVersionLatest() || v < 3 {
 		t.Fatalf("schema version %d, want %d", v, SchemaVersionLatest())
 	}
 	for _, table := range []string{"runs", "models", "merges", "scores", "jobs"} {
@@ -95,7 +99,11 @@ func TestMigrationFromVersion1KeepsData(t *testing.T) {
 		t.Fatalf("old schema version %d, want 1", v)
 	}
 	models, _, _ := fixture("a")
-	if err := old.UpsertModel(ctx, models[0]); err != nil {
+	b := models[0]
+	// The typed API writes the latest schema's columns; a version-1 row is
+	// inserted by hand.
+	if _, err := old.SQL().Exec(`INSERT INTO models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, b.ID, b.Kind, b.Size, b.Params, b.BaseType, b.Category, b.Path, b.Steps, b.FinalLoss, b.WallSeconds); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()
@@ -105,8 +113,8 @@ func TestMigrationFromVersion1KeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if v, _ := d.SchemaVersion(ctx); v != 2 {
-		t.Fatalf("migrated schema version %d, want 2", v)
+	if v, _ := d.SchemaVersion(ctx); v != SchemaVersionLatest() {
+		t.Fatalf("migrated schema version %d, want %d", v, SchemaVersionLatest())
 	}
 	got, ok, err := d.Model(ctx, models[0].ID)
 	if err != nil || !ok || !reflect.DeepEqual(got, models[0]) {
@@ -127,7 +135,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	want := "has schema version 99, newer than this mergescale knows (2)"
+	want := fmt.Sprintf("has schema version 99, newer than this mergescale knows (%d)", SchemaVersionLatest())
 	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Open: %v, want error containing %q", err, want)
 	}
@@ -154,8 +162,9 @@ func TestCommitIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Categories = []string{"extractive_qa", "sentiment"} // stored sorted
-	m.Diagnostics = "{}"                                  // "" is stored as an empty object
+	m.Categories = []string{"extractive_qa", "sentiment"}           // stored sorted
+	m.ExpertIDs = []string{"expert-extractive", "expert-sentiment"} // in the order of the sorted categories
+	m.Diagnostics = "{}"                                            // "" is stored as an empty object
 	if len(merges) != 1 || !reflect.DeepEqual(merges[0], m) {
 		t.Fatalf("merges = %+v, want [%+v]", merges, m)
 	}
@@ -258,7 +267,7 @@ func TestSetChosen(t *testing.T) {
 	ctx := context.Background()
 	d := openTemp(t)
 	_, m, _ := fixture("a")
-	cell := Cell{Size: m.Size, BaseType: m.BaseType, K: m.K, Subset: m.Subset, Method: m.Method}
+	cell := Cell{Variant: m.Variant, Size: m.Size, BaseType: m.BaseType, K: m.K, Subset: m.Subset, Method: m.Method}
 	err := d.Write(ctx, func(tx *Tx) error {
 		for i, hp := range []string{`{"lambda":0.5}`, `{"lambda":1}`} {
 			id := fmt.Sprintf("m%d", i)
@@ -398,5 +407,154 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 	}
 	if _, err := OpenReadOnly(filepath.Join(t.TempDir(), "missing.db")); err == nil {
 		t.Error("OpenReadOnly of a missing file succeeded")
+	}
+}
+
+// TestMigrationToVariants opens a version-2 database holding a merge and
+// checks that version 3 adds the variant columns with their defaults and
+// keeps every row.
+func TestMigrationToVariants(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	old, err := open(path, false, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO models(id, kind, size, base_type) VALUES ('b', 'base', 'xs', 'it'), ('m', 'merged', 'xs', 'it')`,
+		`INSERT INTO merges(model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed)
+			VALUES ('m', 'xs', 'it', 2, 0, 'a,b', 'ties', '{}', 1, 3)`,
+	} {
+		if _, err := old.SQL().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ms, err := d.Merges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].Variant != "{}" || ms[0].BaseID != "" || ms[0].ExpertIDs != nil || !ms[0].Chosen {
+		t.Fatalf("merge after migration: %+v", ms)
+	}
+	m, ok, err := d.Model(ctx, "b")
+	if err != nil || !ok || m.Variant != "{}" || m.TauNormRatio != nil {
+		t.Fatalf("model after migration: %+v, %v, %v", m, ok, err)
+	}
+	// The old cell (no variant given) is the '{}' variant.
+	if err := d.SetChosen(ctx, Cell{Size: "xs", BaseType: "it", K: 2, Subset: 0, Method: "ties"}, "m"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestModelVariantAndTauRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	d := openTemp(t)
+	tau := 0.125
+	want := Model{ID: "e", Kind: KindExpert, Size: "xs", BaseType: "pt", Category: "sentiment",
+		Variant: `{"zoo.expert.lr":0.0003}`, TauNormRatio: &tau}
+	if err := d.UpsertModel(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := d.Model(ctx, "e")
+	if err != nil || !ok || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Model = %+v, %v, %v; want %+v", got, ok, err, want)
+	}
+	if err := d.InsertMerge(ctx, Merge{ModelID: "e", Size: "xs", Categories: []string{"a", "b"}, ExpertIDs: []string{"x"}}); err == nil {
+		t.Error("a merge with 1 expert id for 2 categories was accepted")
+	}
+}
+
+// TestSetChosenPerVariant: two variants share (size, base, k, subset,
+// method); choosing in one leaves the other's choice alone.
+func TestSetChosenPerVariant(t *testing.T) {
+	ctx := context.Background()
+	d := openTemp(t)
+	variants := []string{`{"zoo.expert.lr":0.002}`, `{"zoo.expert.lr":0.0003}`}
+	err := d.Write(ctx, func(tx *Tx) error {
+		for vi, v := range variants {
+			for _, hp := range []string{"0.5", "1"} {
+				id := fmt.Sprintf("v%d-%s", vi, hp)
+				if err := tx.UpsertModel(ctx, Model{ID: id, Kind: KindMerged, Size: "xs", BaseType: "it", Variant: v}); err != nil {
+					return err
+				}
+				if err := tx.InsertMerge(ctx, Merge{ModelID: id, Size: "xs", BaseType: "it", K: 2, Method: "ties",
+					Categories: []string{"a", "b"}, HParams: `{"lambda":` + hp + `}`, Variant: v}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell := func(v string) Cell {
+		return Cell{Variant: v, Size: "xs", BaseType: "it", K: 2, Subset: 0, Method: "ties"}
+	}
+	if err := d.SetChosen(ctx, cell(variants[0]), "v0-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetChosen(ctx, cell(variants[1]), "v1-0.5"); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := d.Merges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chosen []string
+	for _, m := range ms {
+		if m.Chosen {
+			chosen = append(chosen, m.ModelID)
+		}
+	}
+	slices.Sort(chosen)
+	if want := []string{"v0-1", "v1-0.5"}; !reflect.DeepEqual(chosen, want) {
+		t.Fatalf("chosen %v, want %v (one per variant)", chosen, want)
+	}
+	if err := d.SetChosen(ctx, cell(variants[0]), "v1-1"); err == nil {
+		t.Error("SetChosen with a merge of another variant succeeded")
+	}
+}
+
+func TestSetOrigin(t *testing.T) {
+	ctx := context.Background()
+	d := openTemp(t)
+	if err := commitFixture(ctx, d, "a"); err != nil {
+		t.Fatal(err)
+	}
+	tau := 0.25
+	v := `{"zoo.expert.lr":0.0003}`
+	err := d.Write(ctx, func(tx *Tx) error {
+		if err := tx.SetOrigin(ctx, "merged-a", v, nil, "base-2", []string{"sentiment", "extractive_qa"}, []string{"s2", "e2"}); err != nil {
+			return err
+		}
+		if err := tx.SetOrigin(ctx, "base-xs-pt", "", &tau, "", nil, nil); err != nil {
+			return err
+		}
+		return tx.SetOrigin(ctx, "no-such-model", v, nil, "", nil, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := d.Merges(ctx)
+	if len(ms) != 1 || ms[0].Variant != v || ms[0].BaseID != "base-2" || !reflect.DeepEqual(ms[0].ExpertIDs, []string{"e2", "s2"}) {
+		t.Errorf("merge after SetOrigin: %+v", ms)
+	}
+	m, _, _ := d.Model(ctx, "merged-a")
+	b, _, _ := d.Model(ctx, "base-xs-pt")
+	if m.Variant != v || b.Variant != "{}" || b.TauNormRatio == nil || *b.TauNormRatio != tau {
+		t.Errorf("models after SetOrigin: %+v, %+v", m, b)
+	}
+	err = d.Write(ctx, func(tx *Tx) error {
+		return tx.SetOrigin(ctx, "merged-a", v, nil, "base-2", []string{"sentiment"}, []string{"s2", "e2"})
+	})
+	if err == nil {
+		t.Error("SetOrigin with 2 expert ids for 1 category succeeded")
 	}
 }

@@ -52,6 +52,12 @@ type Model struct {
 	Steps       int
 	FinalLoss   float64
 	WallSeconds float64
+	// Variant is the canonical JSON of the swept zoo keys that determine
+	// the model, e.g. {"zoo.expert.lr":0.002}; "" stores "{}" (no sweep).
+	Variant string
+	// TauNormRatio is an expert's ‖θ − θ₀‖ ÷ ‖θ₀‖ over all its tensors, θ₀
+	// its base; nil when not recorded (other kinds, older stores).
+	TauNormRatio *float64
 }
 
 // Merge describes how a merged model was made (a row of merges). Its model
@@ -73,6 +79,16 @@ type Merge struct {
 	MassRemoved  float64
 	NormRatio    float64
 	Diagnostics  string // the merge engine's full statistics as JSON; "" stores "{}"
+	// Variant is the canonical JSON of the swept zoo keys that determine
+	// the merge (those of its base and experts); "" stores "{}".
+	Variant string
+	// BaseID is the id of the base model the merge was built on.
+	BaseID string
+	// ExpertIDs are the merged experts' model ids, parallel to Categories
+	// (ExpertIDs[i] is the expert of Categories[i]); stored in the order
+	// of the sorted categories, comma-separated. Empty or of Categories'
+	// length.
+	ExpertIDs []string
 }
 
 // Score is one metric of one model on one task split (a row of scores).
@@ -90,6 +106,7 @@ type Score struct {
 
 // Cell identifies the merges that compete in one hyperparameter selection.
 type Cell struct {
+	Variant  string // canonical JSON of the merges' swept zoo keys; "" means "{}"
 	Size     string
 	BaseType string
 	K        int
@@ -162,12 +179,19 @@ func (tx *Tx) UpsertModel(ctx context.Context, m Model) error {
 	if err := checkModel(m); err != nil {
 		return err
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	var tau any
+	if m.TauNormRatio != nil {
+		tau = *m.TauNormRatio
+	}
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds,
+			variant, tau_norm_ratio)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, size=excluded.size, params=excluded.params,
 			base_type=excluded.base_type, category=excluded.category, path=excluded.path, steps=excluded.steps,
-			final_loss=excluded.final_loss, wall_seconds=excluded.wall_seconds`,
-		m.ID, m.Kind, m.Size, m.Params, m.BaseType, m.Category, m.Path, m.Steps, m.FinalLoss, m.WallSeconds)
+			final_loss=excluded.final_loss, wall_seconds=excluded.wall_seconds, variant=excluded.variant,
+			tau_norm_ratio=excluded.tau_norm_ratio`,
+		m.ID, m.Kind, m.Size, m.Params, m.BaseType, m.Category, m.Path, m.Steps, m.FinalLoss, m.WallSeconds,
+		VariantOrEmpty(m.Variant), tau)
 	if err != nil {
 		return fmt.Errorf("store: upsert model %s: %w", m.ID, err)
 	}
@@ -185,6 +209,38 @@ func checkModel(m Model) error {
 	}
 	if m.Size == "" {
 		return fmt.Errorf("store: model %s: size missing", m.ID)
+	}
+	return nil
+}
+
+// SetOrigin brings the recorded origin of model id in line with the plan
+// that made it: its variant (models.variant, and merges.variant for a
+// merge), an expert's ‖τ‖ ÷ ‖θ₀‖ when tau is non-nil, and a merge's base and
+// experts (expertIDs parallel to cats) when baseID is non-empty. A content
+// hash names the same model under any config, so a rerun relabels models a
+// new config lists zoo keys for (or no longer does); rows it does not
+// concern are left alone. A missing model is not an error.
+func (tx *Tx) SetOrigin(ctx context.Context, id, variant string, tau *float64, baseID string, cats, expertIDs []string) error {
+	v := VariantOrEmpty(variant)
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE models SET variant=? WHERE id=? AND variant<>?`, v, id, v); err != nil {
+		return fmt.Errorf("store: set origin of model %s: %w", id, err)
+	}
+	if tau != nil {
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE models SET tau_norm_ratio=? WHERE id=?`, *tau, id); err != nil {
+			return fmt.Errorf("store: set origin of model %s: %w", id, err)
+		}
+	}
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE merges SET variant=? WHERE model_id=? AND variant<>?`, v, id, v); err != nil {
+		return fmt.Errorf("store: set origin of merge %s: %w", id, err)
+	}
+	if baseID != "" {
+		if len(expertIDs) != len(cats) {
+			return fmt.Errorf("store: set origin of merge %s: %d expert ids for %d categories", id, len(expertIDs), len(cats))
+		}
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE merges SET base_id=?, expert_ids=? WHERE model_id=?`,
+			baseID, joinExpertIDs(cats, expertIDs), id); err != nil {
+			return fmt.Errorf("store: set origin of merge %s: %w", id, err)
+		}
 	}
 	return nil
 }
@@ -226,11 +282,16 @@ func (tx *Tx) InsertMerge(ctx context.Context, m Merge) error {
 	if hp == "" {
 		hp = "{}"
 	}
+	if len(m.ExpertIDs) != 0 && len(m.ExpertIDs) != len(m.Categories) {
+		return fmt.Errorf("store: insert merge %s: %d expert ids for %d categories", m.ModelID, len(m.ExpertIDs), len(m.Categories))
+	}
 	_, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO merges(model_id, size, base_type, k, subset, categories, method, hparams,
-			chosen, seed, wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			chosen, seed, wall_seconds, mean_cosine, sign_conflict, mass_removed, norm_ratio, diagnostics,
+			variant, base_id, expert_ids)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ModelID, m.Size, m.BaseType, m.K, m.Subset, JoinCategories(m.Categories), m.Method, hp,
-		boolInt(m.Chosen), int64(m.Seed), m.WallSeconds, m.MeanCosine, m.SignConflict, m.MassRemoved, m.NormRatio, diag)
+		boolInt(m.Chosen), int64(m.Seed), m.WallSeconds, m.MeanCosine, m.SignConflict, m.MassRemoved, m.NormRatio, diag,
+		VariantOrEmpty(m.Variant), m.BaseID, joinExpertIDs(m.Categories, m.ExpertIDs))
 	if err != nil {
 		return fmt.Errorf("store: insert merge %s: %w", m.ModelID, err)
 	}
@@ -246,8 +307,8 @@ func (d *DB) SetChosen(ctx context.Context, c Cell, modelID string) error {
 // SetChosen is DB.SetChosen inside a transaction.
 func (tx *Tx) SetChosen(ctx context.Context, c Cell, modelID string) error {
 	_, err := tx.tx.ExecContext(ctx, `UPDATE merges SET chosen = (model_id = ?)
-		WHERE size=? AND base_type=? AND k=? AND subset=? AND method=?`,
-		modelID, c.Size, c.BaseType, c.K, c.Subset, c.Method)
+		WHERE variant=? AND size=? AND base_type=? AND k=? AND subset=? AND method=?`,
+		modelID, VariantOrEmpty(c.Variant), c.Size, c.BaseType, c.K, c.Subset, c.Method)
 	if err != nil {
 		return fmt.Errorf("store: choose %s for %+v: %w", modelID, c, err)
 	}
@@ -330,6 +391,32 @@ func JoinCategories(cats []string) string {
 	s := append([]string(nil), cats...)
 	slices.Sort(s)
 	return strings.Join(s, ",")
+}
+
+// VariantOrEmpty is the stored form of a variant: "{}" for "".
+func VariantOrEmpty(v string) string {
+	if v == "" {
+		return "{}"
+	}
+	return v
+}
+
+// joinExpertIDs orders ids like JoinCategories orders cats (ids[i] is the
+// expert of cats[i]) and joins them with commas.
+func joinExpertIDs(cats, ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	idx := make([]int, len(cats))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return strings.Compare(cats[a], cats[b]) })
+	out := make([]string, len(ids))
+	for i, j := range idx {
+		out[i] = ids[j]
+	}
+	return strings.Join(out, ",")
 }
 
 // SplitCategories is the inverse of JoinCategories.

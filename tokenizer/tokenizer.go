@@ -1,9 +1,18 @@
-// Package tokenizer holds the word-level vocabulary shared by the built-in
-// models and the task suite, and reads and writes it in Hugging Face's
-// formats (tokenizer.json with a WordLevel model, and vocab.json).
+// Package tokenizer holds the tokenizers of mergescale behind one interface,
+// Codec:
 //
-// Text is split on white space; every word must be in the vocabulary, except
-// that Encode maps unknown words to <unk> and EncodeStrict reports them.
+//   - Tokenizer, the word-level vocabulary shared by the built-in models and
+//     the task suite, read and written in Hugging Face's formats
+//     (tokenizer.json with a WordLevel model, and vocab.json). Text is split
+//     on white space; every word must be in the vocabulary, except that
+//     Encode maps unknown words to <unk> and EncodeStrict reports them. Its
+//     special tokens have fixed ids (PadID … AnsID).
+//   - BPE, GPT-2's byte-level BPE, read from tokenizer.json or from
+//     vocab.json + merges.txt, for GPT-2-format checkpoints trained
+//     elsewhere. Its end- and beginning-of-sequence ids come from the model
+//     directory's files (see LoadBPE).
+//
+// LoadCodec reads whichever a model directory holds.
 package tokenizer
 
 import (

@@ -137,6 +137,54 @@ func mixtureSpecs() []spec {
 		// knowledge-in-the-answer family (fill a gap in a statement the
 		// corpus makes), reference to objects by their
 		// state, and continuing a repeating pattern.
+		// Families of the held-in types on other data, as Flan keeps QA,
+		// sentiment, topic and paraphrase datasets that are not T0's: the
+		// base learns the skills the held-in tasks use in other formats and
+		// with other labels (a forward fact no held-in task asks, polarity
+		// as good/bad, the topic of one word, a word pair's relation).
+		{name: "mix_fact_query", category: "knowledge", held: Mixture,
+			instruction: "recall the fact about the person .",
+			variants:    []string{"what do you know about this person ? pick the value ."},
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				e := pick(r, w.Entities)
+				attr := pick(r, []string{"pet", "colour"})
+				opts, ans := optionsWith(r, attrValue(e, attr), attrPool(attr), 3)
+				return "query : " + e.Name + " , " + attr, opts, ans
+			}},
+		{name: "mix_polarity", category: "knowledge", held: Mixture,
+			instruction: "is the comment good or bad ?",
+			variants:    []string{"rate the comment as good or bad ."},
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				pos := r.IntN(2) == 0
+				adj := pick(r, positiveAdj)
+				ans := 0
+				if !pos {
+					adj, ans = pick(r, negativeAdj), 1
+				}
+				return "comment : " + adj + " " + pick(r, reviewNouns), []string{"good", "bad"}, ans
+			}},
+		{name: "mix_word_topic", category: "knowledge", held: Mixture,
+			instruction: "which area does the term come from ?",
+			variants:    []string{"give the area of the term ."},
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				t := r.IntN(len(topicNames))
+				opts, ans := optionsWith(r, topicNames[t], topicNames, 3)
+				return "term : " + pick(r, topicWords[t]), opts, ans
+			}},
+		{name: "mix_word_relation", category: "knowledge", held: Mixture,
+			instruction: "are the two words alike or opposite ?",
+			variants:    []string{"say how the two words relate ."},
+			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
+				d := pick(r, descriptors)
+				s, i := r.IntN(2), r.IntN(2)
+				ans := r.IntN(2)
+				other := d[2*s+1-i]
+				if ans == 1 {
+					other = d[2*(1-s)+r.IntN(2)]
+				}
+				thing := pick(r, pets)
+				return "terms : the " + d[2*s+i] + " " + thing + " , the " + other + " " + thing, []string{"alike", "opposite"}, ans
+			}},
 		{name: "mix_cloze", category: "knowledge", held: Mixture,
 			instruction: "which word is missing ?",
 			variants:    []string{"what word goes in the blank ?", "complete the statement with one word ."},

@@ -92,6 +92,7 @@ var (
 		"select", "correct", "using", "based", "sentiment", "memory", "reply", "fits", "turn", "into", "ways", "saying",
 		"state", "mean", "asks", "mention", "answers", "feel", "final", "more", "compare", "use", "only", "statement", "_",
 		"object", "scene", "pattern", "hard", "closes",
+		"recall", "query", "comment", "good", "bad", "rate", "area", "term", "terms", "come", "alike", "relate",
 	}
 )
 

@@ -1,0 +1,152 @@
+package report
+
+import (
+	"math"
+	"sort"
+)
+
+// catResult is a model's scores over the tasks of one heldness.
+type catResult struct {
+	norm, chance, raw, chanceLevel float64
+	// chanceTasks of tasks have a defined chance-adjusted score.
+	chanceTasks, tasks int
+}
+
+// catScores computes, over the target's tasks of the given heldness whose
+// category is in cats (all categories when cats is nil), the per-category
+// mean of the per-task normalized, chance-adjusted and raw scores, then the
+// mean over categories. A category whose tasks lack a reference makes the
+// normalized values NaN (the raw value is still given). The chance-adjusted
+// score (score − chance) ÷ (reference − chance) is undefined for a task
+// whose reference equals chance; it is averaged over the tasks where it is
+// defined (per category, then over the categories that have one), and
+// chanceTasks says how many there were.
+func catScores(target map[string]scoreRow, heldness string, cats []string,
+	ref func(cat string) map[string]scoreRow) catResult {
+	want := map[string]bool{}
+	for _, c := range cats {
+		want[c] = true
+	}
+	type acc struct {
+		norm, chance, raw, level []float64
+	}
+	byCat := map[string]*acc{}
+	tasks := make([]string, 0, len(target))
+	for t := range target {
+		tasks = append(tasks, t)
+	}
+	sort.Strings(tasks)
+	refs := map[string]map[string]scoreRow{}
+	out := catResult{norm: math.NaN(), chance: math.NaN(), raw: math.NaN(), chanceLevel: math.NaN()}
+	for _, t := range tasks {
+		s := target[t]
+		if s.Heldness != heldness || (cats != nil && !want[s.Category]) {
+			continue
+		}
+		out.tasks++
+		c := byCat[s.Category]
+		if c == nil {
+			c = &acc{}
+			byCat[s.Category] = c
+		}
+		c.raw = append(c.raw, s.Value)
+		c.level = append(c.level, s.Chance)
+		rs, ok := refs[s.Category]
+		if !ok {
+			rs = ref(s.Category)
+			refs[s.Category] = rs
+		}
+		r, ok := rs[t]
+		if !ok || r.Value == 0 {
+			c.norm = append(c.norm, math.NaN())
+		} else {
+			c.norm = append(c.norm, s.Value/r.Value)
+		}
+		if ok && r.Value != s.Chance {
+			c.chance = append(c.chance, (s.Value-s.Chance)/(r.Value-s.Chance))
+			out.chanceTasks++
+		}
+	}
+	if len(byCat) == 0 || (cats != nil && len(byCat) < len(want)) {
+		return out
+	}
+	var n, ch, rw, lv []float64
+	names := make([]string, 0, len(byCat))
+	for c := range byCat {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := byCat[name]
+		n = append(n, mean(c.norm))
+		if len(c.chance) > 0 {
+			ch = append(ch, mean(c.chance))
+		}
+		rw = append(rw, mean(c.raw))
+		lv = append(lv, mean(c.level))
+	}
+	out.norm, out.chance, out.raw, out.chanceLevel = mean(n), mean(ch), mean(rw), mean(lv)
+	return out
+}
+
+// mean is the arithmetic mean; NaN if any value is NaN or xs is empty.
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// rawCategory is the mean raw accuracy of s over the tasks of category cat
+// and the given heldness; when over is given, over the tasks of cat in over
+// instead (each of which s must have). NaN when there is no such task or
+// one is missing.
+func rawCategory(s map[string]scoreRow, heldness, cat string, over map[string]scoreRow) float64 {
+	src := s
+	if over != nil {
+		src = over
+	}
+	var xs []float64
+	for t, r := range src {
+		if r.Heldness != heldness || r.Category != cat {
+			continue
+		}
+		v, ok := s[t]
+		if !ok {
+			return math.NaN()
+		}
+		xs = append(xs, v.Value)
+	}
+	sort.Float64s(xs) // a fixed summation order
+	return mean(xs)
+}
+
+// gainKept is Σ_c (merged_c − base_c) ÷ Σ_c (expert_c − base_c) over the
+// categories cats, each term the raw accuracy averaged over the merged
+// model's held-in tasks of c (the expert of c from experts, the base from
+// base). NaN when a score is missing or the experts' summed gain is not
+// positive.
+func gainKept(target map[string]scoreRow, cats []string, experts, base func(string) map[string]scoreRow) float64 {
+	if len(cats) == 0 || len(target) == 0 {
+		return math.NaN()
+	}
+	var num, den float64
+	for _, c := range cats {
+		m := rawCategory(target, heldIn, c, nil)
+		b := rawCategory(base(c), heldIn, c, target)
+		e := rawCategory(experts(c), heldIn, c, target)
+		if !isNum(m) || !isNum(b) || !isNum(e) {
+			return math.NaN()
+		}
+		num += m - b
+		den += e - b
+	}
+	if !(den > 0) {
+		return math.NaN()
+	}
+	return num / den
+}
