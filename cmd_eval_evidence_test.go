@@ -9,11 +9,14 @@ import (
 
 	"mergescale/eval"
 	"mergescale/eval/world"
+	"mergescale/experiments"
 	"mergescale/model"
+	"mergescale/tokenizer"
 )
 
 // modelTrainer implements eval.EvidenceTrainer with the built-in model.
 type modelTrainer struct {
+	tok   tokenizer.Codec
 	cfg   model.Config
 	batch int
 	lr    float64
@@ -21,12 +24,14 @@ type modelTrainer struct {
 	n     int
 }
 
-func (m *modelTrainer) Fresh(seed uint64) (eval.Scorer, error) { return model.New(m.cfg, seed), nil }
+func (m *modelTrainer) Fresh(seed uint64) (eval.Scorer, error) {
+	return experiments.NewModelScorer(model.New(m.cfg, seed), m.tok), nil
+}
 
 func (m *modelTrainer) Train(ctx context.Context, from eval.Scorer, data []eval.Example, steps int, seed uint64) (eval.Scorer, error) {
-	src, ok := from.(*model.Model)
+	src, ok := experiments.ScorerModel(from)
 	if !ok {
-		return nil, fmt.Errorf("not a *model.Model")
+		return nil, fmt.Errorf("not a model of the built-in engine")
 	}
 	// Copy through a checkpoint so that from stays unchanged.
 	m.n++
@@ -51,7 +56,7 @@ func (m *modelTrainer) Train(ctx context.Context, from eval.Scorer, data []eval.
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "  trained %d steps on %d examples: loss %.3f in %.1fs\n", sum.Steps, len(data), sum.FinalLoss, sum.Seconds)
-	return dst, nil
+	return experiments.NewModelScorer(dst, m.tok), nil
 }
 
 func envInt(name string, def int) int {
@@ -82,7 +87,7 @@ func TestSuiteEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := envInt("MERGESCALE_EVIDENCE_STEPS", 600)
-	tr := &modelTrainer{cfg: p.Config(s.World.Tokenizer().Size()), batch: envInt("MERGESCALE_EVIDENCE_BATCH", 32),
+	tr := &modelTrainer{tok: s.World.Tokenizer(), cfg: p.Config(s.World.Tokenizer().Size()), batch: envInt("MERGESCALE_EVIDENCE_BATCH", 32),
 		lr: 3e-3, dir: t.TempDir()}
 	if v := os.Getenv("MERGESCALE_EVIDENCE_LR"); v != "" {
 		tr.lr, _ = strconv.ParseFloat(v, 64)

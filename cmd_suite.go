@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"mergescale/eval"
 	"mergescale/eval/world"
 )
 
@@ -18,6 +21,10 @@ type suiteOptions struct {
 	Sizes  world.Sizes
 	JSON   bool
 	Export string
+	// Requests names a file to write the evaluator requests of the
+	// held-in and held-out tasks' Split to.
+	Requests string
+	Split    string
 }
 
 func newSuiteCmd(e *env) *cobra.Command {
@@ -34,6 +41,8 @@ func newSuiteCmd(e *env) *cobra.Command {
 	f.Uint64Var(&o.Seed, "seed", 1, "world seed")
 	f.BoolVar(&o.JSON, "json", false, "print the listing as JSON")
 	f.StringVar(&o.Export, "export", "", "write every split of every task as JSONL under this directory")
+	f.StringVar(&o.Requests, "requests", "", "write the evaluator requests (JSONL) of the held-in and held-out tasks' --split to this file")
+	f.StringVar(&o.Split, "split", "test", "split of --requests: test or validation")
 	f.IntVar(&o.Sizes.Train, "train", o.Sizes.Train, "train examples per task")
 	f.IntVar(&o.Sizes.Validation, "validation", o.Sizes.Validation, "validation examples per task")
 	f.IntVar(&o.Sizes.Test, "test", o.Sizes.Test, "test examples per task")
@@ -45,6 +54,9 @@ func runSuite(o suiteOptions, out io.Writer) error {
 	s, err := world.NewSuite(o.Seed, o.Sizes)
 	if err != nil {
 		return err
+	}
+	if o.Requests != "" {
+		return writeSuiteRequests(s, o, out)
 	}
 	if o.Export != "" {
 		if err := s.Export(o.Export); err != nil {
@@ -92,5 +104,29 @@ func printSuite(s *world.Suite, out io.Writer) error {
 		fmt.Fprintf(&b, "%s\n  prompt:  %s\n  options: %s\n  answer:  %s\n", t.Name, in.Prompt, strings.Join(in.Options, " | "), in.Target)
 	}
 	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// writeSuiteRequests writes the requests the harness sends an evaluator for
+// one split of the held-in and held-out tasks (what the device check of
+// adapters/hf_eval.py answers twice).
+func writeSuiteRequests(s *world.Suite, o suiteOptions, out io.Writer) error {
+	split := world.Split(o.Split)
+	if split != world.Test && split != world.Validation {
+		return fmt.Errorf("suite: --split %q: want test or validation", o.Split)
+	}
+	tasks := append(s.TasksOf(world.HeldIn), s.TasksOf(world.HeldOut)...)
+	reqs, err := eval.TaskRequests(tasks, split, eval.Options{})
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := eval.WriteRequests(&b, reqs); err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.Requests, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("suite: %w", err)
+	}
+	_, err = fmt.Fprintf(out, "wrote %d requests (%d tasks, %s split) to %s\n", len(reqs), len(tasks), split, o.Requests)
 	return err
 }

@@ -37,6 +37,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newForwardCmd(e),
 		newGatherCmd(e),
 		newInspectCmd(e),
+		newLoglikCmd(e),
 		newMergeCmd(e),
 		newQueryCmd(e),
 		newReportCmd(e),

@@ -1,7 +1,16 @@
 // Package eval evaluates models on the miniature T0 task suite of
-// eval/world: it turns task instances into token examples for training,
-// scores a Scorer by rank classification (and greedy exact match on the
-// generative tasks), and holds the paper's normalization helpers.
+// eval/world (or a task set read from files): it turns task instances into
+// token examples for training, and scores models by rank classification
+// (and greedy exact match on the generative tasks) through evaluator
+// requests, and holds the paper's normalization helpers.
+//
+// Evaluation speaks one protocol whatever the backend: TaskRequests turns
+// task instances into loglikelihood and generate_until requests (JSON
+// Lines, after lm-evaluation-harness's request types), an Evaluator answers
+// them — Builtin with a Scorer in this process (AnswerRequests, also behind
+// `mergescale loglik`), Command with any external program — and
+// TaskResults computes accuracy and exact match from the answers, the same
+// way for every backend.
 //
 // Training and scoring are aligned: a task example is trained with
 // Prompt = the rendered prompt (ending in <ans>) and Target = the answer's
@@ -19,14 +28,6 @@ import (
 	"mergescale/eval/world"
 	"mergescale/tokenizer"
 )
-
-// Scorer is what a model must offer to be evaluated; *model.Model satisfies it.
-type Scorer interface {
-	// OptionLogProbs returns, for each option, Σ log p(option tokens | prompt).
-	OptionLogProbs(prompt []int, options [][]int) ([]float64, error)
-	// Greedy decodes up to maxNew tokens after prompt, stopping at stop.
-	Greedy(prompt []int, maxNew int, stop int) ([]int, error)
-}
 
 // Example is one training sequence: the loss is on Target only. It has the
 // same fields as model.Example, so a caller converts with

@@ -61,7 +61,6 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 	if len(cats) == 0 {
 		cats = s.Categories(world.HeldIn)
 	}
-	tok := s.World.Tokenizer()
 	logf := func(format string, a ...any) {
 		if cfg.Log != nil {
 			fmt.Fprintf(cfg.Log, format+"\n", a...)
@@ -69,7 +68,7 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 	}
 	allTasks := append(append([]*world.Task(nil), s.TasksOf(world.HeldIn)...), s.TasksOf(world.HeldOut)...)
 	score := func(name string, m Scorer, tasks []*world.Task) (EvidenceRow, error) {
-		res, err := EvaluateTasks(ctx, m, tok, tasks, cfg.Split, Options{SkipExactMatch: true})
+		res, err := EvaluateTasks(ctx, m, tasks, cfg.Split, Options{SkipExactMatch: true})
 		if err != nil {
 			return EvidenceRow{}, fmt.Errorf("eval: evidence %s: %w", name, err)
 		}

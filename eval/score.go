@@ -2,15 +2,10 @@ package eval
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"runtime"
-	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
 
 	"mergescale/eval/world"
-	"mergescale/tokenizer"
 )
 
 // Options tune an evaluation.
@@ -55,190 +50,141 @@ func Argmax(scores []float64) int {
 	return best
 }
 
-// encodedInstance is an instance ready for scoring.
-type encodedInstance struct {
-	prompt  []int
-	options [][]int // option tokens + <eos>
-	answer  int
-	target  []int // target tokens without <eos>
-	maxNew  int
-}
+// ContinuationDelimiter starts every option's continuation, as
+// lm-evaluation-harness's target delimiter: the context and " " + option
+// are tokenized separately and joined.
+const ContinuationDelimiter = " "
 
-func encodeForScoring(tok tokenizer.Codec, in world.Instance) (encodedInstance, error) {
-	eos := tok.Special().EOS
-	if eos == tokenizer.NoToken {
-		return encodedInstance{}, errors.New("the tokenizer has no end-of-sequence token, which rank classification appends to every option")
-	}
-	p, err := tok.EncodeStrict(in.Prompt)
-	if err != nil {
-		return encodedInstance{}, fmt.Errorf("prompt %q: %w", in.Prompt, err)
-	}
-	e := encodedInstance{prompt: p, answer: in.Answer}
+// MaxGenToks is the generation budget of a generative task's
+// generate_until request: twice the words of its longest option plus 4.
+// Exact match only needs one token more than the target (a model that does
+// not stop after it is not exact), and the margin leaves room for subword
+// tokenizers.
+func MaxGenToks(options []string) int {
 	longest := 0
-	for _, o := range in.Options {
-		ids, err := tok.EncodeStrict(o)
-		if err != nil {
-			return encodedInstance{}, fmt.Errorf("option %q: %w", o, err)
-		}
-		longest = max(longest, len(ids))
-		e.options = append(e.options, append(ids, eos))
+	for _, o := range options {
+		longest = max(longest, len(strings.Fields(o)))
 	}
-	if e.target, err = tok.EncodeStrict(in.Target); err != nil {
-		return encodedInstance{}, fmt.Errorf("target %q: %w", in.Target, err)
-	}
-	// One more token than the longest option, so that a model that does not
-	// stop after a correct answer is not counted as exact.
-	e.maxNew = longest + 1
-	return e, nil
+	return 2*longest + 4
 }
 
-// outcome is the result on one instance.
-type outcome struct {
-	correct, exact bool
-}
-
-// BatchScorer is a Scorer that can score several examples in one call, each
-// example's scores equal to a separate OptionLogProbs call (*model.Model
-// satisfies it). EvaluateTasks uses it when the scorer offers it.
-type BatchScorer interface {
-	Scorer
-	OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]float64, error)
-}
-
-// scoreBatch is the number of examples a worker scores per call.
-const scoreBatch = 8
-
-// EvaluateTasks scores s on one split of every task, using a pool of
-// goroutines over all instances of all tasks. Results come back in the order
-// of tasks and are identical for any number of workers.
-func EvaluateTasks(ctx context.Context, s Scorer, tok tokenizer.Codec, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
-	type job struct {
-		task int
-		gen  bool
-		in   encodedInstance
+// requestID names the request of option j (or, with j < 0, the generation)
+// of instance i of a task's split.
+func requestID(task string, split world.Split, i, j int) string {
+	if j < 0 {
+		return fmt.Sprintf("%s/%s/%d/gen", task, split, i)
 	}
-	var jobs []job
-	for ti, t := range tasks {
-		insts := t.Split(split)
-		if insts == nil && split != world.Train && split != world.Validation && split != world.Test {
-			return nil, fmt.Errorf("eval: unknown split %q", split)
-		}
-		for i, in := range insts {
-			e, err := encodeForScoring(tok, in)
-			if err != nil {
-				return nil, fmt.Errorf("eval: task %s %s[%d]: %w", t.Name, split, i, err)
+	return fmt.Sprintf("%s/%s/%d/%d", task, split, i, j)
+}
+
+// TaskRequests turns one split of tasks into evaluator requests, task by
+// task and instance by instance: one loglikelihood request per option
+// (context the prompt, continuation ContinuationDelimiter + option, eos
+// true), then, for a generative task (unless opts.SkipExactMatch), one
+// generate_until request without stop strings.
+func TaskRequests(tasks []*world.Task, split world.Split, opts Options) ([]Request, error) {
+	if split != world.Train && split != world.Validation && split != world.Test {
+		return nil, fmt.Errorf("eval: unknown split %q", split)
+	}
+	var reqs []Request
+	for _, t := range tasks {
+		for i, in := range t.Split(split) {
+			if in.Answer < 0 || in.Answer >= len(in.Options) {
+				return nil, fmt.Errorf("eval: task %s %s[%d]: answer %d out of range for %d options", t.Name, split, i, in.Answer, len(in.Options))
 			}
-			jobs = append(jobs, job{task: ti, gen: t.Generative && !opts.SkipExactMatch, in: e})
+			for j, o := range in.Options {
+				reqs = append(reqs, Request{ID: requestID(t.Name, split, i, j), Type: TypeLoglikelihood,
+					Context: in.Prompt, Continuation: ContinuationDelimiter + o, EOS: true})
+			}
+			if t.Generative && !opts.SkipExactMatch {
+				reqs = append(reqs, Request{ID: requestID(t.Name, split, i, -1), Type: TypeGenerateUntil,
+					Context: in.Prompt, MaxGenToks: MaxGenToks(in.Options)})
+			}
 		}
 	}
-	outs := make([]outcome, len(jobs))
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = min(workers, max(len(jobs), 1))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
-	}
-	batcher, _ := s.(BatchScorer)
-	stop := tok.Special().EOS
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			prompts := make([][]int, 0, scoreBatch)
-			options := make([][][]int, 0, scoreBatch)
-			for {
-				lo := int(next.Add(scoreBatch) - scoreBatch)
-				if lo >= len(jobs) || ctx.Err() != nil {
-					return
-				}
-				hi := min(lo+scoreBatch, len(jobs))
-				var lps [][]float64
-				if batcher != nil {
-					prompts, options = prompts[:0], options[:0]
-					for _, j := range jobs[lo:hi] {
-						prompts = append(prompts, j.in.prompt)
-						options = append(options, j.in.options)
-					}
-					var err error
-					if lps, err = batcher.OptionLogProbsBatch(prompts, options); err != nil {
-						fail(fmt.Errorf("eval: task %s: option log-probs: %w", tasks[jobs[lo].task].Name, err))
-						return
-					}
-				} else {
-					for _, j := range jobs[lo:hi] {
-						lp, err := s.OptionLogProbs(j.in.prompt, j.in.options)
-						if err != nil {
-							fail(fmt.Errorf("eval: task %s: option log-probs: %w", tasks[j.task].Name, err))
-							return
-						}
-						lps = append(lps, lp)
-					}
-				}
-				if len(lps) != hi-lo {
-					fail(fmt.Errorf("eval: scorer returned %d results for %d examples", len(lps), hi-lo))
-					return
-				}
-				for k, j := range jobs[lo:hi] {
-					if len(lps[k]) != len(j.in.options) {
-						fail(fmt.Errorf("eval: task %s: scorer returned %d scores for %d options", tasks[j.task].Name, len(lps[k]), len(j.in.options)))
-						return
-					}
-					o := outcome{correct: Argmax(lps[k]) == j.in.answer}
-					if j.gen {
-						got, err := s.Greedy(j.in.prompt, j.in.maxNew, stop)
-						if err != nil {
-							fail(fmt.Errorf("eval: task %s: greedy: %w", tasks[j.task].Name, err))
-							return
-						}
-						o.exact = slices.Equal(got, j.in.target)
-					}
-					outs[lo+k] = o
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("eval: %w", err)
-	}
+	return reqs, nil
+}
+
+// TaskResults computes the scores of one split of tasks from the answers to
+// TaskRequests(tasks, split, opts), in the same order: accuracy is the share
+// of instances whose answer option has the highest log-probability (the
+// lowest index on ties), exact match the share whose generated text equals
+// the target after NormalizeText. Every backend is scored by this function.
+func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers []Answer) ([]TaskResult, error) {
 	res := make([]TaskResult, len(tasks))
+	k := 0
 	for ti, t := range tasks {
-		res[ti] = TaskResult{Task: t.Name, Category: t.Category, Heldness: t.Heldness, Split: split,
-			Chance: t.Chance(), HasExactMatch: t.Generative && !opts.SkipExactMatch}
-	}
-	counts := make([][2]int, len(tasks))
-	for i, j := range jobs {
-		r := &res[j.task]
-		r.N++
-		if outs[i].correct {
-			counts[j.task][0]++
+		gen := t.Generative && !opts.SkipExactMatch
+		r := TaskResult{Task: t.Name, Category: t.Category, Heldness: t.Heldness, Split: split,
+			Chance: t.Chance(), HasExactMatch: gen}
+		correct, exact := 0, 0
+		for i, in := range t.Split(split) {
+			lps := make([]float64, len(in.Options))
+			for j := range in.Options {
+				if k >= len(answers) || answers[k].ID != requestID(t.Name, split, i, j) {
+					return nil, fmt.Errorf("eval: answers do not match the requests of task %s %s[%d]", t.Name, split, i)
+				}
+				lps[j] = answers[k].LogProb
+				k++
+			}
+			if Argmax(lps) == in.Answer {
+				correct++
+			}
+			if gen {
+				if k >= len(answers) || answers[k].ID != requestID(t.Name, split, i, -1) {
+					return nil, fmt.Errorf("eval: answers do not match the requests of task %s %s[%d]", t.Name, split, i)
+				}
+				if NormalizeText(answers[k].Text) == NormalizeText(in.Target) {
+					exact++
+				}
+				k++
+			}
+			r.N++
 		}
-		if outs[i].exact {
-			counts[j.task][1]++
-		}
-	}
-	for ti := range res {
-		if n := res[ti].N; n > 0 {
-			res[ti].Accuracy = float64(counts[ti][0]) / float64(n)
-			if res[ti].HasExactMatch {
-				res[ti].ExactMatch = float64(counts[ti][1]) / float64(n)
+		if r.N > 0 {
+			r.Accuracy = float64(correct) / float64(r.N)
+			if gen {
+				r.ExactMatch = float64(exact) / float64(r.N)
 			}
 		}
+		res[ti] = r
+	}
+	if k != len(answers) {
+		return nil, fmt.Errorf("eval: %d answers for %d requests", len(answers), k)
 	}
 	return res, nil
+}
+
+// EvaluateTasks scores s on one split of every task with the built-in
+// engine: TaskRequests, AnswerRequests, TaskResults. Results come back in
+// the order of tasks and are identical for any number of workers.
+func EvaluateTasks(ctx context.Context, s Scorer, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
+	reqs, err := TaskRequests(tasks, split, opts)
+	if err != nil {
+		return nil, err
+	}
+	ans, err := AnswerRequests(ctx, s, reqs, opts.Workers)
+	if err != nil {
+		return nil, err
+	}
+	return TaskResults(tasks, split, opts, ans)
+}
+
+// EvaluateWith scores the model at path on one split of every task with any
+// evaluator backend (worker is passed on to it).
+func EvaluateWith(ctx context.Context, ev Evaluator, path string, worker int, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
+	reqs, err := TaskRequests(tasks, split, opts)
+	if err != nil {
+		return nil, err
+	}
+	ans, err := ev.Evaluate(ctx, path, reqs, worker)
+	if err != nil {
+		return nil, err
+	}
+	if len(ans) != len(reqs) {
+		return nil, fmt.Errorf("eval: model %s: %d answers for %d requests", path, len(ans), len(reqs))
+	}
+	return TaskResults(tasks, split, opts, ans)
 }
 
 // CategoryMean averages task results within each category, in first-seen

@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -13,47 +14,50 @@ import (
 )
 
 // tableScorer is a hand-made model: every token id has a fixed
-// log-probability, whatever the prompt, so an option's score is the sum of
-// its tokens' values; Greedy returns a fixed answer per prompt.
+// log-probability, whatever the context, so a continuation's score is the
+// sum of its tokens' values (with <eos> when asked); GenerateUntil returns a
+// fixed token list per context, cut to max_gen_toks and before an until
+// string.
 type tableScorer struct {
 	tokLP  map[int]float64
 	greedy map[string][]int
 	tok    *tokenizer.Tokenizer
-	calls  int
+	calls  atomic.Int64
 }
 
-func (s *tableScorer) OptionLogProbs(prompt []int, options [][]int) ([]float64, error) {
-	out := make([]float64, len(options))
-	for i, o := range options {
-		for _, id := range o {
-			out[i] += s.tokLP[id]
+func (s *tableScorer) Loglikelihood(reqs []Request, workers int) ([]Answer, error) {
+	s.calls.Add(1)
+	out := make([]Answer, len(reqs))
+	for i, r := range reqs {
+		if _, err := s.tok.EncodeStrict(r.Context); err != nil {
+			return nil, fmt.Errorf("request %d: context: %w", i, err)
+		}
+		ids, err := s.tok.EncodeStrict(r.Continuation)
+		if err != nil {
+			return nil, err
+		}
+		if r.EOS {
+			ids = append(ids, tokenizer.EOSID)
+		}
+		for _, id := range ids {
+			out[i].LogProb += s.tokLP[id]
 		}
 	}
 	return out, nil
 }
 
-func (s *tableScorer) Greedy(prompt []int, maxNew int, stop int) ([]int, error) {
-	g := s.greedy[s.tok.Decode(prompt)]
-	if len(g) > maxNew {
-		g = g[:maxNew]
+func (s *tableScorer) GenerateUntil(r Request) (Answer, error) {
+	g := s.greedy[r.Context]
+	if len(g) > r.MaxGenToks {
+		g = g[:r.MaxGenToks]
 	}
-	return g, nil
-}
-
-// batchTableScorer adds the batch call to tableScorer, counting batches, so
-// the tests can check that EvaluateTasks uses it and gets the same results.
-type batchTableScorer struct {
-	*tableScorer
-	batches atomic.Int64
-}
-
-func (s *batchTableScorer) OptionLogProbsBatch(prompts [][]int, options [][][]int) ([][]float64, error) {
-	s.batches.Add(1)
-	out := make([][]float64, len(prompts))
-	for i := range prompts {
-		out[i], _ = s.OptionLogProbs(prompts[i], options[i])
+	text := s.tok.Decode(g)
+	for _, u := range r.Until {
+		if i := strings.Index(text, u); i >= 0 {
+			text = text[:i]
+		}
 	}
-	return out, nil
+	return Answer{Text: text}, nil
 }
 
 func TestArgmax(t *testing.T) {
@@ -94,13 +98,8 @@ func TestEvaluateRankClassificationAndExactMatch(t *testing.T) {
 	other := &world.Task{Name: "u", Category: "c", Heldness: world.HeldIn, Test: []world.Instance{
 		{Prompt: "q <ans>", Options: []string{"red", "blue"}, Answer: 0, Target: "red"},
 	}}
-	batched := &batchTableScorer{tableScorer: s}
-	for _, c := range []struct {
-		s       Scorer
-		workers int
-	}{{s, 1}, {s, 3}, {batched, 1}, {batched, 3}} {
-		workers := c.workers
-		res, err := EvaluateTasks(context.Background(), c.s, tok, []*world.Task{task, other}, world.Test, Options{Workers: workers})
+	for _, workers := range []int{1, 3} {
+		res, err := EvaluateTasks(context.Background(), s, []*world.Task{task, other}, world.Test, Options{Workers: workers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,25 +118,26 @@ func TestEvaluateRankClassificationAndExactMatch(t *testing.T) {
 			t.Fatalf("category mean %+v", cm)
 		}
 	}
-	if batched.batches.Load() == 0 {
-		t.Error("EvaluateTasks did not use the scorer's batch call")
+	// All loglikelihood requests of an evaluation go to the model at once.
+	if n := s.calls.Load(); n != 2 {
+		t.Errorf("%d loglikelihood calls for two evaluations, want 2", n)
 	}
 }
 
 type failingScorer struct{ tableScorer }
 
-func (*failingScorer) OptionLogProbs([]int, [][]int) ([]float64, error) {
+func (*failingScorer) Loglikelihood([]Request, int) ([]Answer, error) {
 	return nil, errors.New("boom")
 }
 
 func TestEvaluateErrors(t *testing.T) {
 	tok, _ := tokenizer.New([]string{"q", "a", "b"})
 	task := &world.Task{Name: "t", Test: []world.Instance{{Prompt: "q <ans>", Options: []string{"a", "b"}}}}
-	if _, err := EvaluateTasks(context.Background(), &failingScorer{}, tok, []*world.Task{task}, world.Test, Options{}); err == nil {
+	if _, err := EvaluateTasks(context.Background(), &failingScorer{}, []*world.Task{task}, world.Test, Options{}); err == nil {
 		t.Fatal("scorer error not reported")
 	}
 	bad := &world.Task{Name: "t", Test: []world.Instance{{Prompt: "q zzz <ans>", Options: []string{"a", "b"}}}}
-	if _, err := EvaluateTasks(context.Background(), &tableScorer{tok: tok}, tok, []*world.Task{bad}, world.Test, Options{}); err == nil {
+	if _, err := EvaluateTasks(context.Background(), &tableScorer{tok: tok}, []*world.Task{bad}, world.Test, Options{}); err == nil {
 		t.Fatal("unknown word not reported")
 	}
 }

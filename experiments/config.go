@@ -19,6 +19,12 @@
 // changed sweep never invalidates the zoo and a new method only adds that
 // method's jobs. Plan.Shard selects a deterministic share of the merge and
 // evaluation work for one machine of a cluster.
+//
+// The zoo is either trained (zoo.sizes, zoo.bases and the training stages)
+// or brought as existing checkpoints (zoo.checkpoints, keyed by the SHA-256
+// of their files); the tasks are the built-in world's or a folder's
+// (tasks.dir); models are scored through one eval.Evaluator, the built-in
+// engine or an external program (the eval section).
 package experiments
 
 import (
@@ -28,6 +34,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"mergescale/eval/world"
 )
 
 // Config is a study: the task-suite world, the model zoo and the merge
@@ -40,6 +48,15 @@ type Config struct {
 	Zoo     Zoo    `mapstructure:"zoo" json:"zoo"`         // zoo
 	Sweep   Sweep  `mapstructure:"sweep" json:"sweep"`     // sweep
 	Workers int    `mapstructure:"workers" json:"workers"` // workers: parallel jobs
+	// Eval selects the evaluator backend; omitted from the hash when it is
+	// the default, so configs without the section keep their hash.
+	Eval EvalConfig `mapstructure:"eval" json:"eval,omitzero"`
+	// Tasks reads the task set from a folder instead of the built-in world.
+	Tasks TasksConfig `mapstructure:"tasks" json:"tasks,omitzero"`
+
+	// TaskSet is the task set read from tasks.dir (nil: the built-in
+	// world's suite).
+	TaskSet *world.TaskSet `mapstructure:"-" json:"-"`
 
 	// Path is the file the config was read from ("" when parsed from bytes
 	// without a name).
@@ -59,8 +76,20 @@ type World struct {
 	Train      int   `mapstructure:"train" json:"train"`           // training examples per task; 0: the suite's default
 }
 
-// Zoo configures the models every merge starts from.
+// TasksConfig is the tasks section.
+type TasksConfig struct {
+	Dir string `mapstructure:"dir" json:"dir,omitempty"` // a folder in the layout of `mergescale suite --export`
+}
+
+// Zoo configures the models every merge starts from: the built-in zoo
+// (sizes, bases and training stages) or existing checkpoints.
 type Zoo struct {
+	// Checkpoints replaces the built-in zoo with existing checkpoints.
+	Checkpoints []ZooCheckpoint `mapstructure:"-" json:"checkpoints,omitempty"`
+	// RawCheckpoints receives zoo.checkpoints from viper; Checkpoints is
+	// built from the checked YAML tree.
+	RawCheckpoints []map[string]any `mapstructure:"checkpoints" json:"-"`
+
 	Sizes     []string `mapstructure:"sizes" json:"sizes"`         // model size presets
 	Bases     []string `mapstructure:"bases" json:"bases"`         // "pt" and/or "it"
 	Pretrain  Stage    `mapstructure:"pretrain" json:"pretrain"`   // language-model pretraining (the pt base)
@@ -100,6 +129,9 @@ type Sweep struct {
 	Methods    []MethodGrid `mapstructure:"-" json:"methods"`               // methods and their hyperparameter grids
 	SelectOn   string       `mapstructure:"select_on" json:"select_on"`     // split the best grid point is chosen on
 	KeepMerged bool         `mapstructure:"keep_merged" json:"keep_merged"` // keep merged checkpoints once scored
+	// DType is the merged checkpoints' dtype: "" keeps the base's (float32
+	// for the built-in zoo), or float32, float16, bfloat16.
+	DType string `mapstructure:"dtype" json:"dtype,omitempty"`
 
 	// RawMethods receives sweep.methods from viper; Methods is built from it.
 	RawMethods []map[string]any `mapstructure:"methods" json:"-"`
@@ -127,6 +159,7 @@ func defaultConfig() Config {
 		World:   World{Validation: 32, Test: 64},
 		Zoo:     Zoo{Pretrain: stage, Instruct: stage, Expert: stage, Multitask: stage},
 		Sweep:   Sweep{Subsets: 3, SelectOn: "validation"},
+		Eval:    EvalConfig{Backend: "builtin"},
 	}
 }
 
@@ -161,6 +194,9 @@ func (c *Config) Hash() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// UsesCheckpoints reports whether the zoo is made of existing checkpoints.
+func (c *Config) UsesCheckpoints() bool { return len(c.Zoo.Checkpoints) > 0 }
 
 // UsesBase reports whether the zoo includes base type b.
 func (c *Config) UsesBase(b string) bool {

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
+	"mergescale/eval"
 	"mergescale/eval/world"
 	"mergescale/merge"
 	"mergescale/model"
@@ -165,6 +167,63 @@ func (p *parser) validate(c *Config) {
 	intIn("world.test", int64(c.World.Test), 1, 100000)
 	intIn("world.train", int64(c.World.Train), 0, 1000000)
 
+	p.validateTasks(c)
+	categories := heldInCategories()
+	if c.TaskSet != nil {
+		categories = c.TaskSet.Categories(world.HeldIn)
+	}
+	if p.has("zoo.checkpoints") {
+		for _, k := range []string{"zoo.sizes", "zoo.bases", "zoo.pretrain", "zoo.instruct", "zoo.expert", "zoo.multitask"} {
+			if p.has(k) {
+				p.errAt(k, "not used with zoo.checkpoints (the zoo is the listed checkpoints)")
+			}
+		}
+		p.validateZooCheckpoints(c, categories)
+	} else {
+		p.validateBuiltinZoo(c, required, intIn, floatIn)
+	}
+
+	ncat := len(categories)
+	if required("sweep.experts") {
+		if len(c.Sweep.Experts) == 0 {
+			p.errAt("sweep.experts", "must list at least one number of experts")
+		}
+		for i, k := range c.Sweep.Experts {
+			path := fmt.Sprintf("sweep.experts[%d]", i)
+			if k < 2 || k > ncat {
+				p.errAt(path, "must be in [2, %d] (the number of held-in categories), got %d", max(ncat, 2), k)
+			} else if containsInt(c.Sweep.Experts[:i], k) {
+				p.errAt(path, "%d appears twice", k)
+			}
+		}
+	}
+	intIn("sweep.subsets", int64(c.Sweep.Subsets), 1, 100)
+	if required("sweep.methods") {
+		if len(c.Sweep.Methods) == 0 && len(p.errs) == 0 {
+			p.errAt("sweep.methods", "must list at least one method")
+		}
+		for i, m := range c.Sweep.Methods {
+			for _, prev := range c.Sweep.Methods[:i] {
+				if prev.Method == m.Method {
+					p.errAt(fmt.Sprintf("sweep.methods[%d].method", i), "method %s appears twice; list all its values in one entry", m.Method)
+				}
+			}
+		}
+	}
+	if c.Sweep.SelectOn != "validation" {
+		p.errAt("sweep.select_on", "must be validation (choosing on test would leak the test split), got %q", c.Sweep.SelectOn)
+	}
+	switch c.Sweep.DType {
+	case "", "float32", "float16", "bfloat16":
+	default:
+		p.errAt("sweep.dtype", "must be float32, float16 or bfloat16, got %q", c.Sweep.DType)
+	}
+	intIn("workers", int64(c.Workers), 1, 256)
+	p.validateEval(c)
+}
+
+// validateBuiltinZoo checks the built-in zoo's sizes, bases and stages.
+func (p *parser) validateBuiltinZoo(c *Config, required func(string) bool, intIn func(string, int64, int64, int64), floatIn func(string, float64, float64, float64, bool)) {
 	if required("zoo.sizes") {
 		if len(c.Zoo.Sizes) == 0 {
 			p.errAt("zoo.sizes", "must list at least one size preset (known: %s)", strings.Join(sizeNames(), ", "))
@@ -227,37 +286,44 @@ func (p *parser) validate(c *Config) {
 		p.errAt("zoo", "the listed zoo keys make %d variants (the full product), more than %d", n, maxVariants)
 	}
 
-	ncat := len(heldInCategories())
-	if required("sweep.experts") {
-		if len(c.Sweep.Experts) == 0 {
-			p.errAt("sweep.experts", "must list at least one number of experts")
+}
+
+// validateEval checks the eval section.
+func (p *parser) validateEval(c *Config) {
+	e := c.Eval
+	switch e.Backend {
+	case eval.BackendBuiltin:
+		if p.has("eval.command") {
+			p.errAt("eval.command", "is only used by backend: command")
 		}
-		for i, k := range c.Sweep.Experts {
-			path := fmt.Sprintf("sweep.experts[%d]", i)
-			if k < 2 || k > ncat {
-				p.errAt(path, "must be in [2, %d] (the number of held-in categories), got %d", ncat, k)
-			} else if containsInt(c.Sweep.Experts[:i], k) {
-				p.errAt(path, "%d appears twice", k)
+	case eval.BackendCommand:
+		if !p.has("eval.command") || len(e.Command) == 0 {
+			p.errAt("eval.command", "backend command needs a command, e.g. [python3, adapters/hf_eval.py, --model, \"{model}\", --requests, \"{requests}\", --out, \"{out}\"]")
+			break
+		}
+		if e.Command[0] == "" {
+			p.errAt("eval.command[0]", "the program must not be empty")
+		}
+		for _, ph := range []string{eval.PlaceholderModel, eval.PlaceholderRequests, eval.PlaceholderOut} {
+			found := false
+			for _, a := range e.Command {
+				found = found || strings.Contains(a, ph)
+			}
+			if !found {
+				p.errAt("eval.command", "must pass %s to the program", ph)
 			}
 		}
+	default:
+		p.errAt("eval.backend", "unknown backend %q (known: builtin, command)", e.Backend)
 	}
-	intIn("sweep.subsets", int64(c.Sweep.Subsets), 1, 100)
-	if required("sweep.methods") {
-		if len(c.Sweep.Methods) == 0 && len(p.errs) == 0 {
-			p.errAt("sweep.methods", "must list at least one method")
-		}
-		for i, m := range c.Sweep.Methods {
-			for _, prev := range c.Sweep.Methods[:i] {
-				if prev.Method == m.Method {
-					p.errAt(fmt.Sprintf("sweep.methods[%d].method", i), "method %s appears twice; list all its values in one entry", m.Method)
-				}
-			}
+	if e.Timeout != "" {
+		if d, err := time.ParseDuration(e.Timeout); err != nil || d <= 0 {
+			p.errAt("eval.timeout", "must be a positive duration like 30m or 90s, got %q", e.Timeout)
 		}
 	}
-	if c.Sweep.SelectOn != "validation" {
-		p.errAt("sweep.select_on", "must be validation (choosing on test would leak the test split), got %q", c.Sweep.SelectOn)
+	if e.Batch < 0 {
+		p.errAt("eval.batch", "must be ≥ 0 (0: all requests of one evaluation in one call), got %d", e.Batch)
 	}
-	intIn("workers", int64(c.Workers), 1, 256)
 }
 
 // checkStageValue checks the value of one zoo stage key (key is its last

@@ -57,14 +57,15 @@ const (
 	kindInt
 	kindFloat
 	kindBool
-	kindStrings // list of strings
-	kindInts    // list of integers
-	kindMethods // sweep.methods: list of {method: name, param: number or [numbers]}
+	kindStrings     // list of strings
+	kindInts        // list of integers
+	kindMethods     // sweep.methods: list of {method: name, param: number or [numbers]}
+	kindCheckpoints // zoo.checkpoints: list of {size, base, variant, base_model, experts, multitask}
 )
 
 func (k fieldKind) String() string {
 	return [...]string{"a mapping", "a string", "an integer", "a number", "a boolean (true or false)",
-		"a list of strings", "a list of integers", "a list of method entries"}[k]
+		"a list of strings", "a list of integers", "a list of method entries", "a list of checkpoint entries"}[k]
 }
 
 // field is one key of the config schema.
@@ -105,6 +106,7 @@ func configSchema() []field {
 			{key: "train", kind: kindInt},
 		}},
 		{key: "zoo", kind: kindMap, fields: []field{
+			{key: "checkpoints", kind: kindCheckpoints},
 			{key: "sizes", kind: kindStrings},
 			{key: "bases", kind: kindStrings},
 			{key: "pretrain", kind: kindMap, fields: stageFields()},
@@ -118,8 +120,18 @@ func configSchema() []field {
 			{key: "methods", kind: kindMethods},
 			{key: "select_on", kind: kindString},
 			{key: "keep_merged", kind: kindBool},
+			{key: "dtype", kind: kindString},
 		}},
 		{key: "workers", kind: kindInt},
+		{key: "eval", kind: kindMap, fields: []field{
+			{key: "backend", kind: kindString},
+			{key: "command", kind: kindStrings},
+			{key: "timeout", kind: kindString},
+			{key: "batch", kind: kindInt},
+		}},
+		{key: "tasks", kind: kindMap, fields: []field{
+			{key: "dir", kind: kindString},
+		}},
 	}
 }
 
@@ -134,6 +146,11 @@ func ConfigKeys() []string {
 			out = append(out, p)
 			if f.kind == kindMap {
 				walk(p+".", f.fields)
+			}
+			if f.kind == kindCheckpoints {
+				for _, k := range checkpointKeys() {
+					out = append(out, p+"[]."+k)
+				}
 			}
 			if f.kind == kindMethods {
 				out = append(out, p+"[].method")
@@ -182,7 +199,9 @@ type parser struct {
 	env     map[string]string // key path → environment variable that set it
 	errs    []*ConfigError
 	methods []MethodGrid // sweep.methods as checked in the YAML tree
-	swept   []SweptKey   // zoo stage keys given as lists, in file order
+	// checkpoints is zoo.checkpoints as checked in the YAML tree.
+	checkpoints []ZooCheckpoint
+	swept       []SweptKey // zoo stage keys given as lists, in file order
 }
 
 func (p *parser) errAt(path string, format string, args ...any) {
@@ -239,7 +258,7 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, &ConfigError{File: file, Msg: "a config must be a YAML mapping of keys (name, seed, out, world, zoo, sweep, workers)"}
+		return nil, &ConfigError{File: file, Msg: "a config must be a YAML mapping of keys (name, seed, out, world, zoo, sweep, workers, eval, tasks)"}
 	}
 	p.checkMap("", doc.Content[0], configSchema())
 	if err := p.result(); err != nil {
@@ -301,6 +320,8 @@ func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 	}
 	cfg.Sweep.Methods = p.methods
 	cfg.Sweep.RawMethods = nil
+	cfg.Zoo.Checkpoints = p.checkpoints
+	cfg.Zoo.RawCheckpoints = nil
 	if len(p.swept) > 0 {
 		cfg.Zoo.Swept = p.swept
 	}
@@ -482,6 +503,8 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 		}
 	case kindMethods:
 		p.checkMethods(path, n)
+	case kindCheckpoints:
+		p.checkCheckpoints(path, n)
 	}
 }
 

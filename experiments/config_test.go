@@ -56,6 +56,7 @@ func TestParseConfigValid(t *testing.T) {
 			{Method: "task_arithmetic", Params: map[string][]float64{"lambda": {0.5, 1}}},
 			{Method: "ties", Params: map[string][]float64{"density": {0.2}, "lambda": {1}}},
 		}},
+		Eval: EvalConfig{Backend: "builtin"},
 		Path: "tiny.yaml", Text: []byte(baseConfig),
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -85,7 +86,7 @@ func TestBadConfigs(t *testing.T) {
 		want     string
 	}{
 		{"unknown top-level key", "workers: 1", "wrkers: 1",
-			"bad.yaml:20: wrkers: unknown key (known: name, out, seed, sweep, workers, world, zoo)"},
+			"bad.yaml:20: wrkers: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo)"},
 		{"unknown nested key", "pretrain: {steps: 5, batch: 4}", "pretrain: {stepz: 5, batch: 4}",
 			"bad.yaml:7: zoo.pretrain.stepz: unknown key (known: batch, clip_norm, dropout, lr, steps, warmup_frac, weight_decay)"},
 		{"quoted number", "workers: 1", `workers: "4"`,
@@ -139,7 +140,7 @@ func TestBadConfigs(t *testing.T) {
 		{"dropout of 1", "expert: {steps: 2}", "expert: {steps: 2, dropout: 1}",
 			"bad.yaml:9: zoo.expert.dropout: must be in [0, 1), got 1"},
 		{"errors in line order", "workers: 1", "zzz: 1\nworkers: x",
-			"bad.yaml:20: zzz: unknown key (known: name, out, seed, sweep, workers, world, zoo)\nbad.yaml:21: workers: must be an integer, got string \"x\""},
+			"bad.yaml:20: zzz: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo)\nbad.yaml:21: workers: must be an integer, got string \"x\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

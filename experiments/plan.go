@@ -14,17 +14,18 @@ type Kind string
 
 // Job kinds, in the order they run.
 const (
-	KindPretrain  Kind = "pretrain"  // train the pt base of a size from scratch on the corpus
-	KindInstruct  Kind = "instruct"  // instruction-tune the pt base into the it base
-	KindExpert    Kind = "expert"    // fine-tune a base on one held-in category
-	KindMultitask Kind = "multitask" // fine-tune a base on all held-in categories
-	KindMerge     Kind = "merge"     // merge k experts of one base at one hyperparameter point
-	KindEval      Kind = "eval"      // evaluate a model on one split
+	KindPretrain   Kind = "pretrain"   // train the pt base of a size from scratch on the corpus
+	KindInstruct   Kind = "instruct"   // instruction-tune the pt base into the it base
+	KindExpert     Kind = "expert"     // fine-tune a base on one held-in category
+	KindMultitask  Kind = "multitask"  // fine-tune a base on all held-in categories
+	KindCheckpoint Kind = "checkpoint" // record an existing checkpoint of zoo.checkpoints (no training)
+	KindMerge      Kind = "merge"      // merge k experts of one base at one hyperparameter point
+	KindEval       Kind = "eval"       // evaluate a model on one split
 )
 
 // Kinds returns every job kind in execution order.
 func Kinds() []Kind {
-	return []Kind{KindPretrain, KindInstruct, KindExpert, KindMultitask, KindMerge, KindEval}
+	return []Kind{KindPretrain, KindInstruct, KindExpert, KindMultitask, KindCheckpoint, KindMerge, KindEval}
 }
 
 // IsTraining reports whether jobs of kind k train a zoo model.
@@ -40,6 +41,8 @@ func StageVersion(k Kind) string {
 	switch k {
 	case KindPretrain, KindInstruct, KindExpert, KindMultitask:
 		return "train-1"
+	case KindCheckpoint:
+		return "checkpoint-1"
 	case KindMerge:
 		return "merge-1"
 	case KindEval:
@@ -88,6 +91,9 @@ type Job struct {
 	Base string
 	// Category is an expert's held-in category.
 	Category string
+	// Role (checkpoint jobs) is the store kind of the registered model:
+	// base, expert or multitask; Path is the checkpoint's absolute path.
+	Role, Path string
 	// Categories are a multitask model's or a merge's categories.
 	Categories []string
 	// Stage holds the training settings of a training job.
@@ -131,6 +137,8 @@ func (j *Job) IsSelection() bool { return j.Kind == KindEval && len(j.Candidates
 // ArtifactDir is where a training or merge job's model lives, relative to
 // the config's out dir: zoo/<key> or merged/<key>. Eval jobs have none: their
 // scores go to the store.
+//
+// A checkpoint job's model lives outside out/, at Path.
 func (j *Job) ArtifactDir() string {
 	switch {
 	case j.Kind.IsTraining():

@@ -4,8 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
+
+	"mergescale/eval/world"
+	"mergescale/store"
 )
 
 // Plan is a config expanded into jobs.
@@ -34,21 +38,122 @@ func (p *Plan) Job(key string) (*Job, bool) {
 	return j, ok
 }
 
+// zooEntry is one (size, base, variant) of the zoo as the sweep sees it.
+type zooEntry struct {
+	size, base string
+	// variant is the store's variant of the entry's merges (canonical JSON
+	// of the listed zoo keys; "" or "{}" for none); label is the
+	// zoo.checkpoints variant label, which seeds and keys its merges.
+	variant, label string
+	baseJob        *Job
+	experts        map[string]*Job // category → expert job
+	cats           []string        // categories with experts, canonical order
+}
+
 // NewPlan expands a checked config into its full plan.
 func NewPlan(c *Config) (*Plan, error) {
 	p := &Plan{Config: c, Categories: heldInCategories(), Subsets: map[int][][]string{},
 		Shard: Shard{Index: 0, Count: 1}, index: map[string]*Job{}}
-	world := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": suiteVersion()}
-	add := func(j *Job) *Job {
-		if _, dup := p.index[j.Key]; dup {
-			// Distinct identities hash to distinct keys; a duplicate means
-			// two jobs would build the same artifact.
-			return p.index[j.Key]
-		}
-		p.index[j.Key] = j
-		p.Jobs = append(p.Jobs, j)
-		return j
+	if c.TaskSet != nil {
+		p.Categories = c.TaskSet.Categories(world.HeldIn)
 	}
+	var entries []*zooEntry
+	var zooModels []*Job // models evaluated once per (size, base)
+	if c.UsesCheckpoints() {
+		var err error
+		if entries, zooModels, err = p.checkpointZoo(); err != nil {
+			return nil, err
+		}
+	} else {
+		entries, zooModels = p.builtinZoo()
+	}
+	all := Scope{HeldIn: p.Categories, HeldOut: true}
+	for _, m := range zooModels {
+		p.add(p.evalJob(m.Key, nil, nil, "test", all, nil))
+	}
+
+	// The sweep.
+	if !c.UsesCheckpoints() {
+		for _, k := range c.Sweep.Experts {
+			p.Subsets[k] = Subsets(c.Seed, p.Categories, k, c.Sweep.Subsets)
+		}
+	}
+	cells := map[string]bool{}
+	for _, e := range entries {
+		subsets := p.Subsets
+		if c.UsesCheckpoints() {
+			subsets = map[int][][]string{}
+			for _, k := range c.Sweep.Experts {
+				subsets[k] = Subsets(c.Seed, e.cats, k, c.Sweep.Subsets)
+			}
+			if len(p.Subsets) == 0 {
+				p.Subsets = subsets
+			}
+		}
+		base := e.baseJob
+		for _, k := range c.Sweep.Experts {
+			for si, cats := range subsets[k] {
+				expertKeys := make([]string, len(cats))
+				for i, cat := range cats {
+					expertKeys[i] = e.experts[cat].Key
+				}
+				seed := deriveSeed(c.Seed, "merge", e.size, e.base, cats)
+				if e.label != "" {
+					seed = deriveSeed(c.Seed, "merge", e.size, e.base, e.label, cats)
+				}
+				for _, g := range c.Sweep.Methods {
+					cell := &Cell{Variant: e.variant, Size: e.size, Base: e.base, K: k, Subset: si, Categories: cats, Method: g.Method,
+						Key: hashJSON(map[string]any{"cell": 1, "base": base.Key, "experts": expertKeys, "method": g.Method})}
+					if cells[cell.Key] {
+						continue // the same merges under another variant of keys that do not determine them
+					}
+					cells[cell.Key] = true
+					p.Cells = append(p.Cells, cell)
+					var merges, valEvals []string
+					for _, pt := range g.Points() {
+						hp := canonicalJSON(pt)
+						key := map[string]any{"kind": KindMerge, "version": StageVersion(KindMerge),
+							"method": g.Method, "hparams": pt, "seed": seed, "base": base.Key, "experts": expertKeys}
+						if c.Sweep.DType != "" {
+							key["dtype"] = c.Sweep.DType
+						}
+						m := p.add(&Job{Kind: KindMerge, Size: e.size, Base: e.base, Variant: e.variant, Categories: cats, Seed: seed,
+							Parent: base.Key, Experts: expertKeys, Method: g.Method, HParams: pt, HParamsJSON: hp,
+							Cell: cell, K: k, Subset: si,
+							Deps: append([]string{base.Key}, expertKeys...),
+							Key:  hashJSON(key)})
+						v := p.add(p.evalJob(m.Key, nil, nil, c.Sweep.SelectOn, Scope{HeldIn: cats}, cell))
+						merges = append(merges, m.Key)
+						valEvals = append(valEvals, v.Key)
+					}
+					p.add(p.evalJob("", merges, valEvals, "test", Scope{HeldIn: cats, HeldOut: true}, cell))
+				}
+			}
+		}
+	}
+	return p, nil
+}
+
+// add appends j to the plan unless a job with its key is there already
+// (distinct identities hash to distinct keys; a duplicate would build the
+// same artifact), and returns the plan's job.
+func (p *Plan) add(j *Job) *Job {
+	if prev, dup := p.index[j.Key]; dup {
+		return prev
+	}
+	p.index[j.Key] = j
+	p.Jobs = append(p.Jobs, j)
+	return j
+}
+
+// builtinZoo plans the training of the built-in zoo, per variant (the
+// full product of the listed zoo keys; a single one without lists): per
+// size the pt base, the it base when listed, and per listed base one expert
+// per held-in category and a multitask model. Models that a variant's keys
+// do not change have the same key in every variant and are planned once.
+func (p *Plan) builtinZoo() ([]*zooEntry, []*Job) {
+	c := p.Config
+	world := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": suiteVersion()}
 	train := func(kind Kind, size, base, category string, cats []string, st Stage, parent string, variant string) *Job {
 		j := &Job{Kind: kind, Size: size, Base: base, Category: category, Categories: cats, Stage: st,
 			Seed: deriveSeed(c.Seed, string(kind), size, base, category), Variant: variant}
@@ -66,94 +171,103 @@ func NewPlan(c *Config) (*Plan, error) {
 			j.Parent = parent
 		}
 		j.Key = hashJSON(key)
-		return add(j)
+		return p.add(j)
 	}
-
-	// The zoo, per variant. Models that a variant's keys do not change
-	// have the same key in every variant and are planned once.
-	variants := c.Variants()
-	type zooKey struct {
-		variant    int
-		size, base string
-	}
-	bases := map[zooKey]*Job{}
-	experts := map[zooKey]map[string]*Job{}
-	var zooModels []*Job // models evaluated once per (size, base)
-	for vi, v := range variants {
+	var entries []*zooEntry
+	var zooModels []*Job
+	for _, v := range c.Variants() {
 		for _, size := range c.Zoo.Sizes {
+			bases := map[string]*Job{}
 			pt := train(KindPretrain, size, BasePT, "", nil, c.stage(KindPretrain, v), "", variantJSON(v, KindPretrain, BasePT))
-			bases[zooKey{vi, size, BasePT}] = pt
+			bases[BasePT] = pt
 			if c.UsesBase(BaseIT) {
-				bases[zooKey{vi, size, BaseIT}] = train(KindInstruct, size, BaseIT, "", nil, c.stage(KindInstruct, v), pt.Key,
+				bases[BaseIT] = train(KindInstruct, size, BaseIT, "", nil, c.stage(KindInstruct, v), pt.Key,
 					variantJSON(v, KindInstruct, BaseIT))
 			}
 			for _, b := range c.Zoo.Bases {
-				zk := zooKey{vi, size, b}
-				base := bases[zk]
-				zooModels = append(zooModels, base)
-				experts[zk] = map[string]*Job{}
+				e := &zooEntry{size: size, base: b, variant: variantJSON(v, KindMerge, b), baseJob: bases[b],
+					experts: map[string]*Job{}, cats: p.Categories}
+				zooModels = append(zooModels, e.baseJob)
 				for _, cat := range p.Categories {
-					e := train(KindExpert, size, b, cat, nil, c.stage(KindExpert, v), base.Key, variantJSON(v, KindExpert, b))
-					experts[zk][cat] = e
-					zooModels = append(zooModels, e)
+					ex := train(KindExpert, size, b, cat, nil, c.stage(KindExpert, v), e.baseJob.Key, variantJSON(v, KindExpert, b))
+					e.experts[cat] = ex
+					zooModels = append(zooModels, ex)
 				}
-				zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, c.stage(KindMultitask, v), base.Key,
+				zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, c.stage(KindMultitask, v), e.baseJob.Key,
 					variantJSON(v, KindMultitask, b)))
+				entries = append(entries, e)
 			}
 		}
 	}
-	all := Scope{HeldIn: p.Categories, HeldOut: true}
-	for _, m := range zooModels {
-		add(p.evalJob(m.Key, nil, nil, "test", all, nil))
-	}
+	return entries, zooModels
+}
 
-	// The sweep.
-	for _, k := range c.Sweep.Experts {
-		p.Subsets[k] = Subsets(c.Seed, p.Categories, k, c.Sweep.Subsets)
-	}
-	cells := map[string]bool{}
-	for vi, v := range variants {
-		for _, size := range c.Zoo.Sizes {
-			for _, b := range c.Zoo.Bases {
-				zk := zooKey{vi, size, b}
-				base := bases[zk]
-				variant := variantJSON(v, KindMerge, b)
-				for _, k := range c.Sweep.Experts {
-					for si, cats := range p.Subsets[k] {
-						expertKeys := make([]string, len(cats))
-						for i, cat := range cats {
-							expertKeys[i] = experts[zk][cat].Key
-						}
-						seed := deriveSeed(c.Seed, "merge", size, b, cats)
-						for _, g := range c.Sweep.Methods {
-							cell := &Cell{Variant: variant, Size: size, Base: b, K: k, Subset: si, Categories: cats, Method: g.Method,
-								Key: hashJSON(map[string]any{"cell": 1, "base": base.Key, "experts": expertKeys, "method": g.Method})}
-							if cells[cell.Key] {
-								continue // the same merges under another variant of keys that do not determine them
-							}
-							cells[cell.Key] = true
-							p.Cells = append(p.Cells, cell)
-							var merges, valEvals []string
-							for _, pt := range g.Points() {
-								hp := canonicalJSON(pt)
-								m := add(&Job{Kind: KindMerge, Size: size, Base: b, Categories: cats, Seed: seed, Variant: variant,
-									Parent: base.Key, Experts: expertKeys, Method: g.Method, HParams: pt, HParamsJSON: hp,
-									Cell: cell, K: k, Subset: si,
-									Deps: append([]string{base.Key}, expertKeys...),
-									Key: hashJSON(map[string]any{"kind": KindMerge, "version": StageVersion(KindMerge),
-										"method": g.Method, "hparams": pt, "seed": seed, "base": base.Key, "experts": expertKeys})})
-								val := add(p.evalJob(m.Key, nil, nil, c.Sweep.SelectOn, Scope{HeldIn: cats}, cell))
-								merges = append(merges, m.Key)
-								valEvals = append(valEvals, val.Key)
-							}
-							add(p.evalJob("", merges, valEvals, "test", Scope{HeldIn: cats, HeldOut: true}, cell))
-						}
-					}
-				}
-			}
+// checkpointZoo plans the registration of zoo.checkpoints: one job per
+// checkpoint, keyed by its identity (the SHA-256 of its files, cached in
+// <out>/checkpoint-identity.json), so a replaced checkpoint reruns exactly
+// what depends on it.
+func (p *Plan) checkpointZoo() ([]*zooEntry, []*Job, error) {
+	c := p.Config
+	cache := loadIdentityCache(c.Out)
+	register := func(z ZooCheckpoint, role, category, path string) (*Job, error) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
 		}
+		id, err := cache.identity(abs)
+		if err != nil {
+			return nil, fmt.Errorf("zoo.checkpoints %s: %w", z.Label(), err)
+		}
+		j := &Job{Kind: KindCheckpoint, Size: z.Size, Base: z.Base, Category: category, Role: role, Path: abs}
+		key := map[string]any{"kind": KindCheckpoint, "version": StageVersion(KindCheckpoint), "identity": id,
+			"role": role, "size": z.Size, "base": z.Base}
+		if z.Variant != "" {
+			key["variant"] = z.Variant
+		}
+		if category != "" {
+			key["category"] = category
+		}
+		if role == store.KindMultitask {
+			j.Categories = p.Categories
+		}
+		j.Key = hashJSON(key)
+		return p.add(j), nil
 	}
-	return p, nil
+	var entries []*zooEntry
+	var zooModels []*Job
+	for _, z := range c.Zoo.Checkpoints {
+		bj, err := register(z, store.KindBase, "", z.BaseModel)
+		if err != nil {
+			return nil, nil, err
+		}
+		e := &zooEntry{size: z.Size, base: z.Base, label: z.Variant, baseJob: bj, experts: map[string]*Job{}}
+		zooModels = append(zooModels, bj)
+		for _, cat := range p.Categories {
+			path, ok := z.Experts[cat]
+			if !ok {
+				continue
+			}
+			ej, err := register(z, store.KindExpert, cat, path)
+			if err != nil {
+				return nil, nil, err
+			}
+			e.experts[cat] = ej
+			e.cats = append(e.cats, cat)
+			zooModels = append(zooModels, ej)
+		}
+		if z.Multitask != "" {
+			mj, err := register(z, store.KindMultitask, "", z.Multitask)
+			if err != nil {
+				return nil, nil, err
+			}
+			zooModels = append(zooModels, mj)
+		}
+		entries = append(entries, e)
+	}
+	if err := cache.save(); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint identity cache: %w", err)
+	}
+	return entries, zooModels, nil
 }
 
 // evalJob builds an evaluation of model (or, with candidates, of the
@@ -167,6 +281,13 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 	j := &Job{Kind: KindEval, Model: model, Candidates: candidates, Split: split, Scope: scope, Cell: cell}
 	key := map[string]any{"kind": KindEval, "version": StageVersion(KindEval), "split": split, "scope": scope,
 		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": suiteVersion()}}
+	if c.TaskSet != nil {
+		delete(key, "world")
+		key["tasks"] = c.TaskSet.Hash
+	}
+	if ev := c.Eval.keyPart(); ev != nil {
+		key["evaluator"] = ev
+	}
 	if model != "" {
 		key["model"] = model
 		j.Deps = []string{model}
@@ -176,9 +297,9 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 		j.Deps = append(append([]string(nil), candidates...), deps...)
 	}
 	if cell != nil {
-		j.Size, j.Base, j.K, j.Subset, j.Method, j.Categories = cell.Size, cell.Base, cell.K, cell.Subset, cell.Method, cell.Categories
+		j.Size, j.Base, j.Variant, j.K, j.Subset, j.Method, j.Categories = cell.Size, cell.Base, cell.Variant, cell.K, cell.Subset, cell.Method, cell.Categories
 	} else if m, ok := p.index[model]; ok {
-		j.Size, j.Base, j.Category = m.Size, m.Base, m.Category
+		j.Size, j.Base, j.Variant, j.Category = m.Size, m.Base, m.Variant, m.Category
 	}
 	j.Key = hashJSON(key)
 	return j
@@ -208,7 +329,7 @@ func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Count) }
 // every shard (shards share the zoo through out/); other jobs to the shard
 // their ShardKey hashes to.
 func (s Shard) Has(j *Job) bool {
-	if s.Count <= 1 || j.Kind.IsTraining() {
+	if s.Count <= 1 || j.Kind.IsTraining() || j.Kind == KindCheckpoint {
 		return true
 	}
 	b, err := hex.DecodeString(j.ShardKey()[:16])
@@ -250,6 +371,10 @@ func (p *Plan) Counts() []KindCount {
 	}
 	out := make([]KindCount, 0, len(n))
 	for _, k := range Kinds() {
+		// A zoo is either trained or registered: leave out the other's kinds.
+		if n[k] == 0 && (k == KindCheckpoint || (k.IsTraining() && n[KindCheckpoint] > 0)) {
+			continue
+		}
 		out = append(out, KindCount{Kind: k, Count: n[k]})
 	}
 	return out

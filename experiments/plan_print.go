@@ -15,8 +15,16 @@ func PrintPlan(w io.Writer, p *Plan, verbose bool) error {
 	c := p.Config
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan %s: shard %s, config %s\n", c.Name, p.Shard, c.Hash()[:12])
-	fmt.Fprintf(&b, "sizes %s · bases %s · k %s · %d held-in categories\n",
-		strings.Join(c.Zoo.Sizes, ", "), strings.Join(c.Zoo.Bases, ", "), joinInts(c.Sweep.Experts), len(p.Categories))
+	if c.UsesCheckpoints() {
+		labels := make([]string, len(c.Zoo.Checkpoints))
+		for i, z := range c.Zoo.Checkpoints {
+			labels[i] = fmt.Sprintf("%s (%d experts)", z.Label(), len(z.Experts))
+		}
+		fmt.Fprintf(&b, "checkpoints %s · k %s · %d held-in categories\n", strings.Join(labels, ", "), joinInts(c.Sweep.Experts), len(p.Categories))
+	} else {
+		fmt.Fprintf(&b, "sizes %s · bases %s · k %s · %d held-in categories\n",
+			strings.Join(c.Zoo.Sizes, ", "), strings.Join(c.Zoo.Bases, ", "), joinInts(c.Sweep.Experts), len(p.Categories))
+	}
 	if len(c.Zoo.Swept) > 0 {
 		vs := c.Variants()
 		axes := make([]string, len(c.Zoo.Swept))
@@ -37,7 +45,11 @@ func PrintPlan(w io.Writer, p *Plan, verbose bool) error {
 		ks = append(ks, k)
 	}
 	sort.Ints(ks)
-	b.WriteString("subsets:\n")
+	if c.UsesCheckpoints() && len(c.Zoo.Checkpoints) > 1 {
+		b.WriteString("subsets (of the first entry; each entry draws from its own experts' categories):\n")
+	} else {
+		b.WriteString("subsets:\n")
+	}
 	for _, k := range ks {
 		for i, s := range p.Subsets[k] {
 			fmt.Fprintf(&b, "  k=%d #%d  %s\n", k, i, strings.Join(s, ", "))
@@ -117,6 +129,8 @@ func describeJobPlain(p *Plan, j *Job) string {
 		return fmt.Sprintf("%s %s %s steps=%d", j.Size, j.Base, j.Category, j.Stage.Steps)
 	case KindMultitask:
 		return fmt.Sprintf("%s %s all %d categories steps=%d", j.Size, j.Base, len(j.Categories), j.Stage.Steps)
+	case KindCheckpoint:
+		return strings.TrimSpace(fmt.Sprintf("%s %s %s %s %s", j.Size, j.Base, j.Role, j.Category, j.Path))
 	case KindMerge:
 		return fmt.Sprintf("%s %s k=%d #%d %s %s", j.Size, j.Base, j.K, j.Subset, j.Method, j.HParamsJSON)
 	case KindEval:
@@ -134,7 +148,11 @@ func describeJobPlain(p *Plan, j *Job) string {
 		default:
 			m, _ := p.Job(j.Model)
 			if m != nil {
-				what = fmt.Sprintf("%s %s", m.Kind, strings.TrimSpace(m.Size+" "+m.Base+" "+m.Category))
+				kind := string(m.Kind)
+				if m.Kind == KindCheckpoint {
+					kind = m.Role
+				}
+				what = fmt.Sprintf("%s %s", kind, strings.TrimSpace(m.Size+" "+m.Base+" "+m.Category))
 			}
 		}
 		scope := "held-in " + fmt.Sprint(len(j.Scope.HeldIn))

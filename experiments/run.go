@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"mergescale/eval"
 	"mergescale/eval/world"
 	"mergescale/store"
 	"mergescale/tokenizer"
@@ -36,6 +37,11 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock for the runs table; nil means time.Now.
 	Now func() time.Time
+
+	// freeSpace replaces the file system's free-space query (tests).
+	freeSpace func(path string) (uint64, error)
+	// afterJob, when set, is called after every successful job (tests).
+	afterJob func(j *Job)
 }
 
 // Summary describes what a Run did.
@@ -63,7 +69,8 @@ type runner struct {
 	cfg   *Config
 	plan  *Plan
 	db    *store.DB
-	suite *world.Suite
+	suite *world.Suite  // the built-in world's suite (nil with tasks.dir)
+	tasks []*world.Task // the held-in and held-out tasks models are evaluated on
 	tok   *tokenizer.Tokenizer
 	opts  Options
 	log   *slog.Logger
@@ -72,6 +79,15 @@ type runner struct {
 	threads int
 	// regen serializes re-creating a pruned merge for a late evaluation.
 	regen sync.Mutex
+	// ev is the evaluator backend of the config's eval section.
+	ev eval.Evaluator
+	// workers is the number of jobs run at once.
+	workers int
+	// freeSpace measures the free bytes of a file system (statfsFree).
+	freeSpace func(path string) (uint64, error)
+	// diskChecked records the bases whose merges passed the disk pre-flight.
+	diskMu      sync.Mutex
+	diskChecked map[string]bool
 }
 
 // Run executes the plan of c: it trains the zoo, merges, evaluates and
@@ -103,9 +119,17 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 		return nil, err
 	}
 	defer db.Close()
-	suite, err := world.NewSuite(uint64(c.World.Seed), c.suiteSizes())
-	if err != nil {
-		return nil, fmt.Errorf("task suite: %w", err)
+	// The built-in world's suite: the zoo's training data and the tasks,
+	// unless tasks come from tasks.dir (whose zoo is never trained).
+	var suite *world.Suite
+	var tasks []*world.Task
+	if c.TaskSet != nil {
+		tasks = c.TaskSet.Tasks
+	} else {
+		if suite, err = world.NewSuite(uint64(c.World.Seed), c.suiteSizes()); err != nil {
+			return nil, fmt.Errorf("task suite: %w", err)
+		}
+		tasks = append(suite.TasksOf(world.HeldIn), suite.TasksOf(world.HeldOut)...)
 	}
 	workers := c.Workers
 	if opts.Workers > 0 {
@@ -118,7 +142,18 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 	if threads < 1 {
 		threads = 1
 	}
-	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tok: suite.World.Tokenizer(), opts: opts, log: log, threads: threads}
+	ev, err := newEvaluator(c, threads)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
+		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}}
+	if r.freeSpace == nil {
+		r.freeSpace = statfsFree
+	}
+	if suite != nil {
+		r.tok = suite.World.Tokenizer()
+	}
 
 	shard := ""
 	if opts.Shard.Count > 1 {
@@ -175,6 +210,11 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 		running = map[string]bool{}
 		pending []*Job
 		failure error
+		// open holds the cells whose merged checkpoints exist: a merge
+		// opens its cell, the cell's selection closes it. Without
+		// keep_merged at most `workers` cells are open, so at most
+		// workers × grid points merged checkpoints exist at once.
+		open = map[string]bool{}
 	)
 	for _, j := range r.plan.Jobs {
 		if done[j.Key] {
@@ -213,9 +253,13 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 						break
 					}
 				}
-				if ready {
+				gated := p.Kind == KindMerge && !r.cfg.Sweep.KeepMerged && !open[p.Cell.Key] && len(open) >= workers
+				if ready && !gated {
 					pending = append(pending[:i:i], pending[i+1:]...)
 					running[p.Key] = true
+					if p.Kind == KindMerge {
+						open[p.Cell.Key] = true
+					}
 					return p, true
 				}
 			}
@@ -230,7 +274,7 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
-		go func() {
+		go func(worker int) {
 			defer wg.Done()
 			for {
 				j, ok := next()
@@ -239,7 +283,7 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 				}
 				disp.start(j)
 				start := time.Now()
-				err := r.runJob(ctx, j)
+				err := r.runJob(ctx, j, worker)
 				secs := time.Since(start).Seconds()
 				mu.Lock()
 				delete(running, j.Key)
@@ -250,17 +294,23 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 					cancel()
 				} else {
 					done[j.Key] = true
+					if j.IsSelection() {
+						delete(open, j.Cell.Key)
+					}
 					sum.Ran[j.Kind]++
 					sum.Seconds[j.Kind] += secs
 				}
 				cond.Broadcast()
 				mu.Unlock()
 				disp.finish(j, err)
+				if err == nil && r.opts.afterJob != nil {
+					r.opts.afterJob(j)
+				}
 				if err == nil {
 					r.log.Info("job done", "kind", string(j.Kind), "job", describe(j), "key", short(j.Key), "seconds", round2(secs))
 				}
 			}
-		}()
+		}(w)
 	}
 	wg.Wait()
 	if failure != nil {
@@ -269,17 +319,20 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 	return ctx.Err()
 }
 
-// runJob dispatches a job to its kind's function.
-func (r *runner) runJob(ctx context.Context, j *Job) error {
+// runJob dispatches a job to its kind's function; worker is the slot
+// (0 … workers−1) of the goroutine running it, passed to the evaluator.
+func (r *runner) runJob(ctx context.Context, j *Job, worker int) error {
 	switch {
 	case j.Kind.IsTraining():
 		return r.train(ctx, j)
+	case j.Kind == KindCheckpoint:
+		return r.register(ctx, j)
 	case j.Kind == KindMerge:
 		return r.merge(ctx, j)
 	case j.Kind == KindEval && j.IsSelection():
-		return r.selectAndEval(ctx, j)
+		return r.selectAndEval(ctx, j, worker)
 	case j.Kind == KindEval:
-		return r.evaluate(ctx, j)
+		return r.evaluate(ctx, j, worker)
 	}
 	return fmt.Errorf("unknown job kind %q", j.Kind)
 }
@@ -300,6 +353,8 @@ func describePlain(j *Job) string {
 		return fmt.Sprintf("%s/%s", j.Size, j.Base)
 	case KindExpert:
 		return fmt.Sprintf("%s/%s/%s", j.Size, j.Base, j.Category)
+	case KindCheckpoint:
+		return fmt.Sprintf("%s %s", j.Role, j.Path)
 	case KindMerge:
 		return fmt.Sprintf("%s/%s k=%d #%d %s %s", j.Size, j.Base, j.K, j.Subset, j.Method, j.HParamsJSON)
 	case KindEval:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"mergescale/eval/world"
-	"mergescale/model"
 	"mergescale/store"
 )
 
@@ -13,18 +12,26 @@ import (
 func (r *runner) scopeTasks(s Scope) []*world.Task {
 	var tasks []*world.Task
 	for _, c := range s.HeldIn {
-		tasks = append(tasks, r.suite.CategoryTasks(c)...)
+		for _, t := range r.tasks {
+			if t.Category == c && t.Heldness == world.HeldIn {
+				tasks = append(tasks, t)
+			}
+		}
 	}
 	if s.HeldOut {
-		tasks = append(tasks, r.suite.TasksOf(world.HeldOut)...)
+		for _, t := range r.tasks {
+			if t.Heldness == world.HeldOut {
+				tasks = append(tasks, t)
+			}
+		}
 	}
 	return tasks
 }
 
 // evaluate runs a plain evaluation job: one model on the tasks of its scope
 // and split, all scores committed with the job's done marker.
-func (r *runner) evaluate(ctx context.Context, j *Job) error {
-	scores, err := r.scoreModel(ctx, j.Model, j.Scope, j.Split)
+func (r *runner) evaluate(ctx context.Context, j *Job, worker int) error {
+	scores, err := r.scoreModel(ctx, j.Model, j.Scope, j.Split, worker)
 	if err != nil {
 		return err
 	}
@@ -40,7 +47,7 @@ func (r *runner) evaluate(ctx context.Context, j *Job) error {
 // the best mean validation accuracy over the cell's held-in tasks (the first
 // in grid order on a tie), marks it chosen and evaluates it on the job's
 // split and scope, in one transaction.
-func (r *runner) selectAndEval(ctx context.Context, j *Job) error {
+func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
 	best, bestScore := "", -1.0
 	for _, cand := range j.Candidates {
 		scores, err := r.db.Scores(ctx, store.ScoreFilter{ModelID: cand, Split: r.cfg.Sweep.SelectOn, Metric: store.Accuracy})
@@ -59,12 +66,12 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job) error {
 			best, bestScore = cand, mean
 		}
 	}
-	scores, err := r.scoreModel(ctx, best, j.Scope, j.Split)
+	scores, err := r.scoreModel(ctx, best, j.Scope, j.Split, worker)
 	if err != nil {
 		return err
 	}
 	c := j.Cell
-	return r.db.Write(ctx, func(tx *store.Tx) error {
+	err = r.db.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.SetChosen(ctx, store.Cell{Variant: c.Variant, Size: c.Size, BaseType: c.Base, K: c.K, Subset: c.Subset, Method: c.Method}, best); err != nil {
 			return err
 		}
@@ -73,17 +80,25 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job) error {
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), best, 0)
 	})
+	if err != nil || r.cfg.Sweep.KeepMerged {
+		return err
+	}
+	// The selection is made and the chosen point's test scores are stored:
+	// no merged checkpoint of the cell is needed any more.
+	for _, cand := range j.Candidates {
+		if err := r.pruneOne(ctx, cand); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// scoreModel loads the model of job key and scores it on the scope's tasks.
-func (r *runner) scoreModel(ctx context.Context, key string, s Scope, split string) ([]store.Score, error) {
+// scoreModel makes sure the model of job key exists and scores it on the
+// scope's tasks with the config's evaluator.
+func (r *runner) scoreModel(ctx context.Context, key string, s Scope, split string, worker int) ([]store.Score, error) {
 	dir, err := r.ensureModel(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	return r.scoreTasks(ctx, key, m, r.scopeTasks(s), split)
+	return r.scoreTasks(ctx, key, dir, r.scopeTasks(s), split, worker)
 }

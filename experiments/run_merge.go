@@ -34,22 +34,35 @@ func (r *runner) mergeRecipe(j *Job) (*mergefile.Config, error) {
 	}
 	cfg := &mergefile.Config{
 		MergeMethod: j.Method,
-		BaseModel:   filepath.Join(r.cfg.Out, base.ArtifactDir()),
+		BaseModel:   r.modelDir(base),
 		Parameters:  mergefile.ParamSetOf(params),
 		Seed:        j.Seed,
-		DType:       "float32",
+		DType:       r.mergeDType(),
 	}
 	for _, key := range j.Experts {
 		e, ok := r.plan.Job(key)
 		if !ok {
 			return nil, fmt.Errorf("expert job %s is not in the plan", short(key))
 		}
-		cfg.Models = append(cfg.Models, mergefile.ModelRef{Model: filepath.Join(r.cfg.Out, e.ArtifactDir())})
+		cfg.Models = append(cfg.Models, mergefile.ModelRef{Model: r.modelDir(e)})
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// mergeDType is the dtype of merged checkpoints: sweep.dtype, else the
+// base's own ("" to mergefile) for zoo.checkpoints and float32 for the
+// built-in zoo (whose models are float32 anyway).
+func (r *runner) mergeDType() string {
+	switch {
+	case r.cfg.Sweep.DType != "":
+		return r.cfg.Sweep.DType
+	case r.cfg.UsesCheckpoints():
+		return ""
+	}
+	return "float32"
 }
 
 // hparamsToParams turns a sweep grid point into merge parameters. Boolean
@@ -145,6 +158,9 @@ func (r *runner) mergeArtifact(ctx context.Context, j *Job, dir string) (*merge.
 	if err != nil {
 		return nil, err
 	}
+	if err := r.preflightDisk(j); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, err
 	}
@@ -190,7 +206,7 @@ func (r *runner) ensureModel(ctx context.Context, key string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("model job %s is not in the plan", short(key))
 	}
-	dir := filepath.Join(r.cfg.Out, j.ArtifactDir())
+	dir := r.modelDir(j)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}

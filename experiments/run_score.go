@@ -5,15 +5,15 @@ import (
 
 	"mergescale/eval"
 	"mergescale/eval/world"
-	"mergescale/model"
 	"mergescale/store"
 )
 
-// scoreTasks evaluates m on one split of every task and returns the scores
-// as store rows under modelID: rank-classification accuracy for every task
-// and greedy exact match for the generative ones.
-func (r *runner) scoreTasks(ctx context.Context, modelID string, m *model.Model, tasks []*world.Task, split string) ([]store.Score, error) {
-	res, err := eval.EvaluateTasks(ctx, m, r.tok, tasks, world.Split(split), eval.Options{Workers: r.threads})
+// scoreTasks evaluates the model at path on one split of every task with
+// the config's evaluator and returns the scores as store rows under
+// modelID: rank-classification accuracy for every task and greedy exact
+// match for the generative ones.
+func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*world.Task, split string, worker int) ([]store.Score, error) {
+	res, err := eval.EvaluateWith(ctx, r.ev, path, worker, tasks, world.Split(split), eval.Options{Workers: r.threads})
 	if err != nil {
 		return nil, err
 	}

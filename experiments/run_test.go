@@ -25,6 +25,9 @@ import (
 // kills: with MERGESCALE_TEST_RUN_CONFIG set, the binary runs that config
 // and exits.
 func TestMain(m *testing.M) {
+	if os.Getenv(fakeEvaluatorEnv) == "1" {
+		os.Exit(fakeEvaluator(os.Args[1:]))
+	}
 	if path := os.Getenv("MERGESCALE_TEST_RUN_CONFIG"); path != "" {
 		os.Exit(childRun(path, os.Getenv("MERGESCALE_TEST_RUN_OUT")))
 	}

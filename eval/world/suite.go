@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strings"
 )
 
@@ -59,6 +60,9 @@ type Task struct {
 	// it recombines (the written skill map of the suite).
 	Skills                  []string
 	Train, Validation, Test []Instance
+	// ChanceLevel, when positive, is the chance accuracy declared for the
+	// task (a task set's suite.json); Chance returns it.
+	ChanceLevel float64
 }
 
 // Split returns the instances of a split (nil for an unknown name).
@@ -78,6 +82,9 @@ func (t *Task) Split(s Split) []Instance {
 // options, averaged over the test split (1 / number of options when it is
 // constant).
 func (t *Task) Chance() float64 {
+	if t.ChanceLevel > 0 {
+		return t.ChanceLevel
+	}
 	insts := t.Test
 	if len(insts) == 0 {
 		insts = t.Train
@@ -90,9 +97,16 @@ func (t *Task) Chance() float64 {
 	for _, in := range insts {
 		count[len(in.Options)]++
 	}
+	ks := make([]int, 0, len(count))
+	for k := range count {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks) // a fixed summation order
 	s := 0.0
-	for k := 2; k <= 4; k++ {
-		s += float64(count[k]) / float64(len(insts)) / float64(k)
+	for _, k := range ks {
+		if k > 0 {
+			s += float64(count[k]) / float64(len(insts)) / float64(k)
+		}
 	}
 	return s
 }

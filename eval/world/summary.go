@@ -10,11 +10,14 @@ import (
 
 // TaskSummary describes one task of the suite listing.
 type TaskSummary struct {
-	Name       string  `json:"name"`
-	Chance     float64 `json:"chance"`
-	Train      int     `json:"train"`
-	Validation int     `json:"validation"`
-	Test       int     `json:"test"`
+	Name   string  `json:"name"`
+	Chance float64 `json:"chance"`
+	// Generative says that exact match of greedy decoding applies (the
+	// prompt does not show the options).
+	Generative bool `json:"generative"`
+	Train      int  `json:"train"`
+	Validation int  `json:"validation"`
+	Test       int  `json:"test"`
 }
 
 // CategorySummary lists the tasks of one category.
@@ -39,7 +42,7 @@ func (s *Suite) Summary() Summary {
 		for _, c := range s.Categories(h) {
 			cs := CategorySummary{Category: c}
 			for _, t := range s.CategoryTasks(c) {
-				cs.Tasks = append(cs.Tasks, TaskSummary{Name: t.Name, Chance: t.Chance(),
+				cs.Tasks = append(cs.Tasks, TaskSummary{Name: t.Name, Chance: t.Chance(), Generative: t.Generative,
 					Train: len(t.Train), Validation: len(t.Validation), Test: len(t.Test)})
 			}
 			out = append(out, cs)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"mergescale/eval"
+	"mergescale/eval/world"
+	"mergescale/experiments"
+	"mergescale/store"
+)
+
+// asCLIEnv makes this test binary run as the mergescale command, so a
+// study's command evaluator can call `mergescale loglik` through it.
+const asCLIEnv = "MERGESCALE_TEST_AS_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCLIEnv) == "1" {
+		os.Exit(execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// storeRows returns the rows of query over a store as text.
+func storeRows(t *testing.T, path, query string) []string {
+	t.Helper()
+	db, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tab, err := db.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(tab.Rows))
+	for i, r := range tab.Rows {
+		out[i] = strings.Join(r, "|")
+	}
+	return out
+}
+
+// TestBuiltinAndLoglikCommandAgree runs the tiny study with the built-in
+// evaluator and with the command evaluator calling `mergescale loglik`:
+// every accuracy and exact match is identical, and the log-probabilities of
+// a zoo model's requests agree within 1e-6 (with equal is_greedy and text).
+func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the tiny study twice")
+	}
+	t.Setenv(asCLIEnv, "1")
+	load := func() *experiments.Config {
+		c, err := experiments.LoadConfigEnv("experiments/testdata/tiny.yaml", func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Out = t.TempDir()
+		return c
+	}
+	builtin, command := load(), load()
+	command.Eval = experiments.EvalConfig{Backend: eval.BackendCommand,
+		Command: []string{os.Args[0], "loglik", "--model", "{model}", "--requests", "{requests}", "--out", "{out}", "--workers", "1"}}
+	for _, c := range []*experiments.Config{builtin, command} {
+		if _, err := experiments.Run(context.Background(), c, experiments.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = `SELECT model_id, task, split, metric, printf('%.17g', value), n FROM scores ORDER BY 1, 2, 3, 4`
+	a, b := storeRows(t, builtin.StorePath(), q), storeRows(t, command.StorePath(), q)
+	if len(a) == 0 || !reflect.DeepEqual(a, b) {
+		t.Fatalf("scores differ: %d built-in rows, %d command rows", len(a), len(b))
+	}
+	if n := len(storeRows(t, builtin.StorePath(), `SELECT 1 FROM scores WHERE metric = 'exact_match'`)); n == 0 {
+		t.Fatal("no exact-match scores compared")
+	}
+
+	// Log-probabilities, request by request, of every zoo model.
+	s, err := world.NewSuite(uint64(builtin.World.Seed), world.Sizes{Validation: 4, Test: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := eval.TaskRequests(s.Tasks, world.Test, eval.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(builtin.Out, "zoo", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no zoo models")
+	}
+	cmd := eval.Command{Argv: command.Eval.Command, TempDir: t.TempDir()}
+	for _, dir := range dirs[:3] {
+		want, err := eval.Builtin{Load: experiments.LoadScorer}.Evaluate(context.Background(), dir, reqs, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cmd.Evaluate(context.Background(), dir, reqs, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if math.Abs(got[i].LogProb-want[i].LogProb) > 1e-6 || got[i].IsGreedy != want[i].IsGreedy || got[i].Text != want[i].Text {
+				t.Fatalf("%s request %s: command %+v, built-in %+v", dir, reqs[i].ID, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestLoglikErrors(t *testing.T) {
+	dir := t.TempDir()
+	reqs := filepath.Join(dir, "r.jsonl")
+	os.WriteFile(reqs, []byte(`{"id":"a","type":"loglikelihood","context":"x","continuation":" y"}`+"\n"+`{"id":"b","type":"oops","context":"x"}`+"\n"), 0o644)
+	err := runLoglik(context.Background(), loglikOptions{Model: dir, Requests: reqs, Out: filepath.Join(dir, "o.jsonl")})
+	if err == nil || !strings.Contains(err.Error(), "r.jsonl:2: unknown type \"oops\"") {
+		t.Fatalf("error %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o.jsonl")); err == nil {
+		t.Fatal("an answers file was written on failure")
+	}
+}
+
+// TestHFAdapterSelfTest runs the protocol self-test of the reference
+// Hugging Face adapter (no PyTorch needed) when python3 is installed.
+func TestHFAdapterSelfTest(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	out, err := exec.Command(py, "adapters/hf_eval.py", "--self-test").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "self-test ok") {
+		t.Fatalf("adapter self-test: %v\n%s", err, out)
+	}
+}
