@@ -41,9 +41,13 @@ import (
 // Config is a study: the task-suite world, the model zoo and the merge
 // sweep. Field comments give the YAML key; configs/README.md documents each.
 type Config struct {
-	Name    string `mapstructure:"name" json:"name"`       // name
-	Seed    int64  `mapstructure:"seed" json:"seed"`       // seed: derives every job's seed and the expert subsets
-	Out     string `mapstructure:"out" json:"out"`         // out: output dir (default results/<name>)
+	Name string `mapstructure:"name" json:"name"` // name
+	Seed int64  `mapstructure:"seed" json:"seed"` // seed: derives every job's seed and the expert subsets
+	Out  string `mapstructure:"out" json:"out"`   // out: output dir (default results/<name>)
+	// ZooDir is where trained models live (zoo_dir; default <out>/zoo).
+	// Studies that name one directory share every model whose settings
+	// agree, since a model's directory is its content-addressed job key.
+	ZooDir  string `mapstructure:"zoo_dir" json:"zoo_dir,omitempty"`
 	World   World  `mapstructure:"world" json:"world"`     // world
 	Zoo     Zoo    `mapstructure:"zoo" json:"zoo"`         // zoo
 	Sweep   Sweep  `mapstructure:"sweep" json:"sweep"`     // sweep

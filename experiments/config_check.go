@@ -162,6 +162,9 @@ func (p *parser) validate(c *Config) {
 	if c.Out == "" && p.has("out") {
 		p.errAt("out", "must not be empty")
 	}
+	if c.ZooDir == "" && p.has("zoo_dir") {
+		p.errAt("zoo_dir", "must not be empty (omit it for <out>/zoo)")
+	}
 	intIn("world.seed", c.World.Seed, 0, 1<<62)
 	intIn("world.validation", int64(c.World.Validation), 1, 100000)
 	intIn("world.test", int64(c.World.Test), 1, 100000)
@@ -173,7 +176,7 @@ func (p *parser) validate(c *Config) {
 		categories = c.TaskSet.Categories(world.HeldIn)
 	}
 	if p.has("zoo.checkpoints") {
-		for _, k := range []string{"zoo.sizes", "zoo.bases", "zoo.pretrain", "zoo.instruct", "zoo.expert", "zoo.multitask"} {
+		for _, k := range []string{"zoo.sizes", "zoo.bases", "zoo.pretrain", "zoo.instruct", "zoo.expert", "zoo.multitask", "zoo_dir"} {
 			if p.has(k) {
 				p.errAt(k, "not used with zoo.checkpoints (the zoo is the listed checkpoints)")
 			}

@@ -99,6 +99,7 @@ func configSchema() []field {
 		{key: "name", kind: kindString},
 		{key: "seed", kind: kindInt},
 		{key: "out", kind: kindString},
+		{key: "zoo_dir", kind: kindString},
 		{key: "world", kind: kindMap, fields: []field{
 			{key: "seed", kind: kindInt},
 			{key: "validation", kind: kindInt},

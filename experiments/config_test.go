@@ -86,7 +86,7 @@ func TestBadConfigs(t *testing.T) {
 		want     string
 	}{
 		{"unknown top-level key", "workers: 1", "wrkers: 1",
-			"bad.yaml:20: wrkers: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo)"},
+			"bad.yaml:20: wrkers: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo, zoo_dir)"},
 		{"unknown nested key", "pretrain: {steps: 5, batch: 4}", "pretrain: {stepz: 5, batch: 4}",
 			"bad.yaml:7: zoo.pretrain.stepz: unknown key (known: batch, clip_norm, dropout, lr, steps, warmup_frac, weight_decay)"},
 		{"quoted number", "workers: 1", `workers: "4"`,
@@ -119,6 +119,8 @@ func TestBadConfigs(t *testing.T) {
 			`bad.yaml:15: sweep.methods[0].density: method linear has no parameter "density" (known: none)`},
 		{"density out of range", "density: 0.2", "density: [0.2, 1.5]",
 			"bad.yaml:17: sweep.methods[2].density[1]: must be in (0, 1], got 1.5"},
+		{"empty zoo_dir", "workers: 1", "workers: 1\nzoo_dir: \"\"",
+			"bad.yaml:21: zoo_dir: must not be empty (omit it for <out>/zoo)"},
 		{"zero lambda", "lambda: [0.5, 1.0]", "lambda: [0, 1.0]",
 			"bad.yaml:16: sweep.methods[1].lambda[0]: must be in (0, 10], got 0"},
 		{"empty grid", "lambda: [0.5, 1.0]", "lambda: []",
@@ -140,7 +142,7 @@ func TestBadConfigs(t *testing.T) {
 		{"dropout of 1", "expert: {steps: 2}", "expert: {steps: 2, dropout: 1}",
 			"bad.yaml:9: zoo.expert.dropout: must be in [0, 1), got 1"},
 		{"errors in line order", "workers: 1", "zzz: 1\nworkers: x",
-			"bad.yaml:20: zzz: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo)\nbad.yaml:21: workers: must be an integer, got string \"x\""},
+			"bad.yaml:20: zzz: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo, zoo_dir)\nbad.yaml:21: workers: must be an integer, got string \"x\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -414,7 +414,7 @@ func (r *runner) refreshOrigins(ctx context.Context) error {
 		u := update{j: j}
 		if j.Kind == KindExpert && m.TauNormRatio == nil {
 			parent, ok := r.plan.Job(j.Parent)
-			baseDir, dir := filepath.Join(r.cfg.Out, parent.ArtifactDir()), filepath.Join(r.cfg.Out, j.ArtifactDir())
+			baseDir, dir := r.modelDir(parent), r.modelDir(j)
 			if ok && exists(baseDir) && exists(dir) {
 				ratio, err := tauNormRatio(baseDir, dir)
 				if err != nil {

@@ -33,10 +33,23 @@ func (r *runner) register(ctx context.Context, j *Job) error {
 }
 
 // modelDir is where the model of job j lives: out/<artifact dir> for
-// trained and merged models, the checkpoint's own path for zoo.checkpoints.
+// trained and merged models (zoo_dir/<key> for trained ones when zoo_dir is
+// set), the checkpoint's own path for zoo.checkpoints.
 func (r *runner) modelDir(j *Job) string {
-	if j.Kind == KindCheckpoint {
+	switch {
+	case j.Kind == KindCheckpoint:
 		return j.Path
+	case j.Kind.IsTraining() && r.cfg.ZooDir != "":
+		return filepath.Join(r.cfg.ZooDir, j.Key)
 	}
 	return filepath.Join(r.cfg.Out, j.ArtifactDir())
+}
+
+// relModelDir is modelDir relative to out, as the store records it.
+func (r *runner) relModelDir(j *Job) string {
+	dir := r.modelDir(j)
+	if rel, err := filepath.Rel(r.cfg.Out, dir); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return dir
 }

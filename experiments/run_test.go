@@ -3,6 +3,8 @@ package experiments
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -403,5 +406,46 @@ func TestRunVariantStudy(t *testing.T) {
 		if a, b := dump(t, c.StorePath(), q), dump(t, c2.StorePath(), q); !reflect.DeepEqual(a, b) {
 			t.Errorf("gathered shards differ from the unsharded run (%d vs %d rows) for %s", len(a), len(b), q)
 		}
+	}
+}
+
+// Two studies that name one zoo_dir share its models: the second reuses the
+// first's trained models (it reads their recorded training summaries, here
+// marked), keeps nothing under its own out/zoo, and scores them the same.
+func TestZooDirShared(t *testing.T) {
+	root := t.TempDir()
+	zoo := filepath.Join(root, "zoo")
+	a, b := loadTiny(t, filepath.Join(root, "a")), loadTiny(t, filepath.Join(root, "b"))
+	a.ZooDir, b.ZooDir = zoo, zoo
+	runTiny(t, a, Options{})
+	if _, err := os.Stat(filepath.Join(a.Out, "zoo")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a/zoo exists (%v): models belong in zoo_dir", err)
+	}
+	// Mark one model's training summary: a study that reuses the model
+	// reads it; one that retrains it writes its own.
+	var key string
+	for _, r := range dump(t, a.StorePath(), `SELECT id FROM models WHERE kind = 'expert' ORDER BY id LIMIT 1`) {
+		key = r
+	}
+	sumFile := filepath.Join(zoo, key, trainSummaryFile)
+	raw, err := os.ReadFile(sumFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	s["final_loss"] = 123.5
+	raw, _ = json.Marshal(s)
+	if err := os.WriteFile(sumFile, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runTiny(t, b, Options{})
+	if got := dump(t, b.StorePath(), `SELECT printf('%.1f', final_loss) || ' ' || path FROM models WHERE id = '`+key+`'`); len(got) != 1 || got[0] != "123.5 ../zoo/"+key {
+		t.Errorf("b's record of %s = %v, want the shared model (final loss 123.5, path ../zoo/%s)", key, got, key)
+	}
+	if x, y := dump(t, a.StorePath(), scoresQuery), dump(t, b.StorePath(), scoresQuery); !slices.Equal(x, y) {
+		t.Errorf("scores differ between the two studies sharing a zoo (%d vs %d rows)", len(x), len(y))
 	}
 }

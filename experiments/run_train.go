@@ -33,8 +33,7 @@ const instructCorpusShare = 0.25
 // model (unless its artifact already exists), saves it as a Hugging Face
 // GPT-2 directory under zoo/<key>, and records it in the store.
 func (r *runner) train(ctx context.Context, j *Job) error {
-	rel := j.ArtifactDir()
-	dir := filepath.Join(r.cfg.Out, rel)
+	rel, dir := r.relModelDir(j), r.modelDir(j)
 	sum, err := readTrainSummary(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		sum, err = r.trainModel(ctx, j, dir)
@@ -53,7 +52,7 @@ func (r *runner) train(ctx context.Context, j *Job) error {
 		if !ok {
 			return fmt.Errorf("parent job %s is not in the plan", short(j.Parent))
 		}
-		ratio, err := tauNormRatio(filepath.Join(r.cfg.Out, parent.ArtifactDir()), dir)
+		ratio, err := tauNormRatio(r.modelDir(parent), dir)
 		if err != nil {
 			return err
 		}
@@ -161,7 +160,7 @@ func (r *runner) trainModel(ctx context.Context, j *Job, dir string) (savedSumma
 			return savedSummary{}, fmt.Errorf("parent job %s is not in the plan", short(j.Deps[0]))
 		}
 		var err error
-		m, err = model.Load(filepath.Join(r.cfg.Out, parent.ArtifactDir()))
+		m, err = model.Load(r.modelDir(parent))
 		if err != nil {
 			return savedSummary{}, fmt.Errorf("load parent model: %w", err)
 		}
