@@ -161,7 +161,7 @@ func mixtureSpecs() []spec {
 				if !pos {
 					adj, ans = pick(r, negativeAdj), 1
 				}
-				return "comment : " + adj + " " + pick(r, reviewNouns), []string{"good", "bad"}, ans
+				return "comment : " + pick(r, w.Entities).Name + " had a " + adj + " " + pick(r, reviewNouns), []string{"good", "bad"}, ans
 			}},
 		{name: "mix_word_topic", category: "knowledge", held: Mixture,
 			instruction: "which area does the term come from ?",

@@ -279,6 +279,14 @@ func (w *World) generate(sp spec, sizes Sizes) (*Task, error) {
 		}
 		return out, nil
 	}
+	if sp.held == Mixture {
+		// The mixture is only trained on: its validation and test splits
+		// exist to keep train apart from them and never grow past the
+		// defaults, so a larger evaluation split (world.test) does not
+		// exhaust a family's inputs.
+		d := DefaultSizes()
+		sizes.Validation, sizes.Test = min(sizes.Validation, d.Validation), min(sizes.Test, d.Test)
+	}
 	var err error
 	if t.Test, err = draw(Test, sizes.Test, true); err != nil {
 		return nil, err
