@@ -74,6 +74,18 @@ func TestForwardMatchesFloat64Reference(t *testing.T) {
 	}
 }
 
+// centralDiff is the central difference of the float64 reference loss on
+// batch in entry i of the reference parameter p, with step h.
+func centralDiff(ref *refModel, p []float64, i int, h float64, batch []Example) float64 {
+	old := p[i]
+	p[i] = old + h
+	lp := ref.loss(batch)
+	p[i] = old - h
+	lm := ref.loss(batch)
+	p[i] = old
+	return (lp - lm) / (2 * h)
+}
+
 // TestGradientFiniteDifference compares the hand-written float32 backward
 // pass with central differences of the float64 reference loss, on entries of
 // every parameter tensor.
@@ -97,13 +109,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 			idx = append(idx, rng.IntN(s.size))
 		}
 		for _, i := range idx {
-			old := p[i]
-			p[i] = old + h
-			lp := ref.loss(batch)
-			p[i] = old - h
-			lm := ref.loss(batch)
-			p[i] = old
-			num := (lp - lm) / (2 * h)
+			num := centralDiff(ref, p, i, h, batch)
 			ana := float64(grad[s.offset+i])
 			if math.Abs(num-ana) > 1e-4+2e-3*math.Abs(num) {
 				t.Errorf("%s[%d]: analytic %.7g, finite difference %.7g", s.name, i, ana, num)
@@ -133,13 +139,7 @@ func TestPresetGradients(t *testing.T) {
 						i = j
 					}
 				}
-				old := pr[i]
-				pr[i] = old + h
-				lp := ref.loss(batch)
-				pr[i] = old - h
-				lm := ref.loss(batch)
-				pr[i] = old
-				num := (lp - lm) / (2 * h)
+				num := centralDiff(ref, pr, i, h, batch)
 				if ana := float64(grad[s.offset+i]); math.Abs(num-ana) > 1e-5+5e-3*math.Abs(num) {
 					t.Errorf("%s[%d]: analytic %.7g, finite difference %.7g", s.name, i, ana, num)
 				}
