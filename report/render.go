@@ -145,7 +145,7 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 		}
 		fmt.Fprintf(&b, "The study has %d zoo variants, every combination of %s. The findings, the self-check and the "+
 			"figures other than fig_variants are for the default variant (%s); the tables list every variant, and "+
-			"table_findings_variants gives the findings of each.\n\n",
+			"table_findings_variants and table_selfcheck_variants give the findings and the self-check of each.\n\n",
 			len(r.Variants), strings.Join(axes, " and "), r.Variants[0].Label(r.Axes))
 	}
 	if len(r.Missing) > 0 {

@@ -272,7 +272,7 @@ func Tables(r *Results, paper *PaperReference) []*Table {
 	}
 	ts = append(ts, selfcheckTable(Selfcheck(def)))
 	if len(r.Variants) > 1 {
-		ts = append(ts, findingsVariantsTable(r, defaultFig))
+		ts = append(ts, findingsVariantsTable(r, defaultFig), selfcheckVariantsTable(r))
 	}
 	return ts
 }
@@ -398,6 +398,25 @@ func paperTable(r *Results, paper *PaperReference) *Table {
 					c.HeldIn, pv(pc.HeldIn, k, hasPaper), c.HeldOut, pv(pc.HeldOut, k, hasPaper),
 					c.MTHeldOut, pv(pc.MultitaskHeldOut, k, hasPaper))
 			}
+		}
+	}
+	return b.t
+}
+
+// selfcheckVariantsTable gives the self-check's measures for every variant,
+// so that a study sweeping one zoo key shows which measure the key moves.
+func selfcheckVariantsTable(r *Results) *Table {
+	b := newTable("table_selfcheck_variants", "The self-check per zoo variant (the first variant is the default)",
+		textCol("variant", "variant"), textCol("measure", "measure"), textCol("value", "value"),
+		textCol("threshold", "comparison", "threshold"), textCol("met", "met"))
+	for _, v := range r.Variants {
+		for _, c := range Selfcheck(r.view(v.JSON)).Checks {
+			cmp := "<="
+			if c.AtLeast {
+				cmp = ">="
+			}
+			b.add(dual{v.Label(r.Axes), []string{v.JSON}}, c.Measure, dual{formatCheck(c), []string{csvNum(c.Value)}},
+				dual{formatThreshold(c), []string{cmp, csvNum(c.Threshold)}}, dual{yesNo(c.Met), []string{strconv.FormatBool(c.Met)}})
 		}
 	}
 	return b.t

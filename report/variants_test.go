@@ -246,6 +246,14 @@ func TestRenderVariants(t *testing.T) {
 	if n := strings.Count(fv, "\n"); n != 1+4*5 {
 		t.Errorf("table_findings_variants.csv has %d lines, want a header and 5 findings × 4 variants", n)
 	}
+	sv := readFile(t, filepath.Join(out, tablesDir, "table_selfcheck_variants.csv"))
+	checks := len(Selfcheck(mustLoad(t, f.Path).Default()).Checks)
+	if n := strings.Count(sv, "\n"); n != 1+4*checks {
+		t.Errorf("table_selfcheck_variants.csv has %d lines, want a header and %d checks × 4 variants", n, checks)
+	}
+	if !strings.Contains(sv, `"{""zoo.expert.lr"":0.0003,""zoo.pretrain.steps"":100}"`) {
+		t.Errorf("table_selfcheck_variants.csv does not name the variant expert.lr=0.0003, pretrain.steps=100:\n%s", sv)
+	}
 	merged := readFile(t, filepath.Join(out, tablesDir, "table_merged.csv"))
 	if !strings.HasPrefix(merged, "variant,base,size,params,") {
 		t.Errorf("table_merged.csv of a study with variants starts %q", merged[:40])
@@ -301,4 +309,13 @@ func TestUnlabeledModelsNoted(t *testing.T) {
 	if len(got) != 1 || got["zoo.expert.lr"] != 2 {
 		t.Errorf("unlabeled = %v, want 2 models lacking zoo.expert.lr", got)
 	}
+}
+
+func mustLoad(t *testing.T, path string) *Results {
+	t.Helper()
+	r, err := Load(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
