@@ -104,6 +104,9 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 		}
 	}
 	base := p.in.Base
+	if consensus && haveConsRows {
+		return p.consensusRows(out)
+	}
 	return forChunks(p.n, func(_, lo, hi int) error {
 		buf := make([]float32, k*blockLen)
 		tb := make([][]float32, k)
@@ -138,6 +141,35 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 				}
 				o[j] = float32(float64(b[j]) + float64(lambda*s))
 			}
+		}
+		return nil
+	})
+}
+
+// consensusRows merges by TIES sign election and disjoint mean block by
+// block: every expert's sparsifier writes its τ̂ for the block into a row
+// of scratch, then consRows elects and averages all rows in one pass with
+// the sums in registers. The result is bit-identical to consensusBlock's.
+func (p *plan) consensusRows(out []float32) error {
+	k := len(p.in.Experts)
+	lambda, normalize := p.common.Lambda, p.common.Normalize
+	return forChunks(p.n, func(_, lo, hi int) error {
+		buf := make([]float32, k*blockLen)
+		rows := make([][]float32, k)
+		ptrs := make([]*float32, k)
+		for blo := lo; blo < hi; blo += blockLen {
+			bhi := min(blo+blockLen, hi)
+			m := bhi - blo
+			b := p.in.Base[blo:bhi]
+			var bad uint32
+			for i := range rows {
+				rows[i] = buf[i*blockLen : i*blockLen+m]
+				bad |= p.sps[i].apply(rows[i], p.in.Experts[i][blo:bhi], b, blo)
+			}
+			if bad&signBit != 0 {
+				return p.nonFinite(blo, bhi)
+			}
+			consRows(out[blo:bhi], b, rows, ptrs, p.weights, lambda, normalize)
 		}
 		return nil
 	})
