@@ -3,6 +3,7 @@ package merge
 import (
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // Magnitudes are compared through the bits of |τ| as a float32: for
@@ -88,7 +89,7 @@ func selectCut(e, b []float32, r int) cut {
 		for j := range keys {
 			keys[j] = rankKey(tauAbs(e, b, j), j)
 		}
-		return cutFromKey(nthLargest(keys, r-1))
+		return cutFromKey(kthLargest(keys, r-1))
 	}
 	if k, ok := sampledSelect(e, b, r); ok {
 		return k
@@ -126,16 +127,19 @@ func sampledSelect(e, b []float32, r int) (cut, bool) {
 	hiRank := int(rs - margin) // larger magnitude end
 	loRank := int(rs + margin)
 	keys := make([]uint64, m)
-	for i, v := range sample {
-		keys[i] = uint64(v)
+	fill := func() []uint64 { // kthLargest reorders keys: refill for each use
+		for i, v := range sample {
+			keys[i] = uint64(v)
+		}
+		return keys
 	}
 	hi := uint32(math.MaxUint32)
 	if hiRank >= 0 {
-		hi = uint32(nthLargest(keys, hiRank))
+		hi = uint32(kthLargest(fill(), hiRank))
 	}
 	lo := uint32(0)
 	if loRank < m {
-		lo = uint32(nthLargest(keys, loRank))
+		lo = uint32(kthLargest(fill(), loRank))
 	}
 	limit := max(n/8, 1<<16)
 	nc := numChunks(n)
@@ -163,7 +167,7 @@ func sampledSelect(e, b []float32, r int) (cut, bool) {
 	for _, l := range cands {
 		all = append(all, l...)
 	}
-	return cutFromKey(nthLargest(all, need-1)), true
+	return cutFromKey(kthLargest(all, need-1)), true
 }
 
 // collectBracketGo counts the entries of [clo, chi) with magnitude bits
@@ -274,4 +278,55 @@ func nthLargest(a []uint64, i int) uint64 {
 		}
 	}
 	return a[i]
+}
+
+// radixBits is the digit of kthLargest: 2¹¹ buckets (8 KiB of counters).
+const radixBits = 11
+
+// radixSmall is the length below which kthLargest hands over to nthLargest.
+const radixSmall = 512
+
+// kthLargest returns the same element as nthLargest (position i, 0-based,
+// of a sorted in descending order) and also reorders a, but by radix
+// rounds instead of comparisons: each round counts the entries by the top
+// bits of their offset from the smallest, keeps only the bucket holding
+// position i (compacting it to the front of a) and narrows the range by
+// at least 2¹⁰, until few entries remain for nthLargest. Each round is
+// three branch-light passes, so a large selection costs a few passes
+// instead of quickselect's mispredicted comparisons.
+func kthLargest(a []uint64, i int) uint64 {
+	var cnt [1 << radixBits]int32
+	for len(a) > radixSmall {
+		lo, hi := a[0], a[0]
+		for _, v := range a {
+			lo = min(lo, v)
+			hi = max(hi, v)
+		}
+		if lo == hi {
+			return lo
+		}
+		shift := max(bits.Len64(hi-lo)-radixBits, 0)
+		clear(cnt[:])
+		for _, v := range a {
+			cnt[(v-lo)>>shift]++
+		}
+		above, bkt := 0, len(cnt)-1
+		for ; bkt > 0; bkt-- {
+			if c := int(cnt[bkt]); above+c > i {
+				break
+			} else {
+				above += c
+			}
+		}
+		i -= above
+		w := 0
+		for _, v := range a {
+			if (v-lo)>>shift == uint64(bkt) {
+				a[w] = v
+				w++
+			}
+		}
+		a = a[:w]
+	}
+	return nthLargest(a, i)
 }
