@@ -168,22 +168,29 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 	return st, nil
 }
 
-// dot64 returns Σ xⱼyⱼ in float64 with four independent partial sums
-// (entry j goes to sum j mod 4), combined as (s₀ + s₁) + (s₂ + s₃).
-func dot64(x, y []float32) float64 {
+// dot64Go returns Σ xⱼyⱼ in float64 with four independent partial sums
+// (entry j goes to sum j mod 4; entries after the last multiple of 4 go
+// to sum 0), combined as (s₀ + s₁) + (s₂ + s₃). Products are rounded
+// before they are added (never fused), as the AVX2 kernel does.
+func dot64Go(x, y []float32) float64 {
 	y = y[:len(x)]
-	var s0, s1, s2, s3 float64
+	var s [4]float64
 	j := 0
 	for ; j+4 <= len(x); j += 4 {
-		s0 += float64(x[j]) * float64(y[j])
-		s1 += float64(x[j+1]) * float64(y[j+1])
-		s2 += float64(x[j+2]) * float64(y[j+2])
-		s3 += float64(x[j+3]) * float64(y[j+3])
+		s[0] += float64(float64(x[j]) * float64(y[j]))
+		s[1] += float64(float64(x[j+1]) * float64(y[j+1]))
+		s[2] += float64(float64(x[j+2]) * float64(y[j+2]))
+		s[3] += float64(float64(x[j+3]) * float64(y[j+3]))
 	}
+	return dotTail(x, y, j, &s)
+}
+
+// dotTail adds entries [j, len(x)) to s[0] and combines the partial sums.
+func dotTail(x, y []float32, j int, s *[4]float64) float64 {
 	for ; j < len(x); j++ {
-		s0 += float64(x[j]) * float64(y[j])
+		s[0] += float64(float64(x[j]) * float64(y[j]))
 	}
-	return (s0 + s1) + (s2 + s3)
+	return (s[0] + s[1]) + (s[2] + s[3])
 }
 
 func square(k int) [][]float64 {

@@ -155,3 +155,19 @@ func TestConsRows(t *testing.T) {
 		}
 	}
 }
+
+// TestDot64 checks the vector dot product against the portable one bit for
+// bit, with tails and values of very different magnitudes.
+func TestDot64(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 3, 4, 5, 8, 255, 256, 1027} {
+		x, y := make([]float32, n), make([]float32, n)
+		for j := range x {
+			x[j] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(20)-10)))
+			y[j] = float32(r.NormFloat64())
+		}
+		if got, want := dot64(x, y), dot64Go(x, y); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("n=%d: dot64 = %v, portable %v", n, got, want)
+		}
+	}
+}
