@@ -198,6 +198,14 @@ func (p *plan) run(seed uint64, out []float32) error {
 func (p *plan) buildSparsifiers(seed uint64) error {
 	in := p.in
 	p.sps = make([]sparsifier, len(in.Experts))
+	var tiesCuts []cut // TIES trims per tensor: every expert's selection in one scan
+	if p.method == TIES && p.common.TrimScope != ScopeGlobal {
+		r := make([]int, len(in.Experts))
+		for i := range r {
+			r[i] = keepCount(p.res[i].Density, p.n)
+		}
+		tiesCuts = selectCuts(in.Experts, in.Base, r)
+	}
 	return forEach(len(in.Experts), func(i int) error {
 		r := p.res[i]
 		e := in.Experts[i]
@@ -208,7 +216,7 @@ func (p *plan) buildSparsifiers(seed uint64) error {
 			if r.TrimScope == ScopeGlobal {
 				sp.keep = cutFromThreshold(*r.Threshold)
 			} else {
-				sp.keep = selectCut(e, in.Base, keepCount(r.Density, p.n))
+				sp.keep = tiesCuts[i]
 			}
 			if sp.keep == cutAll {
 				sp.kind = spAll

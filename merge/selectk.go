@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // Magnitudes are compared through the bits of |τ| as a float32: for
@@ -111,6 +112,24 @@ const (
 
 func sampledSelect(e, b []float32, r int) (cut, bool) {
 	n := len(e)
+	br := sampleBracket(e, b, r)
+	nc := numChunks(n)
+	scan := bracketScan{greater: make([]int, nc), cands: make([][]uint64, nc), overflow: make([]bool, nc)}
+	_ = forChunks(n, func(c, clo, chi int) error {
+		scan.collect(c, e, b, clo, chi, br)
+		return nil
+	})
+	return scan.cut(n, r)
+}
+
+// bracket is a range [lo, hi] of magnitude bits that holds the r-th
+// largest |τ| with high probability.
+type bracket struct{ lo, hi uint32 }
+
+// sampleBracket brackets the r-th largest magnitude of τ = e − b from a
+// deterministic sample of sampleBlocks runs spread over the tensor.
+func sampleBracket(e, b []float32, r int) bracket {
+	n := len(e)
 	sample := make([]uint32, 0, sampleBlocks*sampleBlockLen)
 	for s := 0; s < sampleBlocks; s++ {
 		lo := int(int64(s) * int64(n-sampleBlockLen) / (sampleBlocks - 1))
@@ -133,41 +152,104 @@ func sampledSelect(e, b []float32, r int) (cut, bool) {
 		}
 		return keys
 	}
-	hi := uint32(math.MaxUint32)
+	br := bracket{lo: 0, hi: math.MaxUint32}
 	if hiRank >= 0 {
-		hi = uint32(kthLargest(fill(), hiRank))
+		br.hi = uint32(kthLargest(fill(), hiRank))
 	}
-	lo := uint32(0)
 	if loRank < m {
-		lo = uint32(kthLargest(fill(), loRank))
+		br.lo = uint32(kthLargest(fill(), loRank))
 	}
-	limit := max(n/8, 1<<16)
-	nc := numChunks(n)
-	greater := make([]int, nc)
-	cands := make([][]uint64, nc)
-	overflow := make([]bool, nc)
-	perChunk := limit/nc + 1
-	_ = forChunks(n, func(c, clo, chi int) error {
-		greater[c], cands[c], overflow[c] = collectBracket(e, b, clo, chi, lo, hi, perChunk*4)
-		return nil
-	})
+	return br
+}
+
+// bracketScan collects, chunk by chunk, the entries above and within one
+// expert's bracket.
+type bracketScan struct {
+	greater  []int      // per chunk: entries above the bracket
+	cands    [][]uint64 // per chunk: rank keys of the entries within it
+	overflow []bool     // per chunk: too many entries within it
+}
+
+// candidateLimit is the most bracketed entries a selection over n entries
+// accepts before it falls back to radixSelect.
+func candidateLimit(n int) int { return max(n/8, 1<<16) }
+
+// collect scans chunk c = [clo, chi) of τ = e − b.
+func (s *bracketScan) collect(c int, e, b []float32, clo, chi int, br bracket) {
+	perChunk := candidateLimit(len(e))/len(s.greater) + 1
+	s.greater[c], s.cands[c], s.overflow[c] = collectBracket(e, b, clo, chi, br.lo, br.hi, perChunk*4)
+}
+
+// cut finishes the selection of the r-th entry of n from a complete scan;
+// false means the bracket missed (or held too much) and an exact fallback
+// must decide.
+func (s *bracketScan) cut(n, r int) (cut, bool) {
 	total, ncand := 0, 0
-	for c := range greater {
-		if overflow[c] {
+	for c := range s.greater {
+		if s.overflow[c] {
 			return cut{}, false
 		}
-		total += greater[c]
-		ncand += len(cands[c])
+		total += s.greater[c]
+		ncand += len(s.cands[c])
 	}
 	need := r - total
-	if need < 1 || need > ncand || ncand > limit {
+	if need < 1 || need > ncand || ncand > candidateLimit(n) {
 		return cut{}, false
 	}
 	all := make([]uint64, 0, ncand)
-	for _, l := range cands {
+	for _, l := range s.cands {
 		all = append(all, l...)
 	}
 	return cutFromKey(kthLargest(all, need-1)), true
+}
+
+// selectCuts returns selectCut(experts[i], b, r[i]) for every expert. The
+// large selections share one scan: chunk by chunk, every expert's bracket
+// is collected while the base's chunk stays in cache, so the base is read
+// from memory once instead of once per expert. Results do not depend on
+// the sharing (each selection is exact).
+func selectCuts(experts [][]float32, b []float32, r []int) []cut {
+	cuts := make([]cut, len(experts))
+	var big []int // experts whose selection scans through a bracket
+	for i, e := range experts {
+		if n := len(e); r[i] > 0 && r[i] < n && n > smallSelect {
+			big = append(big, i)
+		}
+	}
+	_ = forEach(len(experts), func(i int) error {
+		if !slices.Contains(big, i) {
+			cuts[i] = selectCut(experts[i], b, r[i])
+		}
+		return nil
+	})
+	if len(big) == 0 {
+		return cuts
+	}
+	n := len(experts[big[0]])
+	brackets := make([]bracket, len(big))
+	scans := make([]bracketScan, len(big))
+	_ = forEach(len(big), func(x int) error {
+		brackets[x] = sampleBracket(experts[big[x]], b, r[big[x]])
+		nc := numChunks(n)
+		scans[x] = bracketScan{greater: make([]int, nc), cands: make([][]uint64, nc), overflow: make([]bool, nc)}
+		return nil
+	})
+	_ = forChunks(n, func(c, clo, chi int) error {
+		for x, i := range big {
+			scans[x].collect(c, experts[i], b, clo, chi, brackets[x])
+		}
+		return nil
+	})
+	_ = forEach(len(big), func(x int) error {
+		i := big[x]
+		k, ok := scans[x].cut(n, r[i])
+		if !ok {
+			k = radixSelect(experts[i], b, r[i])
+		}
+		cuts[i] = k
+		return nil
+	})
+	return cuts
 }
 
 // collectBracketGo counts the entries of [clo, chi) with magnitude bits

@@ -36,3 +36,31 @@ func TestKthLargest(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectCuts checks that the shared scan of selectCuts selects exactly
+// what selectCut selects for each expert, with a base, continuous and
+// quantized data, and ranks at both ends.
+func TestSelectCuts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{1000, smallSelect + 5, 300000} {
+		for _, quant := range []bool{false, true} {
+			base := randTensor(rng, n, quant)
+			var experts [][]float32
+			var r []int
+			for i, rank := range []int{0, 1, n / 5, n / 2, n - 1, n} {
+				e := randTensor(rng, n, quant)
+				for j := range e {
+					e[j] += base[j] * float32(i%2)
+				}
+				experts = append(experts, e)
+				r = append(r, rank)
+			}
+			got := selectCuts(experts, base, r)
+			for i, e := range experts {
+				if want := selectCut(e, base, r[i]); got[i] != want {
+					t.Fatalf("n=%d quant=%v expert %d r=%d: selectCuts %+v, selectCut %+v", n, quant, i, r[i], got[i], want)
+				}
+			}
+		}
+	}
+}
