@@ -129,14 +129,27 @@ type bracket struct{ lo, hi uint32 }
 // sampleBracket brackets the r-th largest magnitude of τ = e − b from a
 // deterministic sample of sampleBlocks runs spread over the tensor.
 func sampleBracket(e, b []float32, r int) bracket {
-	n := len(e)
-	sample := make([]uint32, 0, sampleBlocks*sampleBlockLen)
+	sample := make([]uint64, 0, sampleBlocks*sampleBlockLen)
+	forSampleRuns(len(e), func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			sample = append(sample, uint64(tauAbs(e, b, j)))
+		}
+	})
+	return bracketFromSample(sample, r, len(e))
+}
+
+// forSampleRuns calls fn for each of the sampleBlocks runs [lo, hi) of
+// sampleBlockLen entries spread evenly over n > smallSelect entries.
+func forSampleRuns(n int, fn func(lo, hi int)) {
 	for s := 0; s < sampleBlocks; s++ {
 		lo := int(int64(s) * int64(n-sampleBlockLen) / (sampleBlocks - 1))
-		for j := lo; j < lo+sampleBlockLen; j++ {
-			sample = append(sample, tauAbs(e, b, j))
-		}
+		fn(lo, lo+sampleBlockLen)
 	}
+}
+
+// bracketFromSample brackets the r-th largest of n magnitudes from the
+// magnitude bits of a sample of them (reordering sample).
+func bracketFromSample(sample []uint64, r, n int) bracket {
 	m := len(sample)
 	// Rank of the target in the sample (0-based, descending), with a margin
 	// of about six standard deviations of the sampled rank.
@@ -145,19 +158,15 @@ func sampleBracket(e, b []float32, r int) bracket {
 	margin := 6*math.Sqrt(rs*(1-p)+1) + 16
 	hiRank := int(rs - margin) // larger magnitude end
 	loRank := int(rs + margin)
-	keys := make([]uint64, m)
-	fill := func() []uint64 { // kthLargest reorders keys: refill for each use
-		for i, v := range sample {
-			keys[i] = uint64(v)
-		}
-		return keys
-	}
 	br := bracket{lo: 0, hi: math.MaxUint32}
-	if hiRank >= 0 {
-		br.hi = uint32(kthLargest(fill(), hiRank))
-	}
-	if loRank < m {
-		br.lo = uint32(kthLargest(fill(), loRank))
+	switch {
+	case hiRank >= 0 && loRank < m:
+		hi, lo := kthLargestPair(sample, hiRank, loRank)
+		br = bracket{lo: uint32(lo), hi: uint32(hi)}
+	case hiRank >= 0:
+		br.hi = uint32(kthLargest(sample, hiRank))
+	case loRank < m:
+		br.lo = uint32(kthLargest(sample, loRank))
 	}
 	return br
 }
@@ -226,10 +235,22 @@ func selectCuts(experts [][]float32, b []float32, r []int) []cut {
 		return cuts
 	}
 	n := len(experts[big[0]])
+	// Sample every expert at the same runs, each run of the base read once.
+	samples := make([][]uint64, len(big))
+	for x := range samples {
+		samples[x] = make([]uint64, 0, sampleBlocks*sampleBlockLen)
+	}
+	forSampleRuns(n, func(lo, hi int) {
+		for x, i := range big {
+			for j := lo; j < hi; j++ {
+				samples[x] = append(samples[x], uint64(tauAbs(experts[i], b, j)))
+			}
+		}
+	})
 	brackets := make([]bracket, len(big))
 	scans := make([]bracketScan, len(big))
 	_ = forEach(len(big), func(x int) error {
-		brackets[x] = sampleBracket(experts[big[x]], b, r[big[x]])
+		brackets[x] = bracketFromSample(samples[x], r[big[x]], n)
 		nc := numChunks(n)
 		scans[x] = bracketScan{greater: make([]int, nc), cands: make([][]uint64, nc), overflow: make([]bool, nc)}
 		return nil
@@ -411,4 +432,52 @@ func kthLargest(a []uint64, i int) uint64 {
 		a = a[:w]
 	}
 	return nthLargest(a, i)
+}
+
+// kthLargestPair returns kthLargest(a, i) and kthLargest(a, j) with one
+// first radix round for both (reordering a).
+func kthLargestPair(a []uint64, i, j int) (uint64, uint64) {
+	if len(a) <= radixSmall {
+		b := slices.Clone(a)
+		return nthLargest(a, i), nthLargest(b, j)
+	}
+	lo, hi := a[0], a[0]
+	for _, v := range a {
+		lo = min(lo, v)
+		hi = max(hi, v)
+	}
+	if lo == hi {
+		return lo, lo
+	}
+	shift := max(bits.Len64(hi-lo)-radixBits, 0)
+	var cnt [1 << radixBits]int32
+	for _, v := range a {
+		cnt[(v-lo)>>shift]++
+	}
+	// find returns the bucket holding position i and the entries above it.
+	find := func(i int) (int, int) {
+		above, bkt := 0, len(cnt)-1
+		for ; bkt > 0; bkt-- {
+			if c := int(cnt[bkt]); above+c > i {
+				break
+			} else {
+				above += c
+			}
+		}
+		return bkt, above
+	}
+	bi, ai := find(i)
+	bj, aj := find(j)
+	ei := make([]uint64, 0, cnt[bi])
+	ej := make([]uint64, 0, cnt[bj])
+	for _, v := range a {
+		d := (v - lo) >> shift
+		if d == uint64(bi) {
+			ei = append(ei, v)
+		}
+		if d == uint64(bj) {
+			ej = append(ej, v)
+		}
+	}
+	return kthLargest(ei, i-ai), kthLargest(ej, j-aj)
 }

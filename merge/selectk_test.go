@@ -32,6 +32,10 @@ func TestKthLargest(t *testing.T) {
 				if got := kthLargest(slices.Clone(a), i); got != sorted[i] {
 					t.Fatalf("%s n=%d i=%d: kthLargest = %d, want %d", name, n, i, got, sorted[i])
 				}
+				j := r.IntN(n)
+				if gi, gj := kthLargestPair(slices.Clone(a), i, j); gi != sorted[i] || gj != sorted[j] {
+					t.Fatalf("%s n=%d i=%d j=%d: kthLargestPair = %d, %d, want %d, %d", name, n, i, j, gi, gj, sorted[i], sorted[j])
+				}
 			}
 		}
 	}
