@@ -104,24 +104,20 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 		}
 	}
 	base := p.in.Base
-	if consensus && haveConsRows {
+	switch {
+	case consensus && haveConsRows:
 		return p.consensusRows(out)
+	case consensus:
+		return p.consensusSums(out)
 	}
 	return forChunks(p.n, func(_, lo, hi int) error {
 		buf := make([]float32, k*blockLen)
 		tb := make([][]float32, k)
-		var acc [4][blockLen]float64
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			m := bhi - blo
 			b := base[blo:bhi]
 			o := out[blo:bhi]
-			if consensus {
-				if err := p.consensusBlock(acc[0][:m], acc[1][:m], acc[2][:m], acc[3][:m], buf[:m], blo, bhi, out); err != nil {
-					return err
-				}
-				continue
-			}
 			var bad uint32
 			for i := range tb {
 				tb[i] = buf[i*blockLen : i*blockLen+m]
@@ -146,10 +142,28 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 	})
 }
 
+// consensusSums merges by TIES sign election and disjoint mean block by
+// block, expert by expert into float64 sums in memory (consensusBlock): the
+// path of CPUs without AVX-512.
+func (p *plan) consensusSums(out []float32) error {
+	return forChunks(p.n, func(_, lo, hi int) error {
+		t := make([]float32, blockLen)
+		var acc [4][blockLen]float64
+		for blo := lo; blo < hi; blo += blockLen {
+			bhi := min(blo+blockLen, hi)
+			m := bhi - blo
+			if err := p.consensusBlock(acc[0][:m], acc[1][:m], acc[2][:m], acc[3][:m], t[:m], blo, bhi, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // consensusRows merges by TIES sign election and disjoint mean block by
 // block: every expert's sparsifier writes its τ̂ for the block into a row
 // of scratch, then consRows elects and averages all rows in one pass with
-// the sums in registers. The result is bit-identical to consensusBlock's.
+// the sums in registers. The result is bit-identical to consensusSums'.
 func (p *plan) consensusRows(out []float32) error {
 	k := len(p.in.Experts)
 	lambda, normalize := p.common.Lambda, p.common.Normalize

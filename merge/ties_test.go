@@ -171,3 +171,41 @@ func TestDot64(t *testing.T) {
 		}
 	}
 }
+
+// TestConsensusPaths merges with every consensus method through both
+// consensus paths — per-expert float64 sums (CPUs without AVX-512) and
+// one pass over τ̂ rows — and requires bit-identical outputs, including a
+// tail that is not a multiple of 8.
+func TestConsensusPaths(t *testing.T) {
+	n := 2*chunkLen + 777
+	in := randInput(41, n, 4, false)
+	in.Name = "layer.1"
+	for m, p := range map[string]Params{
+		TIES:            {Density: F64(0.2)},
+		DareTIES:        {Density: F64(0.3)},
+		BreadcrumbsTIES: {Density: F64(0.3)},
+		Della:           {Density: F64(0.4), Epsilon: F64(0.1)},
+	} {
+		in := in
+		in.Params = same(4, p)
+		in.Weights = []float64{1, 0.5, -0.25, 2}
+		outs := [2][]float32{make([]float32, n), make([]float32, n)}
+		for i, path := range []func(*plan, []float32) error{(*plan).consensusSums, (*plan).consensusRows} {
+			pl, err := prepare(m, in, outs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pl.buildSparsifiers(9); err != nil {
+				t.Fatal(err)
+			}
+			if err := path(pl, outs[i]); err != nil {
+				t.Fatal(m, err)
+			}
+		}
+		for j := range outs[0] {
+			if math.Float32bits(outs[0][j]) != math.Float32bits(outs[1][j]) {
+				t.Fatalf("%s: entry %d = %v (sums), %v (rows)", m, j, outs[0][j], outs[1][j])
+			}
+		}
+	}
+}
