@@ -184,6 +184,7 @@ func TestPeakRSS(t *testing.T) {
 	for _, gib := range []float64{0.25, 0.5, 1} {
 		md := filepath.Join(dir, fmt.Sprintf("models-%v", gib))
 		base, experts := benchModels(t, md, k, int64(gib*(1<<30)))
+		catFiles(t, append([]string{base}, experts...)...) // large files are written past the page cache
 		for _, method := range methods {
 			var yml strings.Builder
 			fmt.Fprintf(&yml, "merge_method: %s\nbase_model: %s\nmodels:\n", method, base)
