@@ -142,9 +142,14 @@ func sampleBracket(e, b []float32, r int) bracket {
 // sampleBlockLen entries spread evenly over n > smallSelect entries.
 func forSampleRuns(n int, fn func(lo, hi int)) {
 	for s := 0; s < sampleBlocks; s++ {
-		lo := int(int64(s) * int64(n-sampleBlockLen) / (sampleBlocks - 1))
+		lo := sampleRunStart(n, s)
 		fn(lo, lo+sampleBlockLen)
 	}
+}
+
+// sampleRunStart is the first entry of sample run s of n entries.
+func sampleRunStart(n, s int) int {
+	return int(int64(s) * int64(n-sampleBlockLen) / (sampleBlocks - 1))
 }
 
 // bracketFromSample brackets the r-th largest of n magnitudes from the
@@ -235,17 +240,24 @@ func selectCuts(experts [][]float32, b []float32, r []int) []cut {
 		return cuts
 	}
 	n := len(experts[big[0]])
-	// Sample every expert at the same runs, each run of the base read once.
+	// Sample every expert at the same runs, each run of the base read once,
+	// in groups of runs on every core (the reads are cache misses).
 	samples := make([][]uint64, len(big))
 	for x := range samples {
-		samples[x] = make([]uint64, 0, sampleBlocks*sampleBlockLen)
+		samples[x] = make([]uint64, sampleBlocks*sampleBlockLen)
 	}
-	forSampleRuns(n, func(lo, hi int) {
-		for x, i := range big {
-			for j := lo; j < hi; j++ {
-				samples[x] = append(samples[x], uint64(tauAbs(experts[i], b, j)))
+	const runsPerGroup = 64
+	_ = forEach(sampleBlocks/runsPerGroup, func(g int) error {
+		for s := g * runsPerGroup; s < (g+1)*runsPerGroup; s++ {
+			lo := sampleRunStart(n, s)
+			for x, i := range big {
+				dst := samples[x][s*sampleBlockLen : (s+1)*sampleBlockLen]
+				for j := range dst {
+					dst[j] = uint64(tauAbs(experts[i], b, lo+j))
+				}
 			}
 		}
+		return nil
 	})
 	brackets := make([]bracket, len(big))
 	scans := make([]bracketScan, len(big))
