@@ -60,8 +60,9 @@ func (p *plan) taskArithmetic(out []float32) error {
 func (p *plan) weightedSum(base []float32, sub float32, scale float64, out []float32) error {
 	ex := p.in.Experts
 	zero := make([]float32, blockLen)
-	return forChunks(p.n, func(_, lo, hi int) error {
+	err := forChunks(p.n, func(_, lo, hi int) error {
 		var acc [blockLen]float64
+		var sc *statsScratch
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			a := acc[:bhi-blo]
@@ -82,9 +83,14 @@ func (p *plan) weightedSum(base []float32, sub float32, scale float64, out []flo
 			if bad {
 				return p.nonFinite(blo, bhi)
 			}
+			p.fillRange(p.bstats, &sc, out, blo, bhi)
 		}
 		return nil
 	})
+	if err == nil && p.bstats != nil {
+		p.bstats.done = true
+	}
+	return err
 }
 
 // sparseMerge runs every expert's sparsifier block by block and combines
@@ -167,10 +173,11 @@ func (p *plan) consensusSums(out []float32) error {
 func (p *plan) consensusRows(out []float32) error {
 	k := len(p.in.Experts)
 	lambda, normalize := p.common.Lambda, p.common.Normalize
-	return forChunks(p.n, func(_, lo, hi int) error {
+	err := forChunks(p.n, func(_, lo, hi int) error {
 		buf := make([]float32, k*blockLen)
 		rows := make([][]float32, k)
 		ptrs := make([]*float32, k)
+		var sc *statsScratch
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			m := bhi - blo
@@ -184,9 +191,14 @@ func (p *plan) consensusRows(out []float32) error {
 				return p.nonFinite(blo, bhi)
 			}
 			consRows(out[blo:bhi], b, rows, ptrs, p.weights, lambda, normalize)
+			p.fillRange(p.bstats, &sc, out, blo, bhi)
 		}
 		return nil
 	})
+	if err == nil && p.bstats != nil {
+		p.bstats.done = true
+	}
+	return err
 }
 
 // consensusBlock merges entries [blo, bhi) by TIES sign election and

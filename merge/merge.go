@@ -48,10 +48,11 @@ func MergeTensor(method string, in Input, seed uint64, out []float32) (TensorSta
 	if err != nil {
 		return TensorStats{}, fmt.Errorf("tensor %q: %w", in.Name, err)
 	}
+	p.bstats = p.newBlockStats()
 	if err := p.run(seed, out); err != nil {
 		return TensorStats{}, fmt.Errorf("tensor %q: %w", in.Name, err)
 	}
-	st, err := p.stats(out)
+	st, err := p.stats(p.bstats, out)
 	if err != nil {
 		return TensorStats{}, fmt.Errorf("tensor %q: %w", in.Name, err)
 	}
@@ -68,6 +69,10 @@ type plan struct {
 	weights []float64
 	common  Resolved // non-per-expert parameters (from expert 0)
 	sps     []sparsifier
+	// bstats receives the diagnostics' sampled blocks; kernels that fill
+	// them while the inputs are in cache set bstats.done. Nil without task
+	// vectors.
+	bstats *blockStats
 }
 
 func prepare(method string, in Input, out []float32) (*plan, error) {
