@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -20,76 +21,130 @@ const (
 	// address, the file offset and the length (a multiple of the usual
 	// logical block sizes, 512 and 4096).
 	directAlign = 4096
-	// directBufBytes is the size of the staging buffer, and of each write.
+	// directBufBytes is the size of each of the two staging buffers, and of
+	// each write.
 	directBufBytes = 4 << 20
 	// directMinBytes is the smallest file written with O_DIRECT.
 	directMinBytes = 64 << 20
 )
 
-// directWriter stages a file's bytes in an aligned buffer and writes it in
-// full aligned blocks to a file opened with O_DIRECT. If the filesystem
-// rejects a direct write (EINVAL), it switches the file back to ordinary
-// writes and goes on. finish pads the last block and truncates the file to
-// its real size.
+// directWriter stages a file's bytes in aligned buffers and writes them in
+// full aligned blocks to a file opened with O_DIRECT. Two buffers take
+// turns: while a background goroutine writes one (the device's time), the
+// caller fills the other (the copy's), so the two overlap. If the
+// filesystem rejects a direct write (EINVAL), the file is switched back to
+// ordinary writes and writing goes on. finish pads the last block and
+// truncates the file to its real size; stop ends the background goroutine
+// without finishing.
 type directWriter struct {
-	f      *os.File
-	buf    []byte // aligned; len = bytes pending, cap = directBufBytes
-	direct bool   // false once writes go through the page cache
+	f     *os.File
+	cur   []byte // aligned; len = bytes pending, cap = directBufBytes
+	off   int64  // file offset of cur[0]
+	free  chan []byte
+	queue chan directBlock
+	done  chan struct{}
+
+	mu     sync.Mutex
+	err    error // the background writer's first error
+	closed bool  // queue is closed
+}
+
+// directBlock is one full buffer for the background writer.
+type directBlock struct {
+	b   []byte
+	off int64
 }
 
 // newDirectWriter returns a writer for f, which must already have
 // O_DIRECT set (see setDirect) and be empty.
 func newDirectWriter(f *os.File) *directWriter {
-	mem := make([]byte, directBufBytes+directAlign)
-	off := int(-uintptr(unsafe.Pointer(&mem[0])) & (directAlign - 1))
-	return &directWriter{f: f, buf: mem[off : off : off+directBufBytes], direct: true}
+	d := &directWriter{f: f, free: make(chan []byte, 2), queue: make(chan directBlock, 1), done: make(chan struct{})} // free holds both buffers: the flusher never blocks on it
+	d.cur = alignedBuffer()
+	d.free <- alignedBuffer()
+	go d.flusher()
+	return d
 }
 
-// Write stages p, writing every full buffer.
+// alignedBuffer returns an empty buffer of capacity directBufBytes whose
+// first byte is directAlign-aligned.
+func alignedBuffer() []byte {
+	mem := make([]byte, directBufBytes+directAlign)
+	off := int(-uintptr(unsafe.Pointer(&mem[0])) & (directAlign - 1))
+	return mem[off : off : off+directBufBytes]
+}
+
+// flusher writes queued blocks in order until the queue is closed; after
+// the first error it only hands buffers back.
+func (d *directWriter) flusher() {
+	defer close(d.done)
+	direct := true
+	for blk := range d.queue {
+		if d.failed() == nil {
+			n, err := d.f.WriteAt(blk.b, blk.off)
+			if err != nil && direct && errors.Is(err, syscall.EINVAL) && setDirect(d.f, false) == nil {
+				// The filesystem refuses direct writes: go through the page cache.
+				direct = false
+				_, err = d.f.WriteAt(blk.b[n:], blk.off+int64(n))
+			}
+			if err != nil {
+				d.mu.Lock()
+				d.err = err
+				d.mu.Unlock()
+			}
+		}
+		d.free <- blk.b[:0]
+	}
+}
+
+// failed returns the background writer's first error.
+func (d *directWriter) failed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// Write stages p, handing every full buffer to the background writer.
 func (d *directWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		c := copy(d.buf[len(d.buf):cap(d.buf)], p)
-		d.buf = d.buf[:len(d.buf)+c]
+		c := copy(d.cur[len(d.cur):cap(d.cur)], p)
+		d.cur = d.cur[:len(d.cur)+c]
 		p = p[c:]
 		n += c
-		if len(d.buf) == cap(d.buf) {
-			if err := d.flush(d.buf); err != nil {
+		if len(d.cur) == cap(d.cur) {
+			d.queue <- directBlock{d.cur, d.off}
+			d.off += int64(len(d.cur))
+			d.cur = <-d.free
+			if err := d.failed(); err != nil {
 				return n, err
 			}
-			d.buf = d.buf[:0]
 		}
 	}
 	return n, nil
 }
 
-// flush writes b at the file's offset, falling back to ordinary writes
-// when the filesystem refuses a direct one.
-func (d *directWriter) flush(b []byte) error {
-	n, err := d.f.Write(b)
-	if err != nil && d.direct && errors.Is(err, syscall.EINVAL) {
-		if setDirect(d.f, false) != nil {
-			return err
-		}
-		d.direct = false
-		_, err = d.f.Write(b[n:])
+// finish writes the pending bytes (padded to a whole block), waits for
+// every write, sets the file's size to size and drops the buffers.
+func (d *directWriter) finish(size int64) error {
+	if len(d.cur) > 0 {
+		b := d.cur[:len(d.cur)+(-len(d.cur)&(directAlign-1))]
+		clear(b[len(d.cur):])
+		d.queue <- directBlock{b, d.off}
 	}
-	return err
+	d.stop()
+	d.cur = nil
+	if err := d.failed(); err != nil {
+		return err
+	}
+	return d.f.Truncate(size)
 }
 
-// finish writes the pending bytes (padded to a whole block while writes
-// are direct), sets the file's size to size and drops the buffer.
-func (d *directWriter) finish(size int64) error {
-	if b := d.buf; len(b) > 0 {
-		if d.direct {
-			pad := -len(b) & (directAlign - 1)
-			b = b[:len(b)+pad]
-			clear(b[len(d.buf):])
-		}
-		if err := d.flush(b); err != nil {
-			return err
-		}
+// stop ends the background writer after the queued writes; safe to call
+// more than once.
+func (d *directWriter) stop() {
+	if !d.closed {
+		d.closed = true
+		close(d.queue)
 	}
-	d.buf = nil
-	return d.f.Truncate(size)
+	<-d.done
 }

@@ -68,8 +68,9 @@
 // the maximum shard size and writes the index (metadata.total_size = sum of
 // tensor bytes) last. Close fsyncs each file before renaming it.
 //
-// A file of 64 MiB or more is written with O_DIRECT on Linux, through one
-// reused 4 MiB aligned buffer, bypassing the page cache: on a virtual
+// A file of 64 MiB or more is written with O_DIRECT on Linux, through two
+// reused 4 MiB aligned buffers (one filled while the other is written by a
+// background goroutine), bypassing the page cache: on a virtual
 // machine that returns freed memory to its host, each new page-cache page
 // of an ordinary write costs a host fault, which made the kernel's copy the
 // dearest part of writing a merge. The last block is padded and the file

@@ -319,6 +319,9 @@ func (w *FileWriter) Abort() {
 		return
 	}
 	w.done = true
+	if w.dio != nil {
+		w.dio.stop()
+	}
 	w.tmp.Close()
 	os.Remove(w.tmp.Name())
 }

@@ -265,6 +265,18 @@ func TestDirectWrites(t *testing.T) {
 	if !bytes.Equal(files[0], files[1]) {
 		t.Fatalf("direct file differs from the buffered one (%d vs %d bytes)", len(files[1]), len(files[0]))
 	}
+	// Aborting mid-file stops the background writer and leaves nothing.
+	w, err := createFile(filepath.Join(dir, "aborted.safetensors"), infos, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteFloat32("a", big); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort()
+	if names, _ := filepath.Glob(filepath.Join(dir, "*aborted*")); len(names) != 0 {
+		t.Errorf("abort left %v", names)
+	}
 	c, err := Open(filepath.Join(dir, "m1.safetensors"))
 	if err != nil {
 		t.Fatal(err)
