@@ -110,6 +110,9 @@ const (
 	sampleBlockLen = 64
 )
 
+// sampledSelect selects the first r entries of τ = e − b through a sampled
+// bracket and one scan; false means the bracket missed and radixSelect
+// must decide.
 func sampledSelect(e, b []float32, r int) (cut, bool) {
 	n := len(e)
 	br := sampleBracket(e, b, r)
