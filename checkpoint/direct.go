@@ -24,6 +24,9 @@ const (
 	// directBufBytes is the size of each of the two staging buffers, and of
 	// each write.
 	directBufBytes = 4 << 20
+	// directPreBytes is how much a direct writer keeps before its first
+	// large write without allocating its buffers (room for the header).
+	directPreBytes = 1 << 20
 	// directMinBytes is the smallest file written with O_DIRECT.
 	directMinBytes = 64 << 20
 )
@@ -35,18 +38,22 @@ const (
 // filesystem rejects a direct write (EINVAL), the file is switched back to
 // ordinary writes and writing goes on. finish pads the last block and
 // truncates the file to its real size; stop ends the background goroutine
-// without finishing.
+// without finishing. The buffers and the goroutine exist only from the
+// first Write to finish or stop, so the shards of a sharded model, written
+// one after the other, hold one pair at a time.
 type directWriter struct {
 	f     *os.File
+	pre   []byte // bytes written before the first large write (the header)
 	cur   []byte // aligned; len = bytes pending, cap = directBufBytes
 	off   int64  // file offset of cur[0]
 	free  chan []byte
 	queue chan directBlock
 	done  chan struct{}
 
-	mu     sync.Mutex
-	err    error // the background writer's first error
-	closed bool  // queue is closed
+	mu      sync.Mutex
+	err     error // the background writer's first error
+	started bool  // buffers allocated and the background writer running
+	closed  bool  // queue is closed
 }
 
 // directBlock is one full buffer for the background writer.
@@ -58,11 +65,20 @@ type directBlock struct {
 // newDirectWriter returns a writer for f, which must already have
 // O_DIRECT set (see setDirect) and be empty.
 func newDirectWriter(f *os.File) *directWriter {
-	d := &directWriter{f: f, free: make(chan []byte, 2), queue: make(chan directBlock, 1), done: make(chan struct{})} // free holds both buffers: the flusher never blocks on it
+	return &directWriter{f: f}
+}
+
+// start allocates the buffers and starts the background writer.
+func (d *directWriter) start() {
+	d.started = true
+	d.free = make(chan []byte, 2) // holds both buffers: the flusher never blocks on it
+	d.queue = make(chan directBlock, 1)
+	d.done = make(chan struct{})
 	d.cur = alignedBuffer()
 	d.free <- alignedBuffer()
 	go d.flusher()
-	return d
+	d.cur = append(d.cur, d.pre...) // fits: at most directPreBytes
+	d.pre = nil
 }
 
 // alignedBuffer returns an empty buffer of capacity directBufBytes whose
@@ -105,6 +121,16 @@ func (d *directWriter) failed() error {
 
 // Write stages p, handing every full buffer to the background writer.
 func (d *directWriter) Write(p []byte) (int, error) {
+	if d.closed {
+		return 0, errors.New("direct writer is closed")
+	}
+	if !d.started {
+		if len(d.pre)+len(p) <= directPreBytes {
+			d.pre = append(d.pre, p...)
+			return len(p), nil
+		}
+		d.start()
+	}
 	n := 0
 	for len(p) > 0 {
 		c := copy(d.cur[len(d.cur):cap(d.cur)], p)
@@ -126,25 +152,31 @@ func (d *directWriter) Write(p []byte) (int, error) {
 // finish writes the pending bytes (padded to a whole block), waits for
 // every write, sets the file's size to size and drops the buffers.
 func (d *directWriter) finish(size int64) error {
-	if len(d.cur) > 0 {
+	if !d.started && !d.closed && len(d.pre) > 0 {
+		d.start()
+	}
+	if d.started && !d.closed && len(d.cur) > 0 {
 		b := d.cur[:len(d.cur)+(-len(d.cur)&(directAlign-1))]
 		clear(b[len(d.cur):])
 		d.queue <- directBlock{b, d.off}
 	}
 	d.stop()
-	d.cur = nil
 	if err := d.failed(); err != nil {
 		return err
 	}
 	return d.f.Truncate(size)
 }
 
-// stop ends the background writer after the queued writes; safe to call
-// more than once.
+// stop ends the background writer after the queued writes and drops the
+// buffers; safe to call more than once.
 func (d *directWriter) stop() {
-	if !d.closed {
-		d.closed = true
-		close(d.queue)
+	if d.closed {
+		return
 	}
-	<-d.done
+	d.closed = true
+	if d.started {
+		close(d.queue)
+		<-d.done
+	}
+	d.pre, d.cur, d.free = nil, nil, nil
 }

@@ -265,6 +265,30 @@ func TestDirectWrites(t *testing.T) {
 	if !bytes.Equal(files[0], files[1]) {
 		t.Fatalf("direct file differs from the buffered one (%d vs %d bytes)", len(files[1]), len(files[0]))
 	}
+	// A file that never fills a buffer is written at Close.
+	small := []TensorInfo{{Name: "s", DType: F32, Shape: []int64{3}}}
+	var smalls [][]byte
+	for i, directMin := range []int64{math.MaxInt64, 0} {
+		path := filepath.Join(dir, fmt.Sprintf("small%d.safetensors", i))
+		w, err := createFile(path, small, nil, directMin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteFloat32("s", []float32{4, 5, 6}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		smalls = append(smalls, b)
+	}
+	if !bytes.Equal(smalls[0], smalls[1]) {
+		t.Errorf("small direct file differs from the buffered one")
+	}
 	// Aborting mid-file stops the background writer and leaves nothing.
 	w, err := createFile(filepath.Join(dir, "aborted.safetensors"), infos, nil, 0)
 	if err != nil {
