@@ -2,7 +2,15 @@
 
 package checkpoint
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // startWriteback does nothing here: the final fsync writes everything.
 func startWriteback(f *os.File, off, n int64) {}
+
+// setDirect reports that O_DIRECT is not used on this system.
+func setDirect(f *os.File, on bool) error {
+	return errors.ErrUnsupported
+}

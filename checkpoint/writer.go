@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,7 +29,9 @@ const writebackBytes = 32 << 20
 type FileWriter struct {
 	path    string // final name
 	tmp     *os.File
-	bw      *bufio.Writer
+	out     io.Writer     // bw, or dio for a large file
+	bw      *bufio.Writer // nil when writing with O_DIRECT
+	dio     *directWriter // nil when writing through the page cache
 	tensors []TensorInfo
 	next    int // index of the next tensor to write
 	buf     []byte
@@ -41,8 +44,15 @@ type FileWriter struct {
 // CreateFile starts writing a safetensors file at path with the given
 // tensors (in this order) and metadata. Names must be unique, non-empty and
 // not "__metadata__"; dtypes must be known. Nothing appears under path
-// until Close succeeds.
+// until Close succeeds. A file of 64 MiB or more is written with O_DIRECT
+// where the system and filesystem allow it (see directWriter), otherwise
+// through the page cache.
 func CreateFile(path string, tensors []TensorInfo, metadata map[string]string) (*FileWriter, error) {
+	return createFile(path, tensors, metadata, directMinBytes)
+}
+
+// createFile is CreateFile writing with O_DIRECT from directMin bytes on.
+func createFile(path string, tensors []TensorInfo, metadata map[string]string, directMin int64) (*FileWriter, error) {
 	hdr, err := buildHeader(tensors, metadata)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -51,8 +61,19 @@ func CreateFile(path string, tensors []TensorInfo, metadata map[string]string) (
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	w := &FileWriter{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, 1<<20), tensors: append([]TensorInfo(nil), tensors...)}
-	if _, err := w.bw.Write(hdr); err != nil {
+	w := &FileWriter{path: path, tmp: tmp, tensors: append([]TensorInfo(nil), tensors...)}
+	size := int64(len(hdr))
+	for _, t := range tensors {
+		size += t.NumBytes() // buildHeader checked the sizes and their sum
+	}
+	if size >= directMin && setDirect(tmp, true) == nil {
+		w.dio = newDirectWriter(tmp)
+		w.out = w.dio
+	} else {
+		w.bw = bufio.NewWriterSize(tmp, 1<<20)
+		w.out = w.bw
+	}
+	if _, err := w.out.Write(hdr); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -165,7 +186,7 @@ func (w *FileWriter) WriteRaw(name string, data []byte) error {
 	if int64(len(data)) != t.NumBytes() {
 		return fmt.Errorf("%s: tensor %q: got %d bytes, want %d for %s %v", w.path, name, len(data), t.NumBytes(), t.DType, t.Shape)
 	}
-	if _, err := w.bw.Write(data); err != nil {
+	if _, err := w.out.Write(data); err != nil {
 		w.err = fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
 		return w.err
 	}
@@ -175,10 +196,11 @@ func (w *FileWriter) WriteRaw(name string, data []byte) error {
 // tensorDone counts a written tensor and, every writebackBytes, flushes
 // the buffer and starts the kernel's writeback of what was written since
 // the last time (advisory: the fsync in Close still reports any failure).
+// Direct writes need no writeback.
 func (w *FileWriter) tensorDone(name string, n int64) error {
 	w.next++
 	w.pos += n
-	if w.pos-w.kicked < writebackBytes {
+	if w.dio != nil || w.pos-w.kicked < writebackBytes {
 		return nil
 	}
 	if err := w.bw.Flush(); err != nil {
@@ -207,7 +229,7 @@ func (w *FileWriter) WriteFloat32(name string, data []float32) error {
 	if t.DType == F32 {
 		// The common case writes the caller's storage as is, no conversion copy.
 		if b, ok := f32Bytes(data); ok {
-			if _, err := w.bw.Write(b); err != nil {
+			if _, err := w.out.Write(b); err != nil {
 				w.err = fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
 				return w.err
 			}
@@ -224,7 +246,7 @@ func (w *FileWriter) WriteFloat32(name string, data []float32) error {
 		if err := encodeFloat32(t.DType, chunk, b); err != nil {
 			return fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
 		}
-		if _, err := w.bw.Write(b); err != nil {
+		if _, err := w.out.Write(b); err != nil {
 			w.err = fmt.Errorf("%s: tensor %q: %w", w.path, name, err)
 			return w.err
 		}
@@ -244,7 +266,11 @@ func (w *FileWriter) finish() error {
 	if w.next < len(w.tensors) {
 		return fmt.Errorf("%s: tensor %q: declared but not written", w.path, w.tensors[w.next].Name)
 	}
-	if err := w.bw.Flush(); err != nil {
+	if w.dio != nil {
+		if err := w.dio.finish(w.pos); err != nil {
+			return fmt.Errorf("%s: %w", w.path, err)
+		}
+	} else if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("%s: %w", w.path, err)
 	}
 	if err := w.tmp.Chmod(0o644); err != nil {
@@ -293,6 +319,9 @@ func (w *FileWriter) Abort() {
 		return
 	}
 	w.done = true
+	if w.dio != nil {
+		w.dio.stop()
+	}
 	w.tmp.Close()
 	os.Remove(w.tmp.Name())
 }

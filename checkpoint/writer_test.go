@@ -3,8 +3,12 @@ package checkpoint
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,5 +209,104 @@ func TestReleaseDropsPages(t *testing.T) {
 	}
 	if again, _ := c.Float32("big", got); again[12345] != 12345 {
 		t.Errorf("released tensor re-read wrong: %v", again[12345])
+	}
+}
+
+// TestDirectWrites writes the same tensors through the page cache and with
+// O_DIRECT (staging buffer boundaries crossed mid-tensor, a padded last
+// block, a tensor converted to bf16, an empty one) and requires identical
+// files of the exact size.
+func TestDirectWrites(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(1, 2))
+	big := make([]float32, directBufBytes/4+12345)
+	for j := range big {
+		big[j] = float32(r.NormFloat64())
+	}
+	raw := make([]byte, 3*directBufBytes/2+7)
+	for j := range raw {
+		raw[j] = byte(r.Uint32())
+	}
+	infos := []TensorInfo{
+		{Name: "a", DType: F32, Shape: []int64{int64(len(big))}},
+		{Name: "b", DType: U8, Shape: []int64{int64(len(raw))}},
+		{Name: "c", DType: BF16, Shape: []int64{int64(len(big))}},
+		{Name: "d", DType: F32, Shape: []int64{0}},
+		{Name: "e", DType: F32, Shape: []int64{3}},
+	}
+	var files [][]byte
+	for _, directMin := range []int64{math.MaxInt64, 0} {
+		path := filepath.Join(dir, fmt.Sprintf("m%d.safetensors", len(files)))
+		w, err := createFile(path, infos, map[string]string{"k": "v"}, directMin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (w.dio != nil) != (directMin == 0) {
+			t.Fatalf("directMin %d: direct = %v", directMin, w.dio != nil)
+		}
+		for _, step := range []error{
+			w.WriteFloat32("a", big),
+			w.WriteRaw("b", raw),
+			w.WriteFloat32("c", big),
+			w.WriteFloat32("d", nil),
+			w.WriteFloat32("e", []float32{1, 2, 3}),
+			w.Close(),
+		} {
+			if step != nil {
+				t.Fatal(step)
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Fatalf("direct file differs from the buffered one (%d vs %d bytes)", len(files[1]), len(files[0]))
+	}
+	// A file that never fills a buffer is written at Close.
+	small := []TensorInfo{{Name: "s", DType: F32, Shape: []int64{3}}}
+	var smalls [][]byte
+	for i, directMin := range []int64{math.MaxInt64, 0} {
+		path := filepath.Join(dir, fmt.Sprintf("small%d.safetensors", i))
+		w, err := createFile(path, small, nil, directMin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteFloat32("s", []float32{4, 5, 6}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		smalls = append(smalls, b)
+	}
+	if !bytes.Equal(smalls[0], smalls[1]) {
+		t.Errorf("small direct file differs from the buffered one")
+	}
+	// Aborting mid-file stops the background writer and leaves nothing.
+	w, err := createFile(filepath.Join(dir, "aborted.safetensors"), infos, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteFloat32("a", big); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort()
+	if names, _ := filepath.Glob(filepath.Join(dir, "*aborted*")); len(names) != 0 {
+		t.Errorf("abort left %v", names)
+	}
+	c, err := Open(filepath.Join(dir, "m1.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := c.Float32("e", nil); err != nil || !slices.Equal(got, []float32{1, 2, 3}) {
+		t.Errorf("e = %v, %v", got, err)
 	}
 }

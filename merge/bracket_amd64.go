@@ -5,6 +5,7 @@ package merge
 import (
 	"math"
 	"math/bits"
+	"unsafe"
 )
 
 //go:noescape
@@ -34,23 +35,29 @@ func collectBracket(e, b []float32, clo, chi int, lo, hi uint32, max int) (int, 
 		lo1 = math.MaxInt32
 	}
 	hi32 := int32(min(hi, math.MaxInt32))
-	var masks [chunkLen / 8]uint8
-	g := bracketAVX2(&ee[0], &bb[0], n8, sub, lo1, hi32, &masks[0])
+	// One mask bit per entry, bytes written by the kernel, read back as
+	// little-endian words: bit j of the array is entry j.
+	var masks [chunkLen / 64]uint64
+	words := (n8 + 63) / 64
+	clear(masks[:words])
+	g := bracketAVX2(&ee[0], &bb[0], n8, sub, lo1, hi32, (*uint8)(unsafe.Pointer(&masks[0])))
 	// Size the list once: growing it by appends costs more than the scan.
 	count := 0
-	for _, m := range masks[:n8/8] {
-		count += bits.OnesCount8(m)
+	for _, m := range masks[:words] {
+		count += bits.OnesCount64(m)
 	}
 	if count > max {
 		return 0, nil, true
 	}
-	list := make([]uint64, 0, count+7)
-	for gi, m := range masks[:n8/8] {
+	list := make([]uint64, count)
+	c := 0
+	for wi, m := range masks[:words] {
 		for m != 0 {
-			j := gi*8 + bits.TrailingZeros8(m)
+			j := wi*64 + bits.TrailingZeros64(m)
 			m &= m - 1
 			ab := math.Float32bits(ee[j]-sub*bb[j]) & absMask
-			list = append(list, rankKey(ab, clo+j))
+			list[c] = rankKey(ab, clo+j)
+			c++
 		}
 	}
 	tg, tl, over := collectBracketGo(e, b, clo+n8, chi, lo, hi, max-len(list))

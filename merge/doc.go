@@ -94,10 +94,15 @@
 // for any GOMAXPROCS.
 //
 // On amd64 with AVX2 the hot loops — the weighted sum of linear and
-// task_arithmetic, the TIES consensus (trim fused with sign election and
-// disjoint mean, so trimmed copies are never stored) and the bracket scan
-// of the top-k selection — run in assembly (*_amd64.s), as does DARE's
-// random drop when the CPU has AVX-512 (F, VL, DQ). Each does exactly
+// task_arithmetic, the TIES trim and consensus, the bracket scan of the
+// top-k selection and the diagnostics' dot products — run in assembly
+// (*_amd64.s), as do DARE's random drop and the one-pass consensus when the
+// CPU has AVX-512 (F, VL, DQ). With AVX-512 each expert's trimmed or
+// dropped τ̂ of a 512-entry block goes into a row of scratch and one pass
+// elects signs and averages every row with its sums in registers; with
+// AVX2 only, the trim is fused into per-expert passes over float64 sums.
+// The top-k trims of all experts of a tensor share one sample and one scan
+// (the base read once). Each does exactly
 // the float32/float64 operations of its portable Go twin, in the same order
 // and without fused multiply-adds, and tests compare the two bit for bit,
 // so results do not depend on the CPU either. Build with -tags purego to

@@ -60,8 +60,9 @@ func (p *plan) taskArithmetic(out []float32) error {
 func (p *plan) weightedSum(base []float32, sub float32, scale float64, out []float32) error {
 	ex := p.in.Experts
 	zero := make([]float32, blockLen)
-	return forChunks(p.n, func(_, lo, hi int) error {
+	err := forChunks(p.n, func(_, lo, hi int) error {
 		var acc [blockLen]float64
+		var sc *statsScratch
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			a := acc[:bhi-blo]
@@ -82,9 +83,14 @@ func (p *plan) weightedSum(base []float32, sub float32, scale float64, out []flo
 			if bad {
 				return p.nonFinite(blo, bhi)
 			}
+			p.fillRange(p.bstats, &sc, out, blo, bhi)
 		}
 		return nil
 	})
+	if err == nil && p.bstats != nil {
+		p.bstats.done = true
+	}
+	return err
 }
 
 // sparseMerge runs every expert's sparsifier block by block and combines
@@ -104,21 +110,20 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 		}
 	}
 	base := p.in.Base
+	switch {
+	case consensus && haveConsRows:
+		return p.consensusRows(out)
+	case consensus:
+		return p.consensusSums(out)
+	}
 	return forChunks(p.n, func(_, lo, hi int) error {
 		buf := make([]float32, k*blockLen)
 		tb := make([][]float32, k)
-		var acc [4][blockLen]float64
 		for blo := lo; blo < hi; blo += blockLen {
 			bhi := min(blo+blockLen, hi)
 			m := bhi - blo
 			b := base[blo:bhi]
 			o := out[blo:bhi]
-			if consensus {
-				if err := p.consensusBlock(acc[0][:m], acc[1][:m], acc[2][:m], acc[3][:m], buf[:m], blo, bhi, out); err != nil {
-					return err
-				}
-				continue
-			}
 			var bad uint32
 			for i := range tb {
 				tb[i] = buf[i*blockLen : i*blockLen+m]
@@ -141,6 +146,59 @@ func (p *plan) sparseMerge(consensus bool, out []float32) error {
 		}
 		return nil
 	})
+}
+
+// consensusSums merges by TIES sign election and disjoint mean block by
+// block, expert by expert into float64 sums in memory (consensusBlock): the
+// path of CPUs without AVX-512.
+func (p *plan) consensusSums(out []float32) error {
+	return forChunks(p.n, func(_, lo, hi int) error {
+		t := make([]float32, blockLen)
+		var acc [4][blockLen]float64
+		for blo := lo; blo < hi; blo += blockLen {
+			bhi := min(blo+blockLen, hi)
+			m := bhi - blo
+			if err := p.consensusBlock(acc[0][:m], acc[1][:m], acc[2][:m], acc[3][:m], t[:m], blo, bhi, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// consensusRows merges by TIES sign election and disjoint mean block by
+// block: every expert's sparsifier writes its τ̂ for the block into a row
+// of scratch, then consRows elects and averages all rows in one pass with
+// the sums in registers. The result is bit-identical to consensusSums'.
+func (p *plan) consensusRows(out []float32) error {
+	k := len(p.in.Experts)
+	lambda, normalize := p.common.Lambda, p.common.Normalize
+	err := forChunks(p.n, func(_, lo, hi int) error {
+		buf := make([]float32, k*blockLen)
+		rows := make([][]float32, k)
+		ptrs := make([]*float32, k)
+		var sc *statsScratch
+		for blo := lo; blo < hi; blo += blockLen {
+			bhi := min(blo+blockLen, hi)
+			m := bhi - blo
+			b := p.in.Base[blo:bhi]
+			var bad uint32
+			for i := range rows {
+				rows[i] = buf[i*blockLen : i*blockLen+m]
+				bad |= p.sps[i].apply(rows[i], p.in.Experts[i][blo:bhi], b, blo)
+			}
+			if bad&signBit != 0 {
+				return p.nonFinite(blo, bhi)
+			}
+			consRows(out[blo:bhi], b, rows, ptrs, p.weights, lambda, normalize)
+			p.fillRange(p.bstats, &sc, out, blo, bhi)
+		}
+		return nil
+	})
+	if err == nil && p.bstats != nil {
+		p.bstats.done = true
+	}
+	return err
 }
 
 // consensusBlock merges entries [blo, bhi) by TIES sign election and

@@ -48,10 +48,11 @@ func MergeTensor(method string, in Input, seed uint64, out []float32) (TensorSta
 	if err != nil {
 		return TensorStats{}, fmt.Errorf("tensor %q: %w", in.Name, err)
 	}
+	p.bstats = p.newBlockStats()
 	if err := p.run(seed, out); err != nil {
 		return TensorStats{}, fmt.Errorf("tensor %q: %w", in.Name, err)
 	}
-	st, err := p.stats(out)
+	st, err := p.stats(p.bstats, out)
 	if err != nil {
 		return TensorStats{}, fmt.Errorf("tensor %q: %w", in.Name, err)
 	}
@@ -68,6 +69,10 @@ type plan struct {
 	weights []float64
 	common  Resolved // non-per-expert parameters (from expert 0)
 	sps     []sparsifier
+	// bstats receives the diagnostics' sampled blocks; kernels that fill
+	// them while the inputs are in cache set bstats.done. Nil without task
+	// vectors.
+	bstats *blockStats
 }
 
 func prepare(method string, in Input, out []float32) (*plan, error) {
@@ -198,6 +203,14 @@ func (p *plan) run(seed uint64, out []float32) error {
 func (p *plan) buildSparsifiers(seed uint64) error {
 	in := p.in
 	p.sps = make([]sparsifier, len(in.Experts))
+	var tiesCuts []cut // TIES trims per tensor: every expert's selection in one scan
+	if p.method == TIES && p.common.TrimScope != ScopeGlobal {
+		r := make([]int, len(in.Experts))
+		for i := range r {
+			r[i] = keepCount(p.res[i].Density, p.n)
+		}
+		tiesCuts = selectCuts(in.Experts, in.Base, r)
+	}
 	return forEach(len(in.Experts), func(i int) error {
 		r := p.res[i]
 		e := in.Experts[i]
@@ -208,7 +221,7 @@ func (p *plan) buildSparsifiers(seed uint64) error {
 			if r.TrimScope == ScopeGlobal {
 				sp.keep = cutFromThreshold(*r.Threshold)
 			} else {
-				sp.keep = selectCut(e, in.Base, keepCount(r.Density, p.n))
+				sp.keep = tiesCuts[i]
 			}
 			if sp.keep == cutAll {
 				sp.kind = spAll

@@ -3,6 +3,8 @@ package merge
 import (
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 )
 
 // Magnitudes are compared through the bits of |τ| as a float32: for
@@ -88,7 +90,7 @@ func selectCut(e, b []float32, r int) cut {
 		for j := range keys {
 			keys[j] = rankKey(tauAbs(e, b, j), j)
 		}
-		return cutFromKey(nthLargest(keys, r-1))
+		return cutFromKey(kthLargest(keys, r-1))
 	}
 	if k, ok := sampledSelect(e, b, r); ok {
 		return k
@@ -108,15 +110,54 @@ const (
 	sampleBlockLen = 64
 )
 
+// sampledSelect selects the first r entries of τ = e − b through a sampled
+// bracket and one scan; false means the bracket missed and radixSelect
+// must decide.
 func sampledSelect(e, b []float32, r int) (cut, bool) {
 	n := len(e)
-	sample := make([]uint32, 0, sampleBlocks*sampleBlockLen)
-	for s := 0; s < sampleBlocks; s++ {
-		lo := int(int64(s) * int64(n-sampleBlockLen) / (sampleBlocks - 1))
-		for j := lo; j < lo+sampleBlockLen; j++ {
-			sample = append(sample, tauAbs(e, b, j))
+	br := sampleBracket(e, b, r)
+	nc := numChunks(n)
+	scan := bracketScan{greater: make([]int, nc), cands: make([][]uint64, nc), overflow: make([]bool, nc)}
+	_ = forChunks(n, func(c, clo, chi int) error {
+		scan.collect(c, e, b, clo, chi, br)
+		return nil
+	})
+	return scan.cut(n, r)
+}
+
+// bracket is a range [lo, hi] of magnitude bits that holds the r-th
+// largest |τ| with high probability.
+type bracket struct{ lo, hi uint32 }
+
+// sampleBracket brackets the r-th largest magnitude of τ = e − b from a
+// deterministic sample of sampleBlocks runs spread over the tensor.
+func sampleBracket(e, b []float32, r int) bracket {
+	sample := make([]uint64, 0, sampleBlocks*sampleBlockLen)
+	forSampleRuns(len(e), func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			sample = append(sample, uint64(tauAbs(e, b, j)))
 		}
+	})
+	return bracketFromSample(sample, r, len(e))
+}
+
+// forSampleRuns calls fn for each of the sampleBlocks runs [lo, hi) of
+// sampleBlockLen entries spread evenly over n > smallSelect entries.
+func forSampleRuns(n int, fn func(lo, hi int)) {
+	for s := 0; s < sampleBlocks; s++ {
+		lo := sampleRunStart(n, s)
+		fn(lo, lo+sampleBlockLen)
 	}
+}
+
+// sampleRunStart is the first entry of sample run s of n entries.
+func sampleRunStart(n, s int) int {
+	return int(int64(s) * int64(n-sampleBlockLen) / (sampleBlocks - 1))
+}
+
+// bracketFromSample brackets the r-th largest of n magnitudes from the
+// magnitude bits of a sample of them (reordering sample).
+func bracketFromSample(sample []uint64, r, n int) bracket {
 	m := len(sample)
 	// Rank of the target in the sample (0-based, descending), with a margin
 	// of about six standard deviations of the sampled rank.
@@ -125,45 +166,126 @@ func sampledSelect(e, b []float32, r int) (cut, bool) {
 	margin := 6*math.Sqrt(rs*(1-p)+1) + 16
 	hiRank := int(rs - margin) // larger magnitude end
 	loRank := int(rs + margin)
-	keys := make([]uint64, m)
-	for i, v := range sample {
-		keys[i] = uint64(v)
+	br := bracket{lo: 0, hi: math.MaxUint32}
+	switch {
+	case hiRank >= 0 && loRank < m:
+		hi, lo := kthLargestPair(sample, hiRank, loRank)
+		br = bracket{lo: uint32(lo), hi: uint32(hi)}
+	case hiRank >= 0:
+		br.hi = uint32(kthLargest(sample, hiRank))
+	case loRank < m:
+		br.lo = uint32(kthLargest(sample, loRank))
 	}
-	hi := uint32(math.MaxUint32)
-	if hiRank >= 0 {
-		hi = uint32(nthLargest(keys, hiRank))
-	}
-	lo := uint32(0)
-	if loRank < m {
-		lo = uint32(nthLargest(keys, loRank))
-	}
-	limit := max(n/8, 1<<16)
-	nc := numChunks(n)
-	greater := make([]int, nc)
-	cands := make([][]uint64, nc)
-	overflow := make([]bool, nc)
-	perChunk := limit/nc + 1
-	_ = forChunks(n, func(c, clo, chi int) error {
-		greater[c], cands[c], overflow[c] = collectBracket(e, b, clo, chi, lo, hi, perChunk*4)
-		return nil
-	})
+	return br
+}
+
+// bracketScan collects, chunk by chunk, the entries above and within one
+// expert's bracket.
+type bracketScan struct {
+	greater  []int      // per chunk: entries above the bracket
+	cands    [][]uint64 // per chunk: rank keys of the entries within it
+	overflow []bool     // per chunk: too many entries within it
+}
+
+// candidateLimit is the most bracketed entries a selection over n entries
+// accepts before it falls back to radixSelect.
+func candidateLimit(n int) int { return max(n/8, 1<<16) }
+
+// collect scans chunk c = [clo, chi) of τ = e − b.
+func (s *bracketScan) collect(c int, e, b []float32, clo, chi int, br bracket) {
+	perChunk := candidateLimit(len(e))/len(s.greater) + 1
+	s.greater[c], s.cands[c], s.overflow[c] = collectBracket(e, b, clo, chi, br.lo, br.hi, perChunk*4)
+}
+
+// cut finishes the selection of the r-th entry of n from a complete scan;
+// false means the bracket missed (or held too much) and an exact fallback
+// must decide.
+func (s *bracketScan) cut(n, r int) (cut, bool) {
 	total, ncand := 0, 0
-	for c := range greater {
-		if overflow[c] {
+	for c := range s.greater {
+		if s.overflow[c] {
 			return cut{}, false
 		}
-		total += greater[c]
-		ncand += len(cands[c])
+		total += s.greater[c]
+		ncand += len(s.cands[c])
 	}
 	need := r - total
-	if need < 1 || need > ncand || ncand > limit {
+	if need < 1 || need > ncand || ncand > candidateLimit(n) {
 		return cut{}, false
 	}
 	all := make([]uint64, 0, ncand)
-	for _, l := range cands {
+	for _, l := range s.cands {
 		all = append(all, l...)
 	}
-	return cutFromKey(nthLargest(all, need-1)), true
+	return cutFromKey(kthLargest(all, need-1)), true
+}
+
+// selectCuts returns selectCut(experts[i], b, r[i]) for every expert. The
+// large selections share one scan: chunk by chunk, every expert's bracket
+// is collected while the base's chunk stays in cache, so the base is read
+// from memory once instead of once per expert. Results do not depend on
+// the sharing (each selection is exact).
+func selectCuts(experts [][]float32, b []float32, r []int) []cut {
+	cuts := make([]cut, len(experts))
+	var big []int // experts whose selection scans through a bracket
+	for i, e := range experts {
+		if n := len(e); r[i] > 0 && r[i] < n && n > smallSelect {
+			big = append(big, i)
+		}
+	}
+	_ = forEach(len(experts), func(i int) error {
+		if !slices.Contains(big, i) {
+			cuts[i] = selectCut(experts[i], b, r[i])
+		}
+		return nil
+	})
+	if len(big) == 0 {
+		return cuts
+	}
+	n := len(experts[big[0]])
+	// Sample every expert at the same runs, each run of the base read once,
+	// in groups of runs on every core (the reads are cache misses).
+	samples := make([][]uint64, len(big))
+	for x := range samples {
+		samples[x] = make([]uint64, sampleBlocks*sampleBlockLen)
+	}
+	const runsPerGroup = 64
+	_ = forEach(sampleBlocks/runsPerGroup, func(g int) error {
+		for s := g * runsPerGroup; s < (g+1)*runsPerGroup; s++ {
+			lo := sampleRunStart(n, s)
+			for x, i := range big {
+				dst := samples[x][s*sampleBlockLen : (s+1)*sampleBlockLen]
+				for j := range dst {
+					dst[j] = uint64(tauAbs(experts[i], b, lo+j))
+				}
+			}
+		}
+		return nil
+	})
+	brackets := make([]bracket, len(big))
+	scans := make([]bracketScan, len(big))
+	_ = forEach(len(big), func(x int) error {
+		brackets[x] = bracketFromSample(samples[x], r[big[x]], n)
+		nc := numChunks(n)
+		scans[x] = bracketScan{greater: make([]int, nc), cands: make([][]uint64, nc), overflow: make([]bool, nc)}
+		return nil
+	})
+	_ = forChunks(n, func(c, clo, chi int) error {
+		for x, i := range big {
+			scans[x].collect(c, experts[i], b, clo, chi, brackets[x])
+		}
+		return nil
+	})
+	_ = forEach(len(big), func(x int) error {
+		i := big[x]
+		k, ok := scans[x].cut(n, r[i])
+		if !ok {
+			k = radixSelect(experts[i], b, r[i])
+		}
+		cuts[i] = k
+		return nil
+	})
+	return cuts
 }
 
 // collectBracketGo counts the entries of [clo, chi) with magnitude bits
@@ -274,4 +396,103 @@ func nthLargest(a []uint64, i int) uint64 {
 		}
 	}
 	return a[i]
+}
+
+// radixBits is the digit of kthLargest: 2¹¹ buckets (8 KiB of counters).
+const radixBits = 11
+
+// radixSmall is the length below which kthLargest hands over to nthLargest.
+const radixSmall = 512
+
+// kthLargest returns the same element as nthLargest (position i, 0-based,
+// of a sorted in descending order) and also reorders a, but by radix
+// rounds instead of comparisons: each round counts the entries by the top
+// bits of their offset from the smallest, keeps only the bucket holding
+// position i (compacting it to the front of a) and narrows the range by
+// at least 2¹⁰, until few entries remain for nthLargest. Each round is
+// three branch-light passes, so a large selection costs a few passes
+// instead of quickselect's mispredicted comparisons.
+func kthLargest(a []uint64, i int) uint64 {
+	var cnt [1 << radixBits]int32
+	for len(a) > radixSmall {
+		lo, hi := a[0], a[0]
+		for _, v := range a {
+			lo = min(lo, v)
+			hi = max(hi, v)
+		}
+		if lo == hi {
+			return lo
+		}
+		shift := max(bits.Len64(hi-lo)-radixBits, 0)
+		clear(cnt[:])
+		for _, v := range a {
+			cnt[(v-lo)>>shift]++
+		}
+		above, bkt := 0, len(cnt)-1
+		for ; bkt > 0; bkt-- {
+			if c := int(cnt[bkt]); above+c > i {
+				break
+			} else {
+				above += c
+			}
+		}
+		i -= above
+		w := 0
+		for _, v := range a {
+			if (v-lo)>>shift == uint64(bkt) {
+				a[w] = v
+				w++
+			}
+		}
+		a = a[:w]
+	}
+	return nthLargest(a, i)
+}
+
+// kthLargestPair returns kthLargest(a, i) and kthLargest(a, j) with one
+// first radix round for both (reordering a).
+func kthLargestPair(a []uint64, i, j int) (uint64, uint64) {
+	if len(a) <= radixSmall {
+		b := slices.Clone(a)
+		return nthLargest(a, i), nthLargest(b, j)
+	}
+	lo, hi := a[0], a[0]
+	for _, v := range a {
+		lo = min(lo, v)
+		hi = max(hi, v)
+	}
+	if lo == hi {
+		return lo, lo
+	}
+	shift := max(bits.Len64(hi-lo)-radixBits, 0)
+	var cnt [1 << radixBits]int32
+	for _, v := range a {
+		cnt[(v-lo)>>shift]++
+	}
+	// find returns the bucket holding position i and the entries above it.
+	find := func(i int) (int, int) {
+		above, bkt := 0, len(cnt)-1
+		for ; bkt > 0; bkt-- {
+			if c := int(cnt[bkt]); above+c > i {
+				break
+			} else {
+				above += c
+			}
+		}
+		return bkt, above
+	}
+	bi, ai := find(i)
+	bj, aj := find(j)
+	ei := make([]uint64, 0, cnt[bi])
+	ej := make([]uint64, 0, cnt[bj])
+	for _, v := range a {
+		d := (v - lo) >> shift
+		if d == uint64(bi) {
+			ei = append(ei, v)
+		}
+		if d == uint64(bj) {
+			ej = append(ej, v)
+		}
+	}
+	return kthLargest(ei, i-ai), kthLargest(ej, j-aj)
 }

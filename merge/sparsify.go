@@ -49,7 +49,7 @@ func (d *dellaProbs) p(j int) float64 {
 func (s *sparsifier) apply(dst, e, b []float32, lo int) uint32 {
 	switch s.kind {
 	case spAll:
-		return diffRange(dst, e, b)
+		return cutRange(dst, e, b, -1) // keeps every entry, like diffRange
 	case spCut:
 		if s.minus == cutNone {
 			split := min(max(s.keep.c-lo, 0), len(dst))
@@ -100,8 +100,10 @@ func diffRange(dst, e, b []float32) uint32 {
 	return bad
 }
 
-// cutRange keeps τ_j iff its magnitude bits exceed thr, branch-free.
-func cutRange(dst, e, b []float32, thr int64) uint32 {
+// cutRangeGo keeps τ_j = e_j − b_j iff its magnitude bits exceed thr, else
+// writes +0, branch-free, and returns an OR of ab+badProbe (bit 31: some τ
+// is NaN or Inf).
+func cutRangeGo(dst, e, b []float32, thr int64) uint32 {
 	var bad uint32
 	e, b = e[:len(dst)], b[:len(dst)]
 	for j := range dst {

@@ -55,101 +55,188 @@ type Stats struct {
 
 const statsBlock = 256
 
+// statsStride is the distance, in statsBlock blocks, between the sampled
+// blocks of the diagnostics (Input.StatsStride, or its default).
+func (p *plan) statsStride() int {
+	if s := p.in.StatsStride; s > 0 {
+		return s
+	}
+	return min(256, max(1, p.n>>15))
+}
+
+// blockStats holds every sampled block's contribution to the diagnostics,
+// so that the merge kernels can compute them while a block's inputs are
+// still in cache; stats adds them up in block order either way.
+type blockStats struct {
+	k      int
+	stride int
+	vals   []float64 // per sampled block: Gram upper triangle, L1, L1Removed, MergedSq
+	confl  []int64   // per sampled block
+	done   bool      // every sampled block was filled by the kernel
+}
+
+// width is the number of float64 values per sampled block.
+func (bs *blockStats) width() int { return bs.k*(bs.k+1)/2 + 2*bs.k + 1 }
+
+// newBlockStats prepares the per-block diagnostics of p (nil when the merge
+// has no task vectors).
+func (p *plan) newBlockStats() *blockStats {
+	k := len(p.in.Experts)
+	if p.in.Base == nil || k == 0 {
+		return nil
+	}
+	stride := p.statsStride()
+	nb := (p.n + statsBlock - 1) / statsBlock
+	ns := (nb + stride - 1) / stride
+	bs := &blockStats{k: k, stride: stride, confl: make([]int64, ns)}
+	bs.vals = make([]float64, ns*bs.width())
+	return bs
+}
+
+// statsScratch is one goroutine's buffers for blockStats.fill.
+type statsScratch struct {
+	tau, hat [][]float32
+	pos, neg [statsBlock]uint8
+}
+
+func (p *plan) newStatsScratch() *statsScratch {
+	k := len(p.in.Experts)
+	sc := &statsScratch{tau: make([][]float32, k), hat: make([][]float32, k)}
+	for i := range sc.tau {
+		sc.tau[i] = make([]float32, statsBlock)
+		sc.hat[i] = sc.tau[i] // no sparsifier: τ̂ = τ
+		if p.sps != nil {
+			sc.hat[i] = make([]float32, statsBlock)
+		}
+	}
+	return sc
+}
+
+// fillRange computes the contributions of the sampled blocks that start in
+// entries [lo, hi), whose output must be final; sc is allocated on first
+// use.
+func (p *plan) fillRange(bs *blockStats, sc **statsScratch, out []float32, lo, hi int) {
+	if bs == nil {
+		return
+	}
+	step := bs.stride * statsBlock
+	for start := (lo + step - 1) / step * step; start < hi; start += step {
+		if *sc == nil {
+			*sc = p.newStatsScratch()
+		}
+		p.fillBlock(bs, *sc, out, start/statsBlock)
+	}
+}
+
+// fillBlock computes sampled block bi's contribution to the diagnostics.
+func (p *plan) fillBlock(bs *blockStats, sc *statsScratch, out []float32, bi int) {
+	in := p.in
+	k := bs.k
+	s := bi / bs.stride
+	v := bs.vals[s*bs.width() : (s+1)*bs.width()]
+	lo, hi := bi*statsBlock, min((bi+1)*statsBlock, p.n)
+	m := hi - lo
+	b := in.Base[lo:hi]
+	tau, hat := sc.tau, sc.hat
+	for i, e := range in.Experts {
+		diffRange(tau[i][:m], e[lo:hi], b)
+		if p.sps != nil {
+			p.sps[i].apply(hat[i][:m], e[lo:hi], b, lo)
+		}
+	}
+	// One tight loop per pair and per expert over the block.
+	x := 0
+	for i := 0; i < k; i++ {
+		ti := tau[i][:m]
+		for l := i; l < k; l++ {
+			v[x] = dot64(ti, tau[l][:m])
+			x++
+		}
+	}
+	pv, nv := sc.pos[:m], sc.neg[:m]
+	clear(pv)
+	clear(nv)
+	for i := 0; i < k; i++ {
+		ti, hi := tau[i][:m], hat[i][:m]
+		// Two independent sums each, for instruction-level parallelism.
+		var l1, removed [2]float64
+		for j, t := range ti {
+			a := math.Abs(float64(t))
+			l1[j&1] += a
+			h := math.Float32bits(hi[j])
+			nz := uint8((h&absMask + absMask) >> 31) // 1 iff h ≠ ±0
+			removed[j&1] += a * float64(1-nz)
+			s := uint8(h >> 31)
+			pv[j] |= nz &^ s
+			nv[j] |= nz & s
+		}
+		v[x+i] = l1[0] + l1[1]
+		v[x+k+i] = removed[0] + removed[1]
+	}
+	var confl int64
+	for j := range pv {
+		confl += int64(pv[j] & nv[j])
+	}
+	bs.confl[s] = confl
+	o := out[lo:hi]
+	var sq float64
+	for j, ov := range o[:m] {
+		d := float64(ov) - float64(b[j])
+		sq += d * d
+	}
+	v[x+2*k] = sq
+}
+
 // stats computes the tensor's diagnostics from the inputs, the sparsifiers
-// (re-run on the sampled blocks only) and the merged output.
-func (p *plan) stats(out []float32) (TensorStats, error) {
+// (re-run on the sampled blocks only) and the merged output, unless the
+// merge kernel already computed every sampled block's part (bs.done).
+func (p *plan) stats(bs *blockStats, out []float32) (TensorStats, error) {
 	in := p.in
 	k := len(in.Experts)
 	st := TensorStats{Name: in.Name, N: int64(p.n)}
-	stride := in.StatsStride
-	if stride <= 0 {
-		stride = min(256, max(1, p.n>>15))
-	}
+	stride := p.statsStride()
 	nb := (p.n + statsBlock - 1) / statsBlock
-	var blocks []int
 	for bi := 0; bi < nb; bi += stride {
-		blocks = append(blocks, bi)
-	}
-	for _, bi := range blocks {
 		st.Sampled += int64(min((bi+1)*statsBlock, p.n) - bi*statsBlock)
 	}
-	if in.Base == nil || k == 0 {
+	if bs == nil {
 		return st, nil
 	}
 	st.TaskVectors = true
-	// Partial sums per group of sampled blocks, combined in order.
+	ns := len(bs.confl)
+	// Groups of sampled blocks: each group's sums are taken block by block,
+	// then the groups are combined in order.
 	const group = 64
-	ng := (len(blocks) + group - 1) / group
-	parts := make([]TensorStats, ng)
-	err := forEach(ng, func(g int) error {
-		ps := TensorStats{Gram: square(k), L1: make([]float64, k), L1Removed: make([]float64, k)}
-		tau := make([][]float32, k)
-		hat := make([][]float32, k)
-		for i := range tau {
-			tau[i] = make([]float32, statsBlock)
-			hat[i] = tau[i] // no sparsifier: τ̂ = τ
-			if p.sps != nil {
-				hat[i] = make([]float32, statsBlock)
+	ng := (ns + group - 1) / group
+	if !bs.done {
+		_ = forEach(ng, func(g int) error {
+			sc := p.newStatsScratch()
+			for s := g * group; s < min((g+1)*group, ns); s++ {
+				p.fillBlock(bs, sc, out, s*stride)
 			}
-		}
-		var pos, neg [statsBlock]uint8
-		for _, bi := range blocks[g*group : min((g+1)*group, len(blocks))] {
-			lo, hi := bi*statsBlock, min((bi+1)*statsBlock, p.n)
-			m := hi - lo
-			b := in.Base[lo:hi]
-			for i, e := range in.Experts {
-				diffRange(tau[i][:m], e[lo:hi], b)
-				if p.sps != nil {
-					p.sps[i].apply(hat[i][:m], e[lo:hi], b, lo)
-				}
-			}
-			// One tight loop per pair and per expert over the block.
-			for i := 0; i < k; i++ {
-				ti := tau[i][:m]
-				row := ps.Gram[i]
-				for l := i; l < k; l++ {
-					row[l] += dot64(ti, tau[l][:m])
-				}
-			}
-			pv, nv := pos[:m], neg[:m]
-			clear(pv)
-			clear(nv)
-			for i := 0; i < k; i++ {
-				ti, hi := tau[i][:m], hat[i][:m]
-				// Two independent sums each, for instruction-level parallelism.
-				var l1, removed [2]float64
-				for j, v := range ti {
-					a := math.Abs(float64(v))
-					l1[j&1] += a
-					h := math.Float32bits(hi[j])
-					nz := uint8((h&absMask + absMask) >> 31) // 1 iff h ≠ ±0
-					removed[j&1] += a * float64(1-nz)
-					s := uint8(h >> 31)
-					pv[j] |= nz &^ s
-					nv[j] |= nz & s
-				}
-				ps.L1[i] += l1[0] + l1[1]
-				ps.L1Removed[i] += removed[0] + removed[1]
-			}
-			for j := range pv {
-				ps.Conflicts += int64(pv[j] & nv[j])
-			}
-			o := out[lo:hi]
-			var sq float64
-			for j, v := range o[:m] {
-				d := float64(v) - float64(b[j])
-				sq += d * d
-			}
-			ps.MergedSq += sq
-		}
-		parts[g] = ps
-		return nil
-	})
-	if err != nil {
-		return TensorStats{}, err
+			return nil
+		})
 	}
 	st.Gram, st.L1, st.L1Removed = square(k), make([]float64, k), make([]float64, k)
-	for _, ps := range parts {
+	w := bs.width()
+	for g := 0; g < ng; g++ {
+		ps := TensorStats{Gram: square(k), L1: make([]float64, k), L1Removed: make([]float64, k)}
+		for s := g * group; s < min((g+1)*group, ns); s++ {
+			v := bs.vals[s*w : (s+1)*w]
+			x := 0
+			for i := 0; i < k; i++ {
+				for l := i; l < k; l++ {
+					ps.Gram[i][l] += v[x]
+					x++
+				}
+			}
+			for i := 0; i < k; i++ {
+				ps.L1[i] += v[x+i]
+				ps.L1Removed[i] += v[x+k+i]
+			}
+			ps.Conflicts += bs.confl[s]
+			ps.MergedSq += v[x+2*k]
+		}
 		for i := 0; i < k; i++ {
 			for l := i; l < k; l++ {
 				st.Gram[i][l] += ps.Gram[i][l]
@@ -168,22 +255,29 @@ func (p *plan) stats(out []float32) (TensorStats, error) {
 	return st, nil
 }
 
-// dot64 returns Σ xⱼyⱼ in float64 with four independent partial sums
-// (entry j goes to sum j mod 4), combined as (s₀ + s₁) + (s₂ + s₃).
-func dot64(x, y []float32) float64 {
+// dot64Go returns Σ xⱼyⱼ in float64 with four independent partial sums
+// (entry j goes to sum j mod 4; entries after the last multiple of 4 go
+// to sum 0), combined as (s₀ + s₁) + (s₂ + s₃). Products are rounded
+// before they are added (never fused), as the AVX2 kernel does.
+func dot64Go(x, y []float32) float64 {
 	y = y[:len(x)]
-	var s0, s1, s2, s3 float64
+	var s [4]float64
 	j := 0
 	for ; j+4 <= len(x); j += 4 {
-		s0 += float64(x[j]) * float64(y[j])
-		s1 += float64(x[j+1]) * float64(y[j+1])
-		s2 += float64(x[j+2]) * float64(y[j+2])
-		s3 += float64(x[j+3]) * float64(y[j+3])
+		s[0] += float64(float64(x[j]) * float64(y[j]))
+		s[1] += float64(float64(x[j+1]) * float64(y[j+1]))
+		s[2] += float64(float64(x[j+2]) * float64(y[j+2]))
+		s[3] += float64(float64(x[j+3]) * float64(y[j+3]))
 	}
+	return dotTail(x, y, j, &s)
+}
+
+// dotTail adds entries [j, len(x)) to s[0] and combines the partial sums.
+func dotTail(x, y []float32, j int, s *[4]float64) float64 {
 	for ; j < len(x); j++ {
-		s0 += float64(x[j]) * float64(y[j])
+		s[0] += float64(float64(x[j]) * float64(y[j]))
 	}
-	return (s0 + s1) + (s2 + s3)
+	return (s[0] + s[1]) + (s[2] + s[3])
 }
 
 func square(k int) [][]float64 {

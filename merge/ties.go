@@ -78,3 +78,41 @@ func consFinishGo(o []float32, pn, nn, pw, nw []float64, b []float32, lambda flo
 func cutThr32(thr int64) int32 {
 	return int32(min(max(thr, -1), math.MaxInt32))
 }
+
+// consRowsGo is the whole consensus of entries [0, len(o)) in one pass:
+// rows[i] holds expert i's τ̂ for these entries and w[i] its weight. Each
+// entry's sums are built over the experts in order, as consAccGo builds
+// them, and the output is written as consFinishGo writes it, so the result
+// is bit-identical to consAcc over every row followed by consFinish, without
+// the float64 sums ever leaving registers. Every τ̂ must be finite (the
+// merge rejects a non-finite τ before it elects signs).
+func consRowsGo(o, b []float32, rows [][]float32, w []float64, lambda float64, normalize bool) {
+	consRowsFrom(0, o, b, rows, w, lambda, normalize)
+}
+
+// consRowsFrom is consRowsGo over entries [from, len(o)).
+func consRowsFrom(from int, o, b []float32, rows [][]float32, w []float64, lambda float64, normalize bool) {
+	b = b[:len(o)]
+	for j := from; j < len(o); j++ {
+		var pn, nn, pw, nw float64
+		for i, r := range rows {
+			x := float64(w[i] * float64(r[j])) // rounded: never fused
+			switch {
+			case x > 0:
+				pn += x
+				pw += w[i]
+			case x < 0:
+				nn += x
+				nw += w[i]
+			}
+		}
+		num, den := pn, pw
+		if pn+nn < 0 {
+			num, den = nn, nw
+		}
+		if normalize && den != 0 {
+			num /= den
+		}
+		o[j] = float32(float64(b[j]) + float64(lambda*num))
+	}
+}

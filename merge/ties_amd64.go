@@ -48,3 +48,46 @@ func consFinish(o []float32, pn, nn, pw, nw []float64, b []float32, lambda float
 	}
 	consFinishGo(o, pn, nn, pw, nw, b, lambda, normalize)
 }
+
+//go:noescape
+func consRowsAVX512(o, b *float32, rows **float32, w *float64, k, n int, lambda float64, normalize bool)
+
+//go:noescape
+func cutAVX2(dst, e, b *float32, n int, thr int32) (bad uint32)
+
+// haveConsRows reports whether consRows has a vector kernel (AVX-512); on
+// other machines the consensus keeps the per-expert AVX2 passes (consCut,
+// consAcc), which are faster than the portable one-pass loop.
+var haveConsRows = haveAVX512
+
+// consRows is the one-pass consensus of consRowsGo, eight entries at a
+// time with AVX-512 when available. ptrs is scratch of len(rows).
+func consRows(o, b []float32, rows [][]float32, ptrs []*float32, w []float64, lambda float64, normalize bool) {
+	n := len(o) &^ 7
+	k := len(rows)
+	if !haveAVX512 || n == 0 || k == 0 {
+		consRowsGo(o, b, rows, w, lambda, normalize)
+		return
+	}
+	_, _ = b[n-1], w[k-1]
+	ptrs = ptrs[:k]
+	for i, r := range rows {
+		_ = r[n-1]
+		ptrs[i] = &r[0]
+	}
+	consRowsAVX512(&o[0], &b[0], &ptrs[0], &w[0], k, n, lambda, normalize)
+	consRowsFrom(n, o, b, rows, w, lambda, normalize)
+}
+
+// cutRange keeps τ_j iff its magnitude bits exceed thr (see cutRangeGo),
+// eight entries at a time with AVX2.
+func cutRange(dst, e, b []float32, thr int64) uint32 {
+	n := len(dst) &^ 7
+	var bad uint32
+	if haveAVX2 && n > 0 {
+		_, _ = e[n-1], b[n-1]
+		bad = cutAVX2(&dst[0], &e[0], &b[0], n, cutThr32(thr))
+		dst, e, b = dst[n:], e[n:], b[n:]
+	}
+	return bad | cutRangeGo(dst, e, b, thr)
+}

@@ -157,3 +157,113 @@ finloop:
 findone:
 	VZEROUPPER
 	RET
+
+// func cutAVX2(dst, e, b *float32, n int, thr int32) (bad uint32)
+// dst = τ = e − b where the magnitude bits of τ exceed thr, else +0;
+// bad has bit 31 set iff some τ is NaN or Inf. n % 8 == 0.
+TEXT ·cutAVX2(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ e+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVL thr+32(FP), DX
+	VMOVD DX, X1
+	VPBROADCASTD X1, Y1
+	VPCMPEQD Y2, Y2, Y2
+	VPSRLD   $31, Y2, Y3
+	VPSLLD   $23, Y3, Y3 // 0x00800000
+	VPSRLD   $1, Y2, Y2  // 0x7fffffff
+	VPXOR    Y14, Y14, Y14
+	XORQ AX, AX
+
+tcutloop:
+	CMPQ AX, CX
+	JGE  tcutdone
+	PREFETCHT0 512(SI)(AX*4) // the expert's rows stream in short runs: help the prefetcher
+	VMOVUPS (SI)(AX*4), Y4
+	VSUBPS  (BX)(AX*4), Y4, Y4
+	VPAND   Y2, Y4, Y5
+	VPADDD  Y3, Y5, Y10
+	VPOR    Y10, Y14, Y14
+	VPCMPGTD Y1, Y5, Y5
+	VPAND   Y5, Y4, Y4
+	VMOVUPS Y4, (DI)(AX*4)
+	ADDQ    $8, AX
+	JMP     tcutloop
+
+tcutdone:
+	VMOVMSKPS Y14, DX
+	XORL    R8, R8
+	TESTL   DX, DX
+	JEQ     tcutret
+	MOVL    $0x80000000, R8
+
+tcutret:
+	MOVL    R8, bad+40(FP)
+	VZEROUPPER
+	RET
+
+// func consRowsAVX512(o, b *float32, rows **float32, w *float64, k, n int, lambda float64, normalize bool)
+// The one-pass consensus of consRowsGo, eight entries at a time: for each
+// expert i in order, x = w[i]·τ̂ (τ̂ = rows[i][j]); pn += x and pw += w[i]
+// where x > 0, nn += x and nw += w[i] where x < 0 (masked adds leave the
+// other lanes as they are, like adding the +0 of consAccGo); then the
+// election and output of consFinishGo. k ≥ 1, n % 8 == 0. Needs AVX-512 F.
+TEXT ·consRowsAVX512(SB), NOSPLIT, $0-57
+	MOVQ o+0(FP), DI
+	MOVQ b+8(FP), BX
+	MOVQ rows+16(FP), DX
+	MOVQ w+24(FP), R14
+	MOVQ k+32(FP), R15
+	MOVQ n+40(FP), CX
+	VBROADCASTSD lambda+48(FP), Z0
+	MOVBLZX normalize+56(FP), R8
+	VXORPD Z15, Z15, Z15
+	XORQ AX, AX
+
+rowsloop:
+	CMPQ AX, CX
+	JGE  rowsdone
+	VXORPD Z1, Z1, Z1 // pn
+	VXORPD Z2, Z2, Z2 // nn
+	VXORPD Z3, Z3, Z3 // pw
+	VXORPD Z4, Z4, Z4 // nw
+	XORQ R12, R12
+
+rowsexpert:
+	MOVQ (DX)(R12*8), R13
+	VCVTPS2PD (R13)(AX*4), Z5
+	VBROADCASTSD (R14)(R12*8), Z6
+	VMULPD  Z6, Z5, Z5
+	VCMPPD  $0x1e, Z15, Z5, K1 // x > 0
+	VCMPPD  $0x11, Z15, Z5, K2 // x < 0
+	VADDPD  Z5, Z1, K1, Z1
+	VADDPD  Z5, Z2, K2, Z2
+	VADDPD  Z6, Z3, K1, Z3
+	VADDPD  Z6, Z4, K2, Z4
+	INCQ R12
+	CMPQ R12, R15
+	JLT  rowsexpert
+
+	// num, den = pn, pw, or nn, nw where pn + nn < 0.
+	VADDPD  Z2, Z1, Z7
+	VCMPPD  $0x11, Z15, Z7, K3
+	VMOVAPD Z2, K3, Z1
+	VMOVAPD Z4, K3, Z3
+	TESTQ   R8, R8
+	JEQ     rowsscale
+	VCMPPD  $0x04, Z15, Z3, K4 // den ≠ 0
+	VDIVPD  Z3, Z1, K4, Z1
+
+rowsscale:
+	VMULPD  Z0, Z1, Z1
+	VCVTPS2PD (BX)(AX*4), Z8
+	VADDPD  Z1, Z8, Z8
+	VCVTPD2PS Z8, Y8
+	VMOVUPS Y8, (DI)(AX*4)
+	ADDQ    $8, AX
+	JMP     rowsloop
+
+rowsdone:
+	VZEROUPPER
+	RET

@@ -81,3 +81,131 @@ func TestConsensusKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestConsRows checks that the one-pass consensus (AVX-512 on amd64 when
+// available, and its portable twin) is bit-identical to the per-expert
+// passes consAccGo + consFinishGo, and that cutRange matches cutRangeGo,
+// for 1 to 9 experts, tails, zeros, negative weights, huge values and both
+// normalize settings.
+func TestConsRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-40, -1e-40, 3e38, -3e38, float32(math.Inf(1))}
+	val := func() float32 {
+		if r.IntN(5) == 0 {
+			return special[r.IntN(len(special))]
+		}
+		return float32(r.NormFloat64())
+	}
+	for _, n := range []int{1, 7, 8, 9, 64, 517} {
+		for k := 1; k <= 9; k++ {
+			for _, normalize := range []bool{false, true} {
+				b := make([]float32, n)
+				for j := range b {
+					b[j] = val()
+				}
+				rows := make([][]float32, k)
+				w := make([]float64, k)
+				var sums [4][]float64
+				for s := range sums {
+					sums[s] = make([]float64, n)
+				}
+				for i := range rows {
+					e := make([]float32, n)
+					for j := range e {
+						e[j] = val()
+					}
+					thr := int64(math.Float32bits(float32(r.Float64())))
+					if i == 0 {
+						thr = -1
+					}
+					rows[i] = make([]float32, n)
+					want := make([]float32, n)
+					if bad, wbad := cutRange(rows[i], e, b, thr), cutRangeGo(want, e, b, thr); bad&signBit != wbad&signBit {
+						t.Fatalf("n=%d: cutRange bad = %x, portable %x", n, bad, wbad)
+					}
+					for j := range want {
+						if math.Float32bits(rows[i][j]) != math.Float32bits(want[j]) {
+							t.Fatalf("n=%d: cutRange[%d] = %v, portable %v", n, j, rows[i][j], want[j])
+						}
+					}
+					// The merge rejects a non-finite τ before the consensus.
+					for j, v := range rows[i] {
+						if math.IsInf(float64(v), 0) || v != v {
+							rows[i][j] = 3e38
+						}
+					}
+					w[i] = r.NormFloat64()
+					if i == 1 {
+						w[i] = 0
+					}
+					consAccGo(sums[0], sums[1], sums[2], sums[3], rows[i], w[i])
+				}
+				want := make([]float32, n)
+				consFinishGo(want, sums[0], sums[1], sums[2], sums[3], b, 0.7, normalize)
+				got, twin := make([]float32, n), make([]float32, n)
+				consRows(got, b, rows, make([]*float32, k), w, 0.7, normalize)
+				consRowsGo(twin, b, rows, w, 0.7, normalize)
+				for j := range want {
+					g, tw, wv := math.Float32bits(got[j]), math.Float32bits(twin[j]), math.Float32bits(want[j])
+					if (g != wv || tw != wv) && !(got[j] != got[j] && twin[j] != twin[j] && want[j] != want[j]) {
+						t.Fatalf("n=%d k=%d normalize=%v: entry %d = %v (portable %v), want %v", n, k, normalize, j, got[j], twin[j], want[j])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDot64 checks the vector dot product against the portable one bit for
+// bit, with tails and values of very different magnitudes.
+func TestDot64(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 3, 4, 5, 8, 255, 256, 1027} {
+		x, y := make([]float32, n), make([]float32, n)
+		for j := range x {
+			x[j] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(20)-10)))
+			y[j] = float32(r.NormFloat64())
+		}
+		if got, want := dot64(x, y), dot64Go(x, y); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("n=%d: dot64 = %v, portable %v", n, got, want)
+		}
+	}
+}
+
+// TestConsensusPaths merges with every consensus method through both
+// consensus paths — per-expert float64 sums (CPUs without AVX-512) and
+// one pass over τ̂ rows — and requires bit-identical outputs, including a
+// tail that is not a multiple of 8.
+func TestConsensusPaths(t *testing.T) {
+	n := 2*chunkLen + 777
+	in := randInput(41, n, 4, false)
+	in.Name = "layer.1"
+	for m, p := range map[string]Params{
+		TIES:            {Density: F64(0.2)},
+		DareTIES:        {Density: F64(0.3)},
+		BreadcrumbsTIES: {Density: F64(0.3)},
+		Della:           {Density: F64(0.4), Epsilon: F64(0.1)},
+	} {
+		in := in
+		in.Params = same(4, p)
+		in.Weights = []float64{1, 0.5, -0.25, 2}
+		outs := [2][]float32{make([]float32, n), make([]float32, n)}
+		for i, path := range []func(*plan, []float32) error{(*plan).consensusSums, (*plan).consensusRows} {
+			pl, err := prepare(m, in, outs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pl.buildSparsifiers(9); err != nil {
+				t.Fatal(err)
+			}
+			if err := path(pl, outs[i]); err != nil {
+				t.Fatal(m, err)
+			}
+		}
+		for j := range outs[0] {
+			if math.Float32bits(outs[0][j]) != math.Float32bits(outs[1][j]) {
+				t.Fatalf("%s: entry %d = %v (sums), %v (rows)", m, j, outs[0][j], outs[1][j])
+			}
+		}
+	}
+}

@@ -19,24 +19,30 @@ import (
 // model: 4 Mi float32 entries (16 MiB), about a GPT-2 medium MLP matrix.
 const benchTensorElems = 4 << 20
 
-// writeBenchModel writes a model directory of f32 tensors totalling about
-// bytes, with cheap pseudo-random values (xorshift) so that writing a
-// gigabyte takes a second, not a minute.
+// writeBenchModel writes a model directory of f32 tensors of
+// benchTensorElems entries totalling about bytes.
 func writeBenchModel(tb testing.TB, dir string, bytes int64, seed uint64) {
+	tb.Helper()
+	writeBenchTensors(tb, dir, int(max(bytes/(4*benchTensorElems), 1)), benchTensorElems, seed)
+}
+
+// writeBenchTensors writes a model directory of n f32 tensors of elems
+// entries (a multiple of 1024), with cheap pseudo-random values (xorshift)
+// so that writing a gigabyte takes a second, not a minute.
+func writeBenchTensors(tb testing.TB, dir string, n, elems int, seed uint64) {
 	tb.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	n := int(max(bytes/(4*benchTensorElems), 1))
 	infos := make([]checkpoint.TensorInfo, n)
 	for i := range infos {
-		infos[i] = checkpoint.TensorInfo{Name: fmt.Sprintf("h.%03d.weight", i), DType: checkpoint.F32, Shape: []int64{benchTensorElems / 1024, 1024}}
+		infos[i] = checkpoint.TensorInfo{Name: fmt.Sprintf("h.%03d.weight", i), DType: checkpoint.F32, Shape: []int64{int64(elems / 1024), 1024}}
 	}
 	w, err := checkpoint.CreateDir(dir, infos, nil, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	buf := make([]float32, benchTensorElems)
+	buf := make([]float32, elems)
 	x := seed*0x9E3779B97F4A7C15 | 1
 	for _, ti := range infos {
 		for j := range buf {
@@ -178,6 +184,7 @@ func TestPeakRSS(t *testing.T) {
 	for _, gib := range []float64{0.25, 0.5, 1} {
 		md := filepath.Join(dir, fmt.Sprintf("models-%v", gib))
 		base, experts := benchModels(t, md, k, int64(gib*(1<<30)))
+		catFiles(t, append([]string{base}, experts...)...) // large files are written past the page cache
 		for _, method := range methods {
 			var yml strings.Builder
 			fmt.Fprintf(&yml, "merge_method: %s\nbase_model: %s\nmodels:\n", method, base)
