@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"mergescale/checkpoint"
+	"mergescale/merge"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -87,7 +88,7 @@ func TestOutputBytesGolden(t *testing.T) {
 		name    string
 		in      checkpoint.DType
 		method  string
-		params  Parameters
+		params  merge.Params
 		dtype   string
 		shard   int64
 		noBase  bool
@@ -95,23 +96,27 @@ func TestOutputBytesGolden(t *testing.T) {
 	}{
 		{name: "linear-nobase-f32", in: checkpoint.F32, method: "linear", noBase: true},
 		{name: "linear-base-bf16out", in: checkpoint.F32, method: "linear", dtype: "bfloat16"},
-		{name: "task_arithmetic-f32", in: checkpoint.F32, method: "task_arithmetic", params: Parameters{Lambda: f64(0.7)}},
+		{name: "task_arithmetic-f32", in: checkpoint.F32, method: "task_arithmetic", params: merge.Params{Lambda: f64(0.7)}},
 		{name: "task_arithmetic-bf16in-sharded", in: checkpoint.BF16, method: "task_arithmetic", shard: 1 << 20},
 		{name: "task_arithmetic-f16out-1worker", in: checkpoint.F32, method: "task_arithmetic", dtype: "float16", workers: 1},
-		{name: "ties-f32", in: checkpoint.F32, method: "ties", params: Parameters{Density: f64(0.2)}},
-		{name: "ties-f32-1worker", in: checkpoint.F32, method: "ties", params: Parameters{Density: f64(0.2)}, workers: 1},
-		{name: "ties-bf16in", in: checkpoint.BF16, method: "ties", params: Parameters{Density: f64(0.3)}, dtype: "bfloat16"},
-		{name: "ties-global", in: checkpoint.F32, method: "ties", params: Parameters{Density: f64(0.2), TrimScope: "global"}},
-		{name: "dare_ties-f32", in: checkpoint.F32, method: "dare_ties", params: Parameters{Density: f64(0.3)}},
-		{name: "dare_ties-f32-sharded", in: checkpoint.F32, method: "dare_ties", params: Parameters{Density: f64(0.3)}, shard: 3 << 20},
-		{name: "dare_linear-bf16in", in: checkpoint.BF16, method: "dare_linear", params: Parameters{Density: f64(0.5)}},
-		{name: "breadcrumbs_ties-f32", in: checkpoint.F32, method: "breadcrumbs_ties", params: Parameters{Density: f64(0.3), Gamma: f64(0.01)}},
-		{name: "della-f32", in: checkpoint.F32, method: "della", params: Parameters{Density: f64(0.4), Epsilon: f64(0.1)}},
+		{name: "ties-f32", in: checkpoint.F32, method: "ties", params: merge.Params{Density: f64(0.2)}},
+		{name: "ties-f32-1worker", in: checkpoint.F32, method: "ties", params: merge.Params{Density: f64(0.2)}, workers: 1},
+		{name: "ties-bf16in", in: checkpoint.BF16, method: "ties", params: merge.Params{Density: f64(0.3)}, dtype: "bfloat16"},
+		{name: "ties-global", in: checkpoint.F32, method: "ties", params: merge.Params{Density: f64(0.2), TrimScope: "global"}},
+		{name: "dare_ties-f32", in: checkpoint.F32, method: "dare_ties", params: merge.Params{Density: f64(0.3)}},
+		{name: "dare_ties-f32-sharded", in: checkpoint.F32, method: "dare_ties", params: merge.Params{Density: f64(0.3)}, shard: 3 << 20},
+		{name: "dare_linear-bf16in", in: checkpoint.BF16, method: "dare_linear", params: merge.Params{Density: f64(0.5)}},
+		{name: "breadcrumbs_ties-f32", in: checkpoint.F32, method: "breadcrumbs_ties", params: merge.Params{Density: f64(0.3), Gamma: f64(0.01)}},
+		{name: "della-f32", in: checkpoint.F32, method: "della", params: merge.Params{Density: f64(0.4), Epsilon: f64(0.1)}},
 	}
 	var got strings.Builder
 	for _, c := range cases {
 		models := inputs[c.in]
-		cfg := &Config{MergeMethod: c.method, BaseModel: models[0], Parameters: c.params, DType: c.dtype, Seed: 11, OutShardSize: c.shard}
+		p := c.params
+		if p.Weight == nil {
+			p.Weight = f64(1) // required since mergekit recipes (weight has no default)
+		}
+		cfg := &Config{MergeMethod: c.method, BaseModel: models[0], Parameters: ParamSetOf(p), DType: c.dtype, Seed: 11, OutShardSize: c.shard}
 		if c.noBase {
 			cfg.BaseModel = ""
 		}
