@@ -192,11 +192,3 @@ func (m *Model) Tensor(name string) ([]float32, []int, error) {
 	}
 	return nil, nil, fmt.Errorf("model: no tensor %q", name)
 }
-
-// clone returns a deep copy of m.
-func (m *Model) clone() *Model {
-	c := newZero(m.Config)
-	c.Special = m.Special
-	copy(c.data, m.data)
-	return c
-}

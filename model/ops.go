@@ -89,8 +89,6 @@ func geluTanh(x float32) float32 {
 	return float32(math.Tanh(float64(geluC * (x + geluA*x*x*x))))
 }
 
-func gelu(x float32) float32 { return 0.5 * x * (1 + geluTanh(x)) }
-
 // geluGradT is GELU's derivative at x given t = geluTanh(x).
 func geluGradT(x, t float32) float32 {
 	return 0.5*(1+t) + 0.5*x*(1-t*t)*geluC*(1+3*geluA*x*x)
@@ -119,12 +117,6 @@ func causalSoftmax(a []float32, T int) {
 		}
 		clear(row[i+1:])
 	}
-}
-
-// logSoftmaxAt returns log softmax(row)[t] computed in float64.
-func logSoftmaxAt(row []float32, t int) float64 {
-	lp, _ := logSoftmaxArgmax(row, t)
-	return lp
 }
 
 // logSoftmaxArgmax returns log softmax(row)[t] in float64 and whether t is

@@ -165,20 +165,6 @@ func (p *Plan) Describe(w io.Writer) error {
 	return err
 }
 
-// formatResolved prints the parameters a method takes, with defaults filled
-// in, as "{density: 0.2, lambda: 1}".
-func formatResolved(method string, r merge.Resolved) string {
-	info, err := merge.LookupMethod(method)
-	if err != nil {
-		return "{}"
-	}
-	parts := make([]string, len(info.Params))
-	for i, name := range info.Params {
-		parts[i] = fmt.Sprintf("%s: %v", name, resolvedValue(r, name))
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
-
 // formatBytes prints a byte count with a binary unit.
 func formatBytes(n int64) string {
 	const unit = 1024

@@ -3,7 +3,6 @@ package mergefile
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"mergescale/merge"
@@ -272,14 +271,4 @@ func requiredParams(method string) []string {
 		return []string{merge.ParamWeight}
 	}
 	return nil
-}
-
-// methodParams returns the parameters a method takes (those of merge's
-// MethodInfo).
-func methodParams(method string) []string {
-	info, err := merge.LookupMethod(method)
-	if err != nil {
-		return nil
-	}
-	return slices.Clone(info.Params)
 }
