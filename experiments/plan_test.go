@@ -84,7 +84,9 @@ func TestPaperGridCounts(t *testing.T) {
 		}
 	}
 
-	// The shipped paper config has the same 320 cells, whatever its points.
+	// The shipped paper config has the paper's 4 sizes, 2 bases, k and 4
+	// methods, whatever its subsets and points: (s+s+s+1) subset groups per
+	// (size, base) and one cell per method.
 	c, err := LoadConfigEnv("../configs/paper.yaml", noEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +102,10 @@ func TestPaperGridCounts(t *testing.T) {
 		}
 		points += len(g.Points())
 	}
-	if len(pp.Cells) != 320 || counts(pp)[KindMerge] != 80*points {
-		t.Errorf("configs/paper.yaml: %d cells and %d merges, want 320 and %d", len(pp.Cells), counts(pp)[KindMerge], 80*points)
+	groups := 4 * 2 * (3*c.Sweep.Subsets + 1)
+	if c.Sweep.Subsets < 3 || len(pp.Cells) != groups*4 || counts(pp)[KindMerge] != groups*points {
+		t.Errorf("configs/paper.yaml: %d subsets, %d cells and %d merges, want >= 3 subsets, %d cells and %d merges",
+			c.Sweep.Subsets, len(pp.Cells), counts(pp)[KindMerge], groups*4, groups*points)
 	}
 }
 
