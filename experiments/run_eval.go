@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"mergescale/eval/world"
 	"mergescale/store"
@@ -31,6 +32,7 @@ func (r *runner) scopeTasks(s Scope) []*world.Task {
 // evaluate runs a plain evaluation job: one model on the tasks of its scope
 // and split, all scores committed with the job's done marker.
 func (r *runner) evaluate(ctx context.Context, j *Job, worker int) error {
+	start := time.Now()
 	scores, err := r.scoreModel(ctx, j.Model, j.Scope, j.Split, worker)
 	if err != nil {
 		return err
@@ -39,7 +41,7 @@ func (r *runner) evaluate(ctx context.Context, j *Job, worker int) error {
 		if err := tx.InsertScores(ctx, scores); err != nil {
 			return err
 		}
-		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), j.Model, 0)
+		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), j.Model, time.Since(start).Seconds())
 	})
 }
 
@@ -48,6 +50,7 @@ func (r *runner) evaluate(ctx context.Context, j *Job, worker int) error {
 // in grid order on a tie), marks it chosen and evaluates it on the job's
 // split and scope, in one transaction.
 func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
+	start := time.Now()
 	best, bestScore := "", -1.0
 	for _, cand := range j.Candidates {
 		scores, err := r.db.Scores(ctx, store.ScoreFilter{ModelID: cand, Split: r.cfg.Sweep.SelectOn, Metric: store.Accuracy})
@@ -78,7 +81,7 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
 		if err := tx.InsertScores(ctx, scores); err != nil {
 			return err
 		}
-		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), best, 0)
+		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), best, time.Since(start).Seconds())
 	})
 	if err != nil || r.cfg.Sweep.KeepMerged {
 		return err

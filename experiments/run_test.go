@@ -140,6 +140,11 @@ func TestRunTinyStudy(t *testing.T) {
 	if got := count(t, db, `SELECT count(DISTINCT task) FROM scores s JOIN models m ON m.id = s.model_id WHERE m.kind = 'expert'`); got != 23 {
 		t.Errorf("experts scored on %d tasks, want 23", got)
 	}
+	// Every job that does work records its wall time: the store says where
+	// the time went.
+	if got := count(t, db, `SELECT count(*) FROM jobs WHERE wall_seconds <= 0 AND kind IN ('eval', 'merge', 'pretrain', 'instruct', 'expert', 'multitask')`); got != 0 {
+		t.Errorf("%d jobs recorded no wall time", got)
+	}
 	// keep_merged: false prunes every merged checkpoint.
 	if ents, _ := os.ReadDir(filepath.Join(out, "merged")); len(ents) != 0 {
 		t.Errorf("merged/ holds %d entries after the run, want none", len(ents))
