@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,7 +38,7 @@ func TestCommittedReportsRerender(t *testing.T) {
 			}
 			want := readTree(t, filepath.Join(dir, "report"))
 			got := readTree(t, out)
-			for _, name := range sortedKeys(want) {
+			for _, name := range slices.Sorted(maps.Keys(want)) {
 				g, ok := got[name]
 				switch {
 				case !ok:
@@ -46,7 +47,7 @@ func TestCommittedReportsRerender(t *testing.T) {
 					t.Errorf("%s: the re-rendered file differs from the committed one (%d vs %d bytes)", name, len(g), len(want[name]))
 				}
 			}
-			for _, name := range sortedKeys(got) {
+			for _, name := range slices.Sorted(maps.Keys(got)) {
 				if _, ok := want[name]; !ok {
 					t.Errorf("%s: rendered but not committed", name)
 				}
@@ -79,13 +80,4 @@ func readTree(t *testing.T, root string) map[string][]byte {
 		t.Fatal(err)
 	}
 	return files
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
