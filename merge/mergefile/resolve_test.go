@@ -321,3 +321,37 @@ func TestPlanErrors(t *testing.T) {
 		t.Errorf("lambda differs: %v", err)
 	}
 }
+
+// TestSettingCheckShape: a setting is exactly one of a value, a gradient or
+// conditionals; none or several is an error naming the place, whatever the
+// conditionals hold.
+func TestSettingCheckShape(t *testing.T) {
+	cond := []Conditional{{Filter: "mlp", Value: Scalar(0.5)}}
+	tests := []struct {
+		name string
+		s    Setting
+		want string
+	}{
+		{"value", Scalar(0.5), ""},
+		{"gradient", Setting{List: []any{0.1, 0.9}}, ""},
+		{"conditionals", Setting{Conditionals: cond}, ""},
+		{"none", Setting{}, "missing value"},
+		{"empty gradient", Setting{List: []any{}}, "a gradient with no values"},
+		{"value and conditionals", Setting{Value: 0.5, Conditionals: cond}, "not 2"},
+		{"gradient and conditionals", Setting{List: []any{0.1}, Conditionals: cond}, "not 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.s.check("linear", "weight", "models[0].parameters.weight")
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "models[0].parameters.weight") {
+				t.Fatalf("error %v, want one naming the place and saying %q", err, tt.want)
+			}
+		})
+	}
+}

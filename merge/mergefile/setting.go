@@ -162,17 +162,21 @@ func (s Setting) check(method, name, where string) error {
 		return fmt.Errorf("%s: unknown parameter %q (known: %s)", where, name, joinKeys(knownParams))
 	}
 	set := 0
-	if s.Value != nil {
-		set++
-	}
-	if s.List != nil {
-		set++
-		if len(s.List) == 0 {
-			return fmt.Errorf("%s: a gradient with no values", where)
+	for _, isSet := range []bool{s.Value != nil, s.List != nil, s.Conditionals != nil} {
+		if isSet {
+			set++
 		}
 	}
+	switch {
+	case set == 0:
+		return fmt.Errorf("%s: missing value", where)
+	case set > 1:
+		return fmt.Errorf("%s: give one of a value, a gradient or a list of conditionals, not %d", where, set)
+	}
+	if s.List != nil && len(s.List) == 0 {
+		return fmt.Errorf("%s: a gradient with no values", where)
+	}
 	if s.Conditionals != nil {
-		set++
 		if len(s.Conditionals) == 0 {
 			return fmt.Errorf("%s: an empty list of conditionals", where)
 		}
@@ -185,9 +189,6 @@ func (s Setting) check(method, name, where string) error {
 			}
 		}
 		return nil
-	}
-	if set != 1 {
-		return fmt.Errorf("%s: missing value", where)
 	}
 	for _, v := range s.leaves() {
 		if !kindOf(v, kind) {
