@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"mergescale/eval"
-	"mergescale/eval/world"
-	"mergescale/experiments"
+	"mergescale/eval/builtin"
 	"mergescale/model"
+	"mergescale/world"
 )
 
 // evalOptions are the flags of `mergescale eval`.
@@ -124,7 +124,7 @@ func runEval(ctx context.Context, o evalOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := eval.EvaluateTasks(ctx, experiments.NewModelScorer(m, s.World.Tokenizer()), tasks, split, eval.Options{Workers: o.Workers})
+	res, err := builtin.EvaluateTasks(ctx, builtin.NewModelScorer(m, s.World.Tokenizer()), tasks, split, eval.Options{Workers: o.Workers})
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"mergescale/eval/world"
 	"mergescale/model"
+	"mergescale/world"
 )
 
 func TestEvalCommand(t *testing.T) {

@@ -11,9 +11,11 @@ import (
 	"testing"
 
 	"mergescale/eval"
-	"mergescale/eval/world"
+	"mergescale/eval/builtin"
+	"mergescale/eval/command"
 	"mergescale/experiments"
 	"mergescale/store"
+	"mergescale/world"
 )
 
 // asCLIEnv makes this test binary run as the mergescale command, so a
@@ -63,25 +65,25 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 		c.Out = t.TempDir()
 		return c
 	}
-	builtin, command := load(), load()
-	command.Eval = experiments.EvalConfig{Backend: eval.BackendCommand,
+	bcfg, ccfg := load(), load()
+	ccfg.Eval = experiments.EvalConfig{Backend: eval.BackendCommand,
 		Command: []string{os.Args[0], "loglik", "--model", "{model}", "--requests", "{requests}", "--out", "{out}", "--workers", "1"}}
-	for _, c := range []*experiments.Config{builtin, command} {
+	for _, c := range []*experiments.Config{bcfg, ccfg} {
 		if _, err := experiments.Run(context.Background(), c, experiments.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	const q = `SELECT model_id, task, split, metric, printf('%.17g', value), n FROM scores ORDER BY 1, 2, 3, 4`
-	a, b := storeRows(t, builtin.StorePath(), q), storeRows(t, command.StorePath(), q)
+	a, b := storeRows(t, bcfg.StorePath(), q), storeRows(t, ccfg.StorePath(), q)
 	if len(a) == 0 || !reflect.DeepEqual(a, b) {
 		t.Fatalf("scores differ: %d built-in rows, %d command rows", len(a), len(b))
 	}
-	if n := len(storeRows(t, builtin.StorePath(), `SELECT 1 FROM scores WHERE metric = 'exact_match'`)); n == 0 {
+	if n := len(storeRows(t, bcfg.StorePath(), `SELECT 1 FROM scores WHERE metric = 'exact_match'`)); n == 0 {
 		t.Fatal("no exact-match scores compared")
 	}
 
 	// Log-probabilities, request by request, of every zoo model.
-	s, err := world.NewSuite(uint64(builtin.World.Seed), world.Sizes{Validation: 4, Test: 8})
+	s, err := world.NewSuite(uint64(bcfg.World.Seed), world.Sizes{Validation: 4, Test: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +91,13 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dirs, _ := filepath.Glob(filepath.Join(builtin.Out, "zoo", "*"))
+	dirs, _ := filepath.Glob(filepath.Join(bcfg.Out, "zoo", "*"))
 	if len(dirs) == 0 {
 		t.Fatal("no zoo models")
 	}
-	cmd := eval.Command{Argv: command.Eval.Command, TempDir: t.TempDir()}
+	cmd := command.Evaluator{Argv: ccfg.Eval.Command, TempDir: t.TempDir()}
 	for _, dir := range dirs[:3] {
-		want, err := eval.Builtin{Load: experiments.LoadScorer}.Evaluate(context.Background(), dir, reqs, 0)
+		want, err := builtin.Evaluator{}.Evaluate(context.Background(), dir, reqs, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

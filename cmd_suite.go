@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mergescale/eval"
-	"mergescale/eval/world"
+	"mergescale/world"
 )
 
 // suiteOptions are the flags of `mergescale suite`.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"mergescale/eval/world"
+	"mergescale/world"
 )
 
 func runCmd(t *testing.T, args ...string) (string, string, int) {

@@ -54,8 +54,8 @@ type wireAnswer struct {
 	Text     *string  `json:"text,omitempty"`
 }
 
-// check validates a request's fields for its type.
-func (r Request) check() error {
+// Check validates a request's fields for its type.
+func (r Request) Check() error {
 	if r.ID == "" {
 		return errors.New("missing id")
 	}
@@ -99,7 +99,7 @@ func ReadRequests(r io.Reader, name string) ([]Request, error) {
 		if err := dec.Decode(&q); err != nil {
 			return fmt.Errorf("%s:%d: malformed request: %w", name, line, err)
 		}
-		if err := q.check(); err != nil {
+		if err := q.Check(); err != nil {
 			return fmt.Errorf("%s:%d: %w", name, line, err)
 		}
 		if prev, dup := seen[q.ID]; dup {

@@ -2,13 +2,11 @@ package eval
 
 import (
 	"bytes"
-	"context"
 	"reflect"
 	"strings"
 	"testing"
 
-	"mergescale/eval/world"
-	"mergescale/tokenizer"
+	"mergescale/world"
 )
 
 func TestRequestsRoundTrip(t *testing.T) {
@@ -74,42 +72,6 @@ func TestReadAnswersErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("requests %s: error %v, want %q", c.name, err, c.want)
 		}
-	}
-}
-
-// TestAnswerRequests checks that loglikelihood and generate_until requests
-// mixed in one file come back in order with their ids, the same as answered
-// one at a time, and that a model's error names the request.
-func TestAnswerRequests(t *testing.T) {
-	tok, _ := tokenizer.New([]string{"q", "red", "dark", "blue", "x"})
-	id := func(w string) int { return tok.MustID(w) }
-	s := &tableScorer{tok: tok, tokLP: map[int]float64{id("red"): -1, id("dark"): -0.5, id("blue"): -1.25, tokenizer.EOSID: -0.125},
-		greedy: map[string][]int{"q": {id("dark"), id("red"), id("x"), id("blue")}}}
-	ctx := context.Background()
-	reqs := []Request{
-		{ID: "1", Type: TypeLoglikelihood, Context: "q", Continuation: " red", EOS: true},
-		{ID: "2", Type: TypeLoglikelihood, Context: "q", Continuation: " dark red"},
-		{ID: "3", Type: TypeGenerateUntil, Context: "q", MaxGenToks: 10, Until: []string{" x", "blue"}},
-		{ID: "4", Type: TypeLoglikelihood, Context: "q x", Continuation: " blue", EOS: true},
-		{ID: "5", Type: TypeGenerateUntil, Context: "q", MaxGenToks: 1},
-	}
-	want := []Answer{{ID: "1", LogProb: -1.125}, {ID: "2", LogProb: -1.5}, {ID: "3", Text: "dark red"}, {ID: "4", LogProb: -1.375}, {ID: "5", Text: "dark"}}
-	got, err := AnswerRequests(ctx, s, reqs, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range want {
-		one, err := AnswerRequest(ctx, s, reqs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got[i] != want[i] || one != want[i] {
-			t.Errorf("request %s: batched %+v, alone %+v, want %+v", reqs[i].ID, got[i], one, want[i])
-		}
-	}
-	bad := Request{ID: "u", Type: TypeLoglikelihood, Context: "q zzz", Continuation: " red"}
-	if _, err := AnswerRequest(ctx, s, bad); err == nil || !strings.Contains(err.Error(), `context: tokenizer: unknown word "zzz"`) {
-		t.Errorf("unknown word: %v", err)
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mergescale/eval/world"
+	"mergescale/world"
 )
 
 // Options tune an evaluation.
@@ -153,21 +153,6 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 		return nil, fmt.Errorf("eval: %d answers for %d requests", len(answers), k)
 	}
 	return res, nil
-}
-
-// EvaluateTasks scores s on one split of every task with the built-in
-// engine: TaskRequests, AnswerRequests, TaskResults. Results come back in
-// the order of tasks and are identical for any number of workers.
-func EvaluateTasks(ctx context.Context, s Scorer, tasks []*world.Task, split world.Split, opts Options) ([]TaskResult, error) {
-	reqs, err := TaskRequests(tasks, split, opts)
-	if err != nil {
-		return nil, err
-	}
-	ans, err := AnswerRequests(ctx, s, reqs, opts.Workers)
-	if err != nil {
-		return nil, err
-	}
-	return TaskResults(tasks, split, opts, ans)
 }
 
 // EvaluateWith scores the model at path on one split of every task with any

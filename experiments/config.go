@@ -35,7 +35,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"mergescale/eval/world"
+	"mergescale/world"
 )
 
 // Config is a study: the task-suite world, the model zoo and the merge

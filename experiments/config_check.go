@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"mergescale/eval"
-	"mergescale/eval/world"
+	"mergescale/eval/command"
 	"mergescale/merge"
 	"mergescale/model"
+	"mergescale/world"
 )
 
 // heldInCategories is the single place the harness learns the task suite's
@@ -307,7 +308,7 @@ func (p *parser) validateEval(c *Config) {
 		if e.Command[0] == "" {
 			p.errAt("eval.command[0]", "the program must not be empty")
 		}
-		for _, ph := range []string{eval.PlaceholderModel, eval.PlaceholderRequests, eval.PlaceholderOut} {
+		for _, ph := range []string{command.PlaceholderModel, command.PlaceholderRequests, command.PlaceholderOut} {
 			found := false
 			for _, a := range e.Command {
 				found = found || strings.Contains(a, ph)

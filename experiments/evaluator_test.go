@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mergescale/eval"
+	"mergescale/eval/builtin"
 )
 
 // fakeEvaluatorEnv turns this test binary into an evaluator program run as
@@ -43,7 +44,7 @@ func fakeEvaluator(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ans, err := eval.Builtin{Load: LoadScorer, Workers: 1}.Evaluate(context.Background(), model, reqs, 0)
+	ans, err := builtin.Evaluator{Load: builtin.LoadScorer, Workers: 1}.Evaluate(context.Background(), model, reqs, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"mergescale/eval/world"
 	"mergescale/store"
+	"mergescale/world"
 )
 
 // Plan is a config expanded into jobs.

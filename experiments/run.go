@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"mergescale/eval"
-	"mergescale/eval/world"
 	"mergescale/store"
 	"mergescale/tokenizer"
+	"mergescale/world"
 )
 
 // CodeVersion identifies the harness code in the runs table. Artifacts are

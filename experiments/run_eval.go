@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"mergescale/eval/world"
 	"mergescale/store"
+	"mergescale/world"
 )
 
 // scopeTasks lists the tasks an evaluation scope covers, in suite order.

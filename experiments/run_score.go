@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"mergescale/eval"
-	"mergescale/eval/world"
 	"mergescale/store"
+	"mergescale/world"
 )
 
 // scoreTasks evaluates the model at path on one split of every task with

@@ -12,11 +12,11 @@ import (
 	"strconv"
 
 	"mergescale/checkpoint"
+	"mergescale/experiments/trainset"
 
-	"mergescale/eval"
-	"mergescale/eval/world"
 	"mergescale/model"
 	"mergescale/store"
+	"mergescale/world"
 )
 
 // trainSummaryFile records a zoo model's training summary in its artifact
@@ -247,28 +247,28 @@ func writeArtifact(dir string, fill func(tmp string) error) error {
 // on every token.
 func (r *runner) trainingData(j *Job) ([]model.Example, error) {
 	var (
-		data []eval.Example
+		data []trainset.Example
 		err  error
 	)
 	switch j.Kind {
 	case KindPretrain:
-		data, err = eval.CorpusExamples(r.suite.World, j.Stage.Steps*j.Stage.Batch, j.Seed)
+		data, err = trainset.CorpusExamples(r.suite.World, j.Stage.Steps*j.Stage.Batch, j.Seed)
 	case KindInstruct:
-		data, err = eval.MixtureExamples(r.suite)
+		data, err = trainset.MixtureExamples(r.suite)
 		if err == nil {
 			n := int(float64(len(data)) * instructCorpusShare / (1 - instructCorpusShare))
-			var corpus []eval.Example
-			corpus, err = eval.CorpusExamples(r.suite.World, n, j.Seed)
+			var corpus []trainset.Example
+			corpus, err = trainset.CorpusExamples(r.suite.World, n, j.Seed)
 			data = append(data, corpus...)
 		}
 	case KindExpert:
-		data, err = eval.ExpertExamples(r.suite, j.Category)
+		data, err = trainset.ExpertExamples(r.suite, j.Category)
 	case KindMultitask:
 		var tasks []*world.Task
 		for _, c := range j.Categories {
 			tasks = append(tasks, r.suite.CategoryTasks(c)...)
 		}
-		data, err = eval.TaskExamples(r.tok, tasks)
+		data, err = trainset.TaskExamples(r.tok, tasks)
 	}
 	if err != nil {
 		return nil, err

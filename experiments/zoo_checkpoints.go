@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"mergescale/checkpoint"
-	"mergescale/eval/world"
+	"mergescale/world"
 )
 
 // ZooCheckpoint is one entry of zoo.checkpoints: the existing checkpoints of

@@ -241,7 +241,7 @@ sweep:
   experts: [2, 6]
   methods: [{method: linear}]
 tasks:
-  dir: ../testdata/tasks
+  dir: ../world/testdata/tasks
 world: {seed: 3}
 `, base, good, wide, junk, good, dir, base, good)
 	_, err := ParseConfig("bad.yaml", []byte(src), noEnv)
@@ -288,7 +288,7 @@ func TestTaskDirStudy(t *testing.T) {
 	}
 	trained := loadTiny(t, t.TempDir())
 	runTiny(t, trained, Options{})
-	tasksDir, _ := filepath.Abs("../testdata/tasks")
+	tasksDir, _ := filepath.Abs("../world/testdata/tasks")
 	path := checkpointConfig(t, trained, []string{"sentiment", "topic_classification"}, "tasks: {dir: "+tasksDir+"}\n")
 	src, _ := os.ReadFile(path)
 	os.WriteFile(path, []byte(strings.Replace(string(src), "experts: [2, 8]", "experts: [2]", 1)), 0o644)

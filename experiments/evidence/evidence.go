@@ -1,4 +1,9 @@
-package eval
+// Package evidence trains a small zoo on the built-in suite (a pretrained
+// base, an instruction-tuned one, an expert per held-in category and a
+// multitask model) and tabulates how each scores per category: the
+// evidence that the suite's tasks are learnable, that experts gain on their
+// own category and that held-out tasks stay unseen (world/EVIDENCE.md).
+package evidence
 
 import (
 	"context"
@@ -6,21 +11,24 @@ import (
 	"io"
 	"strings"
 
-	"mergescale/eval/world"
+	"mergescale/eval"
+	"mergescale/eval/builtin"
+	"mergescale/experiments/trainset"
+	"mergescale/world"
 )
 
-// EvidenceTrainer trains the models of Evidence. The harness implements it
-// with the model package (eval never imports model).
-type EvidenceTrainer interface {
+// Trainer trains the models of Run. The harness implements it
+// with the model package (this package never imports model).
+type Trainer interface {
 	// Fresh returns an untrained model initialized from seed.
-	Fresh(seed uint64) (Scorer, error)
+	Fresh(seed uint64) (builtin.Scorer, error)
 	// Train returns a new model: a copy of from, trained on data for steps
 	// optimizer steps. from is left unchanged.
-	Train(ctx context.Context, from Scorer, data []Example, steps int, seed uint64) (Scorer, error)
+	Train(ctx context.Context, from builtin.Scorer, data []trainset.Example, steps int, seed uint64) (builtin.Scorer, error)
 }
 
-// EvidenceConfig sizes the evidence run.
-type EvidenceConfig struct {
+// Config sizes the evidence run.
+type Config struct {
 	PretrainSteps, InstructSteps, ExpertSteps, MultitaskSteps int
 	// CorpusDocs is the number of pretraining documents; InstructCorpusDocs
 	// the corpus documents mixed into instruction tuning (to keep the PT
@@ -37,11 +45,11 @@ type EvidenceConfig struct {
 	Log io.Writer
 }
 
-// EvidenceRow is one model of the evidence table: mean accuracy over the
+// Row is one model of the evidence table: mean accuracy over the
 // held-in categories and over the held-out categories (mean of task
 // accuracies within a category, then across categories), and the accuracy
 // per category. For an expert, HeldIn is its own category's accuracy.
-type EvidenceRow struct {
+type Row struct {
 	Model      string
 	HeldIn     float64
 	HeldOut    float64 // 0 when not evaluated (HasHeldOut false)
@@ -49,11 +57,11 @@ type EvidenceRow struct {
 	Categories map[string]float64
 }
 
-// Evidence trains an untrained model, the PT base (corpus), the IT base (PT
+// Run trains an untrained model, the PT base (corpus), the IT base (PT
 // base + instruction mixture), one expert per held-in category and a
 // multitask model, and scores them: the table of the section 5 that
 // shows whether the suite is learnable.
-func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg EvidenceConfig) ([]EvidenceRow, error) {
+func Run(ctx context.Context, s *world.Suite, tr Trainer, cfg Config) ([]Row, error) {
 	if cfg.Split == "" {
 		cfg.Split = world.Test
 	}
@@ -67,14 +75,14 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 		}
 	}
 	allTasks := append(append([]*world.Task(nil), s.TasksOf(world.HeldIn)...), s.TasksOf(world.HeldOut)...)
-	score := func(name string, m Scorer, tasks []*world.Task) (EvidenceRow, error) {
-		res, err := EvaluateTasks(ctx, m, tasks, cfg.Split, Options{SkipExactMatch: true})
+	score := func(name string, m builtin.Scorer, tasks []*world.Task) (Row, error) {
+		res, err := builtin.EvaluateTasks(ctx, m, tasks, cfg.Split, eval.Options{SkipExactMatch: true})
 		if err != nil {
-			return EvidenceRow{}, fmt.Errorf("eval: evidence %s: %w", name, err)
+			return Row{}, fmt.Errorf("eval: evidence %s: %w", name, err)
 		}
-		row := EvidenceRow{Model: name, Categories: map[string]float64{}}
+		row := Row{Model: name, Categories: map[string]float64{}}
 		var in, out []float64
-		for _, c := range CategoryMean(res) {
+		for _, c := range eval.CategoryMean(res) {
 			row.Categories[c.Category] = c.Accuracy
 			if c.Heldness == world.HeldOut {
 				out = append(out, c.Accuracy)
@@ -86,7 +94,7 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 		logf("%-28s held-in %.3f held-out %.3f  %s", name, row.HeldIn, row.HeldOut, formatTasks(res))
 		return row, nil
 	}
-	var rows []EvidenceRow
+	var rows []Row
 	untrained, err := tr.Fresh(cfg.Seed)
 	if err != nil {
 		return nil, err
@@ -97,7 +105,7 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 	}
 	rows = append(rows, row)
 
-	corpus, err := CorpusExamples(s.World, cfg.CorpusDocs, cfg.Seed)
+	corpus, err := trainset.CorpusExamples(s.World, cfg.CorpusDocs, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -110,11 +118,11 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 	}
 	rows = append(rows, row)
 
-	mix, err := MixtureExamples(s)
+	mix, err := trainset.MixtureExamples(s)
 	if err != nil {
 		return nil, err
 	}
-	extra, err := CorpusExamples(s.World, cfg.InstructCorpusDocs, cfg.Seed+2)
+	extra, err := trainset.CorpusExamples(s.World, cfg.InstructCorpusDocs, cfg.Seed+2)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +140,7 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 		base, baseName = it, "it"
 	}
 	for i, c := range cats {
-		data, err := ExpertExamples(s, c)
+		data, err := trainset.ExpertExamples(s, c)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +154,7 @@ func Evidence(ctx context.Context, s *world.Suite, tr EvidenceTrainer, cfg Evide
 		rows = append(rows, row)
 	}
 	if cfg.MultitaskSteps > 0 {
-		data, err := MultitaskExamples(s)
+		data, err := trainset.MultitaskExamples(s)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +181,7 @@ func mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-func formatTasks(res []TaskResult) string {
+func formatTasks(res []eval.TaskResult) string {
 	var b strings.Builder
 	for _, r := range res {
 		fmt.Fprintf(&b, "%s=%.2f ", r.Task, r.Accuracy)
@@ -181,9 +189,9 @@ func formatTasks(res []TaskResult) string {
 	return b.String()
 }
 
-// FormatEvidence writes rows as a Markdown table: held-in and held-out mean
+// Format writes rows as a Markdown table: held-in and held-out mean
 // accuracy per model, then the accuracy per category.
-func FormatEvidence(w io.Writer, rows []EvidenceRow, categories []string) error {
+func Format(w io.Writer, rows []Row, categories []string) error {
 	var b strings.Builder
 	b.WriteString("| model | held-in | held-out |")
 	for _, c := range categories {

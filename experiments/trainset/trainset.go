@@ -1,32 +1,22 @@
-// Package eval evaluates models on the miniature T0 task suite of
-// eval/world (or a task set read from files): it turns task instances into
-// token examples for training, and scores models by rank classification
-// (and greedy exact match on the generative tasks) through evaluator
-// requests, and holds the paper's normalization helpers.
-//
-// Evaluation speaks one protocol whatever the backend: TaskRequests turns
-// task instances into loglikelihood and generate_until requests (JSON
-// Lines, after lm-evaluation-harness's request types), an Evaluator answers
-// them — Builtin with a Scorer in this process (AnswerRequests, also behind
-// `mergescale loglik`), Command with any external program — and
-// TaskResults computes accuracy and exact match from the answers, the same
-// way for every backend.
+// Package trainset builds the training sets of a study from the built-in
+// world's tasks and corpus: token examples whose loss is on the target
+// only.
 //
 // Training and scoring are aligned: a task example is trained with
 // Prompt = the rendered prompt (ending in <ans>) and Target = the answer's
-// tokens followed by <eos>; rank classification scores every option as the
-// sum of the log-probabilities of the same sequence, option tokens + <eos>.
-// Counting <eos> is what T0 does with T5 targets, and it keeps an option
-// that is a prefix of another (e.g. "dog" and "dog cat") from winning by
-// being short.
-package eval
+// tokens followed by <eos>; rank classification (package eval) scores every
+// option as the sum of the log-probabilities of the same sequence, option
+// tokens + <eos>. Counting <eos> is what T0 does with T5 targets, and it
+// keeps an option that is a prefix of another (e.g. "dog" and "dog cat")
+// from winning by being short.
+package trainset
 
 import (
 	"errors"
 	"fmt"
 
-	"mergescale/eval/world"
 	"mergescale/tokenizer"
+	"mergescale/world"
 )
 
 // Example is one training sequence: the loss is on Target only. It has the

@@ -136,7 +136,7 @@ func heldInSpecs() []spec {
 		// Extractive QA (generative). The answer is a span of the text, found
 		// by its type (the job word, the city word, the name), not by binding
 		// one of several people to their value: the 2-layer presets cannot
-		// learn binding lookups in a short fine-tune (see eval/EVIDENCE.md).
+		// learn binding lookups in a short fine-tune (see world/EVIDENCE.md).
 		{name: "extqa_attr", category: "extractive_qa", held: HeldIn, generative: true,
 			instruction: "copy the answer from the text .",
 			variants:    []string{"give the word from the text that answers .", "reply with a word of the text .", "the answer is in the text . write it ."},

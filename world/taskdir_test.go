@@ -9,7 +9,7 @@ import (
 )
 
 func TestReadTaskDirHandWritten(t *testing.T) {
-	ts, err := ReadTaskDir("../../testdata/tasks")
+	ts, err := ReadTaskDir("testdata/tasks")
 	if err != nil {
 		t.Fatal(err)
 	}

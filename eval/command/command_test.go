@@ -1,4 +1,4 @@
-package eval
+package command
 
 import (
 	"context"
@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mergescale/eval"
 )
 
 // fakeEnv switches this test binary into a fake evaluator: it is run as
-// `eval.test MODE REQUESTS OUT MODEL WORKER`.
+// `command.test MODE REQUESTS OUT MODEL WORKER`.
 const fakeEnv = "MERGESCALE_FAKE_EVALUATOR"
 
 func TestMain(m *testing.M) {
@@ -39,15 +41,15 @@ func fakeEvaluator(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	reqs, err := ReadRequests(f, reqPath)
+	reqs, err := eval.ReadRequests(f, reqPath)
 	f.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ans := make([]Answer, len(reqs))
+	ans := make([]eval.Answer, len(reqs))
 	for i, r := range reqs {
-		ans[i] = Answer{ID: r.ID, LogProb: -float64(len(strings.Fields(r.Continuation))), Text: model + " " + worker}
+		ans[i] = eval.Answer{ID: r.ID, LogProb: -float64(len(strings.Fields(r.Continuation))), Text: model + " " + worker}
 	}
 	out, err := os.Create(outPath)
 	if err != nil {
@@ -55,11 +57,11 @@ func fakeEvaluator(args []string) int {
 	}
 	defer out.Close()
 	if mode == "malformed" {
-		WriteAnswers(out, reqs[:1], ans[:1])
+		eval.WriteAnswers(out, reqs[:1], ans[:1])
 		fmt.Fprintln(out, `{"id": "b", "logprob": -1, `)
 		return 0
 	}
-	if err := WriteAnswers(out, reqs, ans); err != nil {
+	if err := eval.WriteAnswers(out, reqs, ans); err != nil {
 		return 1
 	}
 	return 0
@@ -67,13 +69,13 @@ func fakeEvaluator(args []string) int {
 
 func TestCommandBackend(t *testing.T) {
 	t.Setenv(fakeEnv, "1")
-	reqs := []Request{
-		{ID: "a", Type: TypeLoglikelihood, Context: "q", Continuation: " x y", EOS: true},
-		{ID: "b", Type: TypeLoglikelihood, Context: "q", Continuation: " x"},
-		{ID: "c", Type: TypeGenerateUntil, Context: "q", MaxGenToks: 3},
+	reqs := []eval.Request{
+		{ID: "a", Type: eval.TypeLoglikelihood, Context: "q", Continuation: " x y", EOS: true},
+		{ID: "b", Type: eval.TypeLoglikelihood, Context: "q", Continuation: " x"},
+		{ID: "c", Type: eval.TypeGenerateUntil, Context: "q", MaxGenToks: 3},
 	}
-	cmd := func(mode string) Command {
-		return Command{Argv: []string{os.Args[0], mode, "{requests}", "{out}", "{model}", "{worker}"}, TempDir: t.TempDir()}
+	cmd := func(mode string) Evaluator {
+		return Evaluator{Argv: []string{os.Args[0], mode, "{requests}", "{out}", "{model}", "{worker}"}, TempDir: t.TempDir()}
 	}
 	for _, batch := range []int{0, 1, 2} {
 		c := cmd("good")
@@ -82,7 +84,7 @@ func TestCommandBackend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []Answer{{ID: "a", LogProb: -2}, {ID: "b", LogProb: -1}, {ID: "c", Text: "/models/m1 3"}}
+		want := []eval.Answer{{ID: "a", LogProb: -2}, {ID: "b", LogProb: -1}, {ID: "c", Text: "/models/m1 3"}}
 		for i := range want {
 			if got[i] != want[i] {
 				t.Errorf("batch %d: answer %d = %+v, want %+v", batch, i, got[i], want[i])
@@ -129,10 +131,10 @@ func TestCommandTimeoutKillsChildren(t *testing.T) {
 		t.Skip("no /bin/sh")
 	}
 	t.Setenv(fakeEnv, "1")
-	c := Command{Argv: []string{"/bin/sh", "-c", `"$0" hang "$1" "$2" m 0; echo done`, os.Args[0], "{requests}", "{out}", "{model}"},
+	c := Evaluator{Argv: []string{"/bin/sh", "-c", `"$0" hang "$1" "$2" m 0; echo done`, os.Args[0], "{requests}", "{out}", "{model}"},
 		Timeout: 200 * time.Millisecond, TempDir: t.TempDir()}
 	start := time.Now()
-	_, err := c.Evaluate(context.Background(), "m", []Request{{ID: "a", Type: TypeLoglikelihood, Context: "q", Continuation: " x"}}, 0)
+	_, err := c.Evaluate(context.Background(), "m", []eval.Request{{ID: "a", Type: eval.TypeLoglikelihood, Context: "q", Continuation: " x"}}, 0)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") {
 		t.Fatalf("error %v", err)
 	}

@@ -1,20 +1,36 @@
-package main
+package evidence
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
-	"mergescale/eval"
-	"mergescale/eval/world"
-	"mergescale/experiments"
+	"mergescale/eval/builtin"
+	"mergescale/experiments/trainset"
 	"mergescale/model"
 	"mergescale/tokenizer"
+	"mergescale/world"
 )
 
-// modelTrainer implements eval.EvidenceTrainer with the built-in model.
+func TestFormatEvidence(t *testing.T) {
+	var b strings.Builder
+	rows := []Row{
+		{Model: "base", HeldIn: 0.25, HeldOut: 0.5, HasHeldOut: true, Categories: map[string]float64{"a": 0.25, "h": 0.5}},
+		{Model: "expert a", HeldIn: 0.75, Categories: map[string]float64{"a": 0.75}},
+	}
+	if err := Format(&b, rows, []string{"a", "h"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "| model | held-in | held-out | a | h |\n|---|---|---|---|---|\n| base | 0.250 | 0.500 | 0.250 | 0.500 |\n| expert a | 0.750 | – | 0.750 | |\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// modelTrainer implements Trainer with the built-in model.
 type modelTrainer struct {
 	tok   tokenizer.Codec
 	cfg   model.Config
@@ -24,12 +40,12 @@ type modelTrainer struct {
 	n     int
 }
 
-func (m *modelTrainer) Fresh(seed uint64) (eval.Scorer, error) {
-	return experiments.NewModelScorer(model.New(m.cfg, seed), m.tok), nil
+func (m *modelTrainer) Fresh(seed uint64) (builtin.Scorer, error) {
+	return builtin.NewModelScorer(model.New(m.cfg, seed), m.tok), nil
 }
 
-func (m *modelTrainer) Train(ctx context.Context, from eval.Scorer, data []eval.Example, steps int, seed uint64) (eval.Scorer, error) {
-	src, ok := experiments.ScorerModel(from)
+func (m *modelTrainer) Train(ctx context.Context, from builtin.Scorer, data []trainset.Example, steps int, seed uint64) (builtin.Scorer, error) {
+	src, ok := builtin.ScorerModel(from)
 	if !ok {
 		return nil, fmt.Errorf("not a model of the built-in engine")
 	}
@@ -56,7 +72,7 @@ func (m *modelTrainer) Train(ctx context.Context, from eval.Scorer, data []eval.
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "  trained %d steps on %d examples: loss %.3f in %.1fs\n", sum.Steps, len(data), sum.FinalLoss, sum.Seconds)
-	return experiments.NewModelScorer(dst, m.tok), nil
+	return builtin.NewModelScorer(dst, m.tok), nil
 }
 
 func envInt(name string, def int) int {
@@ -92,18 +108,18 @@ func TestSuiteEvidence(t *testing.T) {
 	if v := os.Getenv("MERGESCALE_EVIDENCE_LR"); v != "" {
 		tr.lr, _ = strconv.ParseFloat(v, 64)
 	}
-	cfg := eval.EvidenceConfig{
+	cfg := Config{
 		PretrainSteps: steps, InstructSteps: steps / 2, ExpertSteps: envInt("MERGESCALE_EVIDENCE_EXPERT_STEPS", steps/3),
 		MultitaskSteps: envInt("MERGESCALE_EVIDENCE_MT_STEPS", steps/2),
 		CorpusDocs:     steps * tr.batch, InstructCorpusDocs: 4000, ExpertBase: os.Getenv("MERGESCALE_EVIDENCE_BASE"),
 		Seed: 1, Log: os.Stderr,
 	}
-	rows, err := eval.Evidence(context.Background(), s, tr, cfg)
+	rows, err := Run(context.Background(), s, tr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cats := append(s.Categories(world.HeldIn), s.Categories(world.HeldOut)...)
-	if err := eval.FormatEvidence(os.Stdout, rows, cats); err != nil {
+	if err := Format(os.Stdout, rows, cats); err != nil {
 		t.Fatal(err)
 	}
 }
