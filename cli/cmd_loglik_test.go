@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -24,7 +24,7 @@ const asCLIEnv = "MERGESCALE_TEST_AS_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asCLIEnv) == "1" {
-		os.Exit(execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -58,7 +58,7 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 	}
 	t.Setenv(asCLIEnv, "1")
 	load := func() *experiments.Config {
-		c, err := experiments.LoadConfigEnv("experiments/testdata/tiny.yaml", func(string) (string, bool) { return "", false })
+		c, err := experiments.LoadConfigEnv("../experiments/testdata/tiny.yaml", func(string) (string, bool) { return "", false })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	tiny, err := os.ReadFile(filepath.Join("experiments", "testdata", "tiny.yaml"))
+	tiny, err := os.ReadFile(filepath.Join("..", "experiments", "testdata", "tiny.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestReportCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var so, se bytes.Buffer
-			code := execute(tt.args, strings.NewReader(""), &so, &se)
+			code := Execute(tt.args, strings.NewReader(""), &so, &se)
 			if code != tt.code || !strings.Contains(so.String(), tt.stdout) || !strings.Contains(se.String(), tt.stderr) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d, stdout ~%q, stderr ~%q",
 					code, so.String(), se.String(), tt.code, tt.stdout, tt.stderr)

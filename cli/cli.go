@@ -1,4 +1,12 @@
-package main
+// Package cli is mergescale's command line: one cobra command per file
+// (cmd_*.go), each a thin layer that parses flags and forwards to a plain
+// function of a library package (experiments/..., merge/mergefile, eval,
+// report, store). The helpers every command shares (progress on a terminal,
+// tables, the database flags, atomic output files) are in helpers.go.
+//
+// Execute runs a command line in process with the streams it is given, so
+// tests call the CLI exactly as a user's shell does, without a subprocess.
+package cli
 
 import (
 	"context"
@@ -51,7 +59,7 @@ func newRootCmd(e *env) *cobra.Command {
 
 // execute runs the command line args and returns the process exit status.
 // Every error is printed as one line "error: ..." on stderr.
-func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func handSafetensors(t *testing.T, dir, name, hdr string, dataLen int) string {
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = execute(args, strings.NewReader(""), &out, &errb)
+	code = Execute(args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -81,7 +81,7 @@ func TestInspectJSON(t *testing.T) {
 	}
 
 	// Several paths, including a sharded directory: a JSON array.
-	shardDir := filepath.Join("checkpoint", "testdata", "handmade_sharded")
+	shardDir := filepath.Join("..", "checkpoint", "testdata", "handmade_sharded")
 	code, out, errs = runCLI("inspect", p, shardDir, "--json")
 	if code != 0 || errs != "" {
 		t.Fatalf("exit %d, stderr %q", code, errs)

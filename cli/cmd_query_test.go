@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 func runStoreCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := execute(args, strings.NewReader(""), &out, &errb)
+	code := Execute(args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ func writeMergeModel(t *testing.T, dir string, dtype checkpoint.DType, shard int
 // runMergeCLI runs mergescale in-process and returns exit status, stdout, stderr.
 func runMergeCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := execute(args, strings.NewReader(""), &out, &errb)
+	code := Execute(args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

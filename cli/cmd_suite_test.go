@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 func runCmd(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := execute(args, strings.NewReader(""), &out, &errb)
+	code := Execute(args, strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), code
 }
 

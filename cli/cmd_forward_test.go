@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ func TestForwardCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if code := execute([]string{"forward", "--model", dir, "--tokens", "3, 10,5"}, nil, &out, &errb); code != 0 {
+	if code := Execute([]string{"forward", "--model", dir, "--tokens", "3, 10,5"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 	var got []float64
@@ -48,7 +48,7 @@ func TestForwardCommand(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := execute([]string{"forward", "--model", dir, "--tokens", c.tokens}, nil, &out, &errb)
+			code := Execute([]string{"forward", "--model", dir, "--tokens", c.tokens}, nil, &out, &errb)
 			msg := errb.String()
 			if code != 1 || out.Len() != 0 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, c.want) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and one line naming %q", code, out.String(), msg, c.want)
@@ -56,7 +56,7 @@ func TestForwardCommand(t *testing.T) {
 		})
 	}
 	var o, e bytes.Buffer
-	if code := execute([]string{"forward", "--model", t.TempDir(), "--tokens", "1"}, nil, &o, &e); code != 1 || !strings.Contains(e.String(), "config.json") {
+	if code := Execute([]string{"forward", "--model", t.TempDir(), "--tokens", "1"}, nil, &o, &e); code != 1 || !strings.Contains(e.String(), "config.json") {
 		t.Fatalf("missing model: exit %d, stderr %q", code, e.String())
 	}
 }
@@ -78,7 +78,7 @@ func TestForwardText(t *testing.T) {
 	}
 	run := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := execute(append([]string{"forward", "--model", dir}, args...), nil, &out, &errb)
+		code := Execute(append([]string{"forward", "--model", dir}, args...), nil, &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	byText, stderr, code := run("--text", "mira lives in oslo")
