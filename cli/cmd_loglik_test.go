@@ -133,7 +133,7 @@ func TestHFAdapterSelfTest(t *testing.T) {
 	if err != nil {
 		t.Skip("no python3")
 	}
-	out, err := exec.Command(py, "adapters/hf_eval.py", "--self-test").CombinedOutput()
+	out, err := exec.Command(py, "../adapters/hf_eval.py", "--self-test").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "self-test ok") {
 		t.Fatalf("adapter self-test: %v\n%s", err, out)
 	}
