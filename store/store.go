@@ -126,11 +126,6 @@ func dsn(path string, readOnly bool) string {
 // Path returns the file the database was opened from.
 func (d *DB) Path() string { return d.path }
 
-// SQL returns the underlying database handle, for ad-hoc queries (the report
-// and the query command). Writes through it bypass the typed API's
-// guarantees; prefer Write.
-func (d *DB) SQL() *sql.DB { return d.db }
-
 // Close closes the database.
 func (d *DB) Close() error {
 	if err := d.db.Close(); err != nil {
