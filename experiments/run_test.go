@@ -308,7 +308,11 @@ func TestRunVariantStudy(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if _, err := db.SQL().Exec(`UPDATE models SET tau_norm_ratio = NULL; UPDATE merges SET base_id = '', expert_ids = ''`); err != nil {
+		ctx := context.Background()
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE models SET tau_norm_ratio = NULL; UPDATE merges SET base_id = '', expert_ids = ''`)
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}()
