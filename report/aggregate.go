@@ -58,6 +58,8 @@ func aggregate(d *storeData) *Results {
 	}
 	if len(a.r.Cells) == 0 {
 		a.note("the store has no chosen merges with test scores")
+	} else if !d.hasCE {
+		a.note("the store has no option_ce scores (it was written before the cross-entropy metrics), so gain kept in cross-entropy is n/a")
 	}
 	r := a.r
 	r.Missing = append(r.Missing, d.missing...)
@@ -177,6 +179,32 @@ func (a *aggregator) mergeRefs(m store.Merge) (experts, base func(string) map[st
 	return experts, base
 }
 
+// ceRefs returns the option_ce scores of the references of merge m, the
+// experts by category and the base (nil when the store has none). They are
+// the models mergeRefs names, without its notes.
+func (a *aggregator) ceRefs(m store.Merge) (experts, base func(string) map[string]store.Score) {
+	byCat := map[string]string{}
+	baseID := m.BaseID
+	key := sizeKey{m.BaseType, m.Size}
+	if baseID == "" || len(m.ExpertIDs) != len(m.Categories) {
+		baseID = a.base[key]
+		byCat = a.expert[key]
+	} else {
+		for i, c := range m.Categories {
+			byCat[c] = m.ExpertIDs[i]
+		}
+	}
+	experts = func(cat string) map[string]store.Score {
+		id, ok := byCat[cat]
+		if !ok {
+			return nil
+		}
+		return a.d.ce[id]
+	}
+	base = func(string) map[string]store.Score { return a.d.ce[baseID] }
+	return experts, base
+}
+
 // modelScores scores a model on held-in tasks of cats (nil: all),
 // normalized by experts, and on all held-out tasks, normalized by base.
 func modelScores(s map[string]store.Score, cats []string, experts, base func(string) map[string]store.Score) Scores {
@@ -230,6 +258,8 @@ func (a *aggregator) cells(v Variant) {
 			SignConflict: m.SignConflict, MeanCosine: m.MeanCosine,
 		}
 		sr.Merged.GainKept = gainKept(target, m.Categories, experts, base)
+		ceExperts, ceBase := a.ceRefs(m)
+		sr.Merged.GainKeptCE = gainKeptCE(a.d.ce[m.ModelID], m.Categories, ceExperts, ceBase)
 		if id, ok := a.multitask[key]; ok {
 			sr.Multitask = modelScores(a.d.scores[id], m.Categories, experts, base)
 		} else {
@@ -259,6 +289,7 @@ func (a *aggregator) cells(v Variant) {
 			RawHeldIn:       col(func(s SubsetResult) float64 { return s.Merged.RawHeldIn }),
 			RawHeldOut:      col(func(s SubsetResult) float64 { return s.Merged.RawHeldOut }),
 			GainKept:        col(func(s SubsetResult) float64 { return s.Merged.GainKept }),
+			GainKeptCE:      col(func(s SubsetResult) float64 { return s.Merged.GainKeptCE }),
 			MTHeldIn:        col(func(s SubsetResult) float64 { return s.Multitask.HeldIn }),
 			MTHeldOut:       col(func(s SubsetResult) float64 { return s.Multitask.HeldOut }),
 			MTHeldInChance:  col(func(s SubsetResult) float64 { return s.Multitask.HeldInChance }),

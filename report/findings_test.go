@@ -1,11 +1,14 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
 
-// cellsResults builds Results from (base, size, method, k) → held-in, held-out.
+// cellsResults builds Results from (base, size, method, k) → held-in,
+// held-out: three subsets per cell at the value −.01, +0, +.01 (so that
+// paired differences have no spread and each cell a CI).
 func cellsResults(vals map[[4]string][2]float64, mt float64) *Results {
 	r := &Results{Sizes: []SizeInfo{{"xs", 1000}, {"m", 100000}}, BaseTypes: []string{"pt", "it"},
 		Methods: []string{"linear", "task_arithmetic"}, Ks: []int{2, 4}}
@@ -14,9 +17,16 @@ func cellsResults(vals map[[4]string][2]float64, mt float64) *Results {
 		if key[3] == "4" {
 			k = 4
 		}
-		r.Cells = append(r.Cells, Cell{BaseType: key[0], Size: key[1], Method: key[2], K: k,
-			HeldIn: Stat{Mean: v[0], CI: math.NaN(), N: 1}, HeldOut: Stat{Mean: v[1], CI: 0.05, N: 3},
-			MTHeldOut: Stat{Mean: mt, N: 3}})
+		c := Cell{BaseType: key[0], Size: key[1], Method: key[2], K: k}
+		var in, out, mts []float64
+		for i, d := range []float64{-0.01, 0, 0.01} {
+			sc := nanScores()
+			sc.HeldIn, sc.HeldOut = v[0]+d, v[1]+d
+			c.Subsets = append(c.Subsets, SubsetResult{Subset: i, Categories: []string{fmt.Sprint(k, i)}, Merged: sc})
+			in, out, mts = append(in, sc.HeldIn), append(out, sc.HeldOut), append(mts, mt)
+		}
+		c.HeldIn, c.HeldOut, c.MTHeldOut = newStat(in), newStat(out), newStat(mts)
+		r.Cells = append(r.Cells, c)
 	}
 	return r
 }
@@ -53,13 +63,13 @@ func TestFindingsVerdicts(t *testing.T) {
 	}
 	got := Findings(cellsResults(rev, 1.2), "task_arithmetic", nil)
 	for _, f := range got {
-		if f.Verdict != NotSupported {
-			t.Errorf("%s: got %s (%s), want %s", f.ClaimID, f.Verdict, f.Sentence, NotSupported)
+		if f.Verdict != Contradicted {
+			t.Errorf("%s: got %s (%s), want %s", f.ClaimID, f.Verdict, f.Sentence, Contradicted)
 		}
 	}
-	// Multitask within the merge's CI: "partly" (matches).
-	got = Findings(cellsResults(rev, 1.03), "task_arithmetic", nil)
-	if got[3].Verdict != Partly {
+	// Multitask within the merge's CI: inconclusive (matches).
+	got = Findings(cellsResults(rev, 1.02), "task_arithmetic", nil)
+	if got[3].Verdict != Inconclusive {
 		t.Errorf("beats_multitask with multitask inside the CI: got %s (%s)", got[3].Verdict, got[3].Sentence)
 	}
 	// Empty results: every claim is untestable, none panics.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,6 +75,24 @@ func (f *fixture) scoreSplit(id, task, category, heldness, split, metric string,
 	s := store.Score{ModelID: id, Task: task, Category: category, Heldness: heldness, Split: split, Metric: metric,
 		Value: value, N: 100, Chance: chance}
 	f.write(func(ctx context.Context, tx *store.Tx) error { return tx.InsertScores(ctx, []store.Score{s}) })
+}
+
+// optionCEFromAccuracy adds, in one transaction, an option_ce score beside
+// every test accuracy: ln 4 · (1.1 − accuracy), so that a model that is
+// more accurate has the lower cross-entropy.
+func (f *fixture) optionCEFromAccuracy() {
+	f.t.Helper()
+	ctx := context.Background()
+	acc, err := f.db.Scores(ctx, store.ScoreFilter{Split: store.Test, Metric: store.Accuracy})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ce := make([]store.Score, len(acc))
+	for i, s := range acc {
+		s.Metric, s.Value, s.Chance = store.OptionCE, math.Log(4)*(1.1-s.Value), math.Log(4)
+		ce[i] = s
+	}
+	f.write(func(ctx context.Context, tx *store.Tx) error { return tx.InsertScores(ctx, ce) })
 }
 
 // modelVariant sets a model's variant and, when tau > 0, its ‖τ‖/‖θ₀‖.
@@ -208,5 +227,6 @@ func synthStore(t *testing.T) *fixture {
 			}
 		}
 	}
+	f.optionCEFromAccuracy()
 	return f
 }

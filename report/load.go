@@ -19,6 +19,8 @@ type storeData struct {
 	// its ExpertIDs parallel to them or nil.
 	merges     []store.Merge
 	scores     map[string]map[string]store.Score // model id → task → test accuracy
+	ce         map[string]map[string]store.Score // model id → task → test option_ce
+	hasCE      bool                              // some model has an option_ce score
 	runName    string
 	configText string
 	missing    []string // what the store lacks, in words
@@ -26,8 +28,9 @@ type storeData struct {
 
 // loadStore reads the store at path into memory: a snapshot of the store
 // package (which refuses a newer schema and fills in what an older one
-// lacks) holding the test-split accuracies. A missing file is an error
-// naming it.
+// lacks) holding the test-split scores: the accuracies, and the option
+// cross-entropies (option_ce) kept apart from them. A missing file is an
+// error naming it.
 func loadStore(ctx context.Context, path string) (*storeData, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -40,11 +43,12 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	defer db.Close()
-	snap, err := db.Snapshot(ctx, store.ScoreFilter{Split: store.Test, Metric: store.Accuracy})
+	snap, err := db.Snapshot(ctx, store.ScoreFilter{Split: store.Test})
 	if err != nil {
 		return nil, err
 	}
-	d := &storeData{models: map[string]store.Model{}, scores: map[string]map[string]store.Score{}}
+	d := &storeData{models: map[string]store.Model{}, scores: map[string]map[string]store.Score{},
+		ce: map[string]map[string]store.Score{}}
 	for _, t := range snap.Absent {
 		d.missing = append(d.missing, fmt.Sprintf("the store has no %s table", t))
 	}
@@ -61,10 +65,19 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		d.merges = append(d.merges, sortedCategories(m))
 	}
 	for _, s := range snap.Scores {
-		if d.scores[s.ModelID] == nil {
-			d.scores[s.ModelID] = map[string]store.Score{}
+		var into map[string]map[string]store.Score
+		switch s.Metric {
+		case store.Accuracy:
+			into = d.scores
+		case store.OptionCE:
+			into, d.hasCE = d.ce, true
+		default:
+			continue
 		}
-		d.scores[s.ModelID][s.Task] = s
+		if into[s.ModelID] == nil {
+			into[s.ModelID] = map[string]store.Score{}
+		}
+		into[s.ModelID][s.Task] = s
 	}
 	return d, nil
 }

@@ -16,7 +16,9 @@
 //     score of the merge's own base (merges.base_id) per task, then the
 //     mean per category and over categories;
 //   - gain kept: Σ_c (merged_c − base_c) ÷ Σ_c (expert_c − base_c) of raw
-//     accuracy over the merged categories c;
+//     accuracy over the merged categories c, and gain kept in cross-entropy,
+//     Σ_c (base_c − merged_c) ÷ Σ_c (base_c − expert_c) of option_ce (n/a
+//     in a store without option_ce scores; no other metric enters);
 //   - the chance-adjusted variants (score − chance) ÷ (reference − chance),
 //     over the tasks where the reference is not at chance, the raw
 //     accuracies, and the multitask model's scores over the same categories
@@ -30,7 +32,9 @@
 // the default variant, the first value of every list.
 //
 // Cells average subsets, with 95% confidence intervals t(0.975, n−1)·s/√n
-// (Student t; none when n = 1).
+// (Student t; none when n = 1). The findings compare cells paired over the
+// same expert subsets ((k, subset) of k ∈ pairedKs; see Findings), and the
+// self-check gives those comparisons' CIs and minimum detectable difference.
 package report
 
 import (
@@ -134,7 +138,9 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 		"normalized held-in is merged ÷ expert over the merged experts' categories, normalized held-out is "+
 		"merged ÷ the base's zero-shot score; both are means over categories, then over expert subsets, "+
 		"with 95%% confidence intervals over subsets (Student t, n − 1 degrees of freedom). "+
-		"Gain kept is Σ (merged − base) ÷ Σ (expert − base) of raw accuracy over the merged categories. "+
+		"Gain kept is Σ (merged − base) ÷ Σ (expert − base) of raw accuracy over the merged categories; gain kept (CE) is "+
+		"Σ (base − merged) ÷ Σ (base − expert) of the option cross-entropy (option_ce: −log softmax over a task's options of "+
+		"their log-likelihoods, at the gold option), n/a when the store has no option_ce scores. "+
 		"Single-method figures and claims use %s.\n\n", dbPath, methodLabel(method))
 	if len(r.Axes) > 0 {
 		var axes []string
@@ -166,7 +172,12 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 			b.WriteString(s)
 		}
 	}
-	b.WriteString("## Findings\n\nEach sentence is computed from the store; the tests are defined in `report/findings.go`.\n\n")
+	fmt.Fprintf(&b, "## Findings\n\nEach sentence is computed from the store; the tests are defined in `report/findings.go`. "+
+		"A claim is decided by a 95%% confidence interval, given as value [low, high], n: *supported* when it excludes 0 in the "+
+		"paper's direction, *contradicted* when it excludes 0 in the other, *inconclusive* otherwise. Claims 1, 2, 3 and 5 compare "+
+		"the chosen merges over the same expert subsets, the (k, subset) pairs of %s, which hold the same categories at every size "+
+		"and base (paired-t intervals; a bootstrap over subsets for the slope against k); the means of cells are given as context.\n\n",
+		pairedKsLabel())
 	for i, f := range findings {
 		fmt.Fprintf(&b, "%d. **%s** — %s", i+1, capital(f.Claim), f.Sentence)
 		if f.Paper != "" {

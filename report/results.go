@@ -80,12 +80,17 @@ type Scores struct {
 	// the merge keeps. NaN for models other than merges, or when the experts
 	// gained nothing in total.
 	GainKept float64
+	// GainKeptCE is the same ratio of option cross-entropies (option_ce),
+	// Σ_c (base_c − merged_c) ÷ Σ_c (base_c − expert_c): NaN where GainKept
+	// is, when the store has no option_ce scores, or when the experts did
+	// not lower the cross-entropy in total.
+	GainKeptCE float64
 }
 
 func nanScores() Scores {
 	n := math.NaN()
 	return Scores{HeldIn: n, HeldOut: n, HeldInChance: n, HeldOutChance: n, RawHeldIn: n, RawHeldOut: n,
-		ChanceHeldIn: n, ChanceHeldOut: n, GainKept: n}
+		ChanceHeldIn: n, ChanceHeldOut: n, GainKept: n, GainKeptCE: n}
 }
 
 // SubsetResult is one chosen merge (one expert subset) of a cell.
@@ -115,6 +120,7 @@ type Cell struct {
 	HeldInChance, HeldOutChance Stat
 	RawHeldIn, RawHeldOut       Stat
 	GainKept                    Stat
+	GainKeptCE                  Stat // gain kept in option cross-entropy
 	// The multitask baseline over the same subsets' categories.
 	MTHeldIn, MTHeldOut             Stat
 	MTHeldInChance, MTHeldOutChance Stat

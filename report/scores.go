@@ -126,27 +126,46 @@ func rawCategory(s map[string]store.Score, heldness, cat string, over map[string
 	return mean(xs)
 }
 
-// gainKept is Σ_c (merged_c − base_c) ÷ Σ_c (expert_c − base_c) over the
-// categories cats, each term the raw accuracy averaged over the merged
+// gainSums returns Σ_c (merged_c − base_c) and Σ_c (expert_c − base_c)
+// over the categories cats, each term a score averaged over the merged
 // model's held-in tasks of c (the expert of c from experts, the base from
-// base). NaN when a score is missing or the experts' summed gain is not
-// positive.
-func gainKept(target map[string]store.Score, cats []string, experts, base func(string) map[string]store.Score) float64 {
+// base); ok is false when a score is missing.
+func gainSums(target map[string]store.Score, cats []string, experts, base func(string) map[string]store.Score) (num, den float64, ok bool) {
 	if len(cats) == 0 || len(target) == 0 {
-		return math.NaN()
+		return 0, 0, false
 	}
-	var num, den float64
 	for _, c := range cats {
 		m := rawCategory(target, store.HeldIn, c, nil)
 		b := rawCategory(base(c), store.HeldIn, c, target)
 		e := rawCategory(experts(c), store.HeldIn, c, target)
 		if !isNum(m) || !isNum(b) || !isNum(e) {
-			return math.NaN()
+			return 0, 0, false
 		}
 		num += m - b
 		den += e - b
 	}
-	if !(den > 0) {
+	return num, den, true
+}
+
+// gainKept is Σ_c (merged_c − base_c) ÷ Σ_c (expert_c − base_c) of raw
+// accuracy over the categories cats (see gainSums). NaN when a score is
+// missing or the experts' summed gain is not positive.
+func gainKept(target map[string]store.Score, cats []string, experts, base func(string) map[string]store.Score) float64 {
+	num, den, ok := gainSums(target, cats, experts, base)
+	if !ok || !(den > 0) {
+		return math.NaN()
+	}
+	return num / den
+}
+
+// gainKeptCE is gain kept in option cross-entropy (lower is better):
+// Σ_c (base_c − merged_c) ÷ Σ_c (base_c − expert_c) of option_ce over the
+// categories cats, each term averaged over the merged model's held-in
+// tasks of c. NaN when a score is missing (a store without option_ce) or
+// the experts did not lower the summed cross-entropy.
+func gainKeptCE(target map[string]store.Score, cats []string, experts, base func(string) map[string]store.Score) float64 {
+	num, den, ok := gainSums(target, cats, experts, base)
+	if !ok || !(den < 0) {
 		return math.NaN()
 	}
 	return num / den

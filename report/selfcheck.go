@@ -18,19 +18,21 @@ const (
 	// checkK is the k of the headline cell (IT base, largest size).
 	checkK = 8
 
-	minHeldInNorm     = 0.85 // normalized held-in of the headline cell
-	minHeldInRaw      = 0.80 // raw held-in of the headline cell
-	minGainKept       = 0.70 // gain kept of the headline cell
-	minITOverChance   = 0.10 // IT base zero-shot held-out minus chance, largest size
-	minMTOverBase     = 0.08 // multitask minus its base, raw held-out, two largest sizes
-	minExpertRaw      = 0.90 // experts' raw accuracy on their own category, two largest sizes
-	minExpertGain     = 0.45 // experts' raw gain over their base on their category, two largest sizes
-	maxCIHeldIn       = 0.08 // largest 95% CI half-width of normalized held-in, k ∈ checkCIKs
-	maxCIHeldOut      = 0.05 // largest 95% CI half-width of normalized held-out, k ∈ checkCIKs
-	minParamSpan      = 100  // parameters of the largest size ÷ the smallest
-	mdeAlpha          = 0.05 // two-sided significance level of the minimum detectable difference
-	mdePower          = 0.80 // power of the minimum detectable difference
-	checkLargestSizes = 2    // "the two largest sizes"
+	minHeldInNorm      = 0.85 // normalized held-in of the headline cell
+	minHeldInRaw       = 0.80 // raw held-in of the headline cell
+	minGainKept        = 0.70 // gain kept of the headline cell
+	minITOverChance    = 0.10 // IT base zero-shot held-out minus chance, largest size
+	minMTOverBase      = 0.08 // multitask minus its base, raw held-out, two largest sizes
+	minExpertRaw       = 0.90 // experts' raw accuracy on their own category, two largest sizes
+	minExpertGain      = 0.45 // experts' raw gain over their base on their category, two largest sizes
+	maxCIHeldIn        = 0.08 // largest 95% CI half-width of normalized held-in, k ∈ checkCIKs
+	maxCIHeldOut       = 0.05 // largest 95% CI half-width of normalized held-out, k ∈ checkCIKs
+	maxPairedCIHeldIn  = 0.03 // largest paired 95% CI half-width of normalized held-in (IT − PT; largest − smallest size)
+	maxPairedCIHeldOut = 0.02 // the same for normalized held-out
+	minParamSpan       = 100  // parameters of the largest size ÷ the smallest
+	mdeAlpha           = 0.05 // two-sided significance level of the minimum detectable difference
+	mdePower           = 0.80 // power of the minimum detectable difference
+	checkLargestSizes  = 2    // "the two largest sizes"
 )
 
 // checkCIKs are the k of the confidence-interval checks and of the MDE.
@@ -49,16 +51,30 @@ type Check struct {
 	Met       bool
 }
 
-// MDE is the minimum detectable difference of a measure between two cells
-// of the same (size, base, k): two-sided α = mdeAlpha, power mdePower,
-// MDE = (t(1 − α/2, ν) + t(power, ν)) · s · √(2/n), ν = 2(n − 1).
+// MDE is the minimum detectable difference of a measure, two-sided
+// α = mdeAlpha, power mdePower. Unpaired, between two cells of the same
+// (size, base, k): MDE = (t(1 − α/2, ν) + t(power, ν)) · s · √(2/n),
+// ν = 2(n − 1). Paired, between two series of cells compared over the same
+// (k, subset) pairs: MDE = (t(1 − α/2, ν) + t(power, ν)) · s_d ÷ √n,
+// ν = n − 1, s_d the standard deviation of the paired differences.
 type MDE struct {
 	Measure string
+	Paired  bool    // the paired MDE
 	Value   float64 // NaN when n/a
-	SD      float64 // s: the standard deviation over subsets, pooled over the cells
-	N       int     // n: subsets per cell (the fewest among the pooled cells)
-	Cells   int     // cells pooled
-	Why     string  // why it is n/a
+	// SD is s, the standard deviation over subsets pooled over the cells,
+	// or, paired, s_d pooled over the comparisons.
+	SD    float64
+	N     int    // n: subsets per cell, or pairs per comparison (the fewest pooled)
+	Cells int    // cells (paired: comparisons) pooled
+	Why   string // why it is n/a
+}
+
+// Name is the MDE's row in the self-check table.
+func (m MDE) Name() string {
+	if m.Paired {
+		return "paired minimum detectable difference, " + m.Measure
+	}
+	return "minimum detectable difference, " + m.Measure
 }
 
 // SelfcheckResult is the self-check of one run.
@@ -81,8 +97,11 @@ func (s SelfcheckResult) Met() int {
 // Selfcheck measures whether the run (r: one variant's results, normally
 // the default's) can answer the paper's questions: the headline merge is
 // good enough to compare, the bases and experts learned what they should,
-// the confidence intervals are narrow enough, the sizes span enough; and the
-// smallest differences it can detect. A measure whose cells are absent is
+// the confidence intervals are narrow enough, those of the paired
+// comparisons too (IT − PT at the two largest sizes, the largest minus the
+// smallest size per base, over (k, subset) pairs of k ∈ pairedKs), the
+// sizes span enough; and the smallest differences it can detect, unpaired
+// and paired. A measure whose cells are absent is
 // n/a, with the reason, and not met.
 func Selfcheck(r *Results) SelfcheckResult {
 	var out SelfcheckResult
@@ -201,6 +220,39 @@ func Selfcheck(r *Results) SelfcheckResult {
 		add(c)
 	}
 
+	// Confidence intervals of the paired comparisons.
+	type measure struct {
+		name  string
+		max   float64
+		comps []comparison
+	}
+	measures := []measure{
+		{"normalized held-in", maxPairedCIHeldIn, r.pairedComparisons(top, heldIn)},
+		{"normalized held-out", maxPairedCIHeldOut, r.pairedComparisons(top, heldOut)},
+	}
+	for _, kind := range []string{comparisonBases, comparisonSizes} {
+		for _, m := range measures {
+			var hws []float64
+			var labels []string
+			for _, c := range m.comps {
+				if e := pairedEstimate(c.d); c.kind == kind && e.HasCI() {
+					hws = append(hws, e.HalfWidth())
+					labels = append(labels, fmt.Sprintf("%s (n = %d)", c.label, e.N))
+				}
+			}
+			c := Check{Measure: "paired 95% CI half-width, " + kind + ", " + m.name, Threshold: m.max,
+				Basis: fmt.Sprintf("largest of %s; %s, (k, subset) pairs of %s", orNone(strings.Join(labels, ", ")),
+					methodLabel(checkMethod), pairedKsLabel())}
+			if len(hws) == 0 {
+				c.Why = fmt.Sprintf("no %s comparison of %s merges with at least two (k, subset) pairs of %s",
+					kind, methodLabel(checkMethod), pairedKsLabel())
+			} else {
+				c.Value = slices.Max(hws)
+			}
+			add(c)
+		}
+	}
+
 	// The span of sizes.
 	c = Check{Measure: "parameter span, largest ÷ smallest size", AtLeast: true, Threshold: minParamSpan, Times: true}
 	if len(r.Sizes) < 2 || r.Sizes[0].Params <= 0 {
@@ -215,7 +267,75 @@ func Selfcheck(r *Results) SelfcheckResult {
 	out.MDE = []MDE{
 		mde("normalized held-in", cells, func(c Cell) Stat { return c.HeldIn }),
 		mde("normalized held-out", cells, func(c Cell) Stat { return c.HeldOut }),
+		pairedMDE(measures[0].name, measures[0].comps),
+		pairedMDE(measures[1].name, measures[1].comps),
 	}
+	return out
+}
+
+// The kinds of paired comparison of the self-check.
+const (
+	comparisonBases = "IT − PT"
+	comparisonSizes = "largest − smallest size"
+)
+
+// comparison is one paired comparison of the self-check: its differences
+// by (k, subset).
+type comparison struct {
+	kind, label string
+	d           pairs
+}
+
+// pairedComparisons are the self-check's paired comparisons of task
+// arithmetic merges over (k, subset) pairs of k ∈ pairedKs: IT − PT at each
+// of the sizes given (the two largest), and the largest minus the smallest
+// size for each base type. Comparisons without pairs are left out.
+func (r *Results) pairedComparisons(sizes []string, get func(Scores) float64) []comparison {
+	var out []comparison
+	for _, sz := range sizes {
+		d := diffs(r.pairValues("it", sz, checkMethod, get), r.pairValues("pt", sz, checkMethod, get))
+		if len(d) > 0 {
+			out = append(out, comparison{comparisonBases, "IT − PT at " + sz, d})
+		}
+	}
+	if len(r.Sizes) >= 2 {
+		small, large := r.Sizes[0].Name, r.Sizes[len(r.Sizes)-1].Name
+		for _, b := range r.BaseTypes {
+			d := diffs(r.pairValues(b, large, checkMethod, get), r.pairValues(b, small, checkMethod, get))
+			if len(d) > 0 {
+				out = append(out, comparison{comparisonSizes, fmt.Sprintf("%s %s − %s", strings.ToUpper(b), large, small), d})
+			}
+		}
+	}
+	return out
+}
+
+// pairedMDE computes the paired minimum detectable difference from the
+// standard deviations of the comparisons' differences, pooled:
+// s_d² = Σ (nᵢ − 1) sᵢ² ÷ Σ (nᵢ − 1) over comparisons with nᵢ ≥ 2; n is the
+// fewest pairs of them.
+func pairedMDE(measure string, comps []comparison) MDE {
+	out := MDE{Measure: measure, Paired: true, Value: math.NaN(), SD: math.NaN()}
+	var ss, df float64
+	for _, c := range comps {
+		st := pairedStat(c.d)
+		if st.N < 2 || !isNum(st.SD) {
+			continue
+		}
+		ss += float64(st.N-1) * st.SD * st.SD
+		df += float64(st.N - 1)
+		if out.Cells == 0 || st.N < out.N {
+			out.N = st.N
+		}
+		out.Cells++
+	}
+	if out.Cells == 0 {
+		out.Why = "no paired comparison (IT − PT at the two largest sizes, largest − smallest size) with at least two (k, subset) pairs of " + pairedKsLabel()
+		return out
+	}
+	out.SD = math.Sqrt(ss / df)
+	n := float64(out.N)
+	out.Value = (tQuantile(1-mdeAlpha/2, n-1) + tQuantile(mdePower, n-1)) * out.SD / math.Sqrt(n)
 	return out
 }
 
@@ -341,14 +461,34 @@ func selfcheckTable(s SelfcheckResult) *Table {
 	}
 	for _, m := range s.MDE {
 		val, basis := "n/a ("+m.Why+")", ""
-		if m.Why == "" {
+		switch {
+		case m.Why != "":
+		case m.Paired:
+			val = num(m.Value)
+			basis = fmt.Sprintf("s_d = %s pooled over %d paired comparisons, n = %d pairs", num(m.SD), m.Cells, m.N)
+		default:
 			val = num(m.Value)
 			basis = fmt.Sprintf("s = %s pooled over %d cells, n = %d subsets", num(m.SD), m.Cells, m.N)
 		}
-		b.add("minimum detectable difference, "+m.Measure, dual{val, []string{csvNum(m.Value)}},
+		b.add(m.Name(), dual{val, []string{csvNum(m.Value)}},
 			dual{"–", []string{"", ""}}, dual{"–", []string{""}}, dual{basis, []string{basis, m.Why}})
 	}
 	return b.t
+}
+
+// mdeSentences writes the values of the paired (or unpaired) MDEs.
+func mdeSentences(b *strings.Builder, ms []MDE, paired bool) {
+	for _, m := range ms {
+		switch {
+		case m.Paired != paired:
+		case m.Why != "":
+			fmt.Fprintf(b, " %s: n/a (%s).", capital(m.Measure), m.Why)
+		case paired:
+			fmt.Fprintf(b, " %s: %s (s_d = %s, n = %d).", capital(m.Measure), num(m.Value), num(m.SD), m.N)
+		default:
+			fmt.Fprintf(b, " %s: %s (s = %s, n = %d).", capital(m.Measure), num(m.Value), num(m.SD), m.N)
+		}
+	}
 }
 
 // selfcheckMarkdown is the report's section on the self-check.
@@ -367,13 +507,14 @@ func selfcheckMarkdown(s SelfcheckResult, t *Table) (string, error) {
 		"(size, base, k) that this run detects with two-sided α = 0.05 and power 0.8: MDE = (t₀.₉₇₅,ν + t₀.₈₀,ν) · s · √(2/n), " +
 		"ν = 2(n − 1), s the standard deviation over subsets pooled over the task-arithmetic cells at k ∈ {2, 4, 6} and the " +
 		"two largest sizes, n the subsets per cell.")
-	for _, m := range s.MDE {
-		if m.Why != "" {
-			fmt.Fprintf(&b, " %s: n/a (%s).", capital(m.Measure), m.Why)
-			continue
-		}
-		fmt.Fprintf(&b, " %s: %s (s = %s, n = %d).", capital(m.Measure), num(m.Value), num(m.SD), m.N)
-	}
-	b.WriteString(" Smaller differences between methods, bases or variants are not resolved by this run.\n\n")
+	mdeSentences(&b, s.MDE, false)
+	b.WriteString(" Smaller differences between unpaired cells are not resolved by this run.\n\n")
+	b.WriteString("The paired checks compare series of cells over the same expert subsets, the (k, subset) pairs of " + pairedKsLabel() + ", " +
+		"which hold the same categories at every size and base: IT − PT at the two largest sizes, and the largest minus the smallest size " +
+		"for each base (task arithmetic). A paired 95% CI half-width is t₀.₉₇₅,ₙ₋₁ · s_d/√n, s_d the standard deviation of the n paired " +
+		"differences; the check gives the largest of its comparisons. The paired MDE is (t₀.₉₇₅,ν + t₀.₈₀,ν) · s_d/√n, ν = n − 1, s_d pooled " +
+		"over those comparisons, n the pairs per comparison.")
+	mdeSentences(&b, s.MDE, true)
+	b.WriteString(" The findings below are decided on such paired comparisons.\n\n")
 	return b.String(), nil
 }

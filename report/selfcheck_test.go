@@ -79,6 +79,11 @@ func TestSelfcheck(t *testing.T) {
 		// CI of {.9,.95} and {.5,.7} with t(.975,1): the larger is the PT one.
 		{"largest 95% CI half-width, normalized held-in", t975df1 * 0.2 / 2, false},
 		{"largest 95% CI half-width, normalized held-out", t975df1 * 0.04 / 2, false},
+		// The cells have no subsets to pair (TestPairedHandComputed has).
+		{"paired 95% CI half-width, IT − PT, normalized held-in", math.NaN(), false},
+		{"paired 95% CI half-width, IT − PT, normalized held-out", math.NaN(), false},
+		{"paired 95% CI half-width, largest − smallest size, normalized held-in", math.NaN(), false},
+		{"paired 95% CI half-width, largest − smallest size, normalized held-out", math.NaN(), false},
 		{"parameter span, largest ÷ smallest size", 100, true},
 	}
 	if len(s.Checks) != len(want) {
@@ -86,7 +91,7 @@ func TestSelfcheck(t *testing.T) {
 	}
 	for i, w := range want {
 		c := s.Checks[i]
-		if c.Measure != w.measure || c.Why != "" || !approxEq(c.Value, w.value) || c.Met != w.met {
+		if c.Measure != w.measure || (c.Why == "") != isNum(w.value) || !approxEq(c.Value, w.value) || c.Met != w.met {
 			t.Errorf("check %d: %+v, want %s = %v met %v", i, c, w.measure, w.value, w.met)
 		}
 	}
@@ -140,7 +145,7 @@ func TestTidyCSVHeader(t *testing.T) {
 	var want []string
 	want = append(want, "base", "size", "params", "method", "k", "subsets")
 	for _, m := range []string{"heldin_norm", "heldout_norm", "heldin_chance_adj", "heldout_chance_adj", "heldin_raw",
-		"heldout_raw", "gain_kept", "mt_heldin_norm", "mt_heldout_norm"} {
+		"heldout_raw", "gain_kept", "gain_kept_ce", "mt_heldin_norm", "mt_heldout_norm"} {
 		want = append(want, m+"_mean", m+"_ci_low", m+"_ci_high", m+"_n")
 	}
 	want = append(want, "heldin_chance_adj_tasks", "heldin_tasks", "heldout_chance_adj_tasks", "heldout_tasks")
@@ -157,6 +162,14 @@ func TestTidyCSVHeader(t *testing.T) {
 	ties := strings.Split(lines[2], ",")
 	if ties[3] != "ties" || ties[6] != "0.8125" || ties[7] != "" || ties[8] != "" || ties[9] != "1" {
 		t.Errorf("ties row %q", ties[:10])
+	}
+	// The store has no option_ce scores: gain kept in CE is empty with
+	// n = 0 in CSV and "n/a" for people, never NaN.
+	if got := strings.Join(ta[34:38], ","); got != ",,,0" || strings.Contains(csv, "NaN") {
+		t.Errorf("gain_kept_ce fields %q (want \",,,0\"), NaN in CSV: %v", got, strings.Contains(csv, "NaN"))
+	}
+	if cellsTable(r).Rows[0][13] != "n/a" {
+		t.Errorf("gain kept (CE) shown as %q, want n/a", cellsTable(r).Rows[0][13])
 	}
 	// Markdown keeps "mean ± CI".
 	md, err := cellsTable(r).Markdown()

@@ -230,6 +230,15 @@ func csvStat(s Stat) []string {
 	return []string{mean, lo, hi, strconv.Itoa(s.N)}
 }
 
+// orNA shows a Stat without a value as "n/a" (its CSV fields stay empty,
+// n = 0).
+func orNA(s Stat) any {
+	if !s.Valid() {
+		return dual{"n/a", csvStat(s)}
+	}
+	return s
+}
+
 // one is a single value as a Stat (n = 1, no CI; n = 0 when missing).
 func one(x float64) Stat {
 	if !isNum(x) {
@@ -304,15 +313,16 @@ func cellsTable(r *Results) *Table {
 		statCol("held-in (÷ expert)", "heldin_norm"), statCol("held-out (÷ base)", "heldout_norm"),
 		statCol("held-in chance-adj.", "heldin_chance_adj"), statCol("held-out chance-adj.", "heldout_chance_adj"),
 		statCol("raw held-in", "heldin_raw"), statCol("raw held-out", "heldout_raw"), statCol("gain kept", "gain_kept"),
-		statCol("multitask held-in", "mt_heldin_norm"), statCol("multitask held-out", "mt_heldout_norm"),
+		statCol("gain kept (CE)", "gain_kept_ce"), statCol("multitask held-in", "mt_heldin_norm"), statCol("multitask held-out", "mt_heldout_norm"),
 		textCol("chance-adj. tasks, held-in", "heldin_chance_adj_tasks", "heldin_tasks"),
 		textCol("chance-adj. tasks, held-out", "heldout_chance_adj_tasks", "heldout_tasks"))
-	b := newTable("table_merged", "Merged models: normalized and raw test accuracy and gain kept (mean ± 95% CI over expert subsets); "+
+	b := newTable("table_merged", "Merged models: normalized and raw test accuracy and gain kept, in accuracy and in option cross-entropy "+
+		"(mean ± 95% CI over expert subsets; n/a without option_ce scores); "+
 		"chance-adjusted scores are averaged over the tasks where the reference is not at chance (the last two columns: on how many tasks, of all, in the subset that has fewest)", cols...)
 	for _, c := range r.Cells {
 		b.add(append(variantVals(r, c.Variant), c.BaseType, c.Size, paramCount(c.Params), c.Method, c.K, len(c.Subsets),
 			c.HeldIn, c.HeldOut, c.HeldInChance, c.HeldOutChance, c.RawHeldIn, c.RawHeldOut, c.GainKept,
-			c.MTHeldIn, c.MTHeldOut, taskCount(c.Subsets, false), taskCount(c.Subsets, true))...)
+			orNA(c.GainKeptCE), c.MTHeldIn, c.MTHeldOut, taskCount(c.Subsets, false), taskCount(c.Subsets, true))...)
 	}
 	return b.t
 }
@@ -425,10 +435,13 @@ func selfcheckVariantsTable(r *Results) *Table {
 // findingsVariantsTable gives the five findings of every variant.
 func findingsVariantsTable(r *Results, method string) *Table {
 	b := newTable("table_findings_variants", "The findings per zoo variant ("+methodLabel(method)+"; the first variant is the default)",
-		textCol("variant", "variant"), textCol("claim", "claim"), textCol("verdict", "verdict"), textCol("numbers", "sentence"))
+		textCol("variant", "variant"), textCol("claim", "claim"), textCol("verdict", "verdict"),
+		textCol("decided on", "estimate", "ci_low", "ci_high", "n"), textCol("numbers", "sentence"))
 	for _, v := range r.Variants {
 		for _, f := range Findings(r.view(v.JSON), method, nil) {
-			b.add(dual{v.Label(r.Axes), []string{v.JSON}}, dual{f.Claim, []string{f.ClaimID}}, string(f.Verdict), f.Sentence)
+			e := f.Estimate
+			est := dual{e.String(), []string{csvNum(e.Value), csvNum(e.Lo), csvNum(e.Hi), strconv.Itoa(e.N)}}
+			b.add(dual{v.Label(r.Axes), []string{v.JSON}}, dual{f.Claim, []string{f.ClaimID}}, string(f.Verdict), est, f.Sentence)
 		}
 	}
 	return b.t

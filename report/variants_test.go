@@ -192,6 +192,7 @@ func variantStore(t *testing.T) *fixture {
 			}
 		}
 	}
+	f.optionCEFromAccuracy()
 	return f
 }
 

@@ -26,6 +26,13 @@ const (
 	Test       = "test"
 	Accuracy   = "accuracy"
 	ExactMatch = "exact_match"
+	// OptionCE is the mean over examples of −log softmax, over a task's
+	// options, of the options' log-likelihoods at the gold option; its
+	// chance is the mean of ln K (K options).
+	OptionCE = "option_ce"
+	// GoldNLL is the mean over examples of the gold continuation's negative
+	// log-likelihood divided by its UTF-8 bytes as sent; no chance level.
+	GoldNLL = "gold_nll"
 )
 
 // Run is one invocation of a config (a row of runs).
@@ -98,7 +105,7 @@ type Score struct {
 	Category string
 	Heldness string // HeldIn or HeldOut
 	Split    string // Validation or Test
-	Metric   string // Accuracy or ExactMatch
+	Metric   string // Accuracy, ExactMatch, OptionCE or GoldNLL
 	Value    float64
 	N        int     // number of examples
 	Chance   float64 // the metric's expected value for a uniform guess
