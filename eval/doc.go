@@ -6,7 +6,11 @@
 // into loglikelihood and generate_until requests (JSON Lines, after
 // lm-evaluation-harness's request types); an Evaluator answers them; and
 // TaskResults computes accuracy by rank classification (and exact match on
-// greedy generations for generative tasks) the same way for every backend.
+// greedy generations for generative tasks) the same way for every backend,
+// and from the same option log-likelihoods two cross-entropies
+// (CrossEntropy): option_ce, −log softmax over the options at the answer,
+// and gold_nll, the answer's negative log-likelihood per byte of its
+// continuation. They cost no model call.
 //
 // The backends live in their own packages, by role: eval/builtin answers in
 // this process with the project's own engine (package model), eval/command

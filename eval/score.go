@@ -33,6 +33,11 @@ type TaskResult struct {
 	// tasks (HasExactMatch) only.
 	ExactMatch    float64 `json:"exact_match"`
 	HasExactMatch bool    `json:"has_exact_match"`
+	// CE holds the option cross-entropy and the gold continuation's
+	// negative log-likelihood per byte (see CrossEntropy), for tasks whose
+	// instances have options (HasCE).
+	CE    CrossEntropy `json:"ce"`
+	HasCE bool         `json:"has_ce"`
 }
 
 // Argmax returns the index of the largest score, the lowest index on ties.
@@ -109,7 +114,8 @@ func TaskRequests(tasks []*world.Task, split world.Split, opts Options) ([]Reque
 // TaskRequests(tasks, split, opts), in the same order: accuracy is the share
 // of instances whose answer option has the highest log-probability (the
 // lowest index on ties), exact match the share whose generated text equals
-// the target after NormalizeText. Every backend is scored by this function.
+// the target after NormalizeText, and the cross-entropies (CE) come from
+// the same option log-likelihoods. Every backend is scored by this function.
 func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers []Answer) ([]TaskResult, error) {
 	res := make([]TaskResult, len(tasks))
 	k := 0
@@ -151,6 +157,13 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 	}
 	if k != len(answers) {
 		return nil, fmt.Errorf("eval: %d answers for %d requests", len(answers), k)
+	}
+	reqs, err := TaskRequests(tasks, split, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := addCrossEntropy(res, tasks, split, reqs, answers); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -1,0 +1,56 @@
+package eval
+
+import (
+	"math"
+	"testing"
+
+	"mergescale/world"
+)
+
+// TestCrossEntropyHandComputed scores hand-written answers: two instances,
+// two and three options. Instance 0 (answer 1, option "bb"): log-likelihoods
+// ln .2 and ln .6, so softmax gives the answer .6 ÷ .8 = .75 and option_ce
+// ln(4/3); gold_nll −ln .6 ÷ 3 bytes (" bb"). Instance 1 (answer 0, option
+// "é", two bytes in UTF-8): log-likelihoods −1, −1, −1: option_ce ln 3,
+// gold_nll 1 ÷ 3 bytes (" é"). Chance: (ln 2 + ln 3) ÷ 2.
+func TestCrossEntropyHandComputed(t *testing.T) {
+	task := &world.Task{Name: "t", Category: "c", Heldness: world.HeldIn, Test: []world.Instance{
+		{Prompt: "p0", Options: []string{"a", "bb"}, Answer: 1},
+		{Prompt: "p1", Options: []string{"é", "b", "c"}, Answer: 0},
+	}}
+	reqs, err := TaskRequests([]*world.Task{task}, world.Test, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lps := []float64{math.Log(0.2), math.Log(0.6), -1, -1, -1}
+	ans := make([]Answer, len(reqs))
+	for i, r := range reqs {
+		ans[i] = Answer{ID: r.ID, LogProb: lps[i]}
+	}
+	res, err := TaskResults([]*world.Task{task}, world.Test, Options{}, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	want := CrossEntropy{
+		OptionCE:       (math.Log(4.0/3) + math.Log(3)) / 2,
+		OptionCEChance: (math.Log(2) + math.Log(3)) / 2,
+		GoldNLL:        (-math.Log(0.6)/3 + 1.0/3) / 2,
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
+	if !r.HasCE || !near(r.CE.OptionCE, want.OptionCE) || !near(r.CE.OptionCEChance, want.OptionCEChance) || !near(r.CE.GoldNLL, want.GoldNLL) {
+		t.Errorf("CE %+v (has %v), want %+v", r.CE, r.HasCE, want)
+	}
+	if r.Accuracy != 1 {
+		t.Errorf("accuracy %v, want 1", r.Accuracy)
+	}
+}
+
+func TestLogSumExp(t *testing.T) {
+	if got := logSumExp([]float64{-1000, -1000}); math.Abs(got-(-1000+math.Log(2))) > 1e-9 {
+		t.Errorf("logSumExp underflows: %v", got)
+	}
+	if got := logSumExp([]float64{math.Inf(-1), 0}); got != 0 {
+		t.Errorf("logSumExp(-Inf, 0) = %v", got)
+	}
+}
