@@ -1,11 +1,6 @@
 package eval
 
-import (
-	"fmt"
-	"math"
-
-	"mergescale/world"
-)
+import "math"
 
 // CrossEntropy is a task's continuous scores, from the same option
 // log-likelihoods that rank classification ranks (so they cost no model
@@ -25,67 +20,36 @@ type CrossEntropy struct {
 	GoldNLL float64 `json:"gold_nll"`
 }
 
-// addCrossEntropy fills res[i].CE (and HasCE) for every task of tasks
-// whose instances all have their option requests among reqs with answers,
-// matched by request id, so that it does not depend on the order of the
-// requests. res[i] is the result of tasks[i].
-func addCrossEntropy(res []TaskResult, tasks []*world.Task, split world.Split, reqs []Request, answers []Answer) error {
-	req := make(map[string]int, len(reqs))
-	for i, r := range reqs {
-		if r.Type == TypeLoglikelihood {
-			req[r.ID] = i
-		}
-	}
-	ans := make(map[string]int, len(answers))
-	for i, a := range answers {
-		ans[a.ID] = i
-	}
-	for ti, t := range tasks {
-		ce, ok, err := taskCrossEntropy(t, split, reqs, req, answers, ans)
-		if err != nil {
-			return err
-		}
-		if ok {
-			res[ti].CE, res[ti].HasCE = ce, true
-		}
-	}
-	return nil
+// ceSums accumulates one task's cross-entropies over its instances, in
+// the loop that ranks their options.
+type ceSums struct {
+	optionCE, chance, goldNLL float64
+	n                         int
+	bad                       bool // an instance without options or with an empty gold continuation
 }
 
-// taskCrossEntropy computes one task's cross-entropies; ok is false when
-// the task has no instance, or an instance without options or without its
-// option requests and answers.
-func taskCrossEntropy(t *world.Task, split world.Split, reqs []Request, req map[string]int,
-	answers []Answer, ans map[string]int) (ce CrossEntropy, ok bool, err error) {
-	insts := t.Split(split)
-	if len(insts) == 0 {
-		return ce, false, nil
+// add adds one instance: lps the log-likelihoods of its options, answer
+// the gold option's index, goldBytes the UTF-8 bytes of the gold
+// continuation as sent.
+func (c *ceSums) add(lps []float64, answer, goldBytes int) {
+	if len(lps) == 0 || answer < 0 || answer >= len(lps) || goldBytes <= 0 {
+		c.bad = true
+		return
 	}
-	var optionCE, chance, goldNLL float64
-	for i, in := range insts {
-		if len(in.Options) == 0 || in.Answer < 0 || in.Answer >= len(in.Options) {
-			return ce, false, nil
-		}
-		lps := make([]float64, len(in.Options))
-		for j := range in.Options {
-			id := requestID(t.Name, split, i, j)
-			a, okA := ans[id]
-			if _, okR := req[id]; !okR || !okA {
-				return ce, false, nil
-			}
-			lps[j] = answers[a].LogProb
-		}
-		gold := requestID(t.Name, split, i, in.Answer)
-		nb := len(reqs[req[gold]].Continuation)
-		if nb == 0 {
-			return ce, false, fmt.Errorf("eval: task %s %s[%d]: gold_nll of an empty continuation", t.Name, split, i)
-		}
-		optionCE += logSumExp(lps) - lps[in.Answer]
-		chance += math.Log(float64(len(lps)))
-		goldNLL += -lps[in.Answer] / float64(nb)
+	c.optionCE += logSumExp(lps) - lps[answer]
+	c.chance += math.Log(float64(len(lps)))
+	c.goldNLL += -lps[answer] / float64(goldBytes)
+	c.n++
+}
+
+// result returns the means; ok is false when no instance was added or one
+// could not be.
+func (c *ceSums) result() (ce CrossEntropy, ok bool) {
+	if c.n == 0 || c.bad {
+		return ce, false
 	}
-	n := float64(len(insts))
-	return CrossEntropy{OptionCE: optionCE / n, OptionCEChance: chance / n, GoldNLL: goldNLL / n}, true, nil
+	n := float64(c.n)
+	return CrossEntropy{OptionCE: c.optionCE / n, OptionCEChance: c.chance / n, GoldNLL: c.goldNLL / n}, true
 }
 
 // logSumExp is log Σ exp(x), computed from the largest x so that it does

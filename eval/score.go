@@ -124,6 +124,7 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 		r := TaskResult{Task: t.Name, Category: t.Category, Heldness: t.Heldness, Split: split,
 			Chance: t.Chance(), HasExactMatch: gen}
 		correct, exact := 0, 0
+		var ce ceSums
 		for i, in := range t.Split(split) {
 			lps := make([]float64, len(in.Options))
 			for j := range in.Options {
@@ -136,6 +137,7 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 			if Argmax(lps) == in.Answer {
 				correct++
 			}
+			ce.add(lps, in.Answer, len(ContinuationDelimiter)+len(in.Options[in.Answer]))
 			if gen {
 				if k >= len(answers) || answers[k].ID != requestID(t.Name, split, i, -1) {
 					return nil, fmt.Errorf("eval: answers do not match the requests of task %s %s[%d]", t.Name, split, i)
@@ -147,6 +149,7 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 			}
 			r.N++
 		}
+		r.CE, r.HasCE = ce.result()
 		if r.N > 0 {
 			r.Accuracy = float64(correct) / float64(r.N)
 			if gen {
@@ -157,13 +160,6 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 	}
 	if k != len(answers) {
 		return nil, fmt.Errorf("eval: %d answers for %d requests", len(answers), k)
-	}
-	reqs, err := TaskRequests(tasks, split, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := addCrossEntropy(res, tasks, split, reqs, answers); err != nil {
-		return nil, err
 	}
 	return res, nil
 }
