@@ -13,7 +13,7 @@ import (
 
 	"mergescale/eval"
 	"mergescale/eval/world"
-	"mergescale/experiments"
+	"mergescale/experiments/run"
 	"mergescale/model"
 )
 
@@ -124,7 +124,7 @@ func runEval(ctx context.Context, o evalOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := eval.EvaluateTasks(ctx, experiments.NewModelScorer(m, s.World.Tokenizer()), tasks, split, eval.Options{Workers: o.Workers})
+	res, err := eval.EvaluateTasks(ctx, run.NewModelScorer(m, s.World.Tokenizer()), tasks, split, eval.Options{Workers: o.Workers})
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 
 	"mergescale/eval"
 	"mergescale/eval/world"
-	"mergescale/experiments"
+	"mergescale/experiments/run"
 	"mergescale/model"
 	"mergescale/tokenizer"
 )
@@ -25,11 +25,11 @@ type modelTrainer struct {
 }
 
 func (m *modelTrainer) Fresh(seed uint64) (eval.Scorer, error) {
-	return experiments.NewModelScorer(model.New(m.cfg, seed), m.tok), nil
+	return run.NewModelScorer(model.New(m.cfg, seed), m.tok), nil
 }
 
 func (m *modelTrainer) Train(ctx context.Context, from eval.Scorer, data []eval.Example, steps int, seed uint64) (eval.Scorer, error) {
-	src, ok := experiments.ScorerModel(from)
+	src, ok := run.ScorerModel(from)
 	if !ok {
 		return nil, fmt.Errorf("not a model of the built-in engine")
 	}
@@ -56,7 +56,7 @@ func (m *modelTrainer) Train(ctx context.Context, from eval.Scorer, data []eval.
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "  trained %d steps on %d examples: loss %.3f in %.1fs\n", sum.Steps, len(data), sum.FinalLoss, sum.Seconds)
-	return experiments.NewModelScorer(dst, m.tok), nil
+	return run.NewModelScorer(dst, m.tok), nil
 }
 
 func envInt(name string, def int) int {

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mergescale/eval"
-	"mergescale/experiments"
+	"mergescale/experiments/run"
 )
 
 // loglikOptions are the flags of `mergescale loglik`.
@@ -55,7 +55,7 @@ func runLoglik(ctx context.Context, o loglikOptions) error {
 	if err != nil {
 		return fmt.Errorf("loglik: %w", err)
 	}
-	ans, err := eval.Builtin{Load: experiments.LoadScorer, Workers: o.Workers}.Evaluate(ctx, o.Model, reqs, 0)
+	ans, err := eval.Builtin{Load: run.LoadScorer, Workers: o.Workers}.Evaluate(ctx, o.Model, reqs, 0)
 	if err != nil {
 		return fmt.Errorf("loglik: %w", err)
 	}

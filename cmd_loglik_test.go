@@ -12,7 +12,8 @@ import (
 
 	"mergescale/eval"
 	"mergescale/eval/world"
-	"mergescale/experiments"
+	"mergescale/experiments/config"
+	"mergescale/experiments/run"
 	"mergescale/store"
 )
 
@@ -55,8 +56,8 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 		t.Skip("runs the tiny study twice")
 	}
 	t.Setenv(asCLIEnv, "1")
-	load := func() *experiments.Config {
-		c, err := experiments.LoadConfigEnv("experiments/testdata/tiny.yaml", func(string) (string, bool) { return "", false })
+	load := func() *config.Config {
+		c, err := config.LoadEnv("experiments/testdata/tiny.yaml", func(string) (string, bool) { return "", false })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,10 +65,10 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 		return c
 	}
 	builtin, command := load(), load()
-	command.Eval = experiments.EvalConfig{Backend: eval.BackendCommand,
+	command.Eval = config.EvalConfig{Backend: eval.BackendCommand,
 		Command: []string{os.Args[0], "loglik", "--model", "{model}", "--requests", "{requests}", "--out", "{out}", "--workers", "1"}}
-	for _, c := range []*experiments.Config{builtin, command} {
-		if _, err := experiments.Run(context.Background(), c, experiments.Options{}); err != nil {
+	for _, c := range []*config.Config{builtin, command} {
+		if _, err := run.Run(context.Background(), c, run.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +96,7 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 	}
 	cmd := eval.Command{Argv: command.Eval.Command, TempDir: t.TempDir()}
 	for _, dir := range dirs[:3] {
-		want, err := eval.Builtin{Load: experiments.LoadScorer}.Evaluate(context.Background(), dir, reqs, 0)
+		want, err := eval.Builtin{Load: run.LoadScorer}.Evaluate(context.Background(), dir, reqs, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"mergescale/checkpoint"
+	"mergescale/experiments/plan"
 )
 
 // statfsFree returns the bytes available to an unprivileged user on the
@@ -46,7 +47,7 @@ func (r *runner) maxLiveMerges(base string) int {
 	if r.cfg.Sweep.KeepMerged {
 		n := 0
 		for _, j := range r.plan.Jobs {
-			if j.Kind == KindMerge && j.Parent == base {
+			if j.Kind == plan.KindMerge && j.Parent == base {
 				n++
 			}
 		}
@@ -63,7 +64,7 @@ func (r *runner) maxLiveMerges(base string) int {
 // the file system of <out>/merged has room for the merged checkpoints the
 // runner may hold at once (maxLiveMerges × the merged size) plus 10 %, and
 // fails with a clear error instead of filling the disk.
-func (r *runner) preflightDisk(j *Job) error {
+func (r *runner) preflightDisk(j *plan.Job) error {
 	r.diskMu.Lock()
 	defer r.diskMu.Unlock()
 	if r.diskChecked[j.Parent] {

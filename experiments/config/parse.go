@@ -1,4 +1,4 @@
-package experiments
+package config
 
 import (
 	"bytes"
@@ -20,9 +20,9 @@ import (
 // underscores (zoo.pretrain.steps → MERGESCALE_ZOO_PRETRAIN_STEPS).
 const EnvPrefix = "MERGESCALE_"
 
-// ConfigError is one problem with a config, located by file and line (or by
+// Error is one problem with a config, located by file and line (or by
 // the environment variable that set the value).
-type ConfigError struct {
+type Error struct {
 	File string // config file
 	Line int    // 1-based line of the key; 0 when unknown (missing key, whole file)
 	Env  string // the MERGESCALE_* variable the value came from, if any
@@ -32,7 +32,7 @@ type ConfigError struct {
 
 // Error formats e as "file:line: key: message" (or "VAR: key: message" for a
 // value from the environment).
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	var where string
 	switch {
 	case e.Env != "":
@@ -136,9 +136,9 @@ func configSchema() []field {
 	}
 }
 
-// ConfigKeys returns the dotted path of every config key (mappings
+// Keys returns the dotted path of every config key (mappings
 // included; method parameters as sweep.methods[].<param>), in schema order.
-func ConfigKeys() []string {
+func Keys() []string {
 	var out []string
 	var walk func(prefix string, fs []field)
 	walk = func(prefix string, fs []field) {
@@ -198,7 +198,7 @@ type parser struct {
 	file    string
 	lines   map[string]int    // key path → line in the file
 	env     map[string]string // key path → environment variable that set it
-	errs    []*ConfigError
+	errs    []*Error
 	methods []MethodGrid // sweep.methods as checked in the YAML tree
 	// checkpoints is zoo.checkpoints as checked in the YAML tree.
 	checkpoints []ZooCheckpoint
@@ -206,7 +206,7 @@ type parser struct {
 }
 
 func (p *parser) errAt(path string, format string, args ...any) {
-	e := &ConfigError{File: p.file, Key: path, Msg: fmt.Sprintf(format, args...)}
+	e := &Error{File: p.file, Key: path, Msg: fmt.Sprintf(format, args...)}
 	if env, ok := p.env[path]; ok {
 		e.Env = env
 	} else {
@@ -250,16 +250,16 @@ func (p *parser) result() error {
 	return errors.Join(errs...)
 }
 
-// ParseConfig checks and decodes a config read from file (used in messages),
+// Parse checks and decodes a config read from file (used in messages),
 // applying environment overrides looked up with lookup (nil: none).
-func ParseConfig(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	p := &parser{file: file, lines: map[string]int{}, env: map[string]string{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, &ConfigError{File: file, Msg: "a config must be a YAML mapping of keys (name, seed, out, world, zoo, sweep, workers, eval, tasks)"}
+		return nil, &Error{File: file, Msg: "a config must be a YAML mapping of keys (name, seed, out, world, zoo, sweep, workers, eval, tasks)"}
 	}
 	p.checkMap("", doc.Content[0], configSchema())
 	if err := p.result(); err != nil {
@@ -394,7 +394,7 @@ func (p *parser) checkMap(prefix string, n *yaml.Node, fs []field) {
 		kn, vn := n.Content[i], n.Content[i+1]
 		path := join(prefix, kn.Value)
 		if seen[kn.Value] {
-			p.errs = append(p.errs, &ConfigError{File: p.file, Line: kn.Line, Key: path, Msg: "duplicate key"})
+			p.errs = append(p.errs, &Error{File: p.file, Line: kn.Line, Key: path, Msg: "duplicate key"})
 			continue
 		}
 		seen[kn.Value] = true

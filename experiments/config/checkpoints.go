@@ -1,17 +1,10 @@
-package experiments
+package config
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"slices"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"mergescale/checkpoint"
-	"mergescale/eval/world"
 )
 
 // ZooCheckpoint is one entry of zoo.checkpoints: the existing checkpoints of
@@ -41,7 +34,7 @@ func checkpointKeys() []string {
 }
 
 // checkCheckpoints checks the YAML shape of zoo.checkpoints and builds the
-// entries; the files are checked later, in validateCheckpoints.
+// entries; the files are checked when a run starts.
 func (p *parser) checkCheckpoints(path string, n *yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
 		p.errAt(path, "must be %s, got %s", kindCheckpoints, describeNode(n))
@@ -63,7 +56,7 @@ func (p *parser) checkCheckpoints(path string, n *yaml.Node) {
 			kn, vn := e.Content[j], e.Content[j+1]
 			kp := ep + "." + kn.Value
 			if seen[kn.Value] {
-				p.errs = append(p.errs, &ConfigError{File: p.file, Line: kn.Line, Key: kp, Msg: "duplicate key"})
+				p.errs = append(p.errs, &Error{File: p.file, Line: kn.Line, Key: kp, Msg: "duplicate key"})
 				continue
 			}
 			seen[kn.Value] = true
@@ -119,13 +112,12 @@ func (p *parser) checkCheckpoints(path string, n *yaml.Node) {
 	}
 }
 
-// validateZooCheckpoints checks the entries against the file system and the
-// task set (categories, the held-in categories of the task set), reporting
-// every problem with its key: a missing path, an unreadable checkpoint, an
-// expert whose tensor names or shapes differ from its base, a category the
-// task set does not have, a k of sweep.experts larger than an entry's
-// experts.
-func (p *parser) validateZooCheckpoints(c *Config, categories []string) {
+// validateZooCheckpoints checks what the entries say of themselves and of
+// the sweep: labels, bases, one entry per (size, base), at least 2 experts,
+// no k of sweep.experts larger than an entry's experts. The files and the
+// categories are checked when a run starts (run.Check), since loading a
+// config opens no file but the config.
+func (p *parser) validateZooCheckpoints(c *Config) {
 	type ident struct{ size, base, variant string }
 	seen := map[ident]int{}
 	seenSB := map[[2]string]int{}
@@ -152,39 +144,8 @@ func (p *parser) validateZooCheckpoints(c *Config, categories []string) {
 		seen[id] = i
 		seenSB[[2]string{z.Size, z.Base}] = i
 
-		var base *checkpoint.Checkpoint
-		if z.BaseModel != "" {
-			base = p.openCheckpoint(ep+".base_model", z.BaseModel)
-		}
 		if z.Experts != nil && len(z.Experts) < 2 {
 			p.errAt(ep+".experts", "must list at least 2 experts, got %d", len(z.Experts))
-		}
-		cats := make([]string, 0, len(z.Experts))
-		for cat := range z.Experts {
-			cats = append(cats, cat)
-		}
-		sort.Strings(cats)
-		for _, cat := range cats {
-			kp := ep + ".experts." + cat
-			if !slices.Contains(categories, cat) {
-				p.errAt(kp, "category %q is not a held-in category of the task set (known: %s)", cat, strings.Join(categories, ", "))
-			}
-			if ex := p.openCheckpoint(kp, z.Experts[cat]); ex != nil {
-				if base != nil {
-					if diff := tensorDiff(base, ex); diff != "" {
-						p.errAt(kp, "%s does not match the base model %s: %s", z.Experts[cat], z.BaseModel, diff)
-					}
-				}
-				ex.Close()
-			}
-		}
-		if z.Multitask != "" {
-			if mt := p.openCheckpoint(ep+".multitask", z.Multitask); mt != nil {
-				mt.Close()
-			}
-		}
-		if base != nil {
-			base.Close()
 		}
 		for ki, k := range c.Sweep.Experts {
 			if z.Experts != nil && k > len(z.Experts) {
@@ -194,52 +155,9 @@ func (p *parser) validateZooCheckpoints(c *Config, categories []string) {
 	}
 }
 
-// openCheckpoint opens the checkpoint at path, reporting a missing or
-// unreadable one at key.
-func (p *parser) openCheckpoint(key, path string) *checkpoint.Checkpoint {
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			p.errAt(key, "%s does not exist", path)
-		} else {
-			p.errAt(key, "%v", err)
-		}
-		return nil
-	}
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		p.errAt(key, "unreadable checkpoint: %v", err)
-		return nil
-	}
-	return ck
-}
-
-// tensorDiff describes how b's tensor names and shapes differ from a's ("" :
-// they agree), naming at most three tensors.
-func tensorDiff(a, b *checkpoint.Checkpoint) string {
-	var diffs []string
-	for _, t := range a.Tensors() {
-		u, ok := b.Info(t.Name)
-		switch {
-		case !ok:
-			diffs = append(diffs, "no tensor "+t.Name)
-		case !slices.Equal(t.Shape, u.Shape):
-			diffs = append(diffs, fmt.Sprintf("%s has shape %v, the base %v", t.Name, u.Shape, t.Shape))
-		}
-	}
-	for _, u := range b.Tensors() {
-		if _, ok := a.Info(u.Name); !ok {
-			diffs = append(diffs, "extra tensor "+u.Name)
-		}
-	}
-	if len(diffs) > 3 {
-		diffs = append(diffs[:3], fmt.Sprintf("and %d more", len(diffs)-3))
-	}
-	return strings.Join(diffs, "; ")
-}
-
 // validateTasks checks tasks.dir: it needs zoo.checkpoints, excludes the
-// world section, and must read as a valid task set (each of its problems is
-// reported at tasks.dir).
+// world section and must not be empty. The folder itself is read when a
+// run starts (run.Check).
 func (p *parser) validateTasks(c *Config) {
 	if !p.has("tasks.dir") {
 		return
@@ -257,17 +175,5 @@ func (p *parser) validateTasks(c *Config) {
 	}
 	if c.Tasks.Dir == "" {
 		p.errAt("tasks.dir", "must not be empty")
-		return
 	}
-	ts, err := world.ReadTaskDir(c.Tasks.Dir)
-	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			p.errAt("tasks.dir", "%s", line)
-		}
-		return
-	}
-	if n := len(ts.Categories(world.HeldIn)); n < 2 {
-		p.errAt("tasks.dir", "%s has %d held-in categories; merging needs at least 2", c.Tasks.Dir, n)
-	}
-	c.TaskSet = ts
 }

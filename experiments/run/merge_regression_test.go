@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"mergescale/experiments/config"
+	"mergescale/experiments/plan"
 	"mergescale/merge/mergefile"
 	"mergescale/model"
 )
@@ -25,18 +27,18 @@ import (
 // merge driver learned layers, slices and gradients: it proves the
 // harness's merges are byte-identical through the layer-aware path.
 func TestTinyStudyMergesGolden(t *testing.T) {
-	c, err := LoadConfigEnv(tinyConfig, noEnv)
+	c, err := config.LoadEnv(tinyConfig, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Out = t.TempDir()
-	plan, err := NewPlan(c)
+	pl, err := Plan(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{cfg: c, plan: plan, threads: 1}
+	r := &runner{cfg: c, plan: pl, threads: 1}
 	var buf bytes.Buffer
-	for _, j := range plan.Jobs {
+	for _, j := range pl.Jobs {
 		if !j.Kind.IsTraining() {
 			continue
 		}
@@ -53,8 +55,8 @@ func TestTinyStudyMergesGolden(t *testing.T) {
 		}
 	}
 	merges := 0
-	for _, j := range plan.Jobs {
-		if j.Kind != KindMerge {
+	for _, j := range pl.Jobs {
+		if j.Kind != plan.KindMerge {
 			continue
 		}
 		merges++

@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"mergescale/checkpoint"
+	"mergescale/experiments/plan"
 
 	"mergescale/eval"
 	"mergescale/eval/world"
@@ -32,7 +33,7 @@ const instructCorpusShare = 0.25
 // train runs a pretrain, instruct, expert or multitask job: it trains the
 // model (unless its artifact already exists), saves it as a Hugging Face
 // GPT-2 directory under zoo/<key>, and records it in the store.
-func (r *runner) train(ctx context.Context, j *Job) error {
+func (r *runner) train(ctx context.Context, j *plan.Job) error {
 	rel, dir := r.relModelDir(j), r.modelDir(j)
 	sum, err := readTrainSummary(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -47,7 +48,7 @@ func (r *runner) train(ctx context.Context, j *Job) error {
 		Steps: sum.Steps, FinalLoss: sum.FinalLoss, WallSeconds: sum.Seconds,
 		Variant: j.Variant,
 	}
-	if j.Kind == KindExpert {
+	if j.Kind == plan.KindExpert {
 		parent, ok := r.plan.Job(j.Parent)
 		if !ok {
 			return fmt.Errorf("parent job %s is not in the plan", short(j.Parent))
@@ -109,13 +110,13 @@ func tauNormRatio(baseDir, dir string) (float64, error) {
 }
 
 // storeKind maps a training job kind to the store's model kind.
-func storeKind(k Kind) string {
+func storeKind(k plan.Kind) string {
 	switch k {
-	case KindPretrain, KindInstruct:
+	case plan.KindPretrain, plan.KindInstruct:
 		return store.KindBase
-	case KindExpert:
+	case plan.KindExpert:
 		return store.KindExpert
-	case KindMultitask:
+	case plan.KindMultitask:
 		return store.KindMultitask
 	}
 	return store.KindMerged
@@ -145,9 +146,9 @@ func readTrainSummary(dir string) (savedSummary, error) {
 }
 
 // trainModel trains the model of job j and moves it into dir atomically.
-func (r *runner) trainModel(ctx context.Context, j *Job, dir string) (savedSummary, error) {
+func (r *runner) trainModel(ctx context.Context, j *plan.Job, dir string) (savedSummary, error) {
 	var m *model.Model
-	if j.Kind == KindPretrain {
+	if j.Kind == plan.KindPretrain {
 		p, err := model.PresetByName(j.Size)
 		if err != nil {
 			return savedSummary{}, err
@@ -245,15 +246,15 @@ func writeArtifact(dir string, fill func(tmp string) error) error {
 // trainingData builds the examples of a training job from the task suite.
 // Task examples put the loss on the answer and <eos> only; corpus documents
 // on every token.
-func (r *runner) trainingData(j *Job) ([]model.Example, error) {
+func (r *runner) trainingData(j *plan.Job) ([]model.Example, error) {
 	var (
 		data []eval.Example
 		err  error
 	)
 	switch j.Kind {
-	case KindPretrain:
+	case plan.KindPretrain:
 		data, err = eval.CorpusExamples(r.suite.World, j.Stage.Steps*j.Stage.Batch, j.Seed)
-	case KindInstruct:
+	case plan.KindInstruct:
 		data, err = eval.MixtureExamples(r.suite)
 		if err == nil {
 			n := int(float64(len(data)) * instructCorpusShare / (1 - instructCorpusShare))
@@ -261,9 +262,9 @@ func (r *runner) trainingData(j *Job) ([]model.Example, error) {
 			corpus, err = eval.CorpusExamples(r.suite.World, n, j.Seed)
 			data = append(data, corpus...)
 		}
-	case KindExpert:
+	case plan.KindExpert:
 		data, err = eval.ExpertExamples(r.suite, j.Category)
-	case KindMultitask:
+	case plan.KindMultitask:
 		var tasks []*world.Task
 		for _, c := range j.Categories {
 			tasks = append(tasks, r.suite.CategoryTasks(c)...)

@@ -1,8 +1,7 @@
-package experiments
+package config
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -59,96 +58,29 @@ func (c *Config) sweptKey(path string) (SweptKey, bool) {
 	return SweptKey{}, false
 }
 
-// stageName is the config section (zoo.<name>) of a training kind.
-func stageName(k Kind) string {
-	switch k {
-	case KindPretrain:
-		return "pretrain"
-	case KindInstruct:
-		return "instruct"
-	case KindExpert:
-		return "expert"
-	case KindMultitask:
-		return "multitask"
-	}
-	return ""
-}
-
-// stage returns the training settings of kind k under variant v: the
-// config's stage with v's values of that stage's keys.
-func (c *Config) stage(k Kind, v Variant) Stage {
+// Stage returns the training settings of stage zoo.<name> (pretrain,
+// instruct, expert or multitask) under variant v: the config's stage with
+// v's values of that stage's keys.
+func (c *Config) Stage(name string, v Variant) Stage {
 	var s Stage
-	switch k {
-	case KindPretrain:
+	switch name {
+	case "pretrain":
 		s = c.Zoo.Pretrain
-	case KindInstruct:
+	case "instruct":
 		s = c.Zoo.Instruct
-	case KindExpert:
+	case "expert":
 		s = c.Zoo.Expert
-	case KindMultitask:
+	case "multitask":
 		s = c.Zoo.Multitask
 	}
-	pre := "zoo." + stageName(k) + "."
+	pre := "zoo." + name + "."
 	for key, x := range v {
-		if name, ok := strings.CutPrefix(key, pre); ok {
-			stageSet(&s, name, x)
+		if k, ok := strings.CutPrefix(key, pre); ok {
+			stageSet(&s, k, x)
 		}
 	}
 	return s
 }
-
-// lineage lists the stages that determine a model of kind k descending
-// from base type base (a merge is determined by its experts' lineage).
-func lineage(k Kind, base string) []Kind {
-	out := []Kind{KindPretrain}
-	if base == BaseIT && k != KindPretrain {
-		out = append(out, KindInstruct)
-	}
-	switch k {
-	case KindExpert, KindMerge:
-		out = append(out, KindExpert)
-	case KindMultitask:
-		out = append(out, KindMultitask)
-	}
-	return out
-}
-
-// variantJSON is the variant of a model of kind k from base type base: the
-// canonical JSON (sorted keys) of v's entries for the stages that determine
-// it, "{}" when there are none. Models that differ only in keys that do not
-// determine them (a PT base under two expert learning rates) share a
-// variant, as they share a job key.
-func variantJSON(v Variant, k Kind, base string) string {
-	m := map[string]float64{}
-	for _, st := range lineage(k, base) {
-		pre := "zoo." + stageName(st) + "."
-		for key, x := range v {
-			if strings.HasPrefix(key, pre) {
-				m[key] = x
-			}
-		}
-	}
-	return canonicalJSON(m)
-}
-
-// variantLabel renders a variant for humans: key=value pairs, sorted.
-func variantLabel(v Variant) string {
-	if len(v) == 0 {
-		return "default"
-	}
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + formatNumber(v[k])
-	}
-	return strings.Join(parts, " ")
-}
-
-func formatNumber(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
 // stageGet returns the value of one stage key (its last part, e.g. lr).
 func stageGet(s Stage, key string) float64 {
@@ -189,4 +121,31 @@ func stageSet(s *Stage, key string, x float64) {
 	case "dropout":
 		s.Dropout = x
 	}
+}
+
+// Points expands a method grid into its hyperparameter points: the
+// Cartesian product of the parameters' values, parameters in sorted order,
+// values in config order. A method without parameters has one empty point.
+func (g MethodGrid) Points() []map[string]float64 {
+	names := make([]string, 0, len(g.Params))
+	for n := range g.Params {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	points := []map[string]float64{{}}
+	for _, n := range names {
+		var next []map[string]float64
+		for _, pt := range points {
+			for _, v := range g.Params[n] {
+				q := make(map[string]float64, len(pt)+1)
+				for k, x := range pt {
+					q[k] = x
+				}
+				q[n] = v
+				next = append(next, q)
+			}
+		}
+		points = next
+	}
+	return points
 }

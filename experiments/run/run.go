@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"context"
@@ -15,19 +15,21 @@ import (
 
 	"mergescale/eval"
 	"mergescale/eval/world"
+	"mergescale/experiments/config"
+	"mergescale/experiments/plan"
 	"mergescale/store"
 	"mergescale/tokenizer"
 )
 
 // CodeVersion identifies the harness code in the runs table. Artifacts are
-// keyed by the per-stage versions of StageVersion, not by this.
+// keyed by the per-stage versions of plan.StageVersion, not by this.
 const CodeVersion = "mergescale-harness-1"
 
 // Options tune Run.
 type Options struct {
 	// Shard restricts the merge and evaluation work to one share of the
 	// plan; the zero value (or Count 1) runs everything.
-	Shard Shard
+	Shard plan.Shard
 	// Workers overrides the config's workers when positive.
 	Workers int
 	// Progress receives a live display (an overall bar and the jobs in
@@ -41,23 +43,23 @@ type Options struct {
 	// freeSpace replaces the file system's free-space query (tests).
 	freeSpace func(path string) (uint64, error)
 	// afterJob, when set, is called after every successful job (tests).
-	afterJob func(j *Job)
+	afterJob func(j *plan.Job)
 }
 
 // Summary describes what a Run did.
 type Summary struct {
-	Store   string           // the database written
-	RunID   int64            // the runs row of this invocation
-	Jobs    int              // jobs in the (sharded) plan
-	Skipped int              // jobs already done before this run
-	Ran     map[Kind]int     // jobs executed, per kind
-	Seconds map[Kind]float64 // wall time spent per kind, summed over jobs
+	Store   string                // the database written
+	RunID   int64                 // the runs row of this invocation
+	Jobs    int                   // jobs in the (sharded) plan
+	Skipped int                   // jobs already done before this run
+	Ran     map[plan.Kind]int     // jobs executed, per kind
+	Seconds map[plan.Kind]float64 // wall time spent per kind, summed over jobs
 }
 
 // StorePathFor is the database a shard of c writes: <out>/results.db for an
 // unsharded run and <out>/results-shard-<i>-of-<n>.db for shard i/n, which
 // `mergescale gather` merges into results.db.
-func StorePathFor(c *Config, s Shard) string {
+func StorePathFor(c *config.Config, s plan.Shard) string {
 	if s.Count <= 1 {
 		return c.StorePath()
 	}
@@ -66,8 +68,8 @@ func StorePathFor(c *Config, s Shard) string {
 
 // runner holds what the jobs of one Run share.
 type runner struct {
-	cfg   *Config
-	plan  *Plan
+	cfg   *config.Config
+	plan  *plan.Plan
 	db    *store.DB
 	suite *world.Suite  // the built-in world's suite (nil with tasks.dir)
 	tasks []*world.Task // the held-in and held-out tasks models are evaluated on
@@ -94,9 +96,9 @@ type runner struct {
 // commits every result to the store, skipping jobs already done. It is safe
 // to interrupt at any point (a killed process loses at most the jobs in
 // flight) and to run again: a finished config adds only a runs row.
-func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
+func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) {
 	if opts.Shard.Count == 0 {
-		opts.Shard = Shard{0, 1}
+		opts.Shard = plan.Shard{Index: 0, Count: 1}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -105,11 +107,11 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	full, err := NewPlan(c)
+	full, err := Plan(c)
 	if err != nil {
 		return nil, err
 	}
-	plan := full.ForShard(opts.Shard)
+	p := full.ForShard(opts.Shard)
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("output dir: %w", err)
 	}
@@ -123,10 +125,10 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 	// unless tasks come from tasks.dir (whose zoo is never trained).
 	var suite *world.Suite
 	var tasks []*world.Task
-	if c.TaskSet != nil {
-		tasks = c.TaskSet.Tasks
+	if p.Tasks != nil {
+		tasks = p.Tasks.Tasks
 	} else {
-		if suite, err = world.NewSuite(uint64(c.World.Seed), c.suiteSizes()); err != nil {
+		if suite, err = world.NewSuite(uint64(c.World.Seed), suiteSizes(c)); err != nil {
 			return nil, fmt.Errorf("task suite: %w", err)
 		}
 		tasks = append(suite.TasksOf(world.HeldIn), suite.TasksOf(world.HeldOut)...)
@@ -146,7 +148,7 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: c, plan: plan, db: db, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
+	r := &runner{cfg: c, plan: p, db: db, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
 		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}}
 	if r.freeSpace == nil {
 		r.freeSpace = statfsFree
@@ -166,7 +168,7 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := &Summary{Store: dbPath, RunID: runID, Jobs: len(plan.Jobs), Ran: map[Kind]int{}, Seconds: map[Kind]float64{}}
+	sum := &Summary{Store: dbPath, RunID: runID, Jobs: len(p.Jobs), Ran: map[plan.Kind]int{}, Seconds: map[plan.Kind]float64{}}
 	if err := r.refreshOrigins(ctx); err != nil {
 		return sum, err
 	}
@@ -183,7 +185,7 @@ func Run(ctx context.Context, c *Config, opts Options) (*Summary, error) {
 }
 
 // suiteSizes are the split sizes of the config's task suite.
-func (c *Config) suiteSizes() world.Sizes {
+func suiteSizes(c *config.Config) world.Sizes {
 	s := world.DefaultSizes()
 	if c.World.Train > 0 {
 		s.Train = c.World.Train
@@ -208,7 +210,7 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 		mu      sync.Mutex
 		cond    = sync.NewCond(&mu)
 		running = map[string]bool{}
-		pending []*Job
+		pending []*plan.Job
 		failure error
 		// open holds the cells whose merged checkpoints exist: a merge
 		// opens its cell, the cell's selection closes it. Without
@@ -238,7 +240,7 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 
 	// next picks the first pending job whose dependencies are done; nil
 	// with ok=false means there is nothing left to do.
-	next := func() (j *Job, ok bool) {
+	next := func() (j *plan.Job, ok bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		for {
@@ -253,11 +255,11 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 						break
 					}
 				}
-				gated := p.Kind == KindMerge && !r.cfg.Sweep.KeepMerged && !open[p.Cell.Key] && len(open) >= workers
+				gated := p.Kind == plan.KindMerge && !r.cfg.Sweep.KeepMerged && !open[p.Cell.Key] && len(open) >= workers
 				if ready && !gated {
 					pending = append(pending[:i:i], pending[i+1:]...)
 					running[p.Key] = true
-					if p.Kind == KindMerge {
+					if p.Kind == plan.KindMerge {
 						open[p.Cell.Key] = true
 					}
 					return p, true
@@ -321,17 +323,17 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 
 // runJob dispatches a job to its kind's function; worker is the slot
 // (0 … workers−1) of the goroutine running it, passed to the evaluator.
-func (r *runner) runJob(ctx context.Context, j *Job, worker int) error {
+func (r *runner) runJob(ctx context.Context, j *plan.Job, worker int) error {
 	switch {
 	case j.Kind.IsTraining():
 		return r.train(ctx, j)
-	case j.Kind == KindCheckpoint:
+	case j.Kind == plan.KindCheckpoint:
 		return r.register(ctx, j)
-	case j.Kind == KindMerge:
+	case j.Kind == plan.KindMerge:
 		return r.merge(ctx, j)
-	case j.Kind == KindEval && j.IsSelection():
+	case j.Kind == plan.KindEval && j.IsSelection():
 		return r.selectAndEval(ctx, j, worker)
-	case j.Kind == KindEval:
+	case j.Kind == plan.KindEval:
 		return r.evaluate(ctx, j, worker)
 	}
 	return fmt.Errorf("unknown job kind %q", j.Kind)
@@ -339,7 +341,7 @@ func (r *runner) runJob(ctx context.Context, j *Job, worker int) error {
 
 // describe is a short human description of a job for logs and errors,
 // with its variant when the config lists zoo keys.
-func describe(j *Job) string {
+func describe(j *plan.Job) string {
 	s := describePlain(j)
 	if j.Variant != "" && j.Variant != "{}" {
 		s += " " + j.Variant
@@ -347,17 +349,17 @@ func describe(j *Job) string {
 	return s
 }
 
-func describePlain(j *Job) string {
+func describePlain(j *plan.Job) string {
 	switch j.Kind {
-	case KindPretrain, KindInstruct, KindMultitask:
+	case plan.KindPretrain, plan.KindInstruct, plan.KindMultitask:
 		return fmt.Sprintf("%s/%s", j.Size, j.Base)
-	case KindExpert:
+	case plan.KindExpert:
 		return fmt.Sprintf("%s/%s/%s", j.Size, j.Base, j.Category)
-	case KindCheckpoint:
+	case plan.KindCheckpoint:
 		return fmt.Sprintf("%s %s", j.Role, j.Path)
-	case KindMerge:
+	case plan.KindMerge:
 		return fmt.Sprintf("%s/%s k=%d #%d %s %s", j.Size, j.Base, j.K, j.Subset, j.Method, j.HParamsJSON)
-	case KindEval:
+	case plan.KindEval:
 		if j.IsSelection() {
 			c := j.Cell
 			return fmt.Sprintf("select %s/%s k=%d #%d %s on %s", c.Size, c.Base, c.K, c.Subset, c.Method, j.Split)
@@ -402,17 +404,17 @@ func (r *runner) refreshOrigins(ctx context.Context) error {
 		lineage[m.ModelID] = m
 	}
 	type update struct {
-		j   *Job
+		j   *plan.Job
 		tau *float64
 	}
 	var ups []update
 	for _, j := range r.plan.Jobs {
 		m, ok := have[j.Key]
-		if !ok || !(j.Kind.IsTraining() || j.Kind == KindMerge) {
+		if !ok || !(j.Kind.IsTraining() || j.Kind == plan.KindMerge) {
 			continue
 		}
 		u := update{j: j}
-		if j.Kind == KindExpert && m.TauNormRatio == nil {
+		if j.Kind == plan.KindExpert && m.TauNormRatio == nil {
 			parent, ok := r.plan.Job(j.Parent)
 			baseDir, dir := r.modelDir(parent), r.modelDir(j)
 			if ok && exists(baseDir) && exists(dir) {
@@ -437,7 +439,7 @@ func (r *runner) refreshOrigins(ctx context.Context) error {
 			j := u.j
 			var base string
 			var cats, experts []string
-			if j.Kind == KindMerge {
+			if j.Kind == plan.KindMerge {
 				base, cats, experts = j.Parent, j.Categories, j.Experts
 			}
 			if err := tx.SetOrigin(ctx, j.Key, j.Variant, u.tau, base, cats, experts); err != nil {
@@ -465,7 +467,7 @@ func (r *runner) pruneMerged(ctx context.Context) error {
 	}
 	var keys []string
 	for _, j := range r.plan.Jobs {
-		if j.Kind == KindEval && j.IsSelection() && done[j.Key] {
+		if j.Kind == plan.KindEval && j.IsSelection() && done[j.Key] {
 			keys = append(keys, j.Candidates...)
 		}
 	}

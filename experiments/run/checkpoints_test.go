@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"context"
@@ -12,13 +12,15 @@ import (
 	"testing"
 
 	"mergescale/checkpoint"
+	"mergescale/experiments/config"
+	"mergescale/experiments/plan"
 )
 
 // zooDirs returns the artifact dirs of the tiny study's zoo by (base, role,
 // category).
-func zooDirs(t *testing.T, c *Config) map[string]string {
+func zooDirs(t *testing.T, c *config.Config) map[string]string {
 	t.Helper()
-	p, err := NewPlan(c)
+	p, err := Plan(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func zooDirs(t *testing.T, c *Config) map[string]string {
 // checkpointConfig writes a config whose zoo.checkpoints list the zoo of a
 // finished tiny study (size label micro, as the preset), with the tiny
 // study's seeds and sweep, and extra appended.
-func checkpointConfig(t *testing.T, trained *Config, cats []string, extra string) string {
+func checkpointConfig(t *testing.T, trained *config.Config, cats []string, extra string) string {
 	t.Helper()
 	dirs := zooDirs(t, trained)
 	var b strings.Builder
@@ -84,14 +86,14 @@ func TestCheckpointZooReproducesBuiltinStudy(t *testing.T) {
 	}
 	trained := loadTiny(t, t.TempDir())
 	runTiny(t, trained, Options{})
-	path := checkpointConfig(t, trained, HeldInCategories(), "world: {seed: 3, validation: 4, test: 8}\n")
-	c, err := LoadConfigEnv(path, noEnv)
+	path := checkpointConfig(t, trained, config.HeldInCategories(), "world: {seed: 3, validation: 4, test: 8}\n")
+	c, err := config.LoadEnv(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Out = t.TempDir()
 	sum := runTiny(t, c, Options{})
-	if sum.Ran[KindCheckpoint] != 20 || sum.Ran[KindPretrain] != 0 {
+	if sum.Ran[plan.KindCheckpoint] != 20 || sum.Ran[plan.KindPretrain] != 0 {
 		t.Errorf("ran %v, want 20 checkpoint registrations and no training", sum.Ran)
 	}
 	got, want := dump(t, c.StorePath(), byIdentity), dump(t, trained.StorePath(), byIdentity)
@@ -111,14 +113,14 @@ func TestCheckpointZooReproducesBuiltinStudy(t *testing.T) {
 	if len(cache.entries) == 0 {
 		t.Fatal("no identity cache written")
 	}
-	p1, _ := NewPlan(c)
-	again, _ := NewPlan(c)
+	p1, _ := Plan(c)
+	again, _ := Plan(c)
 	if !reflect.DeepEqual(jobKeys(p1), jobKeys(again)) {
 		t.Error("plan keys changed between two plans of the same checkpoints")
 	}
 }
 
-func jobKeys(p *Plan) []string {
+func jobKeys(p *plan.Plan) []string {
 	var out []string
 	for _, j := range p.Jobs {
 		out = append(out, j.Key)
@@ -154,24 +156,29 @@ zoo:
     - {size: x, base: pt, base_model: %s, experts: {sentiment: %s, paraphrase: %s, nli_missing: %s}}
 sweep: {experts: [2], methods: [{method: linear}]}
 `, base, a, b, cc)
-	if _, err := ParseConfig("id.yaml", []byte(src), noEnv); err == nil || !strings.Contains(err.Error(), `zoo.checkpoints[0].experts.nli_missing: category "nli_missing" is not a held-in category`) {
+	// Loading accepts an unknown category; the run's first step does not.
+	unknown, err := config.Parse("id.yaml", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Plan(unknown); err == nil || !strings.Contains(err.Error(), `id.yaml:4: zoo.checkpoints[0].experts.nli_missing: category "nli_missing" is not a held-in category`) {
 		t.Fatalf("unknown category: %v", err)
 	}
 	src = strings.Replace(src, "nli_missing", "sentiment_x", 1)
 	src = strings.Replace(src, ", sentiment_x: "+cc, "", 1)
-	c, err := ParseConfig("id.yaml", []byte(src), noEnv)
+	c, err := config.Parse("id.yaml", []byte(src), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Out = t.TempDir()
-	p1, err := NewPlan(c)
+	p1, err := Plan(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plan strings.Builder
-	if err := PrintPlan(&plan, p1, true); err != nil || !strings.Contains(plan.String(), "checkpoints x/pt (2 experts)") ||
-		!strings.Contains(plan.String(), "eval      expert x pt sentiment on test") || strings.Contains(plan.String(), "pretrain") {
-		t.Errorf("plan listing (%v):\n%s", err, plan.String())
+	var listing strings.Builder
+	if err := plan.Print(&listing, p1, true); err != nil || !strings.Contains(listing.String(), "checkpoints x/pt (2 experts)") ||
+		!strings.Contains(listing.String(), "eval      expert x pt sentiment on test") || strings.Contains(listing.String(), "pretrain") {
+		t.Errorf("plan listing (%v):\n%s", err, listing.String())
 	}
 	cache := loadIdentityCache(c.Out)
 	if n := len(cache.entries); n != 6 { // 3 checkpoints × (weights + config.json)
@@ -182,11 +189,11 @@ sweep: {experts: [2], methods: [{method: linear}]}
 	}
 	// Retrain expert a: a new file version.
 	mk("a", 5)
-	p2, err := NewPlan(c)
+	p2, err := Plan(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := map[Kind]int{}
+	changed := map[plan.Kind]int{}
 	old := map[string]bool{}
 	for _, j := range p1.Jobs {
 		old[j.Key] = true
@@ -198,7 +205,7 @@ sweep: {experts: [2], methods: [{method: linear}]}
 	}
 	// The expert's registration and zoo evaluation, the merge, its
 	// validation evaluation and the selection.
-	if want := (map[Kind]int{KindCheckpoint: 1, KindEval: 3, KindMerge: 1}); !reflect.DeepEqual(changed, want) {
+	if want := (map[plan.Kind]int{plan.KindCheckpoint: 1, plan.KindEval: 3, plan.KindMerge: 1}); !reflect.DeepEqual(changed, want) {
 		t.Errorf("jobs with new keys %v, want %v", changed, want)
 	}
 }
@@ -241,23 +248,18 @@ sweep:
   experts: [2, 6]
   methods: [{method: linear}]
 tasks:
-  dir: ../testdata/tasks
+  dir: ../../testdata/tasks
 world: {seed: 3}
 `, base, good, wide, junk, good, dir, base, good)
-	_, err := ParseConfig("bad.yaml", []byte(src), noEnv)
+	_, err := config.Parse("bad.yaml", []byte(src), noEnv)
 	if err == nil {
 		t.Fatal("no error")
 	}
+	// Loading reports what the config says of itself, and opens no file.
 	want := []string{
 		"bad.yaml:3: zoo.sizes: not used with zoo.checkpoints",
-		"bad.yaml:10: zoo.checkpoints[0].experts.paraphrase: " + wide + " does not match the base model " + base + ": w has shape [3], the base [2]",
-		"bad.yaml:10: zoo.checkpoints[0].experts.paraphrase: category \"paraphrase\" is not a held-in category of the task set (known: sentiment, topic_classification)",
-		"bad.yaml:11: zoo.checkpoints[0].experts.topic_classification: unreadable checkpoint",
-		"bad.yaml:12: zoo.checkpoints[0].experts.cooking: category \"cooking\" is not a held-in category",
-		"bad.yaml:13: zoo.checkpoints[0].multitask: " + dir + "/missing does not exist",
 		"bad.yaml:15: zoo.checkpoints[1].base: unknown base \"zz\" (known: pt, it)",
 		"bad.yaml:17: zoo.checkpoints[1].experts: must list at least 2 experts, got 1",
-		"bad.yaml:19: sweep.experts[1]: must be in [2, 2] (the number of held-in categories), got 6",
 		"bad.yaml:19: sweep.experts[0]: k = 2, but zoo.checkpoints[1] (1b/zz) has 1 experts",
 		"bad.yaml:23: world: not used with tasks.dir",
 	}
@@ -267,15 +269,62 @@ world: {seed: 3}
 			t.Errorf("error does not say\n  %s\nfull error:\n%s", w, msg)
 		}
 	}
+	for _, w := range []string{"does not exist", "unreadable", "does not match", "held-in category"} {
+		if strings.Contains(msg, w) {
+			t.Errorf("loading reported a problem of the files (%q):\n%s", w, msg)
+		}
+	}
+
+	// The run's first step checks the files, on a config that loads: the
+	// same lines, with zoo.sizes, world and the second entry fixed.
+	src = strings.Replace(src, "  sizes: [xs]\n", "  # no sizes\n", 1)
+	src = strings.Replace(src, "world: {seed: 3}\n", "", 1)
+	src = strings.Replace(src, "base: zz", "base: pt", 1)
+	src = strings.Replace(src, "experts: {sentiment: "+good+"}", "experts: {sentiment: "+good+", topic_classification: "+good+", paraphrase: "+good+"}", 1)
+	src = strings.Replace(src, "experts: [2, 6]", "experts: [2, 3]", 1)
+	c, err := config.Parse("bad.yaml", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Check(c)
+	if err == nil {
+		t.Fatal("Check: no error")
+	}
+	want = []string{
+		"bad.yaml:10: zoo.checkpoints[0].experts.paraphrase: " + wide + " does not match the base model " + base + ": w has shape [3], the base [2]",
+		"bad.yaml:10: zoo.checkpoints[0].experts.paraphrase: category \"paraphrase\" is not a held-in category of the task set (known: sentiment, topic_classification)",
+		"bad.yaml:11: zoo.checkpoints[0].experts.topic_classification: unreadable checkpoint",
+		"bad.yaml:12: zoo.checkpoints[0].experts.cooking: category \"cooking\" is not a held-in category",
+		"bad.yaml:13: zoo.checkpoints[0].multitask: " + dir + "/missing does not exist",
+		"bad.yaml:17: zoo.checkpoints[1].experts.paraphrase: category \"paraphrase\" is not a held-in category",
+		"bad.yaml:19: sweep.experts[1]: must be in [2, 2] (the number of held-in categories), got 3",
+	}
+	msg = err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("Check does not say\n  %s\nfull error:\n%s", w, msg)
+		}
+	}
+	if _, err := Plan(c); err == nil || err.Error() != msg {
+		t.Errorf("Plan does not start with Check: %v", err)
+	}
+
 	// tasks.dir needs zoo.checkpoints; a task folder's problems name file and line.
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "suite.json"), []byte(`{"held_in": [{"category": "a", "tasks": [{"name": "t"}]}]}`), 0o644)
 	src2 := "name: t\nzoo: {sizes: [xs], bases: [pt], pretrain: {steps: 1}, expert: {steps: 1}, multitask: {steps: 1}}\nsweep: {experts: [2], methods: [{method: linear}]}\ntasks: {dir: " + bad + "}\n"
-	_, err = ParseConfig("t.yaml", []byte(src2), noEnv)
-	for _, w := range []string{"t.yaml:4: tasks.dir: requires zoo.checkpoints", "t.yaml:4: tasks.dir: " + filepath.Join(bad, "suite.json") + `:1: task "t" has no files`} {
-		if err == nil || !strings.Contains(err.Error(), w) {
-			t.Errorf("error %v does not say %q", err, w)
-		}
+	_, err = config.Parse("t.yaml", []byte(src2), noEnv)
+	if w := "t.yaml:4: tasks.dir: requires zoo.checkpoints"; err == nil || !strings.Contains(err.Error(), w) {
+		t.Errorf("error %v does not say %q", err, w)
+	}
+	src3 := "name: t\nzoo: {checkpoints: [{size: x, base: pt, base_model: " + base + ", experts: {sentiment: " + good + ", topic_classification: " + good + "}}]}\nsweep: {experts: [2], methods: [{method: linear}]}\ntasks: {dir: " + bad + "}\n"
+	c3, err := config.Parse("t.yaml", []byte(src3), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Check(c3)
+	if w := "t.yaml:4: tasks.dir: " + filepath.Join(bad, "suite.json") + `:1: task "t" has no files`; err == nil || !strings.Contains(err.Error(), w) {
+		t.Errorf("error %v does not say %q", err, w)
 	}
 }
 
@@ -288,11 +337,11 @@ func TestTaskDirStudy(t *testing.T) {
 	}
 	trained := loadTiny(t, t.TempDir())
 	runTiny(t, trained, Options{})
-	tasksDir, _ := filepath.Abs("../testdata/tasks")
+	tasksDir, _ := filepath.Abs("../../testdata/tasks")
 	path := checkpointConfig(t, trained, []string{"sentiment", "topic_classification"}, "tasks: {dir: "+tasksDir+"}\n")
 	src, _ := os.ReadFile(path)
 	os.WriteFile(path, []byte(strings.Replace(string(src), "experts: [2, 8]", "experts: [2]", 1)), 0o644)
-	c, err := LoadConfigEnv(path, noEnv)
+	c, err := config.LoadEnv(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +400,7 @@ func TestMergedCheckpointsBounded(t *testing.T) {
 	c := loadTiny(t, t.TempDir())
 	var mu sync.Mutex
 	most := 0
-	opts := Options{Workers: 2, afterJob: func(j *Job) {
+	opts := Options{Workers: 2, afterJob: func(j *plan.Job) {
 		ents, _ := os.ReadDir(filepath.Join(c.Out, "merged"))
 		n := 0
 		for _, e := range ents {
@@ -433,16 +482,16 @@ sweep:
   methods: [{method: task_arithmetic, lambda: [1.0]}]
 `, bf)
 	dtypes := func(extra string) (map[checkpoint.DType]int, []string) {
-		c, err := ParseConfig("bf.yaml", []byte(src+extra), noEnv)
+		c, err := config.Parse("bf.yaml", []byte(src+extra), noEnv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Out = t.TempDir()
 		runTiny(t, c, Options{})
-		p, _ := NewPlan(c)
+		p, _ := Plan(c)
 		var keys []string
 		for _, j := range p.Jobs {
-			if j.Kind == KindMerge {
+			if j.Kind == plan.KindMerge {
 				keys = append(keys, j.Key)
 			}
 		}

@@ -1,10 +1,11 @@
-package experiments
+package run
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"mergescale/experiments/config"
+	"mergescale/experiments/plan"
 	"mergescale/store"
 )
 
@@ -38,7 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 func childRun(path, out string) int {
-	c, err := LoadConfigEnv(path, func(string) (string, bool) { return "", false })
+	c, err := config.LoadEnv(path, func(string) (string, bool) { return "", false })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -52,11 +55,20 @@ func childRun(path, out string) int {
 	return 0
 }
 
-const tinyConfig = "testdata/tiny.yaml"
+// The tiny configs are shared by the experiments packages' tests.
+const tinyConfig = "../testdata/tiny.yaml"
 
-func loadTiny(t *testing.T, out string) *Config {
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func noEnv(string) (string, bool) { return "", false }
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func loadTiny(t *testing.T, out string) *config.Config {
 	t.Helper()
-	c, err := LoadConfigEnv(tinyConfig, func(string) (string, bool) { return "", false })
+	c, err := config.LoadEnv(tinyConfig, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +76,7 @@ func loadTiny(t *testing.T, out string) *Config {
 	return c
 }
 
-func runTiny(t *testing.T, c *Config, opts Options) *Summary {
+func runTiny(t *testing.T, c *config.Config, opts Options) *Summary {
 	t.Helper()
 	sum, err := Run(context.Background(), c, opts)
 	if err != nil {
@@ -110,31 +122,31 @@ func count(t *testing.T, path, query string) int {
 func TestRunTinyStudy(t *testing.T) {
 	out := t.TempDir()
 	c := loadTiny(t, out)
-	plan, err := NewPlan(c)
+	pl, err := Plan(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := runTiny(t, c, Options{})
-	if sum.Skipped != 0 || sum.Jobs != len(plan.Jobs) {
-		t.Fatalf("first run: %d jobs, %d skipped; plan has %d", sum.Jobs, sum.Skipped, len(plan.Jobs))
+	if sum.Skipped != 0 || sum.Jobs != len(pl.Jobs) {
+		t.Fatalf("first run: %d jobs, %d skipped; plan has %d", sum.Jobs, sum.Skipped, len(pl.Jobs))
 	}
 	db := c.StorePath()
 
 	// Every cell has exactly one chosen point, scored on test.
 	var merges int
-	for _, j := range plan.Jobs {
-		if j.Kind == KindMerge {
+	for _, j := range pl.Jobs {
+		if j.Kind == plan.KindMerge {
 			merges++
 		}
 	}
 	if got := count(t, db, `SELECT count(*) FROM merges`); got != merges {
 		t.Errorf("merges rows = %d, want %d", got, merges)
 	}
-	if got := count(t, db, `SELECT count(*) FROM merges WHERE chosen = 1`); got != len(plan.Cells) {
-		t.Errorf("chosen merges = %d, want one per cell (%d)", got, len(plan.Cells))
+	if got := count(t, db, `SELECT count(*) FROM merges WHERE chosen = 1`); got != len(pl.Cells) {
+		t.Errorf("chosen merges = %d, want one per cell (%d)", got, len(pl.Cells))
 	}
-	if got := count(t, db, `SELECT count(DISTINCT m.model_id) FROM merges m JOIN scores s ON s.model_id = m.model_id WHERE s.split = 'test'`); got != len(plan.Cells) {
-		t.Errorf("merges scored on test = %d, want %d", got, len(plan.Cells))
+	if got := count(t, db, `SELECT count(DISTINCT m.model_id) FROM merges m JOIN scores s ON s.model_id = m.model_id WHERE s.split = 'test'`); got != len(pl.Cells) {
+		t.Errorf("merges scored on test = %d, want %d", got, len(pl.Cells))
 	}
 	// Zoo models are scored on every task (16 held-in + 7 held-out).
 	if got := count(t, db, `SELECT count(DISTINCT task) FROM scores s JOIN models m ON m.id = s.model_id WHERE m.kind = 'expert'`); got != 23 {
@@ -182,7 +194,7 @@ func TestRunTinyStudy(t *testing.T) {
 		c3 := loadTiny(t, t.TempDir())
 		var dbs []string
 		for i := 0; i < 2; i++ {
-			s := runTiny(t, c3, Options{Shard: Shard{i, 2}})
+			s := runTiny(t, c3, Options{Shard: plan.Shard{Index: i, Count: 2}})
 			dbs = append(dbs, s.Store)
 		}
 		if _, err := store.Gather(context.Background(), c3.StorePath(), dbs...); err != nil {
@@ -206,7 +218,7 @@ func TestRunCrashResume(t *testing.T) {
 	ref := loadTiny(t, t.TempDir())
 	runTiny(t, ref, Options{})
 	want := [][]string{dump(t, ref.StorePath(), scoresQuery), dump(t, ref.StorePath(), mergesQuery), dump(t, ref.StorePath(), modelsQuery)}
-	plan, err := NewPlan(ref)
+	pl, err := Plan(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +241,7 @@ func TestRunCrashResume(t *testing.T) {
 				t.Fatal("the child finished before the kill")
 			}
 			c := loadTiny(t, out)
-			if done := count(t, c.StorePath(), `SELECT count(*) FROM jobs`); done >= len(plan.Jobs) {
+			if done := count(t, c.StorePath(), `SELECT count(*) FROM jobs`); done >= len(pl.Jobs) {
 				t.Fatalf("%d jobs done before the restart: the kill came too late to test anything", done)
 			}
 			runTiny(t, c, Options{})
@@ -293,7 +305,7 @@ func TestRunVariantStudy(t *testing.T) {
 	// variants; then, in the same out dir, with the list. The second run
 	// trains only the other value's experts and relabels the first run's
 	// models, and it fills in what an older store lacks (removed here).
-	c0, err := LoadConfigEnv("testdata/tiny_variants.yaml", envMap(map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "0.001"}))
+	c0, err := config.LoadEnv("../testdata/tiny_variants.yaml", envMap(map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "0.001"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,17 +325,17 @@ func TestRunVariantStudy(t *testing.T) {
 		}
 	}()
 
-	c, err := LoadConfigEnv("testdata/tiny_variants.yaml", noEnv)
+	c, err := config.LoadEnv("../testdata/tiny_variants.yaml", noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Out = out
-	plan, err := NewPlan(c)
+	pl, err := Plan(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := runTiny(t, c, Options{})
-	if sum.Ran[KindExpert] != 16 || sum.Ran[KindPretrain] != 0 || sum.Ran[KindMerge] != 4 {
+	if sum.Ran[plan.KindExpert] != 16 || sum.Ran[plan.KindPretrain] != 0 || sum.Ran[plan.KindMerge] != 4 {
 		t.Errorf("the run with the list ran %v, want only the second learning rate's 16 experts and 4 merges (and their evaluations)", sum.Ran)
 	}
 	db, err := store.OpenReadOnly(c.StorePath())
@@ -367,7 +379,7 @@ func TestRunVariantStudy(t *testing.T) {
 	}
 	chosen := map[string]int{}
 	for _, m := range merges {
-		j, ok := plan.Job(m.ModelID)
+		j, ok := pl.Job(m.ModelID)
 		if !ok {
 			t.Fatalf("merge %s is not in the plan", short(m.ModelID))
 		}
@@ -387,8 +399,8 @@ func TestRunVariantStudy(t *testing.T) {
 			chosen[fmt.Sprintf("%s %s %s k=%d #%d %s", m.Variant, m.Size, m.BaseType, m.K, m.Subset, m.Method)]++
 		}
 	}
-	if len(chosen) != len(plan.Cells) || len(plan.Cells) != 4 {
-		t.Errorf("%d cells with a chosen merge, plan has %d (want 4): %v", len(chosen), len(plan.Cells), chosen)
+	if len(chosen) != len(pl.Cells) || len(pl.Cells) != 4 {
+		t.Errorf("%d cells with a chosen merge, plan has %d (want 4): %v", len(chosen), len(pl.Cells), chosen)
 	}
 	for cell, n := range chosen {
 		if n != 1 {
@@ -402,7 +414,7 @@ func TestRunVariantStudy(t *testing.T) {
 	c2.Out = t.TempDir()
 	var dbs []string
 	for i := 0; i < 2; i++ {
-		dbs = append(dbs, runTiny(t, &c2, Options{Shard: Shard{i, 2}}).Store)
+		dbs = append(dbs, runTiny(t, &c2, Options{Shard: plan.Shard{Index: i, Count: 2}}).Store)
 	}
 	if _, err := store.Gather(ctx, c2.StorePath(), dbs...); err != nil {
 		t.Fatal(err)

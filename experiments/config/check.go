@@ -1,4 +1,4 @@
-package experiments
+package config
 
 import (
 	"fmt"
@@ -16,13 +16,16 @@ import (
 // held-in categories, in the suite's canonical order.
 func heldInCategories() []string { return world.HeldInCategories() }
 
-// suiteVersion is the task-suite generator's version, part of every key of a
-// job whose artifact depends on generated data.
-func suiteVersion() string { return world.Version }
-
-// HeldInCategories returns the held-in categories experts are trained on,
-// in canonical order (a new slice on every call).
+// HeldInCategories returns the built-in world's held-in categories, the
+// ones experts are trained on, in canonical order (a new slice on every
+// call). With tasks.dir the folder's held-in categories take their place.
 func HeldInCategories() []string { return heldInCategories() }
+
+// ExpertsRangeMsg is the message for a k of sweep.experts outside [2,
+// ncat], ncat being the number of held-in categories of the task set.
+func ExpertsRangeMsg(k, ncat int) string {
+	return fmt.Sprintf("must be in [2, %d] (the number of held-in categories), got %d", max(ncat, 2), k)
+}
 
 // paramSpec is the allowed range of one sweep hyperparameter.
 type paramSpec struct {
@@ -171,31 +174,29 @@ func (p *parser) validate(c *Config) {
 	intIn("world.train", int64(c.World.Train), 0, 1000000)
 
 	p.validateTasks(c)
-	categories := heldInCategories()
-	if c.TaskSet != nil {
-		categories = c.TaskSet.Categories(world.HeldIn)
-	}
 	if p.has("zoo.checkpoints") {
 		for _, k := range []string{"zoo.sizes", "zoo.bases", "zoo.pretrain", "zoo.instruct", "zoo.expert", "zoo.multitask", "zoo_dir"} {
 			if p.has(k) {
 				p.errAt(k, "not used with zoo.checkpoints (the zoo is the listed checkpoints)")
 			}
 		}
-		p.validateZooCheckpoints(c, categories)
+		p.validateZooCheckpoints(c)
 	} else {
 		p.validateBuiltinZoo(c, required, intIn, floatIn)
 	}
 
-	ncat := len(categories)
 	if required("sweep.experts") {
 		if len(c.Sweep.Experts) == 0 {
 			p.errAt("sweep.experts", "must list at least one number of experts")
 		}
+		// With tasks.dir the number of held-in categories is the folder's,
+		// known when a run reads it (run.Check checks the range then).
+		ncat, folder := len(heldInCategories()), p.has("tasks.dir")
 		for i, k := range c.Sweep.Experts {
 			path := fmt.Sprintf("sweep.experts[%d]", i)
-			if k < 2 || k > ncat {
-				p.errAt(path, "must be in [2, %d] (the number of held-in categories), got %d", max(ncat, 2), k)
-			} else if containsInt(c.Sweep.Experts[:i], k) {
+			if !folder && (k < 2 || k > ncat) {
+				p.errAt(path, "%s", ExpertsRangeMsg(k, ncat))
+			} else if k >= 2 && containsInt(c.Sweep.Experts[:i], k) {
 				p.errAt(path, "%d appears twice", k)
 			}
 		}

@@ -1,4 +1,4 @@
-package experiments
+package plan
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"text/tabwriter"
 )
 
-// PrintPlan writes a summary of the plan to w: the grid, the expert subsets
+// Print writes a summary of the plan to w: the grid, the expert subsets
 // and the number of jobs per kind (evaluations broken down by role). With
 // verbose it then lists every job, one line each, in dependency order.
-func PrintPlan(w io.Writer, p *Plan, verbose bool) error {
+func Print(w io.Writer, p *Plan, verbose bool) error {
 	c := p.Config
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan %s: shard %s, config %s\n", c.Name, p.Shard, c.Hash()[:12])

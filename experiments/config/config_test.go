@@ -1,4 +1,4 @@
-package experiments
+package config
 
 import (
 	"os"
@@ -38,7 +38,7 @@ func envMap(m map[string]string) func(string) (string, bool) {
 }
 
 func TestParseConfigValid(t *testing.T) {
-	c, err := ParseConfig("tiny.yaml", []byte(baseConfig), noEnv)
+	c, err := Parse("tiny.yaml", []byte(baseConfig), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestParseConfigValid(t *testing.T) {
 func TestParseConfigDefaults(t *testing.T) {
 	src := strings.Replace(baseConfig, "world: {seed: 3, validation: 4, test: 8}\n", "", 1)
 	src = strings.Replace(src, "workers: 1\n", "out: /tmp/x\n", 1)
-	c, err := ParseConfig("d.yaml", []byte(src), noEnv)
+	c, err := Parse("d.yaml", []byte(src), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestBadConfigs(t *testing.T) {
 				t.Fatalf("case edits %q, which is not in the base config", c.old)
 			}
 			src := strings.Replace(baseConfig, c.old, c.new, 1)
-			_, err := ParseConfig("bad.yaml", []byte(src), noEnv)
+			_, err := Parse("bad.yaml", []byte(src), noEnv)
 			if err == nil {
 				t.Fatalf("no error, want %q", c.want)
 			}
@@ -164,7 +164,7 @@ func TestBadConfigs(t *testing.T) {
 func TestBadConfigReportsEveryError(t *testing.T) {
 	src := strings.Replace(baseConfig, "workers: 1", "workers: 0", 1)
 	src = strings.Replace(src, "subsets: 2", "subsets: 0", 1)
-	_, err := ParseConfig("bad.yaml", []byte(src), noEnv)
+	_, err := Parse("bad.yaml", []byte(src), noEnv)
 	want := "bad.yaml:13: sweep.subsets: must be in [1, 100], got 0\nbad.yaml:20: workers: must be in [1, 256], got 0"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
@@ -172,7 +172,7 @@ func TestBadConfigReportsEveryError(t *testing.T) {
 }
 
 func TestEnvOverrides(t *testing.T) {
-	c, err := ParseConfig("tiny.yaml", []byte(baseConfig), envMap(map[string]string{
+	c, err := Parse("tiny.yaml", []byte(baseConfig), envMap(map[string]string{
 		"MERGESCALE_WORKERS":             "3",
 		"MERGESCALE_OUT":                 "/scratch/tiny",
 		"MERGESCALE_ZOO_PRETRAIN_STEPS":  "11",
@@ -193,7 +193,7 @@ func TestEnvOverrides(t *testing.T) {
 	if !reflect.DeepEqual(c.Overrides, wantOv) {
 		t.Errorf("Overrides = %v, want %v", c.Overrides, wantOv)
 	}
-	base, _ := ParseConfig("tiny.yaml", []byte(baseConfig), noEnv)
+	base, _ := Parse("tiny.yaml", []byte(baseConfig), noEnv)
 	if base.Hash() == c.Hash() {
 		t.Error("overrides do not change the config hash")
 	}
@@ -210,7 +210,7 @@ func TestEnvOverrides(t *testing.T) {
 		{map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "2"}, `MERGESCALE_ZOO_EXPERT_LR: zoo.expert.lr: must be in (0, 1], got 2`},
 	}
 	for _, b := range bad {
-		_, err := ParseConfig("tiny.yaml", []byte(baseConfig), envMap(b.env))
+		_, err := Parse("tiny.yaml", []byte(baseConfig), envMap(b.env))
 		if err == nil || err.Error() != b.want {
 			t.Errorf("env %v: error %v, want %q", b.env, err, b.want)
 		}
@@ -220,8 +220,8 @@ func TestEnvOverrides(t *testing.T) {
 // TestShippedConfigsLoad checks configs/*.yaml and testdata against the
 // schema.
 func TestShippedConfigsLoad(t *testing.T) {
-	for _, path := range []string{"../configs/quick.yaml", "../configs/paper.yaml", "testdata/tiny.yaml"} {
-		if _, err := LoadConfigEnv(path, noEnv); err != nil {
+	for _, path := range []string{"../../configs/quick.yaml", "../../configs/paper.yaml", "../testdata/tiny.yaml"} {
+		if _, err := LoadEnv(path, noEnv); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
 	}
@@ -230,12 +230,12 @@ func TestShippedConfigsLoad(t *testing.T) {
 // TestReadmeDocumentsEveryKey checks that configs/README.md mentions every
 // key path and every environment variable form.
 func TestReadmeDocumentsEveryKey(t *testing.T) {
-	b, err := os.ReadFile("../configs/README.md")
+	b, err := os.ReadFile("../../configs/README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, k := range ConfigKeys() {
+	for _, k := range Keys() {
 		if !strings.Contains(doc, "`"+k+"`") {
 			t.Errorf("configs/README.md does not document `%s`", k)
 		}
@@ -244,7 +244,7 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 
 func TestVariantLists(t *testing.T) {
 	src := strings.Replace(baseConfig, "expert: {steps: 2}", "expert: {steps: [2, 4], lr: [0.002, 0.0003]}", 1)
-	c, err := ParseConfig("v.yaml", []byte(src), noEnv)
+	c, err := Parse("v.yaml", []byte(src), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,15 +266,15 @@ func TestVariantLists(t *testing.T) {
 	if got := c.Variants(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Variants = %v, want %v", got, want)
 	}
-	if s := c.stage(KindExpert, want[3]); s.Steps != 4 || s.LR != 0.0003 || s.Batch != 16 {
+	if s := c.Stage("expert", want[3]); s.Steps != 4 || s.LR != 0.0003 || s.Batch != 16 {
 		t.Errorf("stage of variant 3 = %+v", s)
 	}
-	if s := c.stage(KindPretrain, want[3]); s != c.Zoo.Pretrain {
+	if s := c.Stage("pretrain", want[3]); s != c.Zoo.Pretrain {
 		t.Errorf("expert keys changed the pretrain stage: %+v", s)
 	}
 
 	// An environment override of a listed key replaces the list by one value.
-	ov, err := ParseConfig("v.yaml", []byte(src), envMap(map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "0.01"}))
+	ov, err := Parse("v.yaml", []byte(src), envMap(map[string]string{"MERGESCALE_ZOO_EXPERT_LR": "0.01"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestVariantLists(t *testing.T) {
 
 	// Without lists: no swept keys, one empty variant, and the config hash
 	// of a config that never heard of variants.
-	plain, err := ParseConfig("tiny.yaml", []byte(baseConfig), noEnv)
+	plain, err := Parse("tiny.yaml", []byte(baseConfig), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestBadVariantLists(t *testing.T) {
 			if c.name == "instruct list without it" {
 				src = strings.Replace(src, "  instruct: {steps: 3}\n", "", 1)
 			}
-			_, err := ParseConfig("bad.yaml", []byte(src), noEnv)
+			_, err := Parse("bad.yaml", []byte(src), noEnv)
 			if err == nil || err.Error() != c.want {
 				t.Fatalf("error\n  %v\nwant\n  %s", err, c.want)
 			}

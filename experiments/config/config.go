@@ -1,31 +1,4 @@
-// Package experiments turns a study config (configs/*.yaml) into a plan of
-// jobs — train the zoo, merge, evaluate — and runs it, writing every result
-// to the store.
-//
-// Loading (LoadConfig) is strict: unknown keys, wrong types and values out of
-// range are errors that name the key and its line in the file. Environment
-// variables MERGESCALE_<KEY> (dots and nesting become underscores, e.g.
-// MERGESCALE_ZOO_PRETRAIN_STEPS) override scalar keys and are type-checked
-// the same way.
-//
-// Any scalar key of a zoo training stage may be a list of values: every
-// combination of the listed values is a variant (Config.Variants), planned
-// with its own zoo and sweep; models that a variant's keys do not determine
-// are shared, since job keys are content addresses. An environment override
-// of a listed key replaces the list by one value.
-//
-// Planning (NewPlan) expands a config into a DAG of content-addressed jobs:
-// every job's key is a hash of everything that determines its artifact, so a
-// changed sweep never invalidates the zoo and a new method only adds that
-// method's jobs. Plan.Shard selects a deterministic share of the merge and
-// evaluation work for one machine of a cluster.
-//
-// The zoo is either trained (zoo.sizes, zoo.bases and the training stages)
-// or brought as existing checkpoints (zoo.checkpoints, keyed by the SHA-256
-// of their files); the tasks are the built-in world's or a folder's
-// (tasks.dir); models are scored through one eval.Evaluator, the built-in
-// engine or an external program (the eval section).
-package experiments
+package config
 
 import (
 	"crypto/sha256"
@@ -34,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"mergescale/eval/world"
 )
 
 // Config is a study: the task-suite world, the model zoo and the merge
@@ -57,10 +28,6 @@ type Config struct {
 	Eval EvalConfig `mapstructure:"eval" json:"eval,omitzero"`
 	// Tasks reads the task set from a folder instead of the built-in world.
 	Tasks TasksConfig `mapstructure:"tasks" json:"tasks,omitzero"`
-
-	// TaskSet is the task set read from tasks.dir (nil: the built-in
-	// world's suite).
-	TaskSet *world.TaskSet `mapstructure:"-" json:"-"`
 
 	// Path is the file the config was read from ("" when parsed from bytes
 	// without a name).
@@ -167,20 +134,20 @@ func defaultConfig() Config {
 	}
 }
 
-// LoadConfig reads, checks and returns the config at path, with the
-// process's MERGESCALE_* environment variables applied.
-func LoadConfig(path string) (*Config, error) {
-	return LoadConfigEnv(path, os.LookupEnv)
+// Load reads, checks and returns the config at path, with the process's
+// MERGESCALE_* environment variables applied. It reads no file but path.
+func Load(path string) (*Config, error) {
+	return LoadEnv(path, os.LookupEnv)
 }
 
-// LoadConfigEnv is LoadConfig with the environment given as a lookup
-// function (os.LookupEnv, or a map in tests).
-func LoadConfigEnv(path string, lookup func(string) (string, bool)) (*Config, error) {
+// LoadEnv is Load with the environment given as a lookup function
+// (os.LookupEnv, or a map in tests).
+func LoadEnv(path string, lookup func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return ParseConfig(path, data, lookup)
+	return Parse(path, data, lookup)
 }
 
 // StorePath is the results database of the config: <out>/results.db.

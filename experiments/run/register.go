@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"mergescale/checkpoint"
+	"mergescale/experiments/plan"
 	"mergescale/store"
 )
 
@@ -13,7 +14,7 @@ import (
 // zoo.checkpoints in the store (its parameter count read from the file), so
 // that merges, evaluations and the report treat it like a trained zoo
 // model.
-func (r *runner) register(ctx context.Context, j *Job) error {
+func (r *runner) register(ctx context.Context, j *plan.Job) error {
 	ck, err := checkpoint.Open(j.Path)
 	if err != nil {
 		return fmt.Errorf("zoo checkpoint: %w", err)
@@ -35,9 +36,9 @@ func (r *runner) register(ctx context.Context, j *Job) error {
 // modelDir is where the model of job j lives: out/<artifact dir> for
 // trained and merged models (zoo_dir/<key> for trained ones when zoo_dir is
 // set), the checkpoint's own path for zoo.checkpoints.
-func (r *runner) modelDir(j *Job) string {
+func (r *runner) modelDir(j *plan.Job) string {
 	switch {
-	case j.Kind == KindCheckpoint:
+	case j.Kind == plan.KindCheckpoint:
 		return j.Path
 	case j.Kind.IsTraining() && r.cfg.ZooDir != "":
 		return filepath.Join(r.cfg.ZooDir, j.Key)
@@ -46,7 +47,7 @@ func (r *runner) modelDir(j *Job) string {
 }
 
 // relModelDir is modelDir relative to out, as the store records it.
-func (r *runner) relModelDir(j *Job) string {
+func (r *runner) relModelDir(j *plan.Job) string {
 	dir := r.modelDir(j)
 	if rel, err := filepath.Rel(r.cfg.Out, dir); err == nil {
 		return filepath.ToSlash(rel)

@@ -1,20 +1,24 @@
-package experiments
+package plan
 
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"mergescale/eval/world"
+	"mergescale/experiments/config"
 	"mergescale/store"
 )
 
 // Plan is a config expanded into jobs.
 type Plan struct {
-	Config *Config
+	Config *config.Config
+	// Tasks is the task set of tasks.dir (nil: the built-in world's).
+	Tasks *world.TaskSet
 	// Categories are the held-in categories, canonical order.
 	Categories []string
 	// Subsets maps each k of the sweep to its expert subsets.
@@ -50,18 +54,32 @@ type zooEntry struct {
 	cats           []string        // categories with experts, canonical order
 }
 
-// NewPlan expands a checked config into its full plan.
-func NewPlan(c *Config) (*Plan, error) {
-	p := &Plan{Config: c, Categories: heldInCategories(), Subsets: map[int][][]string{},
+// Inputs is what a plan needs beyond its config: what the config names on
+// disk, read by the run's first step (run.Check, run.Plan).
+type Inputs struct {
+	// Tasks is the task set read from tasks.dir (nil: the built-in
+	// world's suite).
+	Tasks *world.TaskSet
+	// Identity returns the identity of the checkpoint at an absolute path
+	// (the SHA-256 of its files); zoo.checkpoints needs it.
+	Identity func(path string) (string, error)
+}
+
+// New expands a checked config into its full plan.
+func New(c *config.Config, in Inputs) (*Plan, error) {
+	p := &Plan{Config: c, Tasks: in.Tasks, Categories: config.HeldInCategories(), Subsets: map[int][][]string{},
 		Shard: Shard{Index: 0, Count: 1}, index: map[string]*Job{}}
-	if c.TaskSet != nil {
-		p.Categories = c.TaskSet.Categories(world.HeldIn)
+	if in.Tasks != nil {
+		p.Categories = in.Tasks.Categories(world.HeldIn)
 	}
 	var entries []*zooEntry
 	var zooModels []*Job // models evaluated once per (size, base)
 	if c.UsesCheckpoints() {
+		if in.Identity == nil {
+			return nil, errors.New("plan: zoo.checkpoints needs the checkpoints' identities")
+		}
 		var err error
-		if entries, zooModels, err = p.checkpointZoo(); err != nil {
+		if entries, zooModels, err = p.checkpointZoo(in.Identity); err != nil {
 			return nil, err
 		}
 	} else {
@@ -153,12 +171,12 @@ func (p *Plan) add(j *Job) *Job {
 // do not change have the same key in every variant and are planned once.
 func (p *Plan) builtinZoo() ([]*zooEntry, []*Job) {
 	c := p.Config
-	world := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": suiteVersion()}
-	train := func(kind Kind, size, base, category string, cats []string, st Stage, parent string, variant string) *Job {
+	worldKey := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": world.Version}
+	train := func(kind Kind, size, base, category string, cats []string, st config.Stage, parent string, variant string) *Job {
 		j := &Job{Kind: kind, Size: size, Base: base, Category: category, Categories: cats, Stage: st,
 			Seed: deriveSeed(c.Seed, string(kind), size, base, category), Variant: variant}
 		key := map[string]any{"kind": kind, "version": StageVersion(kind), "size": size, "base": base,
-			"world": world, "stage": st, "seed": j.Seed}
+			"world": worldKey, "stage": st, "seed": j.Seed}
 		if category != "" {
 			key["category"] = category
 		}
@@ -178,22 +196,22 @@ func (p *Plan) builtinZoo() ([]*zooEntry, []*Job) {
 	for _, v := range c.Variants() {
 		for _, size := range c.Zoo.Sizes {
 			bases := map[string]*Job{}
-			pt := train(KindPretrain, size, BasePT, "", nil, c.stage(KindPretrain, v), "", variantJSON(v, KindPretrain, BasePT))
-			bases[BasePT] = pt
-			if c.UsesBase(BaseIT) {
-				bases[BaseIT] = train(KindInstruct, size, BaseIT, "", nil, c.stage(KindInstruct, v), pt.Key,
-					variantJSON(v, KindInstruct, BaseIT))
+			pt := train(KindPretrain, size, config.BasePT, "", nil, stage(c, KindPretrain, v), "", variantJSON(v, KindPretrain, config.BasePT))
+			bases[config.BasePT] = pt
+			if c.UsesBase(config.BaseIT) {
+				bases[config.BaseIT] = train(KindInstruct, size, config.BaseIT, "", nil, stage(c, KindInstruct, v), pt.Key,
+					variantJSON(v, KindInstruct, config.BaseIT))
 			}
 			for _, b := range c.Zoo.Bases {
 				e := &zooEntry{size: size, base: b, variant: variantJSON(v, KindMerge, b), baseJob: bases[b],
 					experts: map[string]*Job{}, cats: p.Categories}
 				zooModels = append(zooModels, e.baseJob)
 				for _, cat := range p.Categories {
-					ex := train(KindExpert, size, b, cat, nil, c.stage(KindExpert, v), e.baseJob.Key, variantJSON(v, KindExpert, b))
+					ex := train(KindExpert, size, b, cat, nil, stage(c, KindExpert, v), e.baseJob.Key, variantJSON(v, KindExpert, b))
 					e.experts[cat] = ex
 					zooModels = append(zooModels, ex)
 				}
-				zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, c.stage(KindMultitask, v), e.baseJob.Key,
+				zooModels = append(zooModels, train(KindMultitask, size, b, "", p.Categories, stage(c, KindMultitask, v), e.baseJob.Key,
 					variantJSON(v, KindMultitask, b)))
 				entries = append(entries, e)
 			}
@@ -203,18 +221,16 @@ func (p *Plan) builtinZoo() ([]*zooEntry, []*Job) {
 }
 
 // checkpointZoo plans the registration of zoo.checkpoints: one job per
-// checkpoint, keyed by its identity (the SHA-256 of its files, cached in
-// <out>/checkpoint-identity.json), so a replaced checkpoint reruns exactly
-// what depends on it.
-func (p *Plan) checkpointZoo() ([]*zooEntry, []*Job, error) {
+// checkpoint, keyed by its identity (the SHA-256 of its files), so a
+// replaced checkpoint reruns exactly what depends on it.
+func (p *Plan) checkpointZoo(identity func(string) (string, error)) ([]*zooEntry, []*Job, error) {
 	c := p.Config
-	cache := loadIdentityCache(c.Out)
-	register := func(z ZooCheckpoint, role, category, path string) (*Job, error) {
+	register := func(z config.ZooCheckpoint, role, category, path string) (*Job, error) {
 		abs, err := filepath.Abs(path)
 		if err != nil {
 			return nil, err
 		}
-		id, err := cache.identity(abs)
+		id, err := identity(abs)
 		if err != nil {
 			return nil, fmt.Errorf("zoo.checkpoints %s: %w", z.Label(), err)
 		}
@@ -264,9 +280,6 @@ func (p *Plan) checkpointZoo() ([]*zooEntry, []*Job, error) {
 		}
 		entries = append(entries, e)
 	}
-	if err := cache.save(); err != nil {
-		return nil, nil, fmt.Errorf("checkpoint identity cache: %w", err)
-	}
 	return entries, zooModels, nil
 }
 
@@ -280,12 +293,12 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 	}
 	j := &Job{Kind: KindEval, Model: model, Candidates: candidates, Split: split, Scope: scope, Cell: cell}
 	key := map[string]any{"kind": KindEval, "version": StageVersion(KindEval), "split": split, "scope": scope,
-		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": suiteVersion()}}
-	if c.TaskSet != nil {
+		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": world.Version}}
+	if p.Tasks != nil {
 		delete(key, "world")
-		key["tasks"] = c.TaskSet.Hash
+		key["tasks"] = p.Tasks.Hash
 	}
-	if ev := c.Eval.keyPart(); ev != nil {
+	if ev := c.Eval.KeyPart(); ev != nil {
 		key["evaluator"] = ev
 	}
 	if model != "" {
@@ -342,7 +355,7 @@ func (s Shard) Has(j *Job) bool {
 // ForShard returns the plan restricted to shard s. The result is closed
 // under dependencies.
 func (p *Plan) ForShard(s Shard) *Plan {
-	q := &Plan{Config: p.Config, Categories: p.Categories, Subsets: p.Subsets, Shard: s, index: map[string]*Job{}}
+	q := &Plan{Config: p.Config, Tasks: p.Tasks, Categories: p.Categories, Subsets: p.Subsets, Shard: s, index: map[string]*Job{}}
 	for _, j := range p.Jobs {
 		if s.Has(j) {
 			q.Jobs = append(q.Jobs, j)

@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -134,7 +135,7 @@ func (c *identityCache) identity(path string) (string, error) {
 		}
 		for _, e := range ents {
 			n := e.Name()
-			if e.Type().IsRegular() && (strings.HasSuffix(n, ".safetensors") || n == "model.safetensors.index.json" || contains(identityFiles, n)) {
+			if e.Type().IsRegular() && (strings.HasSuffix(n, ".safetensors") || n == "model.safetensors.index.json" || slices.Contains(identityFiles, n)) {
 				files = append(files, n)
 			}
 		}

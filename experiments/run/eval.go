@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"context"
@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"mergescale/eval/world"
+	"mergescale/experiments/plan"
 	"mergescale/store"
 )
 
 // scopeTasks lists the tasks an evaluation scope covers, in suite order.
-func (r *runner) scopeTasks(s Scope) []*world.Task {
+func (r *runner) scopeTasks(s plan.Scope) []*world.Task {
 	var tasks []*world.Task
 	for _, c := range s.HeldIn {
 		for _, t := range r.tasks {
@@ -31,7 +32,7 @@ func (r *runner) scopeTasks(s Scope) []*world.Task {
 
 // evaluate runs a plain evaluation job: one model on the tasks of its scope
 // and split, all scores committed with the job's done marker.
-func (r *runner) evaluate(ctx context.Context, j *Job, worker int) error {
+func (r *runner) evaluate(ctx context.Context, j *plan.Job, worker int) error {
 	start := time.Now()
 	scores, err := r.scoreModel(ctx, j.Model, j.Scope, j.Split, worker)
 	if err != nil {
@@ -49,7 +50,7 @@ func (r *runner) evaluate(ctx context.Context, j *Job, worker int) error {
 // the best mean validation accuracy over the cell's held-in tasks (the first
 // in grid order on a tie), marks it chosen and evaluates it on the job's
 // split and scope, in one transaction.
-func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
+func (r *runner) selectAndEval(ctx context.Context, j *plan.Job, worker int) error {
 	start := time.Now()
 	best, bestScore := "", -1.0
 	for _, cand := range j.Candidates {
@@ -98,7 +99,7 @@ func (r *runner) selectAndEval(ctx context.Context, j *Job, worker int) error {
 
 // scoreModel makes sure the model of job key exists and scores it on the
 // scope's tasks with the config's evaluator.
-func (r *runner) scoreModel(ctx context.Context, key string, s Scope, split string, worker int) ([]store.Score, error) {
+func (r *runner) scoreModel(ctx context.Context, key string, s plan.Scope, split string, worker int) ([]store.Score, error) {
 	dir, err := r.ensureModel(ctx, key)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package experiments
+package config
 
 import (
 	"fmt"
@@ -93,7 +93,7 @@ func (p *parser) checkMethods(path string, n *yaml.Node) {
 			key := kn.Value
 			kp := ep + "." + key
 			if seen[key] {
-				p.errs = append(p.errs, &ConfigError{File: p.file, Line: kn.Line, Key: kp, Msg: "duplicate key"})
+				p.errs = append(p.errs, &Error{File: p.file, Line: kn.Line, Key: kp, Msg: "duplicate key"})
 				continue
 			}
 			seen[key] = true

@@ -1,4 +1,4 @@
-package experiments
+package plan
 
 import (
 	"crypto/sha256"
@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"mergescale/experiments/config"
 )
 
 // Kind is the kind of a plan job.
@@ -64,7 +66,7 @@ type Cell struct {
 	// the cell's base and experts ("{}" without lists).
 	Variant    string
 	Size       string
-	Base       string // BasePT or BaseIT
+	Base       string // config.BasePT or config.BaseIT
 	K          int
 	Subset     int      // index among the subsets of k
 	Categories []string // the merged experts' categories, canonical order
@@ -97,7 +99,7 @@ type Job struct {
 	// Categories are a multitask model's or a merge's categories.
 	Categories []string
 	// Stage holds the training settings of a training job.
-	Stage Stage
+	Stage config.Stage
 	// Variant is the canonical JSON of the listed zoo keys that determine
 	// the job's model ("{}" without lists); set on training and merge jobs.
 	Variant string
@@ -189,33 +191,6 @@ func canonicalJSON(m map[string]float64) string {
 		return fmt.Sprintf("%v", m)
 	}
 	return string(b)
-}
-
-// Points expands a method grid into its hyperparameter points: the
-// Cartesian product of the parameters' values, parameters in sorted order,
-// values in config order. A method without parameters has one empty point.
-func (g MethodGrid) Points() []map[string]float64 {
-	names := make([]string, 0, len(g.Params))
-	for n := range g.Params {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	points := []map[string]float64{{}}
-	for _, n := range names {
-		var next []map[string]float64
-		for _, pt := range points {
-			for _, v := range g.Params[n] {
-				q := make(map[string]float64, len(pt)+1)
-				for k, x := range pt {
-					q[k] = x
-				}
-				q[n] = v
-				next = append(next, q)
-			}
-		}
-		points = next
-	}
-	return points
 }
 
 // Subsets returns the expert subsets for k experts out of cats: the

@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mergescale/eval"
+	"mergescale/experiments/config"
 )
 
 // fakeEvaluatorEnv turns this test binary into an evaluator program run as
@@ -79,7 +80,7 @@ func TestCommandEvaluatorFailsThenReruns(t *testing.T) {
 
 	out := t.TempDir()
 	c := loadTiny(t, out)
-	c.Eval = EvalConfig{Backend: eval.BackendCommand}
+	c.Eval = config.EvalConfig{Backend: eval.BackendCommand}
 	done := 0
 	for _, step := range []struct {
 		mode, timeout string
@@ -114,78 +115,5 @@ func TestCommandEvaluatorFailsThenReruns(t *testing.T) {
 	}
 	if got, want := dump(t, c.StorePath(), scoresQuery), dump(t, builtin.StorePath(), scoresQuery); !reflect.DeepEqual(got, want) {
 		t.Errorf("command evaluator scores differ from the built-in's (%d vs %d rows)", len(got), len(want))
-	}
-}
-
-// TestEvaluatorKeys checks what changes evaluation job keys: the backend and
-// the command do, timeout and batch do not, and training keys never.
-func TestEvaluatorKeys(t *testing.T) {
-	keys := func(e EvalConfig) (train, evals map[string]bool) {
-		c := loadTiny(t, t.TempDir())
-		c.Eval = e
-		p, err := NewPlan(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		train, evals = map[string]bool{}, map[string]bool{}
-		for _, j := range p.Jobs {
-			if j.Kind == KindEval {
-				evals[j.Key] = true
-			} else {
-				train[j.Key] = true
-			}
-		}
-		return train, evals
-	}
-	t0, e0 := keys(EvalConfig{Backend: "builtin"})
-	cmd := []string{"python3", "hf_eval.py", "{model}", "{requests}", "{out}"}
-	t1, e1 := keys(EvalConfig{Backend: "command", Command: cmd})
-	t2, e2 := keys(EvalConfig{Backend: "command", Command: cmd, Timeout: "5m", Batch: 7})
-	_, e3 := keys(EvalConfig{Backend: "command", Command: append(cmd, "--fp32")})
-	if !reflect.DeepEqual(t0, t1) || !reflect.DeepEqual(t1, t2) {
-		t.Error("the evaluator changed the keys of training or merge jobs")
-	}
-	for k := range e1 {
-		if e0[k] || e3[k] {
-			t.Fatal("an evaluation key did not change with the backend or the command")
-		}
-	}
-	if !reflect.DeepEqual(e1, e2) {
-		t.Error("timeout or batch changed evaluation keys")
-	}
-}
-
-func TestEvalConfigErrors(t *testing.T) {
-	for _, c := range []struct{ name, section, want string }{
-		{"backend", "eval: {backend: vllm}", `eval.backend: unknown backend "vllm" (known: builtin, command)`},
-		{"no command", "eval: {backend: command}", "eval.command: backend command needs a command"},
-		{"placeholders", "eval: {backend: command, command: [prog, '{model}']}", "eval.command: must pass {requests} to the program"},
-		{"builtin with command", "eval: {command: [prog]}", "eval.command: is only used by backend: command"},
-		{"timeout", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], timeout: soon}", `eval.timeout: must be a positive duration like 30m or 90s, got "soon"`},
-		{"batch", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], batch: -1}", "eval.batch: must be ≥ 0"},
-	} {
-		_, err := ParseConfig("e.yaml", []byte(baseConfig+c.section+"\n"), noEnv)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
-		}
-	}
-	good := baseConfig + "eval: {backend: command, command: [p, --model, '{model}', '{requests}', '{out}', 'cuda:{worker}'], timeout: 30m, batch: 64}\n"
-	c, err := ParseConfig("e.yaml", []byte(good), noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Eval.Backend != "command" || c.Eval.Timeout != "30m" || c.Eval.Batch != 64 || len(c.Eval.Command) != 6 {
-		t.Errorf("eval section %+v", c.Eval)
-	}
-	plain, err := ParseConfig("e.yaml", []byte(baseConfig), noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	explicit, err := ParseConfig("e.yaml", []byte(baseConfig+"eval: {backend: builtin}\n"), noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if plain.Hash() != explicit.Hash() {
-		t.Error("an explicit builtin backend changed the config hash")
 	}
 }

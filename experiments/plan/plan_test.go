@@ -1,9 +1,10 @@
-package experiments
+package plan
 
 import (
 	"bytes"
 	"flag"
 	"fmt"
+	"mergescale/experiments/config"
 	"os"
 	"reflect"
 	"strings"
@@ -12,13 +13,41 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
+// tinyConfig is the tiny study, shared by the experiments packages' tests.
+const tinyConfig = "../testdata/tiny.yaml"
+
+func noEnv(string) (string, bool) { return "", false }
+
+// baseConfig is a valid config (config_test.go's); the plan tests edit it.
+const baseConfig = `name: tiny
+seed: 7
+world: {seed: 3, validation: 4, test: 8}
+zoo:
+  sizes: [micro]
+  bases: [pt, it]
+  pretrain: {steps: 5, batch: 4}
+  instruct: {steps: 3}
+  expert: {steps: 2}
+  multitask: {steps: 2}
+sweep:
+  experts: [2, 8]
+  subsets: 2
+  methods:
+    - {method: linear}
+    - {method: task_arithmetic, lambda: [0.5, 1.0]}
+    - {method: ties, density: 0.2, lambda: [1.0]}
+  select_on: validation
+  keep_merged: false
+workers: 1
+`
+
 func mustPlan(t *testing.T, src string) *Plan {
 	t.Helper()
-	c, err := ParseConfig("test.yaml", []byte(src), noEnv)
+	c, err := config.Parse("test.yaml", []byte(src), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPlan(c)
+	p, err := New(c, Inputs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +116,11 @@ func TestPaperGridCounts(t *testing.T) {
 	// The shipped paper config has the paper's 4 sizes, 2 bases, k and 4
 	// methods, whatever its subsets and points: (s+s+s+1) subset groups per
 	// (size, base) and one cell per method.
-	c, err := LoadConfigEnv("../configs/paper.yaml", noEnv)
+	c, err := config.LoadEnv("../../configs/paper.yaml", noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pp, err := NewPlan(c)
+	pp, err := New(c, Inputs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +163,7 @@ func TestPlanIsTopologicalAndClosed(t *testing.T) {
 }
 
 func TestSubsets(t *testing.T) {
-	cats := HeldInCategories()
+	cats := config.HeldInCategories()
 	all := Subsets(1, cats, 8, 3)
 	if len(all) != 1 || !reflect.DeepEqual(all[0], cats) {
 		t.Fatalf("k=8: %v, want the single full set", all)
@@ -309,16 +338,16 @@ func TestShards(t *testing.T) {
 }
 
 func TestPrintPlanGolden(t *testing.T) {
-	c, err := LoadConfigEnv("testdata/tiny.yaml", noEnv)
+	c, err := config.LoadEnv(tinyConfig, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPlan(c)
+	p, err := New(c, Inputs{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := PrintPlan(&buf, p, true); err != nil {
+	if err := Print(&buf, p, true); err != nil {
 		t.Fatal(err)
 	}
 	const golden = "testdata/tiny.plan.golden"
@@ -400,7 +429,7 @@ func TestVariantPlans(t *testing.T) {
 	}
 	for _, j := range jobsOf(steps, KindExpert) {
 		var want string
-		if j.Base == BaseIT {
+		if j.Base == config.BaseIT {
 			want = `{"zoo.expert.steps":` + fmt.Sprint(j.Stage.Steps) + `,"zoo.pretrain.steps":`
 		}
 		if want != "" && !strings.HasPrefix(j.Variant, want) {
@@ -415,7 +444,7 @@ func TestVariantPlans(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	if err := PrintPlan(&buf, steps, false); err != nil {
+	if err := Print(&buf, steps, false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "variants: 4 (the full product of zoo.pretrain.steps [5, 6] × zoo.expert.steps [2, 3]") {

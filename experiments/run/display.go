@@ -1,8 +1,9 @@
-package experiments
+package run
 
 import (
 	"fmt"
 	"io"
+	"mergescale/experiments/plan"
 	"sort"
 	"strings"
 	"sync"
@@ -58,7 +59,7 @@ func newDisplay(w io.Writer, total, done int) *display {
 	return d
 }
 
-func (d *display) start(j *Job) {
+func (d *display) start(j *plan.Job) {
 	if d.bar == nil {
 		return
 	}
@@ -68,7 +69,7 @@ func (d *display) start(j *Job) {
 	d.describe()
 }
 
-func (d *display) finish(j *Job, err error) {
+func (d *display) finish(j *plan.Job, err error) {
 	if d.bar == nil {
 		return
 	}

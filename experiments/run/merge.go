@@ -1,4 +1,4 @@
-package experiments
+package run
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"mergescale/experiments/plan"
 	"mergescale/merge"
 	"mergescale/merge/mergefile"
 	"mergescale/store"
@@ -18,7 +19,7 @@ import (
 
 // mergeRecipe is the merge recipe of job j: the mergekit-style config the
 // standalone `mergescale merge` command would run for the same merge.
-func (r *runner) mergeRecipe(j *Job) (*mergefile.Config, error) {
+func (r *runner) mergeRecipe(j *plan.Job) (*mergefile.Config, error) {
 	base, ok := r.plan.Job(j.Parent)
 	if !ok {
 		return nil, fmt.Errorf("base job %s is not in the plan", short(j.Parent))
@@ -104,7 +105,7 @@ func hparamsToParams(hp map[string]float64) (merge.Params, error) {
 
 // merge runs a merge job: it merges the cell's experts at one grid point
 // into merged/<key> and records the model and the merge's diagnostics.
-func (r *runner) merge(ctx context.Context, j *Job) error {
+func (r *runner) merge(ctx context.Context, j *plan.Job) error {
 	rel := j.ArtifactDir()
 	dir := filepath.Join(r.cfg.Out, rel)
 	start := time.Now()
@@ -148,7 +149,7 @@ func (r *runner) merge(ctx context.Context, j *Job) error {
 // mergeArtifact makes sure the merged checkpoint of j exists in dir and
 // returns its diagnostics: it merges unless an earlier attempt (killed
 // before it could commit) already left the finished directory.
-func (r *runner) mergeArtifact(ctx context.Context, j *Job, dir string) (*merge.Stats, error) {
+func (r *runner) mergeArtifact(ctx context.Context, j *plan.Job, dir string) (*merge.Stats, error) {
 	if st, err := readMergeStats(dir); err == nil {
 		return st, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -210,7 +211,7 @@ func (r *runner) ensureModel(ctx context.Context, key string) (string, error) {
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
-	if j.Kind != KindMerge {
+	if j.Kind != plan.KindMerge {
 		return "", fmt.Errorf("model %s (%s) is missing from %s", short(key), describe(j), dir)
 	}
 	r.regen.Lock()
