@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -124,176 +125,253 @@ func sizeNames() []string {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// applyDerivedDefaults fills the defaults that depend on other keys.
+// applyDerivedDefaults fills the defaults that depend on other keys and
+// records them in p.derived.
 func (p *parser) applyDerivedDefaults(c *Config) {
 	if !p.has("out") && c.Name != "" {
 		c.Out = "results/" + c.Name
+		p.derived["out"] = true
 	}
 	if !p.has("world.seed") {
 		c.World.Seed = c.Seed
+		p.derived["world.seed"] = true
 	}
 }
 
-// validate checks required keys and ranges.
+// rule is what the schema cannot say of a key: the checks that involve
+// other keys, the merge and model tables or a format. The schema walk
+// (validate) runs a key's rule at the key's place in schema order.
+type rule struct {
+	// skip leaves the key out altogether: a section the config does not
+	// use (the built-in zoo's keys beside zoo.checkpoints).
+	skip func(c *Config) bool
+	// required, when set, replaces the schema's required: a key needed
+	// only by some configs.
+	required func(c *Config) bool
+	// after runs once the key (a section: its keys) passed the schema's
+	// checks; it does not run for a required key that is missing.
+	after func(c *Config)
+}
+
+// rules maps dotted key paths to their rules.
+func (p *parser) rules() map[string]rule {
+	checkpoints := func(*Config) bool { return p.has("zoo.checkpoints") }
+	r := map[string]rule{
+		"name": {after: func(c *Config) {
+			if !nameRE.MatchString(c.Name) {
+				p.errAt("name", "must be letters, digits, '.', '_' or '-' (it names the output folder), got %q", c.Name)
+			}
+		}},
+		"out": {after: func(c *Config) {
+			if c.Out == "" && p.has("out") {
+				p.errAt("out", "must not be empty")
+			}
+		}},
+		"zoo_dir": {after: func(c *Config) {
+			if c.ZooDir == "" && p.has("zoo_dir") {
+				p.errAt("zoo_dir", "must not be empty (omit it for <out>/zoo)")
+			}
+		}},
+		"world": {after: p.validateTasks},
+		"zoo":   {after: p.validateVariants},
+		"zoo.checkpoints": {after: func(c *Config) {
+			if !p.has("zoo.checkpoints") {
+				return
+			}
+			for _, k := range []string{"zoo.sizes", "zoo.bases", "zoo.pretrain", "zoo.instruct", "zoo.expert", "zoo.multitask", "zoo_dir"} {
+				if p.has(k) {
+					p.errAt(k, "not used with zoo.checkpoints (the zoo is the listed checkpoints)")
+				}
+			}
+			p.validateZooCheckpoints(c)
+		}},
+		"zoo.sizes":          {skip: checkpoints, after: p.validateSizes},
+		"zoo.bases":          {skip: checkpoints, after: p.validateBases},
+		"zoo.pretrain":       {skip: checkpoints},
+		"zoo.instruct":       {skip: checkpoints},
+		"zoo.expert":         {skip: checkpoints},
+		"zoo.multitask":      {skip: checkpoints},
+		"zoo.instruct.steps": {required: func(c *Config) bool { return c.UsesBase(BaseIT) }},
+		"sweep.experts":      {after: p.validateExperts},
+		"sweep.methods":      {after: p.validateMethods},
+		"sweep.select_on": {after: func(c *Config) {
+			if c.Sweep.SelectOn != "validation" {
+				p.errAt("sweep.select_on", "must be validation (choosing on test would leak the test split), got %q", c.Sweep.SelectOn)
+			}
+		}},
+		"sweep.dtype": {after: func(c *Config) {
+			switch c.Sweep.DType {
+			case "", "float32", "float16", "bfloat16":
+			default:
+				p.errAt("sweep.dtype", "must be float32, float16 or bfloat16, got %q", c.Sweep.DType)
+			}
+		}},
+		"eval.backend": {after: p.validateBackend},
+		"eval.timeout": {after: func(c *Config) {
+			if e := c.Eval; e.Timeout != "" {
+				if d, err := time.ParseDuration(e.Timeout); err != nil || d <= 0 {
+					p.errAt("eval.timeout", "must be a positive duration like 30m or 90s, got %q", e.Timeout)
+				}
+			}
+		}},
+		"eval.batch": {after: func(c *Config) {
+			if c.Eval.Batch < 0 {
+				p.errAt("eval.batch", "must be ≥ 0 (0: all requests of one evaluation in one call), got %d", c.Eval.Batch)
+			}
+		}},
+	}
+	// Only it models are instruction-tuned: without the it base, a listed
+	// instruct key is an axis that varies nothing.
+	for _, f := range stageSchema() {
+		path := "zoo.instruct." + f.key
+		rl := r[path]
+		rl.after = func(c *Config) {
+			if _, swept := c.sweptKey(path); swept && !c.UsesBase(BaseIT) {
+				p.errAt(path, "a list of values needs the it base (zoo.bases lists only pt), since only it models are instruction-tuned")
+			}
+		}
+		r[path] = rl
+	}
+	return r
+}
+
+// validate checks a decoded config: it walks the schema in order and, for
+// each key, checks that a required key is present and that a number lies
+// in its range (every value of a listed zoo key), then runs the key's rule.
+// A number is checked when it is present or has a default (the schema's or
+// a derived one); an absent key without one is unused.
 func (p *parser) validate(c *Config) {
-	required := func(path string) bool {
-		if !p.has(path) {
-			p.errAt(path, "required key missing")
-			return false
-		}
-		return true
-	}
-	intIn := func(path string, v, lo, hi int64) {
-		if v < lo || v > hi {
-			p.errAt(path, "must be in [%d, %d], got %d", lo, hi, v)
-		}
-	}
-	floatIn := func(path string, v, lo, hi float64, openHi bool) {
-		if v < lo || v > hi || (openHi && v == hi) {
-			r := "]"
-			if openHi {
-				r = ")"
+	v := reflect.ValueOf(c).Elem()
+	rules := p.rules()
+	var walk func(prefix string, fs []field)
+	walk = func(prefix string, fs []field) {
+		for _, f := range fs {
+			path := join(prefix, f.key)
+			r := rules[path]
+			if r.skip != nil && r.skip(c) {
+				continue
 			}
-			p.errAt(path, "must be in [%v, %v%s, got %v", lo, hi, r, v)
-		}
-	}
-
-	if required("name") && !nameRE.MatchString(c.Name) {
-		p.errAt("name", "must be letters, digits, '.', '_' or '-' (it names the output folder), got %q", c.Name)
-	}
-	intIn("seed", c.Seed, 0, 1<<62)
-	if c.Out == "" && p.has("out") {
-		p.errAt("out", "must not be empty")
-	}
-	if c.ZooDir == "" && p.has("zoo_dir") {
-		p.errAt("zoo_dir", "must not be empty (omit it for <out>/zoo)")
-	}
-	intIn("world.seed", c.World.Seed, 0, 1<<62)
-	intIn("world.validation", int64(c.World.Validation), 1, 100000)
-	intIn("world.test", int64(c.World.Test), 1, 100000)
-	intIn("world.train", int64(c.World.Train), 0, 1000000)
-
-	p.validateTasks(c)
-	if p.has("zoo.checkpoints") {
-		for _, k := range []string{"zoo.sizes", "zoo.bases", "zoo.pretrain", "zoo.instruct", "zoo.expert", "zoo.multitask", "zoo_dir"} {
-			if p.has(k) {
-				p.errAt(k, "not used with zoo.checkpoints (the zoo is the listed checkpoints)")
+			required := f.required
+			if r.required != nil {
+				required = r.required(c)
 			}
-		}
-		p.validateZooCheckpoints(c)
-	} else {
-		p.validateBuiltinZoo(c, required, intIn, floatIn)
-	}
-
-	if required("sweep.experts") {
-		if len(c.Sweep.Experts) == 0 {
-			p.errAt("sweep.experts", "must list at least one number of experts")
-		}
-		// With tasks.dir the number of held-in categories is the folder's,
-		// known when a run reads it (run.Check checks the range then).
-		ncat, folder := len(heldInCategories()), p.has("tasks.dir")
-		for i, k := range c.Sweep.Experts {
-			path := fmt.Sprintf("sweep.experts[%d]", i)
-			if !folder && (k < 2 || k > ncat) {
-				p.errAt(path, "%s", ExpertsRangeMsg(k, ncat))
-			} else if k >= 2 && containsInt(c.Sweep.Experts[:i], k) {
-				p.errAt(path, "%d appears twice", k)
+			if required && !p.has(path) {
+				p.errAt(path, "required key missing")
+				continue
 			}
-		}
-	}
-	intIn("sweep.subsets", int64(c.Sweep.Subsets), 1, 100)
-	if required("sweep.methods") {
-		if len(c.Sweep.Methods) == 0 && len(p.errs) == 0 {
-			p.errAt("sweep.methods", "must list at least one method")
-		}
-		for i, m := range c.Sweep.Methods {
-			for _, prev := range c.Sweep.Methods[:i] {
-				if prev.Method == m.Method {
-					p.errAt(fmt.Sprintf("sweep.methods[%d].method", i), "method %s appears twice; list all its values in one entry", m.Method)
+			switch {
+			case f.kind == kindMap:
+				walk(path, f.fields)
+			case f.rng == nil:
+			case p.listed(path) != nil:
+				for i, x := range p.listed(path).Values {
+					var val any = x
+					if f.kind == kindInt {
+						val = int64(x)
+					}
+					if msg := f.rng.outside(val); msg != "" {
+						p.errAt(fmt.Sprintf("%s[%d]", path, i), "%s", msg)
+					}
+				}
+			case p.has(path) || f.def != "" || p.derived[path]:
+				if msg := f.rng.outside(numberAt(v, f)); msg != "" {
+					p.errAt(path, "%s", msg)
 				}
 			}
+			if r.after != nil {
+				r.after(c)
+			}
 		}
 	}
-	if c.Sweep.SelectOn != "validation" {
-		p.errAt("sweep.select_on", "must be validation (choosing on test would leak the test split), got %q", c.Sweep.SelectOn)
-	}
-	switch c.Sweep.DType {
-	case "", "float32", "float16", "bfloat16":
-	default:
-		p.errAt("sweep.dtype", "must be float32, float16 or bfloat16, got %q", c.Sweep.DType)
-	}
-	intIn("workers", int64(c.Workers), 1, 256)
-	p.validateEval(c)
+	walk("", configSchema())
 }
 
-// validateBuiltinZoo checks the built-in zoo's sizes, bases and stages.
-func (p *parser) validateBuiltinZoo(c *Config, required func(string) bool, intIn func(string, int64, int64, int64), floatIn func(string, float64, float64, float64, bool)) {
-	if required("zoo.sizes") {
-		if len(c.Zoo.Sizes) == 0 {
-			p.errAt("zoo.sizes", "must list at least one size preset (known: %s)", strings.Join(sizeNames(), ", "))
-		}
-		for i, s := range c.Zoo.Sizes {
-			path := fmt.Sprintf("zoo.sizes[%d]", i)
-			if _, err := model.PresetByName(s); err != nil {
-				p.errAt(path, "unknown size preset %q (known: %s)", s, strings.Join(sizeNames(), ", "))
-			} else if contains(c.Zoo.Sizes[:i], s) {
-				p.errAt(path, "%q appears twice", s)
-			}
+// listed returns the listed zoo key at path, or nil.
+func (p *parser) listed(path string) *SweptKey {
+	for i := range p.swept {
+		if p.swept[i].Key == path {
+			return &p.swept[i]
 		}
 	}
-	if required("zoo.bases") {
-		if len(c.Zoo.Bases) == 0 {
-			p.errAt("zoo.bases", "must list pt, it or both")
-		}
-		for i, b := range c.Zoo.Bases {
-			path := fmt.Sprintf("zoo.bases[%d]", i)
-			if b != BasePT && b != BaseIT {
-				p.errAt(path, "unknown base %q (known: pt, it)", b)
-			} else if contains(c.Zoo.Bases[:i], b) {
-				p.errAt(path, "%q appears twice", b)
-			}
+	return nil
+}
+
+// validateSizes checks zoo.sizes: known size presets, each once.
+func (p *parser) validateSizes(c *Config) {
+	if len(c.Zoo.Sizes) == 0 {
+		p.errAt("zoo.sizes", "must list at least one size preset (known: %s)", strings.Join(sizeNames(), ", "))
+	}
+	for i, s := range c.Zoo.Sizes {
+		path := fmt.Sprintf("zoo.sizes[%d]", i)
+		if _, err := model.PresetByName(s); err != nil {
+			p.errAt(path, "unknown size preset %q (known: %s)", s, strings.Join(sizeNames(), ", "))
+		} else if contains(c.Zoo.Sizes[:i], s) {
+			p.errAt(path, "%q appears twice", s)
 		}
 	}
-	stages := []struct {
-		key   string
-		s     Stage
-		using bool
-	}{
-		{"pretrain", c.Zoo.Pretrain, true},
-		{"instruct", c.Zoo.Instruct, c.UsesBase(BaseIT)},
-		{"expert", c.Zoo.Expert, true},
-		{"multitask", c.Zoo.Multitask, true},
+}
+
+// validateBases checks zoo.bases: pt, it or both.
+func (p *parser) validateBases(c *Config) {
+	if len(c.Zoo.Bases) == 0 {
+		p.errAt("zoo.bases", "must list pt, it or both")
 	}
-	for _, st := range stages {
-		pre := "zoo." + st.key + "."
-		if st.using {
-			required(pre + "steps")
+	for i, b := range c.Zoo.Bases {
+		path := fmt.Sprintf("zoo.bases[%d]", i)
+		if b != BasePT && b != BaseIT {
+			p.errAt(path, "unknown base %q (known: pt, it)", b)
+		} else if contains(c.Zoo.Bases[:i], b) {
+			p.errAt(path, "%q appears twice", b)
 		}
-		for _, key := range stageKeys {
-			path := pre + key
-			if sk, ok := c.sweptKey(path); ok {
-				for i, v := range sk.Values {
-					p.checkStageValue(fmt.Sprintf("%s[%d]", path, i), key, v, intIn, floatIn)
-				}
-				if !st.using {
-					p.errAt(path, "a list of values needs the it base (zoo.bases lists only pt), since only it models are instruction-tuned")
-				}
-				continue
-			}
-			if key == "steps" && !p.has(path) {
-				continue
-			}
-			p.checkStageValue(path, key, stageGet(st.s, key), intIn, floatIn)
-		}
+	}
+}
+
+// validateVariants bounds the full product of the listed zoo keys.
+func (p *parser) validateVariants(c *Config) {
+	if p.has("zoo.checkpoints") {
+		return
 	}
 	if n := c.numVariants(); n > maxVariants {
 		p.errAt("zoo", "the listed zoo keys make %d variants (the full product), more than %d", n, maxVariants)
 	}
-
 }
 
-// validateEval checks the eval section.
-func (p *parser) validateEval(c *Config) {
+// validateExperts checks sweep.experts: at least one k, each in [2, the
+// number of held-in categories] and listed once. With tasks.dir the number
+// of held-in categories is the folder's, known when a run reads it
+// (run.Check checks the range then).
+func (p *parser) validateExperts(c *Config) {
+	if len(c.Sweep.Experts) == 0 {
+		p.errAt("sweep.experts", "must list at least one number of experts")
+	}
+	ncat, folder := len(heldInCategories()), p.has("tasks.dir")
+	for i, k := range c.Sweep.Experts {
+		path := fmt.Sprintf("sweep.experts[%d]", i)
+		if !folder && (k < 2 || k > ncat) {
+			p.errAt(path, "%s", ExpertsRangeMsg(k, ncat))
+		} else if k >= 2 && containsInt(c.Sweep.Experts[:i], k) {
+			p.errAt(path, "%d appears twice", k)
+		}
+	}
+}
+
+// validateMethods checks sweep.methods as a whole (each entry was checked
+// with the YAML tree): at least one, each method once.
+func (p *parser) validateMethods(c *Config) {
+	if len(c.Sweep.Methods) == 0 && len(p.errs) == 0 {
+		p.errAt("sweep.methods", "must list at least one method")
+	}
+	for i, m := range c.Sweep.Methods {
+		for _, prev := range c.Sweep.Methods[:i] {
+			if prev.Method == m.Method {
+				p.errAt(fmt.Sprintf("sweep.methods[%d].method", i), "method %s appears twice; list all its values in one entry", m.Method)
+			}
+		}
+	}
+}
+
+// validateBackend checks eval.backend and the command it may need.
+func (p *parser) validateBackend(c *Config) {
 	e := c.Eval
 	switch e.Backend {
 	case eval.BackendBuiltin:
@@ -319,36 +397,6 @@ func (p *parser) validateEval(c *Config) {
 		}
 	default:
 		p.errAt("eval.backend", "unknown backend %q (known: builtin, command)", e.Backend)
-	}
-	if e.Timeout != "" {
-		if d, err := time.ParseDuration(e.Timeout); err != nil || d <= 0 {
-			p.errAt("eval.timeout", "must be a positive duration like 30m or 90s, got %q", e.Timeout)
-		}
-	}
-	if e.Batch < 0 {
-		p.errAt("eval.batch", "must be ≥ 0 (0: all requests of one evaluation in one call), got %d", e.Batch)
-	}
-}
-
-// checkStageValue checks the value of one zoo stage key (key is its last
-// part, e.g. lr) found at path.
-func (p *parser) checkStageValue(path, key string, v float64,
-	intIn func(string, int64, int64, int64), floatIn func(string, float64, float64, float64, bool)) {
-	switch key {
-	case "steps":
-		intIn(path, int64(v), 1, 10000000)
-	case "batch":
-		intIn(path, int64(v), 1, 4096)
-	case "lr":
-		if v <= 0 || v > 1 {
-			p.errAt(path, "must be in (0, 1], got %v", v)
-		}
-	case "weight_decay", "warmup_frac":
-		floatIn(path, v, 0, 1, false)
-	case "clip_norm":
-		floatIn(path, v, 0, 1e6, false)
-	case "dropout":
-		floatIn(path, v, 0, 1, true)
 	}
 }
 

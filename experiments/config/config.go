@@ -12,17 +12,17 @@ import (
 // Config is a study: the task-suite world, the model zoo and the merge
 // sweep. Field comments give the YAML key; configs/README.md documents each.
 type Config struct {
-	Name string `mapstructure:"name" json:"name"` // name
-	Seed int64  `mapstructure:"seed" json:"seed"` // seed: derives every job's seed and the expert subsets
-	Out  string `mapstructure:"out" json:"out"`   // out: output dir (default results/<name>)
+	Name string `mapstructure:"name" json:"name" schema:"required"`                      // name
+	Seed int64  `mapstructure:"seed" json:"seed" schema:"range=[0,4611686018427387904]"` // seed: derives every job's seed and the expert subsets
+	Out  string `mapstructure:"out" json:"out"`                                          // out: output dir (default results/<name>)
 	// ZooDir is where trained models live (zoo_dir; default <out>/zoo).
 	// Studies that name one directory share every model whose settings
 	// agree, since a model's directory is its content-addressed job key.
 	ZooDir  string `mapstructure:"zoo_dir" json:"zoo_dir,omitempty"`
-	World   World  `mapstructure:"world" json:"world"`     // world
-	Zoo     Zoo    `mapstructure:"zoo" json:"zoo"`         // zoo
-	Sweep   Sweep  `mapstructure:"sweep" json:"sweep"`     // sweep
-	Workers int    `mapstructure:"workers" json:"workers"` // workers: parallel jobs
+	World   World  `mapstructure:"world" json:"world"`                                      // world
+	Zoo     Zoo    `mapstructure:"zoo" json:"zoo"`                                          // zoo
+	Sweep   Sweep  `mapstructure:"sweep" json:"sweep"`                                      // sweep
+	Workers int    `mapstructure:"workers" json:"workers" schema:"default=1 range=[1,256]"` // workers: parallel jobs
 	// Eval selects the evaluator backend; omitted from the hash when it is
 	// the default, so configs without the section keep their hash.
 	Eval EvalConfig `mapstructure:"eval" json:"eval,omitzero"`
@@ -41,10 +41,10 @@ type Config struct {
 
 // World configures the task suite.
 type World struct {
-	Seed       int64 `mapstructure:"seed" json:"seed"`             // world.seed (default: the top-level seed)
-	Validation int   `mapstructure:"validation" json:"validation"` // examples per task in the validation split
-	Test       int   `mapstructure:"test" json:"test"`             // examples per task in the test split
-	Train      int   `mapstructure:"train" json:"train"`           // training examples per task; 0: the suite's default
+	Seed       int64 `mapstructure:"seed" json:"seed" schema:"range=[0,4611686018427387904]"`           // world.seed (default: the top-level seed)
+	Validation int   `mapstructure:"validation" json:"validation" schema:"default=32 range=[1,100000]"` // examples per task in the validation split
+	Test       int   `mapstructure:"test" json:"test" schema:"default=64 range=[1,100000]"`             // examples per task in the test split
+	Train      int   `mapstructure:"train" json:"train" schema:"range=[0,1000000]"`                     // training examples per task; 0: the suite's default
 }
 
 // TasksConfig is the tasks section.
@@ -59,14 +59,14 @@ type Zoo struct {
 	Checkpoints []ZooCheckpoint `mapstructure:"-" json:"checkpoints,omitempty"`
 	// RawCheckpoints receives zoo.checkpoints from viper; Checkpoints is
 	// built from the checked YAML tree.
-	RawCheckpoints []map[string]any `mapstructure:"checkpoints" json:"-"`
+	RawCheckpoints []map[string]any `mapstructure:"checkpoints" json:"-" schema:"kind=checkpoints"`
 
-	Sizes     []string `mapstructure:"sizes" json:"sizes"`         // model size presets
-	Bases     []string `mapstructure:"bases" json:"bases"`         // "pt" and/or "it"
-	Pretrain  Stage    `mapstructure:"pretrain" json:"pretrain"`   // language-model pretraining (the pt base)
-	Instruct  Stage    `mapstructure:"instruct" json:"instruct"`   // instruction tuning of pt (the it base)
-	Expert    Stage    `mapstructure:"expert" json:"expert"`       // one expert per held-in category
-	Multitask Stage    `mapstructure:"multitask" json:"multitask"` // all held-in categories at once
+	Sizes     []string `mapstructure:"sizes" json:"sizes" schema:"required"` // model size presets
+	Bases     []string `mapstructure:"bases" json:"bases" schema:"required"` // "pt" and/or "it"
+	Pretrain  Stage    `mapstructure:"pretrain" json:"pretrain"`             // language-model pretraining (the pt base)
+	Instruct  Stage    `mapstructure:"instruct" json:"instruct"`             // instruction tuning of pt (the it base)
+	Expert    Stage    `mapstructure:"expert" json:"expert"`                 // one expert per held-in category
+	Multitask Stage    `mapstructure:"multitask" json:"multitask"`           // all held-in categories at once
 
 	// Swept lists the stage keys given as lists, in file order. The Stage
 	// fields above hold each list's first value (the default variant);
@@ -84,28 +84,27 @@ type SweptKey struct {
 // Stage holds the training settings of one zoo stage; the fields match
 // model.TrainConfig.
 type Stage struct {
-	Steps       int     `mapstructure:"steps" json:"steps"`
-	Batch       int     `mapstructure:"batch" json:"batch"`
-	LR          float64 `mapstructure:"lr" json:"lr"`
-	WeightDecay float64 `mapstructure:"weight_decay" json:"weight_decay"`
-	WarmupFrac  float64 `mapstructure:"warmup_frac" json:"warmup_frac"`
-	ClipNorm    float64 `mapstructure:"clip_norm" json:"clip_norm"`
-	Dropout     float64 `mapstructure:"dropout" json:"dropout"`
+	Steps       int     `mapstructure:"steps" json:"steps" schema:"required range=[1,10000000] list"`
+	Batch       int     `mapstructure:"batch" json:"batch" schema:"default=16 range=[1,4096] list"`
+	LR          float64 `mapstructure:"lr" json:"lr" schema:"default=0.001 range=(0,1] list"`
+	WeightDecay float64 `mapstructure:"weight_decay" json:"weight_decay" schema:"default=0.01 range=[0,1] list"`
+	WarmupFrac  float64 `mapstructure:"warmup_frac" json:"warmup_frac" schema:"default=0.05 range=[0,1] list"`
+	ClipNorm    float64 `mapstructure:"clip_norm" json:"clip_norm" schema:"default=1 range=[0,1e6] list"`
+	Dropout     float64 `mapstructure:"dropout" json:"dropout" schema:"range=[0,1) list"`
 }
 
 // Sweep configures the merges.
 type Sweep struct {
-	Experts    []int        `mapstructure:"experts" json:"experts"`         // numbers of merged experts k
-	Subsets    int          `mapstructure:"subsets" json:"subsets"`         // random category subsets per k (at most C(8, k))
-	Methods    []MethodGrid `mapstructure:"-" json:"methods"`               // methods and their hyperparameter grids
-	SelectOn   string       `mapstructure:"select_on" json:"select_on"`     // split the best grid point is chosen on
-	KeepMerged bool         `mapstructure:"keep_merged" json:"keep_merged"` // keep merged checkpoints once scored
+	Experts []int        `mapstructure:"experts" json:"experts" schema:"required"`                // numbers of merged experts k
+	Subsets int          `mapstructure:"subsets" json:"subsets" schema:"default=3 range=[1,100]"` // random category subsets per k (at most C(8, k))
+	Methods []MethodGrid `mapstructure:"-" json:"methods"`                                        // methods and their hyperparameter grids
+	// RawMethods receives sweep.methods from viper; Methods is built from it.
+	RawMethods []map[string]any `mapstructure:"methods" json:"-" schema:"required kind=methods"`
+	SelectOn   string           `mapstructure:"select_on" json:"select_on" schema:"default=validation"` // split the best grid point is chosen on
+	KeepMerged bool             `mapstructure:"keep_merged" json:"keep_merged"`                         // keep merged checkpoints once scored
 	// DType is the merged checkpoints' dtype: "" keeps the base's (float32
 	// for the built-in zoo), or float32, float16, bfloat16.
 	DType string `mapstructure:"dtype" json:"dtype,omitempty"`
-
-	// RawMethods receives sweep.methods from viper; Methods is built from it.
-	RawMethods []map[string]any `mapstructure:"methods" json:"-"`
 }
 
 // MethodGrid is one merge method and the values to try for each of its
@@ -120,19 +119,6 @@ const (
 	BasePT = "pt" // pretrained
 	BaseIT = "it" // instruction-tuned from pt
 )
-
-// defaultConfig holds every default; keys present in the file or the
-// environment overwrite them.
-func defaultConfig() Config {
-	stage := Stage{Batch: 16, LR: 1e-3, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1}
-	return Config{
-		Workers: 1,
-		World:   World{Validation: 32, Test: 64},
-		Zoo:     Zoo{Pretrain: stage, Instruct: stage, Expert: stage, Multitask: stage},
-		Sweep:   Sweep{Subsets: 3, SelectOn: "validation"},
-		Eval:    EvalConfig{Backend: "builtin"},
-	}
-}
 
 // Load reads, checks and returns the config at path, with the process's
 // MERGESCALE_* environment variables applied. It reads no file but path.

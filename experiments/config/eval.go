@@ -4,10 +4,10 @@ import "mergescale/eval"
 
 // EvalConfig selects the evaluator backend (the eval section).
 type EvalConfig struct {
-	Backend string   `mapstructure:"backend" json:"backend"`           // builtin or command
-	Command []string `mapstructure:"command" json:"command,omitempty"` // argv with {model} {requests} {out} {worker}
-	Timeout string   `mapstructure:"timeout" json:"timeout,omitempty"` // per call, a Go duration ("30m"); "" : none
-	Batch   int      `mapstructure:"batch" json:"batch,omitempty"`     // requests per call; 0: all of one evaluation
+	Backend string   `mapstructure:"backend" json:"backend" schema:"default=builtin"` // builtin or command
+	Command []string `mapstructure:"command" json:"command,omitempty"`                // argv with {model} {requests} {out} {worker}
+	Timeout string   `mapstructure:"timeout" json:"timeout,omitempty"`                // per call, a Go duration ("30m"); "" : none
+	Batch   int      `mapstructure:"batch" json:"batch,omitempty"`                    // requests per call; 0: all of one evaluation
 }
 
 // IsZero reports whether e is the default (the built-in backend with no

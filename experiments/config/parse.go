@@ -48,94 +48,6 @@ func (e *Error) Error() string {
 	return where + ": " + e.Key + ": " + e.Msg
 }
 
-// fieldKind is the type a config key must have.
-type fieldKind int
-
-const (
-	kindMap fieldKind = iota
-	kindString
-	kindInt
-	kindFloat
-	kindBool
-	kindStrings     // list of strings
-	kindInts        // list of integers
-	kindMethods     // sweep.methods: list of {method: name, param: number or [numbers]}
-	kindCheckpoints // zoo.checkpoints: list of {size, base, variant, base_model, experts, multitask}
-)
-
-func (k fieldKind) String() string {
-	return [...]string{"a mapping", "a string", "an integer", "a number", "a boolean (true or false)",
-		"a list of strings", "a list of integers", "a list of method entries", "a list of checkpoint entries"}[k]
-}
-
-// field is one key of the config schema.
-type field struct {
-	key    string
-	kind   fieldKind
-	fields []field // kindMap
-	// listable scalars may also be given as a list of values (a zoo
-	// variant axis).
-	listable bool
-}
-
-// stageKeys are the keys of a zoo training stage, in schema order.
-var stageKeys = []string{"steps", "batch", "lr", "weight_decay", "warmup_frac", "clip_norm", "dropout"}
-
-func stageFields() []field {
-	var out []field
-	for _, k := range stageKeys {
-		kind := kindFloat
-		if k == "steps" || k == "batch" {
-			kind = kindInt
-		}
-		out = append(out, field{key: k, kind: kind, listable: true})
-	}
-	return out
-}
-
-// configSchema lists every key a config may hold.
-func configSchema() []field {
-	return []field{
-		{key: "name", kind: kindString},
-		{key: "seed", kind: kindInt},
-		{key: "out", kind: kindString},
-		{key: "zoo_dir", kind: kindString},
-		{key: "world", kind: kindMap, fields: []field{
-			{key: "seed", kind: kindInt},
-			{key: "validation", kind: kindInt},
-			{key: "test", kind: kindInt},
-			{key: "train", kind: kindInt},
-		}},
-		{key: "zoo", kind: kindMap, fields: []field{
-			{key: "checkpoints", kind: kindCheckpoints},
-			{key: "sizes", kind: kindStrings},
-			{key: "bases", kind: kindStrings},
-			{key: "pretrain", kind: kindMap, fields: stageFields()},
-			{key: "instruct", kind: kindMap, fields: stageFields()},
-			{key: "expert", kind: kindMap, fields: stageFields()},
-			{key: "multitask", kind: kindMap, fields: stageFields()},
-		}},
-		{key: "sweep", kind: kindMap, fields: []field{
-			{key: "experts", kind: kindInts},
-			{key: "subsets", kind: kindInt},
-			{key: "methods", kind: kindMethods},
-			{key: "select_on", kind: kindString},
-			{key: "keep_merged", kind: kindBool},
-			{key: "dtype", kind: kindString},
-		}},
-		{key: "workers", kind: kindInt},
-		{key: "eval", kind: kindMap, fields: []field{
-			{key: "backend", kind: kindString},
-			{key: "command", kind: kindStrings},
-			{key: "timeout", kind: kindString},
-			{key: "batch", kind: kindInt},
-		}},
-		{key: "tasks", kind: kindMap, fields: []field{
-			{key: "dir", kind: kindString},
-		}},
-	}
-}
-
 // Keys returns the dotted path of every config key (mappings
 // included; method parameters as sweep.methods[].<param>), in schema order.
 func Keys() []string {
@@ -203,6 +115,8 @@ type parser struct {
 	// checkpoints is zoo.checkpoints as checked in the YAML tree.
 	checkpoints []ZooCheckpoint
 	swept       []SweptKey // zoo stage keys given as lists, in file order
+	// derived records the keys whose default derives from other keys.
+	derived map[string]bool
 }
 
 func (p *parser) errAt(path string, format string, args ...any) {
@@ -253,7 +167,7 @@ func (p *parser) result() error {
 // Parse checks and decodes a config read from file (used in messages),
 // applying environment overrides looked up with lookup (nil: none).
 func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
-	p := &parser{file: file, lines: map[string]int{}, env: map[string]string{}}
+	p := &parser{file: file, lines: map[string]int{}, env: map[string]string{}, derived: map[string]bool{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
@@ -333,22 +247,6 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// fieldAt returns the schema field of a dotted path without list indexes.
-func fieldAt(path string) field {
-	fs := configSchema()
-	var f field
-	for _, part := range strings.Split(path, ".") {
-		for _, c := range fs {
-			if c.key == part {
-				f = c
-				break
-			}
-		}
-		fs = f.fields
-	}
-	return f
 }
 
 // parseEnvValue converts an environment variable's text to the key's type.

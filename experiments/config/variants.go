@@ -82,47 +82,6 @@ func (c *Config) Stage(name string, v Variant) Stage {
 	return s
 }
 
-// stageGet returns the value of one stage key (its last part, e.g. lr).
-func stageGet(s Stage, key string) float64 {
-	switch key {
-	case "steps":
-		return float64(s.Steps)
-	case "batch":
-		return float64(s.Batch)
-	case "lr":
-		return s.LR
-	case "weight_decay":
-		return s.WeightDecay
-	case "warmup_frac":
-		return s.WarmupFrac
-	case "clip_norm":
-		return s.ClipNorm
-	case "dropout":
-		return s.Dropout
-	}
-	return 0
-}
-
-// stageSet sets one stage key (its last part, e.g. lr) to x.
-func stageSet(s *Stage, key string, x float64) {
-	switch key {
-	case "steps":
-		s.Steps = int(x)
-	case "batch":
-		s.Batch = int(x)
-	case "lr":
-		s.LR = x
-	case "weight_decay":
-		s.WeightDecay = x
-	case "warmup_frac":
-		s.WarmupFrac = x
-	case "clip_norm":
-		s.ClipNorm = x
-	case "dropout":
-		s.Dropout = x
-	}
-}
-
 // Points expands a method grid into its hyperparameter points: the
 // Cartesian product of the parameters' values, parameters in sorted order,
 // values in config order. A method without parameters has one empty point.
