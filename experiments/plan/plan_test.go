@@ -150,7 +150,7 @@ func TestPlanIsTopologicalAndClosed(t *testing.T) {
 	for i, j := range p.Jobs {
 		for _, d := range j.Deps {
 			if at, ok := pos[d]; !ok || at >= i {
-				t.Fatalf("job %d (%s %s) depends on %s, which is not before it", i, j.Kind, describeJob(p, j), d)
+				t.Fatalf("job %d (%s %s) depends on %s, which is not before it", i, j.Kind, p.Describe(j), d)
 			}
 		}
 	}
@@ -246,7 +246,7 @@ func TestKeysAreContentAddressed(t *testing.T) {
 		}
 		added++
 		if j.Cell == nil || j.Cell.Method != "dare_ties" {
-			t.Errorf("new job %s %s is not a dare_ties job", j.Kind, describeJob(more, j))
+			t.Errorf("new job %s %s is not a dare_ties job", j.Kind, more.Describe(j))
 		}
 	}
 	if len(old) != 0 || added == 0 {

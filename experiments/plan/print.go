@@ -96,7 +96,7 @@ func Print(w io.Writer, p *Plan, verbose bool) error {
 	if verbose {
 		b.WriteString("\njobs (key, kind, what, after):\n")
 		for _, j := range p.Jobs {
-			fmt.Fprintf(&b, "  %s  %-9s %s", j.Key[:12], j.Kind, describeJob(p, j))
+			fmt.Fprintf(&b, "  %s  %-9s %s", j.Key[:12], j.Kind, p.Describe(j))
 			if len(j.Deps) > 0 {
 				short := make([]string, len(j.Deps))
 				for i, d := range j.Deps {
@@ -109,59 +109,6 @@ func Print(w io.Writer, p *Plan, verbose bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// describeJob is the human-readable identity of a job, with its variant
-// when the config lists zoo keys.
-func describeJob(p *Plan, j *Job) string {
-	s := describeJobPlain(p, j)
-	if j.Variant != "" && j.Variant != "{}" {
-		s += " variant " + j.Variant
-	}
-	return s
-}
-
-func describeJobPlain(p *Plan, j *Job) string {
-	switch j.Kind {
-	case KindPretrain, KindInstruct:
-		return fmt.Sprintf("%s %s steps=%d", j.Size, j.Base, j.Stage.Steps)
-	case KindExpert:
-		return fmt.Sprintf("%s %s %s steps=%d", j.Size, j.Base, j.Category, j.Stage.Steps)
-	case KindMultitask:
-		return fmt.Sprintf("%s %s all %d categories steps=%d", j.Size, j.Base, len(j.Categories), j.Stage.Steps)
-	case KindCheckpoint:
-		return strings.TrimSpace(fmt.Sprintf("%s %s %s %s %s", j.Size, j.Base, j.Role, j.Category, j.Path))
-	case KindMerge:
-		return fmt.Sprintf("%s %s k=%d #%d %s %s", j.Size, j.Base, j.K, j.Subset, j.Method, j.HParamsJSON)
-	case KindEval:
-		what := ""
-		switch {
-		case j.IsSelection():
-			what = fmt.Sprintf("chosen of %s %s k=%d #%d %s", j.Size, j.Base, j.K, j.Subset, j.Method)
-		case j.Cell != nil:
-			m, _ := p.Job(j.Model)
-			hp := ""
-			if m != nil {
-				hp = " " + m.HParamsJSON
-			}
-			what = fmt.Sprintf("merge %s %s k=%d #%d %s%s", j.Size, j.Base, j.K, j.Subset, j.Method, hp)
-		default:
-			m, _ := p.Job(j.Model)
-			if m != nil {
-				kind := string(m.Kind)
-				if m.Kind == KindCheckpoint {
-					kind = m.Role
-				}
-				what = fmt.Sprintf("%s %s", kind, strings.TrimSpace(m.Size+" "+m.Base+" "+m.Category))
-			}
-		}
-		scope := "held-in " + fmt.Sprint(len(j.Scope.HeldIn))
-		if j.Scope.HeldOut {
-			scope += " + held-out"
-		}
-		return fmt.Sprintf("%s on %s (%s)", what, j.Split, scope)
-	}
-	return ""
 }
 
 func joinInts(xs []int) string {

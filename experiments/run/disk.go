@@ -72,7 +72,7 @@ func (r *runner) preflightDisk(j *plan.Job) error {
 	}
 	base, ok := r.plan.Job(j.Parent)
 	if !ok {
-		return fmt.Errorf("base job %s is not in the plan", short(j.Parent))
+		return fmt.Errorf("base job %s is not in the plan", plan.ShortKey(j.Parent))
 	}
 	size, err := mergedBytes(r.modelDir(base), r.mergeDType())
 	if err != nil {

@@ -65,7 +65,7 @@ func (d *display) start(j *plan.Job) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.current[j.Key] = string(j.Kind) + " " + describe(j)
+	d.current[j.Key] = string(j.Kind) + " " + j.Label()
 	d.describe()
 }
 

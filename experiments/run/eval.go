@@ -59,7 +59,7 @@ func (r *runner) selectAndEval(ctx context.Context, j *plan.Job, worker int) err
 			return err
 		}
 		if len(scores) == 0 {
-			return fmt.Errorf("candidate %s has no %s scores", short(cand), r.cfg.Sweep.SelectOn)
+			return fmt.Errorf("candidate %s has no %s scores", plan.ShortKey(cand), r.cfg.Sweep.SelectOn)
 		}
 		var sum float64
 		for _, s := range scores {

@@ -22,7 +22,7 @@ import (
 func (r *runner) mergeRecipe(j *plan.Job) (*mergefile.Config, error) {
 	base, ok := r.plan.Job(j.Parent)
 	if !ok {
-		return nil, fmt.Errorf("base job %s is not in the plan", short(j.Parent))
+		return nil, fmt.Errorf("base job %s is not in the plan", plan.ShortKey(j.Parent))
 	}
 	params, err := hparamsToParams(j.HParams)
 	if err != nil {
@@ -43,7 +43,7 @@ func (r *runner) mergeRecipe(j *plan.Job) (*mergefile.Config, error) {
 	for _, key := range j.Experts {
 		e, ok := r.plan.Job(key)
 		if !ok {
-			return nil, fmt.Errorf("expert job %s is not in the plan", short(key))
+			return nil, fmt.Errorf("expert job %s is not in the plan", plan.ShortKey(key))
 		}
 		cfg.Models = append(cfg.Models, mergefile.ModelRef{Model: r.modelDir(e)})
 	}
@@ -205,14 +205,14 @@ func readMergeStats(dir string) (*merge.Stats, error) {
 func (r *runner) ensureModel(ctx context.Context, key string) (string, error) {
 	j, ok := r.plan.Job(key)
 	if !ok {
-		return "", fmt.Errorf("model job %s is not in the plan", short(key))
+		return "", fmt.Errorf("model job %s is not in the plan", plan.ShortKey(key))
 	}
 	dir := r.modelDir(j)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
 	if j.Kind != plan.KindMerge {
-		return "", fmt.Errorf("model %s (%s) is missing from %s", short(key), describe(j), dir)
+		return "", fmt.Errorf("model %s (%s) is missing from %s", plan.ShortKey(key), j.Label(), dir)
 	}
 	r.regen.Lock()
 	defer r.regen.Unlock()

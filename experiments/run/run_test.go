@@ -357,10 +357,10 @@ func TestRunVariantStudy(t *testing.T) {
 		}
 		variants[m.Kind][m.Variant]++
 		if (m.Kind == store.KindExpert) != (m.TauNormRatio != nil) {
-			t.Errorf("%s model %s: tau_norm_ratio %v (want one exactly for experts)", m.Kind, short(m.ID), m.TauNormRatio)
+			t.Errorf("%s model %s: tau_norm_ratio %v (want one exactly for experts)", m.Kind, plan.ShortKey(m.ID), m.TauNormRatio)
 		}
 		if m.TauNormRatio != nil && !(*m.TauNormRatio > 0 && *m.TauNormRatio < 1) {
-			t.Errorf("expert %s: ‖τ‖/‖θ₀‖ = %v after 2 steps, want in (0, 1)", short(m.ID), *m.TauNormRatio)
+			t.Errorf("expert %s: ‖τ‖/‖θ₀‖ = %v after 2 steps, want in (0, 1)", plan.ShortKey(m.ID), *m.TauNormRatio)
 		}
 	}
 	lo, hi := `{"zoo.expert.lr":0.001}`, `{"zoo.expert.lr":0.003}`
@@ -381,18 +381,18 @@ func TestRunVariantStudy(t *testing.T) {
 	for _, m := range merges {
 		j, ok := pl.Job(m.ModelID)
 		if !ok {
-			t.Fatalf("merge %s is not in the plan", short(m.ModelID))
+			t.Fatalf("merge %s is not in the plan", plan.ShortKey(m.ModelID))
 		}
 		if m.Variant != j.Variant || m.BaseID != j.Parent {
-			t.Errorf("merge %s: variant %s base %s, want %s %s", short(m.ModelID), m.Variant, short(m.BaseID), j.Variant, short(j.Parent))
+			t.Errorf("merge %s: variant %s base %s, want %s %s", plan.ShortKey(m.ModelID), m.Variant, plan.ShortKey(m.BaseID), j.Variant, plan.ShortKey(j.Parent))
 		}
 		if b := byID[m.BaseID]; b.Kind != store.KindBase || b.BaseType != m.BaseType {
-			t.Errorf("merge %s: base_id %s is a %s %s model", short(m.ModelID), short(m.BaseID), b.BaseType, b.Kind)
+			t.Errorf("merge %s: base_id %s is a %s %s model", plan.ShortKey(m.ModelID), plan.ShortKey(m.BaseID), b.BaseType, b.Kind)
 		}
 		for i, id := range m.ExpertIDs {
 			e := byID[id]
 			if e.Kind != store.KindExpert || e.Category != m.Categories[i] || e.Variant != m.Variant {
-				t.Errorf("merge %s: expert %d (%s) is %+v, want the %s expert of variant %s", short(m.ModelID), i, short(id), e, m.Categories[i], m.Variant)
+				t.Errorf("merge %s: expert %d (%s) is %+v, want the %s expert of variant %s", plan.ShortKey(m.ModelID), i, plan.ShortKey(id), e, m.Categories[i], m.Variant)
 			}
 		}
 		if m.Chosen {

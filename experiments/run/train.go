@@ -51,7 +51,7 @@ func (r *runner) train(ctx context.Context, j *plan.Job) error {
 	if j.Kind == plan.KindExpert {
 		parent, ok := r.plan.Job(j.Parent)
 		if !ok {
-			return fmt.Errorf("parent job %s is not in the plan", short(j.Parent))
+			return fmt.Errorf("parent job %s is not in the plan", plan.ShortKey(j.Parent))
 		}
 		ratio, err := tauNormRatio(r.modelDir(parent), dir)
 		if err != nil {
@@ -158,7 +158,7 @@ func (r *runner) trainModel(ctx context.Context, j *plan.Job, dir string) (saved
 	} else {
 		parent, ok := r.plan.Job(j.Deps[0])
 		if !ok {
-			return savedSummary{}, fmt.Errorf("parent job %s is not in the plan", short(j.Deps[0]))
+			return savedSummary{}, fmt.Errorf("parent job %s is not in the plan", plan.ShortKey(j.Deps[0]))
 		}
 		var err error
 		m, err = model.Load(r.modelDir(parent))
