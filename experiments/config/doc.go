@@ -19,6 +19,17 @@
 // the same way; their errors name the variable instead of the line.
 // Problems locates the errors of later checks the same way.
 //
+// One schema describes every key: the Config struct itself. A field's
+// mapstructure tag is its key (viper decodes the file and the environment
+// into Config with it), its Go type the key's kind, and its schema tag the
+// rest: required, default=V, range=[lo,hi] (an open end with a
+// parenthesis), list (a zoo training key that may list values). The known
+// keys (Keys, EnvKeys, the unknown-key check), the defaults and the
+// presence and range checks all come from it; the checks that involve
+// other keys or the merge and model tables are rules keyed by the same
+// dotted paths, run at their key's place as the schema is walked, so
+// errors come in the same order for the same config.
+//
 // Any scalar key of a zoo training stage may be a list of values: every
 // combination of the listed values is a variant (Config.Variants), planned
 // with its own zoo and sweep. An environment override of a listed key

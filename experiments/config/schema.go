@@ -245,14 +245,6 @@ func setScalar(v reflect.Value, s string) error {
 	return nil
 }
 
-// number returns the value of an integer or number field as a float64.
-func number(v reflect.Value) float64 {
-	if v.CanInt() {
-		return float64(v.Int())
-	}
-	return v.Float()
-}
-
 // numberAt returns the value of the integer (as an int64) or number (a
 // float64) key f in the config c.
 func numberAt(c reflect.Value, f field) any {
@@ -292,14 +284,6 @@ func stageValue(s *Stage, key string) (v reflect.Value, ok bool) {
 		}
 	}
 	return reflect.Value{}, false
-}
-
-// stageGet returns the value of one stage key (its last part, e.g. lr).
-func stageGet(s Stage, key string) float64 {
-	if v, ok := stageValue(&s, key); ok {
-		return number(v)
-	}
-	return 0
 }
 
 // stageSet sets one stage key (its last part, e.g. lr) to x.

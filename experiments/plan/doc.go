@@ -15,5 +15,8 @@
 // work for one machine of a cluster (Shard.Has): a merge and its
 // evaluations go with their cell, the zoo with every shard.
 //
-// Print writes the plan for `run --plan`.
+// A job is one model, Job, told in two renderings (describe.go): Label,
+// short, for the run's log lines, errors and progress display, and
+// Plan.Describe, one line of the `run --plan` listing that Print writes
+// after the plan's grid, subsets and job counts.
 package plan
