@@ -1,0 +1,33 @@
+package run
+
+import (
+	"context"
+
+	"mergescale/eval"
+	"mergescale/store"
+	"mergescale/world"
+)
+
+// scoreTasks evaluates the model at path on one split of every task with
+// the config's evaluator and returns the scores as store rows under
+// modelID: rank-classification accuracy for every task and greedy exact
+// match for the generative ones.
+func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*world.Task, split string, worker int) ([]store.Score, error) {
+	res, err := eval.EvaluateWith(ctx, r.ev, path, worker, tasks, world.Split(split), eval.Options{Workers: r.threads})
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Score
+	for _, t := range res {
+		s := store.Score{
+			ModelID: modelID, Task: t.Task, Category: t.Category, Heldness: string(t.Heldness),
+			Split: split, Metric: store.Accuracy, Value: t.Accuracy, N: t.N, Chance: t.Chance,
+		}
+		out = append(out, s)
+		if t.HasExactMatch {
+			s.Metric, s.Value, s.Chance = store.ExactMatch, t.ExactMatch, 0
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
