@@ -51,8 +51,9 @@ func storeRows(t *testing.T, path, query string) []string {
 
 // TestBuiltinAndLoglikCommandAgree runs the tiny study with the built-in
 // evaluator and with the command evaluator calling `mergescale loglik`:
-// every accuracy and exact match is identical, and the log-probabilities of
-// a zoo model's requests agree within 1e-6 (with equal is_greedy and text).
+// every accuracy, exact match, option_ce and gold_nll is identical, and the
+// log-probabilities of a zoo model's requests agree within 1e-6 (with equal
+// is_greedy and text).
 func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the tiny study twice")
@@ -81,6 +82,15 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 	}
 	if n := len(storeRows(t, bcfg.StorePath(), `SELECT 1 FROM scores WHERE metric = 'exact_match'`)); n == 0 {
 		t.Fatal("no exact-match scores compared")
+	}
+	// option_ce and gold_nll beside every accuracy (every model, task and
+	// split of the tiny study has options), equal from both backends above.
+	acc := len(storeRows(t, bcfg.StorePath(), `SELECT 1 FROM scores WHERE metric = 'accuracy'`))
+	for _, m := range []string{store.OptionCE, store.GoldNLL} {
+		q := `SELECT 1 FROM scores a JOIN scores c USING (model_id, task, split) WHERE a.metric = 'accuracy' AND c.metric = '` + m + `'`
+		if n := len(storeRows(t, bcfg.StorePath(), q)); n == 0 || n != acc {
+			t.Fatalf("%d %s scores beside %d accuracies", n, m, acc)
+		}
 	}
 
 	// Log-probabilities, request by request, of every zoo model.

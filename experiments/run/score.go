@@ -10,8 +10,10 @@ import (
 
 // scoreTasks evaluates the model at path on one split of every task with
 // the config's evaluator and returns the scores as store rows under
-// modelID: rank-classification accuracy for every task and greedy exact
-// match for the generative ones.
+// modelID: rank-classification accuracy for every task, greedy exact
+// match for the generative ones, and the cross-entropies option_ce (its
+// chance the mean ln K) and gold_nll (no chance level: 0) for every task
+// whose instances have options.
 func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*world.Task, split string, worker int) ([]store.Score, error) {
 	res, err := eval.EvaluateWith(ctx, r.ev, path, worker, tasks, world.Split(split), eval.Options{Workers: r.threads})
 	if err != nil {
@@ -26,6 +28,12 @@ func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*
 		out = append(out, s)
 		if t.HasExactMatch {
 			s.Metric, s.Value, s.Chance = store.ExactMatch, t.ExactMatch, 0
+			out = append(out, s)
+		}
+		if t.HasCE {
+			s.Metric, s.Value, s.Chance = store.OptionCE, t.CE.OptionCE, t.CE.OptionCEChance
+			out = append(out, s)
+			s.Metric, s.Value, s.Chance = store.GoldNLL, t.CE.GoldNLL, 0
 			out = append(out, s)
 		}
 	}
