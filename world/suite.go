@@ -40,12 +40,12 @@ const (
 // on greedy generation only). Form tells the three apart; MarshalJSON
 // writes each in its own line shape.
 type Instance struct {
-	Prompt       string
-	Options      []string
-	Answer       int
-	Target       string
-	Contexts     []string
-	Continuation string
+	Prompt       string   `json:"prompt"`
+	Options      []string `json:"options"`
+	Answer       int      `json:"answer"`
+	Target       string   `json:"target"`
+	Contexts     []string `json:"contexts,omitempty"`
+	Continuation string   `json:"continuation,omitempty"`
 }
 
 // Task is one "dataset" of the suite with its three splits.
