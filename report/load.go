@@ -7,17 +7,26 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"mergescale/store"
 )
 
-// The report reads only these rows of the store: test-split accuracy.
-const (
-	scoreSplit  = "test"
-	scoreMetric = "accuracy"
-)
+// The report reads only these rows of the store: test-split scores, each
+// task's by its own metric, where the paper shows accuracy.
+const scoreSplit = "test"
+
+// scoreMetrics lists the metrics a task's score may be, in the order the
+// report prefers them for one task: its own metric is the first present
+// (a task with options stores accuracy, and acc_norm when that is its
+// metric; a task without options exact_match, and rouge_l or f1 when that
+// is its metric).
+var scoreMetrics = []string{"acc_norm", "accuracy", "rouge_l", "f1", "exact_match"}
+
+// metricRank is a metric's place in scoreMetrics.
+func metricRank(m string) int { return slices.Index(scoreMetrics, m) }
 
 type modelRow struct {
 	ID, Kind, Size     string
@@ -43,6 +52,7 @@ type mergeRow struct {
 
 type scoreRow struct {
 	Task, Category, Heldness string
+	Metric                   string
 	Value, Chance            float64
 	N                        int
 }
@@ -251,8 +261,9 @@ func splitList(s string) []string {
 
 func (d *storeData) loadScores(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `SELECT model_id, task, COALESCE(category,''),
-		COALESCE(heldness,''), value, COALESCE(n,0), COALESCE(chance,0)
-		FROM scores WHERE split = ? AND metric = ? AND value IS NOT NULL`, scoreSplit, scoreMetric)
+		COALESCE(heldness,''), metric, value, COALESCE(n,0), COALESCE(chance,0)
+		FROM scores WHERE split = ? AND metric IN (?, ?, ?, ?, ?) AND value IS NOT NULL`,
+		scoreSplit, scoreMetrics[0], scoreMetrics[1], scoreMetrics[2], scoreMetrics[3], scoreMetrics[4])
 	if err != nil {
 		return err
 	}
@@ -260,13 +271,38 @@ func (d *storeData) loadScores(ctx context.Context, db *sql.DB) error {
 	for rows.Next() {
 		var id string
 		var s scoreRow
-		if err := rows.Scan(&id, &s.Task, &s.Category, &s.Heldness, &s.Value, &s.N, &s.Chance); err != nil {
+		if err := rows.Scan(&id, &s.Task, &s.Category, &s.Heldness, &s.Metric, &s.Value, &s.N, &s.Chance); err != nil {
 			return err
 		}
 		if d.scores[id] == nil {
 			d.scores[id] = map[string]scoreRow{}
 		}
-		d.scores[id][s.Task] = s
+		if prev, ok := d.scores[id][s.Task]; !ok || metricRank(s.Metric) < metricRank(prev.Metric) {
+			d.scores[id][s.Task] = s
+		}
 	}
 	return rows.Err()
+}
+
+// taskMetrics lists the tasks whose scores are not accuracy, with their
+// metric, sorted by task (a task seen under two metrics is listed under
+// each).
+func (d *storeData) taskMetrics() []TaskMetric {
+	seen := map[TaskMetric]bool{}
+	var out []TaskMetric
+	for _, tasks := range d.scores {
+		for _, s := range tasks {
+			if tm := (TaskMetric{s.Task, s.Metric}); s.Metric != "accuracy" && !seen[tm] {
+				seen[tm] = true
+				out = append(out, tm)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Task != out[j].Task {
+			return out[i].Task < out[j].Task
+		}
+		return out[i].Metric < out[j].Metric
+	})
+	return out
 }

@@ -134,6 +134,14 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 		"with 95%% confidence intervals over subsets (Student t, n − 1 degrees of freedom). "+
 		"Gain kept is Σ (merged − base) ÷ Σ (expert − base) of raw accuracy over the merged categories. "+
 		"Single-method figures and claims use %s.\n\n", dbPath, methodLabel(method))
+	if len(r.TaskMetrics) > 0 {
+		names := make([]string, len(r.TaskMetrics))
+		for i, tm := range r.TaskMetrics {
+			names[i] = fmt.Sprintf("%s (%s)", tm.Task, tm.Metric)
+		}
+		fmt.Fprintf(&b, "Each task is scored by its own metric wherever this report says accuracy: accuracy, except %s.\n\n",
+			strings.Join(names, ", "))
+	}
 	if len(r.Axes) > 0 {
 		var axes []string
 		for _, a := range r.Axes {
