@@ -13,7 +13,8 @@ import (
 	"mergescale/eval"
 	"mergescale/eval/builtin"
 	"mergescale/eval/command"
-	"mergescale/experiments"
+	"mergescale/experiments/config"
+	"mergescale/experiments/run"
 	"mergescale/store"
 	"mergescale/world"
 )
@@ -60,8 +61,8 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 		t.Skip("runs the tiny study twice")
 	}
 	t.Setenv(asCLIEnv, "1")
-	load := func() *experiments.Config {
-		c, err := experiments.LoadConfigEnv("../experiments/testdata/tiny.yaml", func(string) (string, bool) { return "", false })
+	load := func() *config.Config {
+		c, err := config.LoadEnv("../experiments/testdata/tiny.yaml", func(string) (string, bool) { return "", false })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,10 +70,10 @@ func TestBuiltinAndLoglikCommandAgree(t *testing.T) {
 		return c
 	}
 	bcfg, ccfg := load(), load()
-	ccfg.Eval = experiments.EvalConfig{Backend: eval.BackendCommand,
+	ccfg.Eval = config.EvalConfig{Backend: eval.BackendCommand,
 		Command: []string{os.Args[0], "loglik", "--model", "{model}", "--requests", "{requests}", "--out", "{out}", "--workers", "1"}}
-	for _, c := range []*experiments.Config{bcfg, ccfg} {
-		if _, err := experiments.Run(context.Background(), c, experiments.Options{}); err != nil {
+	for _, c := range []*config.Config{bcfg, ccfg} {
+		if _, err := run.Run(context.Background(), c, run.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}

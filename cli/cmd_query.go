@@ -11,7 +11,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
-	"mergescale/experiments"
+	"mergescale/experiments/config"
 	"mergescale/store"
 )
 
@@ -34,7 +34,7 @@ func (f *dbFlags) path() (string, error) {
 	case f.db != "":
 		return f.db, nil
 	case f.config != "":
-		c, err := experiments.LoadConfig(f.config)
+		c, err := config.Load(f.config)
 		if err != nil {
 			return "", err
 		}

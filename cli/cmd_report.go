@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mergescale/experiments"
+	"mergescale/experiments/config"
 	"mergescale/report"
 )
 
@@ -47,7 +47,7 @@ func runReport(ctx context.Context, stdout io.Writer, o reportOptions) error {
 		if db != "" || out != "" {
 			return errors.New("report: give either --config or --db and --out, not both")
 		}
-		c, err := experiments.LoadConfig(o.config)
+		c, err := config.Load(o.config)
 		if err != nil {
 			return err
 		}

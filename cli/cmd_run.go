@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mergescale/experiments"
+	"mergescale/experiments/config"
+	"mergescale/experiments/plan"
+	"mergescale/experiments/run"
 	"mergescale/report"
 )
 
@@ -57,24 +59,24 @@ the shards with 'mergescale gather' and render with 'mergescale report'.`,
 
 // runStudy is the run command: plan, execute, report.
 func runStudy(ctx context.Context, e *env, path string, o runOptions) error {
-	cfg, err := experiments.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	shard := experiments.Shard{Index: 0, Count: 1}
+	shard := plan.Shard{Index: 0, Count: 1}
 	if o.shard != "" {
-		if shard, err = experiments.ParseShard(o.shard); err != nil {
+		if shard, err = plan.ParseShard(o.shard); err != nil {
 			return err
 		}
 	}
 	if o.plan {
-		p, err := experiments.NewPlan(cfg)
+		p, err := run.Plan(cfg)
 		if err != nil {
 			return err
 		}
-		return experiments.PrintPlan(e.stdout, p.ForShard(shard), o.verbose)
+		return plan.Print(e.stdout, p.ForShard(shard), o.verbose)
 	}
-	opts := experiments.Options{Shard: shard, Workers: o.workers}
+	opts := run.Options{Shard: shard, Workers: o.workers}
 	if showProgress(e.stderr) {
 		opts.Progress = e.stderr
 	} else {
@@ -88,7 +90,7 @@ func runStudy(ctx context.Context, e *env, path string, o runOptions) error {
 		}))
 	}
 	start := time.Now()
-	sum, err := experiments.Run(ctx, cfg, opts)
+	sum, err := run.Run(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -105,7 +107,7 @@ func runStudy(ctx context.Context, e *env, path string, o runOptions) error {
 }
 
 // printRunSummary writes one line per job kind that ran and a total.
-func printRunSummary(w io.Writer, cfg *experiments.Config, s *experiments.Summary, wall time.Duration) {
+func printRunSummary(w io.Writer, cfg *config.Config, s *run.Summary, wall time.Duration) {
 	kinds := make([]string, 0, len(s.Ran))
 	for k := range s.Ran {
 		kinds = append(kinds, string(k))
@@ -113,7 +115,7 @@ func printRunSummary(w io.Writer, cfg *experiments.Config, s *experiments.Summar
 	sort.Strings(kinds)
 	fmt.Fprintf(w, "run %s: %d jobs, %d already done, %d run in %s\n", cfg.Name, s.Jobs, s.Skipped, s.Jobs-s.Skipped, wall.Round(time.Second))
 	for _, k := range kinds {
-		kk := experiments.Kind(k)
+		kk := plan.Kind(k)
 		fmt.Fprintf(w, "  %-10s %4d jobs  %8.1f s\n", k, s.Ran[kk], s.Seconds[kk])
 	}
 	fmt.Fprintf(w, "store: %s\n", s.Store)

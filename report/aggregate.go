@@ -1,11 +1,12 @@
 package report
 
 import (
-	"database/sql"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
+
+	"mergescale/store"
 )
 
 type sizeKey struct{ base, size string }
@@ -80,15 +81,15 @@ func (a *aggregator) lookups(v Variant) {
 		}
 		key := sizeKey{m.BaseType, m.Size}
 		switch m.Kind {
-		case "base":
+		case store.KindBase:
 			if _, dup := a.base[key]; !dup {
 				a.base[key] = id
 			}
-		case "multitask":
+		case store.KindMultitask:
 			if _, dup := a.multitask[key]; !dup {
 				a.multitask[key] = id
 			}
-		case "expert":
+		case store.KindExpert:
 			if a.expert[key] == nil {
 				a.expert[key] = map[string]string{}
 			}
@@ -109,7 +110,7 @@ func (a *aggregator) modelIDs() []string {
 }
 
 // scoresOf returns the test scores of model id, noting when it has none.
-func (a *aggregator) scoresOf(id, what string) map[string]scoreRow {
+func (a *aggregator) scoresOf(id, what string) map[string]store.Score {
 	s := a.d.scores[id]
 	if len(s) == 0 {
 		a.note("no test scores for %s", what)
@@ -119,8 +120,8 @@ func (a *aggregator) scoresOf(id, what string) map[string]scoreRow {
 
 // expertRef returns the test scores of the variant's expert of category
 // cat for (base type, size).
-func (a *aggregator) expertRef(key sizeKey) func(cat string) map[string]scoreRow {
-	return func(cat string) map[string]scoreRow {
+func (a *aggregator) expertRef(key sizeKey) func(cat string) map[string]store.Score {
+	return func(cat string) map[string]store.Score {
 		id, ok := a.expert[key][cat]
 		if !ok {
 			a.note("no %s expert for category %s at size %s", key.base, cat, key.size)
@@ -132,8 +133,8 @@ func (a *aggregator) expertRef(key sizeKey) func(cat string) map[string]scoreRow
 
 // baseRef returns the variant's base model's test scores, whatever the
 // category.
-func (a *aggregator) baseRef(key sizeKey) func(cat string) map[string]scoreRow {
-	return func(string) map[string]scoreRow {
+func (a *aggregator) baseRef(key sizeKey) func(cat string) map[string]store.Score {
+	return func(string) map[string]store.Score {
 		id, ok := a.base[key]
 		if !ok {
 			a.note("no %s base model at size %s", key.base, key.size)
@@ -147,7 +148,7 @@ func (a *aggregator) baseRef(key sizeKey) func(cat string) map[string]scoreRow {
 // experts and base it was built from (merges.expert_ids, merges.base_id).
 // A merge recorded before schema version 3 has neither; it falls back to
 // the variant's experts and base of its size and base type.
-func (a *aggregator) mergeRefs(m mergeRow) (experts, base func(string) map[string]scoreRow) {
+func (a *aggregator) mergeRefs(m store.Merge) (experts, base func(string) map[string]store.Score) {
 	key := sizeKey{m.BaseType, m.Size}
 	if m.BaseID == "" || len(m.ExpertIDs) != len(m.Categories) {
 		a.note("merges recorded without base_id and expert_ids (a store from before schema version 3) are normalized by the base and experts of their size and base type")
@@ -157,7 +158,7 @@ func (a *aggregator) mergeRefs(m mergeRow) (experts, base func(string) map[strin
 	for i, c := range m.Categories {
 		byCat[c] = m.ExpertIDs[i]
 	}
-	experts = func(cat string) map[string]scoreRow {
+	experts = func(cat string) map[string]store.Score {
 		id, ok := byCat[cat]
 		if !ok {
 			return nil
@@ -167,7 +168,7 @@ func (a *aggregator) mergeRefs(m mergeRow) (experts, base func(string) map[strin
 		}
 		return a.scoresOf(id, fmt.Sprintf("expert %s (of merge %s)", short(id), short(m.ModelID)))
 	}
-	base = func(string) map[string]scoreRow {
+	base = func(string) map[string]store.Score {
 		if _, known := a.d.models[m.BaseID]; !known {
 			a.note("merge %s names base %s, which is not in the models table", short(m.ModelID), short(m.BaseID))
 		}
@@ -178,13 +179,13 @@ func (a *aggregator) mergeRefs(m mergeRow) (experts, base func(string) map[strin
 
 // modelScores scores a model on held-in tasks of cats (nil: all),
 // normalized by experts, and on all held-out tasks, normalized by base.
-func modelScores(s map[string]scoreRow, cats []string, experts, base func(string) map[string]scoreRow) Scores {
+func modelScores(s map[string]store.Score, cats []string, experts, base func(string) map[string]store.Score) Scores {
 	if len(s) == 0 {
 		return nanScores()
 	}
 	out := nanScores()
-	in := catScores(s, heldIn, cats, experts)
-	outS := catScores(s, heldOut, nil, base)
+	in := catScores(s, store.HeldIn, cats, experts)
+	outS := catScores(s, store.HeldOut, nil, base)
 	out.HeldIn, out.HeldInChance, out.RawHeldIn, out.ChanceHeldIn = in.norm, in.chance, in.raw, in.chanceLevel
 	out.HeldInChanceTasks, out.HeldInTasks = in.chanceTasks, in.tasks
 	out.HeldOut, out.HeldOutChance, out.RawHeldOut, out.ChanceHeldOut = outS.norm, outS.chance, outS.raw, outS.chanceLevel
@@ -192,11 +193,12 @@ func modelScores(s map[string]scoreRow, cats []string, experts, base func(string
 	return out
 }
 
-func nullOrNaN(v sql.NullFloat64) float64 {
-	if v.Valid {
-		return v.Float64
+// orNaN is *v, or NaN when v is nil (not recorded).
+func orNaN(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
 	}
-	return math.NaN()
+	return *v
 }
 
 type cellKey struct {
@@ -222,10 +224,10 @@ func (a *aggregator) cells(v Variant) {
 		target := a.d.scores[m.ModelID]
 		sr := SubsetResult{
 			Subset: m.Subset, Categories: m.Categories, ModelID: m.ModelID,
-			Hparams: m.Hparams, Seed: m.Seed,
+			Hparams: m.HParams, Seed: int64(m.Seed),
 			Merged:       modelScores(target, m.Categories, experts, base),
 			Multitask:    nanScores(),
-			SignConflict: nullOrNaN(m.SignConflict), MeanCosine: nullOrNaN(m.MeanCosine),
+			SignConflict: m.SignConflict, MeanCosine: m.MeanCosine,
 		}
 		sr.Merged.GainKept = gainKept(target, m.Categories, experts, base)
 		if id, ok := a.multitask[key]; ok {
@@ -296,7 +298,7 @@ func (a *aggregator) baselines(v Variant) {
 	var bl []Baseline
 	for _, id := range a.modelIDs() {
 		m := a.d.models[id]
-		if m.Kind != "base" && m.Kind != "expert" && m.Kind != "multitask" {
+		if m.Kind != store.KindBase && m.Kind != store.KindExpert && m.Kind != store.KindMultitask {
 			continue
 		}
 		if !compatible(parseVariant(m.Variant), v.Values) {
@@ -305,15 +307,15 @@ func (a *aggregator) baselines(v Variant) {
 		key := sizeKey{m.BaseType, m.Size}
 		var cats []string
 		b := Baseline{Variant: v.JSON, BaseType: m.BaseType, Size: m.Size, Params: m.Params, Kind: m.Kind,
-			Category: m.Category, ModelID: id, Gain: math.NaN(), TauNormRatio: nullOrNaN(m.TauNormRatio)}
-		if m.Kind == "expert" {
+			Category: m.Category, ModelID: id, Gain: math.NaN(), TauNormRatio: orNaN(m.TauNormRatio)}
+		if m.Kind == store.KindExpert {
 			cats = []string{m.Category}
 			b.Gain = a.expertGain(id, key, m.Category)
 		}
 		b.Scores = modelScores(a.d.scores[id], cats, a.expertRef(key), a.baseRef(key))
 		bl = append(bl, b)
 	}
-	kind := map[string]int{"base": 0, "multitask": 1, "expert": 2}
+	kind := map[string]int{store.KindBase: 0, store.KindMultitask: 1, store.KindExpert: 2}
 	sort.SliceStable(bl, func(i, j int) bool {
 		x, y := bl[i], bl[j]
 		switch {
@@ -336,8 +338,8 @@ func (a *aggregator) expertGain(id string, key sizeKey, cat string) float64 {
 	if !ok {
 		return math.NaN()
 	}
-	e := rawCategory(a.d.scores[id], heldIn, cat, nil)
-	b := rawCategory(a.d.scores[bid], heldIn, cat, a.d.scores[id])
+	e := rawCategory(a.d.scores[id], store.HeldIn, cat, nil)
+	b := rawCategory(a.d.scores[bid], store.HeldIn, cat, a.d.scores[id])
 	return e - b
 }
 
@@ -347,14 +349,14 @@ func (a *aggregator) taus(v Variant) {
 	by := map[sizeKey]*acc{}
 	for _, id := range a.modelIDs() {
 		m := a.d.models[id]
-		if m.Kind != "expert" || !m.TauNormRatio.Valid || !compatible(parseVariant(m.Variant), v.Values) {
+		if m.Kind != store.KindExpert || m.TauNormRatio == nil || !compatible(parseVariant(m.Variant), v.Values) {
 			continue
 		}
 		k := sizeKey{m.BaseType, m.Size}
 		if by[k] == nil {
 			by[k] = &acc{}
 		}
-		by[k].xs = append(by[k].xs, m.TauNormRatio.Float64)
+		by[k].xs = append(by[k].xs, *m.TauNormRatio)
 	}
 	var out []TauRatio
 	for k, x := range by {
@@ -372,9 +374,9 @@ func (a *aggregator) taus(v Variant) {
 // tasks builds the per-task raw accuracy table of variant v: baselines,
 // then each cell's merges averaged over subsets.
 func (a *aggregator) tasks(v Variant) {
-	add := func(base, size, model string, k int, cat string, scoreSets []map[string]scoreRow) {
+	add := func(base, size, model string, k int, cat string, scoreSets []map[string]store.Score) {
 		byTask := map[string][]float64{}
-		info := map[string]scoreRow{}
+		info := map[string]store.Score{}
 		for _, ss := range scoreSets {
 			for t, s := range ss {
 				byTask[t] = append(byTask[t], s.Value)
@@ -406,14 +408,14 @@ func (a *aggregator) tasks(v Variant) {
 	}
 	for _, b := range a.r.Baselines {
 		if b.Variant == v.JSON {
-			add(b.BaseType, b.Size, b.Kind, 0, b.Category, []map[string]scoreRow{a.d.scores[b.ModelID]})
+			add(b.BaseType, b.Size, b.Kind, 0, b.Category, []map[string]store.Score{a.d.scores[b.ModelID]})
 		}
 	}
 	for _, c := range a.r.Cells {
 		if c.Variant != v.JSON {
 			continue
 		}
-		var sets []map[string]scoreRow
+		var sets []map[string]store.Score
 		for _, s := range c.Subsets {
 			sets = append(sets, a.d.scores[s.ModelID])
 		}

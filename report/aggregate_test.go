@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"math"
+	"mergescale/store"
 	"strings"
 	"testing"
 )
@@ -19,15 +20,15 @@ func handStore(t *testing.T) *fixture {
 	f.model("mt", "multitask", size, 1000, base, "")
 	// chance: a1 .5, a2 .25, b1 .5, c1 .25, x1 .25, x2 .25, y1 .5
 	in := func(id string, a1, a2, b1, c1 float64) {
-		f.score(id, "a1", "A", heldIn, a1, 0.5)
-		f.score(id, "a2", "A", heldIn, a2, 0.25)
-		f.score(id, "b1", "B", heldIn, b1, 0.5)
-		f.score(id, "c1", "C", heldIn, c1, 0.25)
+		f.score(id, "a1", "A", store.HeldIn, a1, 0.5)
+		f.score(id, "a2", "A", store.HeldIn, a2, 0.25)
+		f.score(id, "b1", "B", store.HeldIn, b1, 0.5)
+		f.score(id, "c1", "C", store.HeldIn, c1, 0.25)
 	}
 	out := func(id string, x1, x2, y1 float64) {
-		f.score(id, "x1", "X", heldOut, x1, 0.25)
-		f.score(id, "x2", "X", heldOut, x2, 0.25)
-		f.score(id, "y1", "Y", heldOut, y1, 0.5)
+		f.score(id, "x1", "X", store.HeldOut, x1, 0.25)
+		f.score(id, "x2", "X", store.HeldOut, x2, 0.25)
+		f.score(id, "y1", "Y", store.HeldOut, y1, 0.5)
 	}
 	in("eA", 0.8, 0.5, 0.1, 0.1)
 	in("eB", 0.1, 0.1, 0.4, 0.1)
@@ -42,8 +43,8 @@ func handStore(t *testing.T) *fixture {
 		cats: []string{"A", "B"}, chosen: true, hparams: `{"lambda":1}`, signConflict: 0.3, meanCosine: 0.1})
 	in("m1", 0.6, 0.5, 0.3, 0.9) // c1 is not merged and must be ignored
 	out("m1", 0.6, 0.4, 0.6)
-	f.scoreSplit("m1", "a1", "A", heldIn, "validation", "accuracy", 0.0, 0.5) // other split: ignored
-	f.scoreSplit("m1", "a1", "A", heldIn, "test", "exact_match", 0.0, 0)      // other metric: ignored
+	f.scoreSplit("m1", "a1", "A", store.HeldIn, "validation", "accuracy", 0.0, 0.5) // other split: ignored
+	f.scoreSplit("m1", "a1", "A", store.HeldIn, "test", "exact_match", 0.0, 0)      // other metric: ignored
 
 	f.model("m2", "merged", size, 1000, base, "")
 	f.merge(mergeSpec{id: "m2", size: size, base: base, method: "task_arithmetic", k: 2, subset: 1,
@@ -162,9 +163,9 @@ func TestAggregateMissingReference(t *testing.T) {
 	f := newFixture(t, true)
 	f.model("m", "merged", "s", 10, "it", "")
 	f.merge(mergeSpec{id: "m", size: "s", base: "it", method: "ties", k: 2, cats: []string{"A", "B"}, chosen: true})
-	f.score("m", "a1", "A", heldIn, 0.5, 0.5)
-	f.score("m", "b1", "B", heldIn, 0.5, 0.5)
-	f.score("m", "x1", "X", heldOut, 0.5, 0.5)
+	f.score("m", "a1", "A", store.HeldIn, 0.5, 0.5)
+	f.score("m", "b1", "B", store.HeldIn, 0.5, 0.5)
+	f.score("m", "x1", "X", store.HeldOut, 0.5, 0.5)
 	r, err := Load(context.Background(), f.Path)
 	if err != nil {
 		t.Fatal(err)

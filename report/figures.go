@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"mergescale/store"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
@@ -208,7 +209,7 @@ func figHeldInVsSize(r *Results, method string) (*figure, string, error) {
 // and size (it does not depend on k or method).
 func (r *Results) mtHeldOut(base, size string) (float64, bool) {
 	for _, b := range r.Baselines {
-		if b.Kind == "multitask" && b.BaseType == base && b.Size == size && !math.IsNaN(b.Scores.HeldOut) {
+		if b.Kind == store.KindMultitask && b.BaseType == base && b.Size == size && !math.IsNaN(b.Scores.HeldOut) {
 			return b.Scores.HeldOut, true
 		}
 	}

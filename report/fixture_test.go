@@ -1,89 +1,89 @@
 package report
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+	"time"
 
 	"mergescale/store"
 )
 
-// fixture writes a small store through database/sql: the schema is the
-// store package's (store.Open), the rows are inserted directly so that tests
-// control every column.
+// fixture writes a small store through the store package's typed API
+// (store.Open creates the schema), one write per row.
 type fixture struct {
 	t  *testing.T
-	db *sql.DB
+	db *store.DB
 	// Path is the database file.
 	Path string
 }
 
+// newFixture creates a store; without schema, an empty file: a database
+// without tables.
 func newFixture(t *testing.T, withSchema bool) *fixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "results.db")
-	var db *sql.DB
-	if withSchema {
-		// The real schema, created and migrated by the store package.
-		d, err := store.Open(path)
-		if err != nil {
+	if !withSchema {
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { d.Close() })
-		db = d.SQL()
-	} else {
-		var err error
-		if db, err = sql.Open("sqlite3", "file:"+path); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := db.Exec(`CREATE TABLE unrelated(x INTEGER)`); err != nil {
-			t.Fatal(err)
-		}
+		return &fixture{t: t, Path: path}
 	}
-	db.SetMaxOpenConns(1) // the pragma below holds per connection
-	if _, err := db.Exec(`PRAGMA synchronous=OFF`); err != nil {
+	d, err := store.Open(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, db: db, Path: path}
+	t.Cleanup(func() { d.Close() })
+	return &fixture{t: t, db: d, Path: path}
 }
 
-func (f *fixture) exec(q string, args ...any) {
+// write runs fn in one transaction of the store, failing the test on an
+// error.
+func (f *fixture) write(fn func(ctx context.Context, tx *store.Tx) error) {
 	f.t.Helper()
-	if _, err := f.db.Exec(q, args...); err != nil {
-		f.t.Fatalf("%s: %v", q, err)
+	ctx := context.Background()
+	if err := f.db.Write(ctx, func(tx *store.Tx) error { return fn(ctx, tx) }); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
 func (f *fixture) run(name, config string) {
-	f.exec(`INSERT INTO runs(name, config_text, config_hash, code_version, started_at) VALUES(?,?,?,?,?)`,
-		name, config, "hash", "test", "2024-10-01T00:00:00Z")
+	f.t.Helper()
+	r := store.Run{Name: name, ConfigText: config, ConfigHash: "hash", CodeVersion: "test",
+		StartedAt: time.Date(2024, 10, 1, 0, 0, 0, 0, time.UTC)}
+	f.write(func(ctx context.Context, tx *store.Tx) error { _, err := tx.InsertRun(ctx, r); return err })
 }
 
 func (f *fixture) model(id, kind, size string, params int64, base, category string) {
-	f.exec(`INSERT INTO models(id, kind, size, params, base_type, category, path) VALUES(?,?,?,?,?,?,'')`,
-		id, kind, size, params, base, category)
+	f.t.Helper()
+	m := store.Model{ID: id, Kind: kind, Size: size, Params: params, BaseType: base, Category: category}
+	f.write(func(ctx context.Context, tx *store.Tx) error { return tx.UpsertModel(ctx, m) })
 }
 
 // score inserts a test-split accuracy.
 func (f *fixture) score(id, task, category, heldness string, value, chance float64) {
-	f.scoreSplit(id, task, category, heldness, "test", "accuracy", value, chance)
+	f.t.Helper()
+	f.scoreSplit(id, task, category, heldness, store.Test, store.Accuracy, value, chance)
 }
 
 func (f *fixture) scoreSplit(id, task, category, heldness, split, metric string, value, chance float64) {
-	f.exec(`INSERT INTO scores(model_id, task, category, heldness, split, metric, value, n, chance)
-		VALUES(?,?,?,?,?,?,?,?,?)`, id, task, category, heldness, split, metric, value, 100, chance)
+	f.t.Helper()
+	s := store.Score{ModelID: id, Task: task, Category: category, Heldness: heldness, Split: split, Metric: metric,
+		Value: value, N: 100, Chance: chance}
+	f.write(func(ctx context.Context, tx *store.Tx) error { return tx.InsertScores(ctx, []store.Score{s}) })
 }
 
 // modelVariant sets a model's variant and, when tau > 0, its ‖τ‖/‖θ₀‖.
 func (f *fixture) modelVariant(id, variant string, tau float64) {
+	f.t.Helper()
+	var p *float64
 	if tau > 0 {
-		f.exec(`UPDATE models SET variant=?, tau_norm_ratio=? WHERE id=?`, variant, tau, id)
-	} else {
-		f.exec(`UPDATE models SET variant=? WHERE id=?`, variant, id)
+		p = &tau
 	}
+	f.write(func(ctx context.Context, tx *store.Tx) error { return tx.SetOrigin(ctx, id, variant, p, "", nil, nil) })
 }
 
 type mergeSpec struct {
@@ -99,17 +99,11 @@ type mergeSpec struct {
 }
 
 func (f *fixture) merge(m mergeSpec) {
-	chosen := 0
-	if m.chosen {
-		chosen = 1
-	}
-	if m.variant == "" {
-		m.variant = "{}"
-	}
-	f.exec(`INSERT INTO merges(model_id, size, base_type, k, subset, categories, method, hparams,
-		chosen, seed, mean_cosine, sign_conflict, variant, base_id, expert_ids) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		m.id, m.size, m.base, m.k, m.subset, strings.Join(m.cats, ","), m.method, m.hparams,
-		chosen, 7, m.meanCosine, m.signConflict, m.variant, m.baseID, strings.Join(m.expertIDs, ","))
+	f.t.Helper()
+	sm := store.Merge{ModelID: m.id, Size: m.size, BaseType: m.base, K: m.k, Subset: m.subset, Categories: m.cats,
+		Method: m.method, HParams: m.hparams, Chosen: m.chosen, Seed: 7, MeanCosine: m.meanCosine,
+		SignConflict: m.signConflict, Variant: m.variant, BaseID: m.baseID, ExpertIDs: m.expertIDs}
+	f.write(func(ctx context.Context, tx *store.Tx) error { return tx.InsertMerge(ctx, sm) })
 }
 
 // jitter is a deterministic number in [-1, 1) from a key.
@@ -146,31 +140,31 @@ func synthStore(t *testing.T) *fixture {
 			baseID := fmt.Sprintf("base-%s-%s", base, size)
 			f.model(baseID, "base", size, p, base, "")
 			for task, cat := range synthHeldOut {
-				f.score(baseID, task, cat, heldOut, q+0.02*jitter(baseID+task), chance)
+				f.score(baseID, task, cat, store.HeldOut, q+0.02*jitter(baseID+task), chance)
 			}
 			for _, cat := range synthHeldInCats {
 				for _, task := range synthHeldIn[cat] {
-					f.score(baseID, task, cat, heldIn, 0.3+0.02*jitter(baseID+task), chance)
+					f.score(baseID, task, cat, store.HeldIn, 0.3+0.02*jitter(baseID+task), chance)
 				}
 				id := fmt.Sprintf("expert-%s-%s-%s", base, size, cat)
 				f.model(id, "expert", size, p, base, cat)
 				f.modelVariant(id, "{}", 0.05+0.01*float64(si)+0.02*float64(bi)+0.005*jitter(id))
 				for _, task := range synthHeldIn[cat] {
-					f.score(id, task, cat, heldIn, 0.85+0.05*jitter(id+task), chance)
+					f.score(id, task, cat, store.HeldIn, 0.85+0.05*jitter(id+task), chance)
 				}
 				for task, hc := range synthHeldOut {
-					f.score(id, task, hc, heldOut, q*1.02+0.02*jitter(id+task), chance)
+					f.score(id, task, hc, store.HeldOut, q*1.02+0.02*jitter(id+task), chance)
 				}
 			}
 			mt := fmt.Sprintf("multitask-%s-%s", base, size)
 			f.model(mt, "multitask", size, p, base, "")
 			for _, cat := range synthHeldInCats {
 				for _, task := range synthHeldIn[cat] {
-					f.score(mt, task, cat, heldIn, 0.82+0.03*jitter(mt+task), chance)
+					f.score(mt, task, cat, store.HeldIn, 0.82+0.03*jitter(mt+task), chance)
 				}
 			}
 			for task, hc := range synthHeldOut {
-				f.score(mt, task, hc, heldOut, q*(1.08+0.01*float64(si))+0.01*jitter(mt+task), chance)
+				f.score(mt, task, hc, store.HeldOut, q*(1.08+0.01*float64(si))+0.01*jitter(mt+task), chance)
 			}
 			for mi, method := range synthMethods {
 				for _, k := range []int{2, 4} {
@@ -202,11 +196,11 @@ func synthStore(t *testing.T) *fixture {
 							}
 							for _, cat := range synthHeldInCats {
 								for _, task := range synthHeldIn[cat] {
-									f.score(id, task, cat, heldIn, 0.85*keep+off+0.03*jitter(id+task), chance)
+									f.score(id, task, cat, store.HeldIn, 0.85*keep+off+0.03*jitter(id+task), chance)
 								}
 							}
 							for task, hc := range synthHeldOut {
-								f.score(id, task, hc, heldOut, q*gen+off+0.03*jitter(id+task), chance)
+								f.score(id, task, hc, store.HeldOut, q*gen+off+0.03*jitter(id+task), chance)
 							}
 						}
 					}

@@ -1,8 +1,10 @@
 // Package report turns a mergescale store into the paper's figures and
 // tables and a report.md that checks the paper's claims against our runs.
 //
-// It reads only the SQLite store (read-only), never the runner. Only
-// merges with chosen = 1 and test-split accuracy enter the aggregates. Per
+// It reads only the SQLite store (read-only), never the runner, and that
+// through one store.DB.Snapshot: the store package owns the SQL, and fills
+// in the defaults of the columns an older schema lacks (variant '{}', no
+// base_id, expert_ids or tau_norm_ratio). Only merges with chosen = 1 and test-split accuracy enter the aggregates. Per
 // (variant, base type, size, method, k), each chosen merge (one expert
 // subset) gets:
 //

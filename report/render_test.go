@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"mergescale/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,14 +83,14 @@ func TestRenderEmptyAndPartial(t *testing.T) {
 			f := newFixture(t, true)
 			f.run("partial", "out: results/partial\n")
 			f.model("b", "base", "xs", 100, "it", "")
-			f.score("b", "x1", "X", heldOut, 0.4, 0.25)
+			f.score("b", "x1", "X", store.HeldOut, 0.4, 0.25)
 			return f
 		}, []string{"no chosen merges with test scores", "fig_heldout_vs_k** not drawn", "out: results/partial", "| it"}},
 		{"merges without the chosen method", func(t *testing.T) *fixture {
 			f := newFixture(t, true)
 			f.model("m", "merged", "xs", 100, "it", "")
 			f.merge(mergeSpec{id: "m", size: "xs", base: "it", method: "ties", k: 2, cats: []string{"A"}, chosen: true})
-			f.score("m", "a1", "A", heldIn, 0.5, 0.25)
+			f.score("m", "a1", "A", store.HeldIn, 0.5, 0.25)
 			return f
 		}, []string{"fig_base_quality** not drawn: no chosen test merges of method task_arithmetic",
 			"no it expert for category A at size xs", "no it multitask model at size xs"}},

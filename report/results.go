@@ -7,12 +7,6 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
-// Heldness values in the scores table.
-const (
-	heldIn  = "held_in"
-	heldOut = "held_out"
-)
-
 // Stat is a mean over expert subsets with its 95% confidence interval.
 type Stat struct {
 	Mean float64 // NaN when N == 0

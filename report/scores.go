@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"mergescale/store"
 	"sort"
 )
 
@@ -21,8 +22,8 @@ type catResult struct {
 // whose reference equals chance; it is averaged over the tasks where it is
 // defined (per category, then over the categories that have one), and
 // chanceTasks says how many there were.
-func catScores(target map[string]scoreRow, heldness string, cats []string,
-	ref func(cat string) map[string]scoreRow) catResult {
+func catScores(target map[string]store.Score, heldness string, cats []string,
+	ref func(cat string) map[string]store.Score) catResult {
 	want := map[string]bool{}
 	for _, c := range cats {
 		want[c] = true
@@ -36,7 +37,7 @@ func catScores(target map[string]scoreRow, heldness string, cats []string,
 		tasks = append(tasks, t)
 	}
 	sort.Strings(tasks)
-	refs := map[string]map[string]scoreRow{}
+	refs := map[string]map[string]store.Score{}
 	out := catResult{norm: math.NaN(), chance: math.NaN(), raw: math.NaN(), chanceLevel: math.NaN()}
 	for _, t := range tasks {
 		s := target[t]
@@ -105,7 +106,7 @@ func mean(xs []float64) float64 {
 // and the given heldness; when over is given, over the tasks of cat in over
 // instead (each of which s must have). NaN when there is no such task or
 // one is missing.
-func rawCategory(s map[string]scoreRow, heldness, cat string, over map[string]scoreRow) float64 {
+func rawCategory(s map[string]store.Score, heldness, cat string, over map[string]store.Score) float64 {
 	src := s
 	if over != nil {
 		src = over
@@ -130,15 +131,15 @@ func rawCategory(s map[string]scoreRow, heldness, cat string, over map[string]sc
 // model's held-in tasks of c (the expert of c from experts, the base from
 // base). NaN when a score is missing or the experts' summed gain is not
 // positive.
-func gainKept(target map[string]scoreRow, cats []string, experts, base func(string) map[string]scoreRow) float64 {
+func gainKept(target map[string]store.Score, cats []string, experts, base func(string) map[string]store.Score) float64 {
 	if len(cats) == 0 || len(target) == 0 {
 		return math.NaN()
 	}
 	var num, den float64
 	for _, c := range cats {
-		m := rawCategory(target, heldIn, c, nil)
-		b := rawCategory(base(c), heldIn, c, target)
-		e := rawCategory(experts(c), heldIn, c, target)
+		m := rawCategory(target, store.HeldIn, c, nil)
+		b := rawCategory(base(c), store.HeldIn, c, target)
+		e := rawCategory(experts(c), store.HeldIn, c, target)
 		if !isNum(m) || !isNum(b) || !isNum(e) {
 			return math.NaN()
 		}

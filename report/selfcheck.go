@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"mergescale/store"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,7 +121,7 @@ func Selfcheck(r *Results) SelfcheckResult {
 	add(Check{Measure: "gain kept", Value: head.GainKept.Mean, AtLeast: true, Threshold: minGainKept, Basis: headBasis, Why: headWhy})
 
 	// The IT base's zero-shot held-out above chance.
-	itBase, ok := r.baseline("it", largest, "base")
+	itBase, ok := r.baseline("it", largest, store.KindBase)
 	why := ""
 	if !ok {
 		why = fmt.Sprintf("no IT base at size %s", largest)
@@ -132,8 +133,8 @@ func Selfcheck(r *Results) SelfcheckResult {
 	var gains []float64
 	for _, sz := range top {
 		for _, b := range []string{"pt", "it"} {
-			mt, ok1 := r.baseline(b, sz, "multitask")
-			bs, ok2 := r.baseline(b, sz, "base")
+			mt, ok1 := r.baseline(b, sz, store.KindMultitask)
+			bs, ok2 := r.baseline(b, sz, store.KindBase)
 			if ok1 && ok2 && isNum(mt.Scores.RawHeldOut-bs.Scores.RawHeldOut) {
 				gains = append(gains, mt.Scores.RawHeldOut-bs.Scores.RawHeldOut)
 			}
@@ -151,7 +152,7 @@ func Selfcheck(r *Results) SelfcheckResult {
 	// The experts.
 	var raws, egains []float64
 	for _, b := range r.Baselines {
-		if b.Kind == "expert" && slices.Contains(top, b.Size) {
+		if b.Kind == store.KindExpert && slices.Contains(top, b.Size) {
 			if isNum(b.Scores.RawHeldIn) {
 				raws = append(raws, b.Scores.RawHeldIn)
 			}

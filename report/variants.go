@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"math"
+	"mergescale/store"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,9 +194,9 @@ func lineageStages(kind, base string) []string {
 		out = append(out, "instruct")
 	}
 	switch kind {
-	case "expert", "merged":
+	case store.KindExpert, store.KindMerged:
 		out = append(out, "expert")
-	case "multitask":
+	case store.KindMultitask:
 		out = append(out, "multitask")
 	}
 	return out

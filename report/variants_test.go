@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"mergescale/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,9 +23,9 @@ func twoVariantStore(t *testing.T) *fixture {
 	model := func(id, kind, cat string, p int, a1, b1, x1 float64) {
 		f.model(id, kind, size, 1000, base, cat)
 		f.modelVariant(id, v(p), 0)
-		f.score(id, "a1", "A", heldIn, a1, 0.25)
-		f.score(id, "b1", "B", heldIn, b1, 0.25)
-		f.score(id, "x1", "X", heldOut, x1, 0.25)
+		f.score(id, "a1", "A", store.HeldIn, a1, 0.25)
+		f.score(id, "b1", "B", store.HeldIn, b1, 0.25)
+		f.score(id, "x1", "X", store.HeldOut, x1, 0.25)
 	}
 	model("base-0-decoy", "base", "", 2, 0, 0, 0.1)
 	model("base-1", "base", "", 1, 0.3, 0.2, 0.5)
@@ -40,9 +41,9 @@ func twoVariantStore(t *testing.T) *fixture {
 		f.merge(mergeSpec{id: id, size: size, base: base, method: "task_arithmetic", k: 2, cats: []string{"B", "A"},
 			chosen: true, hparams: "{}", variant: v(p), baseID: fmt.Sprintf("base-%d", p),
 			expertIDs: []string{fmt.Sprintf("eB-%d", p), fmt.Sprintf("eA-%d", p)}})
-		f.score(id, "a1", "A", heldIn, 0.6, 0.25)
-		f.score(id, "b1", "B", heldIn, 0.3, 0.25)
-		f.score(id, "x1", "X", heldOut, 0.5, 0.25)
+		f.score(id, "a1", "A", store.HeldIn, 0.6, 0.25)
+		f.score(id, "b1", "B", store.HeldIn, 0.3, 0.25)
+		f.score(id, "x1", "X", store.HeldOut, 0.5, 0.25)
 	}
 	return f
 }
@@ -91,7 +92,7 @@ func TestNormalizationByOwnBaseAndExperts(t *testing.T) {
 
 func TestVariantAxesFollowConfigOrder(t *testing.T) {
 	d := &storeData{
-		models: map[string]modelRow{
+		models: map[string]store.Model{
 			"a": {ID: "a", Variant: `{"zoo.expert.lr":0.0003,"zoo.pretrain.steps":100}`},
 			"b": {ID: "b", Variant: `{"zoo.expert.lr":0.002,"zoo.pretrain.steps":200}`},
 			"c": {ID: "c", Variant: `{"zoo.multitask.steps":7}`},
@@ -131,11 +132,11 @@ func variantStore(t *testing.T) *fixture {
 				f.model(baseID, "base", size, p, base, "")
 				f.modelVariant(baseID, pv, 0)
 				for task, cat := range synthHeldOut {
-					f.score(baseID, task, cat, heldOut, q+0.02*jitter(baseID+task), chance)
+					f.score(baseID, task, cat, store.HeldOut, q+0.02*jitter(baseID+task), chance)
 				}
 				for _, cat := range synthHeldInCats {
 					for _, task := range synthHeldIn[cat] {
-						f.score(baseID, task, cat, heldIn, 0.3+0.02*jitter(baseID+task), chance)
+						f.score(baseID, task, cat, store.HeldIn, 0.3+0.02*jitter(baseID+task), chance)
 					}
 				}
 				mt := "multitask-" + baseID
@@ -143,11 +144,11 @@ func variantStore(t *testing.T) *fixture {
 				f.modelVariant(mt, pv, 0)
 				for _, cat := range synthHeldInCats {
 					for _, task := range synthHeldIn[cat] {
-						f.score(mt, task, cat, heldIn, 0.82+0.03*jitter(mt+task), chance)
+						f.score(mt, task, cat, store.HeldIn, 0.82+0.03*jitter(mt+task), chance)
 					}
 				}
 				for task, hc := range synthHeldOut {
-					f.score(mt, task, hc, heldOut, q*1.1+0.01*jitter(mt+task), chance)
+					f.score(mt, task, hc, store.HeldOut, q*1.1+0.01*jitter(mt+task), chance)
 				}
 				for li, lr := range lrs {
 					v := fmt.Sprintf(`{"zoo.expert.lr":%g,"zoo.pretrain.steps":%d}`, lr, st)
@@ -158,10 +159,10 @@ func variantStore(t *testing.T) *fixture {
 						f.model(id, "expert", size, p, base, cat)
 						f.modelVariant(id, v, 0.04+0.03*float64(li)+0.01*float64(si))
 						for _, task := range synthHeldIn[cat] {
-							f.score(id, task, cat, heldIn, 0.85+0.05*jitter(id+task), chance)
+							f.score(id, task, cat, store.HeldIn, 0.85+0.05*jitter(id+task), chance)
 						}
 						for task, hc := range synthHeldOut {
-							f.score(id, task, hc, heldOut, q*1.02+0.02*jitter(id+task), chance)
+							f.score(id, task, hc, store.HeldOut, q*1.02+0.02*jitter(id+task), chance)
 						}
 					}
 					keep := 0.6 + 0.1*float64(bi) + 0.05*float64(si) - 0.08*float64(li) + 0.0002*float64(st)
@@ -179,11 +180,11 @@ func variantStore(t *testing.T) *fixture {
 								signConflict: 0.2 + 0.01*jitter(id), meanCosine: 0.05 + 0.01*jitter(id+"c")})
 							for _, cat := range synthHeldInCats {
 								for _, task := range synthHeldIn[cat] {
-									f.score(id, task, cat, heldIn, 0.85*keep+0.03*jitter(id+task), chance)
+									f.score(id, task, cat, store.HeldIn, 0.85*keep+0.03*jitter(id+task), chance)
 								}
 							}
 							for task, hc := range synthHeldOut {
-								f.score(id, task, hc, heldOut, q*(1+0.02*float64(k)-0.03*float64(li))+0.03*jitter(id+task), chance)
+								f.score(id, task, hc, store.HeldOut, q*(1+0.02*float64(k)-0.03*float64(li))+0.03*jitter(id+task), chance)
 							}
 						}
 					}
@@ -260,30 +261,21 @@ func TestRenderVariants(t *testing.T) {
 	}
 }
 
-// TestLoadStoreBeforeVariants reads a store whose models and merges tables
-// predate schema version 3 (no variant, base_id, expert_ids or
-// tau_norm_ratio columns): one variant, merges normalized by the lookup of
-// their size and base type, and the report says so.
+// TestLoadStoreBeforeVariants reads a store whose rows predate schema
+// version 3, as the store's snapshot reads them (store's
+// TestSnapshotOlderSchemas): no variant, base_id, expert_ids or
+// tau_norm_ratio. One variant, merges normalized by the lookup of their
+// size and base type, and the report says so.
 func TestLoadStoreBeforeVariants(t *testing.T) {
-	f := newFixture(t, false)
-	for _, q := range []string{
-		`CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT, config_text TEXT, config_hash TEXT, code_version TEXT, shard TEXT, started_at TEXT, ended_at TEXT)`,
-		`CREATE TABLE models (id TEXT PRIMARY KEY, kind TEXT, size TEXT, params INTEGER, base_type TEXT, category TEXT, path TEXT)`,
-		`CREATE TABLE merges (model_id TEXT PRIMARY KEY, size TEXT, base_type TEXT, k INTEGER, subset INTEGER, categories TEXT,
-			method TEXT, hparams TEXT, chosen INTEGER, seed INTEGER, mean_cosine REAL, sign_conflict REAL)`,
-		`CREATE TABLE scores (model_id TEXT, task TEXT, category TEXT, heldness TEXT, split TEXT, metric TEXT, value REAL, n INTEGER, chance REAL)`,
-	} {
-		f.exec(q)
-	}
+	f := newFixture(t, true)
 	f.model("b", "base", "s", 10, "it", "")
 	f.model("eA", "expert", "s", 10, "it", "A")
 	f.model("m", "merged", "s", 10, "it", "")
-	f.exec(`INSERT INTO merges(model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed)
-		VALUES ('m', 's', 'it', 2, 0, 'A', 'ties', '{}', 1, 7)`)
-	f.score("b", "x1", "X", heldOut, 0.5, 0.25)
-	f.score("eA", "a1", "A", heldIn, 0.8, 0.25)
-	f.score("m", "a1", "A", heldIn, 0.4, 0.25)
-	f.score("m", "x1", "X", heldOut, 0.25, 0.25)
+	f.merge(mergeSpec{id: "m", size: "s", base: "it", method: "ties", hparams: "{}", k: 2, cats: []string{"A"}, chosen: true})
+	f.score("b", "x1", "X", store.HeldOut, 0.5, 0.25)
+	f.score("eA", "a1", "A", store.HeldIn, 0.8, 0.25)
+	f.score("m", "a1", "A", store.HeldIn, 0.4, 0.25)
+	f.score("m", "x1", "X", store.HeldOut, 0.25, 0.25)
 	r, err := Load(context.Background(), f.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +290,7 @@ func TestLoadStoreBeforeVariants(t *testing.T) {
 }
 
 func TestUnlabeledModelsNoted(t *testing.T) {
-	d := &storeData{models: map[string]modelRow{
+	d := &storeData{models: map[string]store.Model{
 		"b":  {ID: "b", Kind: "base", BaseType: "it", Variant: "{}"},                         // pretrain only: not concerned
 		"e1": {ID: "e1", Kind: "expert", BaseType: "it", Variant: `{"zoo.expert.lr":0.002}`}, // labeled
 		"e0": {ID: "e0", Kind: "expert", BaseType: "it", Variant: "{}"},                      // from a config without the list

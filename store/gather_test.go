@@ -69,7 +69,7 @@ func TestGatherEqualsUnion(t *testing.T) {
 			if err := s.SetChosen(ctx, Cell{Variant: m.Variant, Size: m.Size, BaseType: m.BaseType, K: m.K, Subset: m.Subset, Method: m.Method}, m.ModelID); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := whole.SQL().Exec(`UPDATE merges SET chosen = 1 WHERE model_id = ?`, m.ModelID); err != nil {
+			if _, err := whole.db.Exec(`UPDATE merges SET chosen = 1 WHERE model_id = ?`, m.ModelID); err != nil {
 				t.Fatal(err)
 			}
 		}

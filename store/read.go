@@ -131,13 +131,12 @@ type ScoreFilter struct {
 	Metric   string
 }
 
-// Scores returns the scores matching f, ordered by model, split, task and metric.
-func (d *DB) Scores(ctx context.Context, f ScoreFilter) ([]Score, error) {
-	var where []string
-	var args []any
+// where renders f as SQL conditions (to be joined with AND) and their
+// arguments.
+func (f ScoreFilter) where() (conds []string, args []any) {
 	add := func(col, val string) {
 		if val != "" {
-			where = append(where, col+"=?")
+			conds = append(conds, col+"=?")
 			args = append(args, val)
 		}
 	}
@@ -147,6 +146,12 @@ func (d *DB) Scores(ctx context.Context, f ScoreFilter) ([]Score, error) {
 	add("task", f.Task)
 	add("category", f.Category)
 	add("metric", f.Metric)
+	return conds, args
+}
+
+// Scores returns the scores matching f, ordered by model, split, task and metric.
+func (d *DB) Scores(ctx context.Context, f ScoreFilter) ([]Score, error) {
+	where, args := f.where()
 	q := `SELECT model_id, task, category, heldness, split, metric, value, n, chance FROM scores`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

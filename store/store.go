@@ -8,6 +8,15 @@
 // marker are committed together or not at all. Every insert is idempotent
 // through the tables' unique keys, so committing a job twice adds nothing.
 //
+// Reads go through typed queries (Runs, Models, Merges, Scores, …) written
+// against the current schema, through DB.Snapshot, which reads a whole
+// study from a database of any schema version and fills in the defaults of
+// the columns an older one lacks (the report reads stores this way), or
+// through DB.Query for ad-hoc SQL (the query command). The SQL of the
+// schema lives in this package: outside tests, no other package writes a
+// statement of its own, and only the user's statements pass through
+// DB.Query.
+//
 // The database runs in WAL mode with a busy timeout, so several goroutines
 // and several processes can write to one file: immediate transactions take
 // the write lock up front and wait for it instead of failing with "database
@@ -116,11 +125,6 @@ func dsn(path string, readOnly bool) string {
 
 // Path returns the file the database was opened from.
 func (d *DB) Path() string { return d.path }
-
-// SQL returns the underlying database handle, for ad-hoc queries (the report
-// and the query command). Writes through it bypass the typed API's
-// guarantees; prefer Write.
-func (d *DB) SQL() *sql.DB { return d.db }
 
 // Close closes the database.
 func (d *DB) Close() error {

@@ -26,7 +26,7 @@ func openTemp(t *testing.T) *DB {
 func count(t *testing.T, d *DB, table string) int {
 	t.Helper()
 	var n int
-	if err := d.SQL().QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+	if err := d.db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -83,7 +83,7 @@ func TestOpenMigratesToLatest(t *testing.T) {
 		count(t, d, table) // fails the test when the table is missing
 	}
 	var mode string
-	if err := d.SQL().QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+	if err := d.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode %q (%v), want wal", mode, err)
 	}
 }
@@ -102,7 +102,7 @@ func TestMigrationFromVersion1KeepsData(t *testing.T) {
 	b := models[0]
 	// The typed API writes the latest schema's columns; a version-1 row is
 	// inserted by hand.
-	if _, err := old.SQL().Exec(`INSERT INTO models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds)
+	if _, err := old.db.Exec(`INSERT INTO models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, b.ID, b.Kind, b.Size, b.Params, b.BaseType, b.Category, b.Path, b.Steps, b.FinalLoss, b.WallSeconds); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.SQL().Exec(`UPDATE schema_version SET version = 99`); err != nil {
+	if _, err := d.db.Exec(`UPDATE schema_version SET version = 99`); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
@@ -425,7 +425,7 @@ func TestMigrationToVariants(t *testing.T) {
 		`INSERT INTO merges(model_id, size, base_type, k, subset, categories, method, hparams, chosen, seed)
 			VALUES ('m', 'xs', 'it', 2, 0, 'a,b', 'ties', '{}', 1, 3)`,
 	} {
-		if _, err := old.SQL().Exec(q); err != nil {
+		if _, err := old.db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,28 @@
+// Package run executes the plan of a config: it trains the zoo, merges,
+// evaluates and commits every result to the store, skipping jobs already
+// done.
+//
+// A run's first step (Plan, which Run calls) checks what the config names
+// on disk, which loading never opens (Check): the task folder of tasks.dir
+// and the checkpoints of zoo.checkpoints, reporting problems at their key
+// and line like loading does. It then plans the config, keying registered
+// checkpoints by their identity: the SHA-256 over their files, cached per
+// file version in <out>/checkpoint-identity.json.
+//
+// Run then records a runs row, brings the store's labels of models it
+// shares with earlier configs in line (origins.go), runs the jobs not yet
+// done and deletes merged checkpoints no longer needed (prune.go). The
+// scheduler (schedule.go) runs `workers` jobs at once, each once its
+// dependencies are done; without keep_merged a merge of a new cell waits
+// while `workers` cells hold merged checkpoints, and before the first
+// merge of a base the free space of <out>/merged must cover that many
+// checkpoints plus 10 % (disk.go). The job kinds are train (train.go),
+// checkpoint registration (register.go), merge (merge.go) and evaluation
+// with selection (eval.go, score.go).
+//
+// Run is safe to interrupt at any point (a killed process loses at most the
+// jobs in flight) and to run again: a finished config adds only a runs row.
+// Models are scored through one eval.Evaluator: the built-in engine of
+// package eval/builtin, or an external program through eval/command (the
+// config's eval section, evaluator.go).
+package run
