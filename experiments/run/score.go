@@ -13,8 +13,14 @@ import (
 // modelID: one row per metric the evaluation computed (eval.TaskResult's
 // Scores: rank-classification accuracy for tasks with options, exact match
 // for those that generate, and the task's own metric when it is another).
+// On the selection split (validation) generative tasks with options skip
+// greedy decoding, which selection does not use.
 func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*world.Task, split string, worker int) ([]store.Score, error) {
-	res, err := eval.EvaluateWith(ctx, r.ev, path, worker, tasks, world.Split(split), eval.Options{Workers: r.threads})
+	// Selection uses each task's own metric only: on its split, tasks with
+	// options are not also decoded greedily (tasks without options are:
+	// generation is their metric).
+	opts := eval.Options{Workers: r.threads, SkipExactMatch: split == r.cfg.Sweep.SelectOn}
+	res, err := eval.EvaluateWith(ctx, r.ev, path, worker, tasks, world.Split(split), opts)
 	if err != nil {
 		return nil, err
 	}
