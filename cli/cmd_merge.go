@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"mergescale/merge"
 	"mergescale/merge/mergefile"
@@ -90,7 +88,7 @@ func runMerge(ctx context.Context, e *env, configPath string, f mergeFlags) erro
 		Summary:      e.stdout,
 	}
 	if showProgress(e.stderr) {
-		opts.Progress = e.stderr
+		opts.Progress = newBytesBar(e.stderr)
 	}
 	stats, err := mergefile.Run(ctx, cfg, f.out, opts)
 	if err != nil {
@@ -100,16 +98,6 @@ func runMerge(ctx context.Context, e *env, configPath string, f mergeFlags) erro
 		return printMergeStats(e.stdout, stats)
 	}
 	return nil
-}
-
-// showProgress reports whether a progress bar belongs on w: a terminal, and
-// not under CI.
-func showProgress(w io.Writer) bool {
-	if os.Getenv("CI") != "" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // printMergeStats prints the diagnostics of a merge.

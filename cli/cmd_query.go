@@ -3,45 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/csv"
-	"errors"
-	"fmt"
 	"io"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
-	"mergescale/experiments/config"
 	"mergescale/store"
 )
-
-// dbFlags are the two ways to name a results database: --db FILE, or
-// --config CONFIG for the config's <out>/results.db.
-type dbFlags struct {
-	db, config string
-}
-
-func (f *dbFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.db, "db", "", "results database `FILE`")
-	cmd.Flags().StringVar(&f.config, "config", "", "use the results database <out>/results.db of `CONFIG`")
-}
-
-// path resolves the flags to a database file.
-func (f *dbFlags) path() (string, error) {
-	switch {
-	case f.db != "" && f.config != "":
-		return "", errors.New("give either --db or --config, not both")
-	case f.db != "":
-		return f.db, nil
-	case f.config != "":
-		c, err := config.Load(f.config)
-		if err != nil {
-			return "", err
-		}
-		return c.StorePath(), nil
-	}
-	return "", errors.New("which database? give --db FILE or --config CONFIG")
-}
 
 func newQueryCmd(e *env) *cobra.Command {
 	var flags dbFlags
@@ -90,18 +57,4 @@ func runQuery(ctx context.Context, w io.Writer, path, query string, asCSV bool) 
 		return cw.Error()
 	}
 	return printTable(w, t.Columns, t.Rows)
-}
-
-// printTable renders rows under a header as a text table; column names are
-// printed as they are (not upper-cased).
-func printTable(w io.Writer, columns []string, rows [][]string) error {
-	table := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
-	table.Header(columns)
-	if err := table.Bulk(rows); err != nil {
-		return fmt.Errorf("table: %w", err)
-	}
-	if err := table.Render(); err != nil {
-		return fmt.Errorf("table: %w", err)
-	}
-	return nil
 }

@@ -78,7 +78,7 @@ func runStudy(ctx context.Context, e *env, path string, o runOptions) error {
 	}
 	opts := run.Options{Shard: shard, Workers: o.workers}
 	if showProgress(e.stderr) {
-		opts.Progress = e.stderr
+		opts.Progress = newJobsBar(e.stderr)
 	} else {
 		opts.Log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{
 			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {

@@ -22,7 +22,7 @@ func runCmd(t *testing.T, args ...string) (string, string, int) {
 }
 
 // update rewrites golden files under testdata (go test . -run Golden -update).
-// It is the root package's one -update flag; other golden tests can share it.
+// It is package cli's one -update flag; other golden tests can share it.
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 // checkGolden compares got with testdata/name; -update (or

@@ -358,7 +358,7 @@ func TestPrintPlanGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./experiments -run PrintPlanGolden -update)", err)
+		t.Fatalf("%v (run go test ./experiments/plan -run PrintPlanGolden -update)", err)
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Fatalf("PrintPlan differs from %s (rerun with -update after checking):\n%s", golden, buf.String())

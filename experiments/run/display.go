@@ -1,66 +1,45 @@
 package run
 
 import (
-	"fmt"
-	"io"
-	"mergescale/experiments/plan"
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"mergescale/experiments/plan"
 )
 
-// display is the live view of a run on a terminal: one overall bar whose
-// description lists the jobs in flight, redrawn every second so that the
-// elapsed time moves during long jobs. With no writer it does nothing.
-type display struct {
-	mu      sync.Mutex
-	w       io.Writer
-	bar     *progressbar.ProgressBar
-	current map[string]string
-	stop    chan struct{}
-	stopped chan struct{}
+// Progress receives a run's progress in jobs: package cli draws it as a bar
+// on a terminal, redrawn while long jobs run. Calls come from several
+// goroutines, one at a time.
+type Progress interface {
+	// Start announces the work: total jobs, of which done are done already.
+	Start(total, done int64)
+	// Add counts n more jobs done.
+	Add(n int64)
+	// Describe says which jobs are in flight.
+	Describe(s string)
+	// Finish ends the display.
+	Finish()
 }
 
-func newDisplay(w io.Writer, total, done int) *display {
-	d := &display{w: w, current: map[string]string{}}
-	if w == nil {
-		return d
+// display tracks the jobs in flight for a Progress. With no Progress it
+// does nothing.
+type display struct {
+	mu      sync.Mutex
+	to      Progress
+	current map[string]string
+}
+
+func newDisplay(to Progress, total, done int) *display {
+	d := &display{to: to, current: map[string]string{}}
+	if to != nil {
+		to.Start(int64(total), int64(done))
 	}
-	d.bar = progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionFullWidth(),
-	)
-	_ = d.bar.Set(done)
-	d.stop, d.stopped = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(d.stopped)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-d.stop:
-				return
-			case <-t.C:
-				d.mu.Lock()
-				_ = d.bar.Add(0)
-				d.mu.Unlock()
-			}
-		}
-	}()
 	return d
 }
 
 func (d *display) start(j *plan.Job) {
-	if d.bar == nil {
+	if d.to == nil {
 		return
 	}
 	d.mu.Lock()
@@ -70,18 +49,19 @@ func (d *display) start(j *plan.Job) {
 }
 
 func (d *display) finish(j *plan.Job, err error) {
-	if d.bar == nil {
+	if d.to == nil {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.current, j.Key)
 	if err == nil {
-		_ = d.bar.Add(1)
+		d.to.Add(1)
 	}
 	d.describe()
 }
 
+// describe lists the jobs in flight, sorted, in at most 60 characters.
 func (d *display) describe() {
 	names := make([]string, 0, len(d.current))
 	for _, v := range d.current {
@@ -92,15 +72,14 @@ func (d *display) describe() {
 	if len(desc) > 60 {
 		desc = desc[:57] + "..."
 	}
-	d.bar.Describe(desc)
+	d.to.Describe(desc)
 }
 
 func (d *display) close() {
-	if d.bar == nil {
+	if d.to == nil {
 		return
 	}
-	close(d.stop)
-	<-d.stopped
-	_ = d.bar.Finish()
-	fmt.Fprintln(d.w)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.to.Finish()
 }

@@ -94,7 +94,7 @@ func TestTinyStudyMergesGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./experiments -run TinyStudyMergesGolden -update on a trusted revision)", err)
+		t.Fatalf("%v (run go test ./experiments/run -run TinyStudyMergesGolden -update on a trusted revision)", err)
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Fatalf("merged outputs differ from %s:\n%s", golden, buf.String())

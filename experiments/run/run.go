@@ -30,9 +30,9 @@ type Options struct {
 	Shard plan.Shard
 	// Workers overrides the config's workers when positive.
 	Workers int
-	// Progress receives a live display (an overall bar and the jobs in
-	// flight); nil disables it. Give it a terminal only.
-	Progress io.Writer
+	// Progress receives the run's progress in jobs (package cli draws a
+	// bar on a terminal); nil disables it.
+	Progress Progress
 	// Log receives one line per finished job; nil discards them.
 	Log *slog.Logger
 	// Now is the clock for the runs table; nil means time.Now.

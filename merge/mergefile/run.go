@@ -26,8 +26,9 @@ type Options struct {
 	// Force replaces a non-empty output directory (only once the merge has
 	// succeeded). Without it Run refuses to touch one.
 	Force bool
-	// Progress receives a progress bar (tensors and bytes); nil is quiet.
-	Progress io.Writer
+	// Progress receives the merge's progress (tensors and bytes); nil is
+	// quiet.
+	Progress Progress
 	// Summary receives one line at the end of the merge (or the plan of a
 	// dry run); nil is quiet.
 	Summary io.Writer

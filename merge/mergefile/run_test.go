@@ -392,17 +392,36 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
+// recordedProgress records what a merge reports to its Progress.
+type recordedProgress struct {
+	total, added int64
+	last         string
+	finished     bool
+	aborted      bool
+}
+
+func (r *recordedProgress) Start(total, done int64) { r.total, r.added = total, done }
+func (r *recordedProgress) Add(n int64)             { r.added += n }
+func (r *recordedProgress) SetTotal(total int64)    { r.total = total }
+func (r *recordedProgress) Describe(s string)       { r.last = s }
+func (r *recordedProgress) Finish()                 { r.finished = true }
+func (r *recordedProgress) Abort()                  { r.aborted = true }
+
 func TestRunProgressAndSummary(t *testing.T) {
 	dir := t.TempDir()
 	base := randomModel(t, filepath.Join(dir, "base"), checkpoint.F32, 0, 1)
 	e1 := randomModel(t, filepath.Join(dir, "e1"), checkpoint.F32, 0, 2)
 	cfg := &Config{MergeMethod: "ties", BaseModel: base, Parameters: ParamSetOf(merge.Params{Weight: f64(1), Density: f64(0.2), TrimScope: "global"}), Models: []ModelRef{{Model: e1}}}
-	var bar, sum bytes.Buffer
+	var bar recordedProgress
+	var sum bytes.Buffer
 	if _, err := Run(context.Background(), cfg, filepath.Join(dir, "out"), Options{Progress: &bar, Summary: &sum}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(bar.String(), "merge 6/6 tensors") {
-		t.Errorf("progress output lacks the final tensor count: %q", bar.String())
+	if bar.last != "merge 6/6 tensors" || !bar.finished || bar.aborted {
+		t.Errorf("progress ended at %q (finished %v, aborted %v), want \"merge 6/6 tensors\", finished", bar.last, bar.finished, bar.aborted)
+	}
+	if bar.total == 0 || bar.added != bar.total {
+		t.Errorf("progress counted %d of %d bytes, want all", bar.added, bar.total)
 	}
 	if !strings.HasPrefix(sum.String(), "merged 6 tensors") || strings.Count(sum.String(), "\n") != 1 {
 		t.Errorf("summary = %q, want one line", sum.String())
