@@ -1,11 +1,17 @@
 #!/bin/sh
 # Device check of adapters/hf_eval.py, for a machine with PyTorch and
 # transformers (pip install -r adapters/requirements.txt) and, ideally, a GPU.
-# It trains the tiny test zoo (seconds), writes the requests of the tiny
-# world's test split, answers them with `mergescale loglik` and with the
-# adapter (float32, no TF32) for four zoo models, and requires every
-# log-probability within 1e-4 and identical argmaxes. About a minute on a
-# GPU machine, at most 5.
+# 1. GPT-2 format: it trains the tiny test zoo (seconds), writes the
+#    requests of the tiny world's test split (and a copy with eos false and
+#    stop strings, lm-evaluation-harness's settings), answers them with
+#    `mergescale loglik` and with the adapter (float32, no TF32, --bos auto)
+#    for four zoo models, and requires every log-probability within 1e-4
+#    and identical argmaxes.
+# 2. Llama style: adapters/llama_check.py builds a tiny random Llama model
+#    with a SentencePiece-style tokenizer that adds <s> (no downloads) and
+#    checks the adapter's answers under --bos auto, --bos off and
+#    --chat-template against the model's own forward, one request at a time.
+# About a minute on a GPU machine, at most 5.
 #
 #   DEVICE=cuda:0 adapters/device_check.sh
 set -eu
@@ -19,17 +25,25 @@ python3 adapters/hf_eval.py --self-test
 MERGESCALE_OUT="$work/tiny" "$work/mergescale" run experiments/testdata/tiny.yaml > "$work/run.log" 2>&1 ||
 	{ cat "$work/run.log"; exit 1; }
 "$work/mergescale" suite --seed 3 --train 0 --validation 4 --test 8 --requests "$work/requests.jsonl"
+# lm-evaluation-harness's settings: no <eos> after options, a stop string.
+sed -e 's/"eos":true/"eos":false/' -e 's/"until":\[\]/"until":["<sep>"]/' "$work/requests.jsonl" > "$work/requests-lmeval.jsonl"
 
 status=0
 for model in $(ls -d "$work"/tiny/zoo/*/ | head -n 4); do
-	"$work/mergescale" loglik --model "$model" --requests "$work/requests.jsonl" --out "$work/go.jsonl"
-	python3 adapters/hf_eval.py --model "$model" --requests "$work/requests.jsonl" --out "$work/hf.jsonl" \
-		--device "$device" --dtype float32
-	printf '%s: ' "$(basename "$model")"
-	python3 adapters/compare_answers.py "$work/requests.jsonl" "$work/go.jsonl" "$work/hf.jsonl" --tol 1e-4 || status=1
+	for reqs in requests requests-lmeval; do
+		"$work/mergescale" loglik --model "$model" --requests "$work/$reqs.jsonl" --out "$work/go.jsonl"
+		python3 adapters/hf_eval.py --model "$model" --requests "$work/$reqs.jsonl" --out "$work/hf.jsonl" \
+			--device "$device" --dtype float32 --batch-size 8
+		printf '%s %s: ' "$(basename "$model")" "$reqs"
+		python3 adapters/compare_answers.py "$work/$reqs.jsonl" "$work/go.jsonl" "$work/hf.jsonl" --tol 1e-4 || status=1
+	done
 done
 if [ "$status" -ne 0 ]; then
 	echo "device check FAILED: the adapter disagrees with mergescale loglik" >&2
 	exit 1
 fi
+python3 adapters/llama_check.py --device "$device" || {
+	echo "device check FAILED: the adapter disagrees with the Llama model's own forward" >&2
+	exit 1
+}
 echo "device check passed on $device"

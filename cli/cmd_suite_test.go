@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,4 +105,24 @@ func TestSuiteExport(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSuiteRequestsGolden pins the requests the harness sends an evaluator
+// for the built-in suite (seed 1, default sizes, validation and test) by
+// their SHA-256. The per-task scoring settings left them as they were,
+// except that generate_until requests now always carry "until" ([]).
+func TestSuiteRequestsGolden(t *testing.T) {
+	var b strings.Builder
+	for _, split := range []string{"validation", "test"} {
+		path := filepath.Join(t.TempDir(), "r.jsonl")
+		if _, errOut, code := runCmd(t, "suite", "--seed", "1", "--split", split, "--requests", path); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%x  %s split, %d requests\n", sha256.Sum256(data), split, bytes.Count(data, []byte("\n")))
+	}
+	checkGolden(t, "suite_seed1_requests.sha256", b.String())
 }

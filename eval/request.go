@@ -20,12 +20,18 @@ const (
 )
 
 // Request is one line of a requests file. A loglikelihood request asks for
-// Σ log p(continuation tokens | context) with context and continuation
-// tokenized separately and joined; with EOS the evaluator appends the
-// model's own end-of-sequence token to the continuation's tokens (rank
-// classification counts it). A generate_until request asks for the greedy
-// continuation of context, at most MaxGenToks tokens, stopping at the
-// model's end-of-sequence token or before the first of Until.
+// Σ log p(continuation tokens | context); with EOS the evaluator appends the
+// model's own end-of-sequence token to the continuation's tokens. A
+// generate_until request asks for the greedy continuation of context, at
+// most MaxGenToks tokens, stopping at the model's end-of-sequence token or
+// before the first of Until. How an evaluator tokenizes is its own: the
+// built-in engine tokenizes context and continuation separately,
+// adapters/hf_eval.py as lm-evaluation-harness does.
+//
+// On the wire (MarshalJSON) a loglikelihood request always carries
+// "continuation" and "eos", a generate_until request always "until" (a
+// list, [] for none) and "max_gen_toks", and neither carries the other's
+// fields.
 type Request struct {
 	ID           string   `json:"id"`
 	Type         string   `json:"type"`
@@ -34,6 +40,40 @@ type Request struct {
 	EOS          bool     `json:"eos,omitempty"`
 	Until        []string `json:"until,omitempty"`
 	MaxGenToks   int      `json:"max_gen_toks,omitempty"`
+}
+
+// MarshalJSON writes a request with the fields of its type (see Request).
+func (r Request) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	var err error
+	switch r.Type {
+	case TypeGenerateUntil:
+		until := r.Until
+		if until == nil {
+			until = []string{}
+		}
+		err = enc.Encode(struct {
+			ID         string   `json:"id"`
+			Type       string   `json:"type"`
+			Context    string   `json:"context"`
+			Until      []string `json:"until"`
+			MaxGenToks int      `json:"max_gen_toks"`
+		}{r.ID, r.Type, r.Context, until, r.MaxGenToks})
+	default:
+		err = enc.Encode(struct {
+			ID           string `json:"id"`
+			Type         string `json:"type"`
+			Context      string `json:"context"`
+			Continuation string `json:"continuation"`
+			EOS          bool   `json:"eos"`
+		}{r.ID, r.Type, r.Context, r.Continuation, r.EOS})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Answer is one line of an answers file: LogProb and IsGreedy answer a
@@ -64,9 +104,20 @@ func (r Request) Check() error {
 		if r.Continuation == "" && !r.EOS {
 			return errors.New("loglikelihood request with an empty continuation and eos false scores nothing")
 		}
+		if r.Until != nil || r.MaxGenToks != 0 {
+			return errors.New("loglikelihood request with until or max_gen_toks (generate_until fields)")
+		}
 	case TypeGenerateUntil:
 		if r.MaxGenToks <= 0 {
 			return fmt.Errorf("generate_until request needs max_gen_toks > 0, got %d", r.MaxGenToks)
+		}
+		if r.Continuation != "" || r.EOS {
+			return errors.New("generate_until request with continuation or eos (loglikelihood fields)")
+		}
+		for i, u := range r.Until {
+			if u == "" {
+				return fmt.Errorf("generate_until request with an empty stop string (until[%d])", i)
+			}
 		}
 	default:
 		return fmt.Errorf("unknown type %q (want %s or %s)", r.Type, TypeLoglikelihood, TypeGenerateUntil)

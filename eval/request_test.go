@@ -107,3 +107,103 @@ func TestTaskResultsFromAnswers(t *testing.T) {
 		t.Error("answers out of order accepted")
 	}
 }
+
+// TestTaskRequestsAndResultsPerSetting builds the requests of tasks with
+// every scoring setting and line shape, checks them on the wire, and scores
+// hand-written answers with each task's metric.
+func TestTaskRequestsAndResultsPerSetting(t *testing.T) {
+	empty, no := "", false
+	norm := &world.Task{Name: "norm", Category: "c", Heldness: world.HeldIn,
+		Scoring: world.Scoring{Metric: world.MetricAccNorm, TargetDelimiter: &empty, EOS: &no},
+		Test:    []world.Instance{{Prompt: "q:", Options: []string{"ab", "abcd"}, Answer: 1, Target: "abcd"}}}
+	wino := &world.Task{Name: "wino", Category: "c", Heldness: world.HeldOut,
+		Test: []world.Instance{{Contexts: []string{"Ann lent Bo a pen since Ann", "Ann lent Bo a pen since Bo"}, Continuation: "needed one", Answer: 1}}}
+	summ := &world.Task{Name: "summ", Category: "c", Heldness: world.HeldIn,
+		Scoring: world.Scoring{Metric: world.MetricRougeL, Until: []string{"\n\n"}},
+		Test:    []world.Instance{{Prompt: "text one", Target: "police killed the gunman"}, {Prompt: "text two", Target: "x y"}}}
+	qa := &world.Task{Name: "qa", Category: "c", Heldness: world.HeldOut, Scoring: world.Scoring{Metric: world.MetricF1},
+		Test: []world.Instance{{Prompt: "who?", Target: "a cat on a mat"}}}
+	em := &world.Task{Name: "em", Category: "c", Heldness: world.HeldOut,
+		Test: []world.Instance{{Prompt: "say", Target: "yes"}}}
+	tasks := []*world.Task{norm, wino, summ, qa, em}
+	reqs, err := TaskRequests(tasks, world.Test, Options{SkipExactMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteRequests(&b, reqs); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"norm/test/0/0","type":"loglikelihood","context":"q:","continuation":"ab","eos":false}
+{"id":"norm/test/0/1","type":"loglikelihood","context":"q:","continuation":"abcd","eos":false}
+{"id":"wino/test/0/0","type":"loglikelihood","context":"Ann lent Bo a pen since Ann","continuation":" needed one","eos":true}
+{"id":"wino/test/0/1","type":"loglikelihood","context":"Ann lent Bo a pen since Bo","continuation":" needed one","eos":true}
+{"id":"summ/test/0/gen","type":"generate_until","context":"text one","until":["\n\n"],"max_gen_toks":12}
+{"id":"summ/test/1/gen","type":"generate_until","context":"text two","until":["\n\n"],"max_gen_toks":8}
+{"id":"qa/test/0/gen","type":"generate_until","context":"who?","until":[],"max_gen_toks":14}
+{"id":"em/test/0/gen","type":"generate_until","context":"say","until":[],"max_gen_toks":6}
+`
+	if b.String() != want {
+		t.Fatalf("requests\n%s\nwant\n%s", b.String(), want)
+	}
+	back, err := ReadRequests(&b, "r.jsonl")
+	if err != nil || len(back) != len(reqs) {
+		t.Fatalf("read back: %v", err)
+	}
+	ans := []Answer{
+		{ID: reqs[0].ID, LogProb: -4}, {ID: reqs[1].ID, LogProb: -6}, // acc picks 0, acc_norm 1 (-2 against -1.5)
+		{ID: reqs[2].ID, LogProb: -3}, {ID: reqs[3].ID, LogProb: -2},
+		{ID: reqs[4].ID, Text: "the gunman police killed"}, {ID: reqs[5].ID, Text: "x y"},
+		{ID: reqs[6].ID, Text: "The cat sat on the mat."},
+		{ID: reqs[7].ID, Text: " yes\n"},
+	}
+	res, err := TaskResults(tasks, world.Test, Options{SkipExactMatch: true}, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		metric string
+		scores []MetricScore
+	}
+	var got []row
+	for _, r := range res {
+		got = append(got, row{r.Metric, r.Scores})
+	}
+	wantRows := []row{
+		{"acc_norm", []MetricScore{{"accuracy", 0, 0.5}, {"acc_norm", 1, 0.5}}},
+		{"accuracy", []MetricScore{{"accuracy", 1, 0.5}}},
+		{"rouge_l", []MetricScore{{"exact_match", 0.5, 0}, {"rouge_l", (RougeL("the gunman police killed", "police killed the gunman") + 1) / 2, 0}}},
+		{"f1", []MetricScore{{"exact_match", 0, 0}, {"f1", 6.0 / 7, 0}}},
+		{"exact_match", []MetricScore{{"exact_match", 1, 0}}},
+	}
+	if !reflect.DeepEqual(got, wantRows) {
+		t.Fatalf("results\n%+v\nwant\n%+v", got, wantRows)
+	}
+	if v, ok := res[0].Score(world.MetricAccNorm); !ok || v != 1 {
+		t.Errorf("Score(acc_norm) = %v, %v", v, ok)
+	}
+}
+
+func TestRequestFieldsOfTheOtherType(t *testing.T) {
+	for _, c := range []struct{ line, want string }{
+		{`{"id":"a","type":"loglikelihood","context":"q","continuation":" x","until":[]}`, "loglikelihood request with until or max_gen_toks"},
+		{`{"id":"a","type":"generate_until","context":"q","max_gen_toks":2,"eos":true}`, "generate_until request with continuation or eos"},
+		{`{"id":"a","type":"generate_until","context":"q","max_gen_toks":2,"until":["x",""]}`, "empty stop string (until[1])"},
+	} {
+		_, err := ReadRequests(strings.NewReader(c.line), "r.jsonl")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.line, err, c.want)
+		}
+	}
+	// A generate_until request without until reads (older files) and is
+	// written with an empty list.
+	reqs, err := ReadRequests(strings.NewReader(`{"id":"a","type":"generate_until","context":"q","max_gen_toks":2}`), "r.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	WriteRequests(&b, reqs)
+	if b.String() != `{"id":"a","type":"generate_until","context":"q","until":[],"max_gen_toks":2}`+"\n" {
+		t.Errorf("written as %s", b.String())
+	}
+}

@@ -13,9 +13,20 @@ type Options struct {
 	// Workers is the number of goroutines scoring examples; 0 means
 	// runtime.GOMAXPROCS(0). Results do not depend on it.
 	Workers int
-	// SkipExactMatch turns off greedy decoding on the generative tasks
-	// (rank classification only), which roughly halves their cost.
+	// SkipExactMatch turns off the greedy decoding that generative tasks
+	// with options add beside rank classification, which roughly halves
+	// their cost. Tasks without options generate all the same: generation
+	// is their metric.
 	SkipExactMatch bool
+}
+
+// MetricScore is one metric's value on one split of one task.
+type MetricScore struct {
+	Metric string  `json:"metric"`
+	Value  float64 `json:"value"`
+	// Chance is the metric's value for a uniform random choice among the
+	// options (rank classification), 0 for generation metrics.
+	Chance float64 `json:"chance"`
 }
 
 // TaskResult is the score of one model on one split of one task.
@@ -25,19 +36,37 @@ type TaskResult struct {
 	Heldness world.Heldness `json:"heldness"`
 	Split    world.Split    `json:"split"`
 	N        int            `json:"n"`
-	// Accuracy of rank classification, in [0, 1].
+	// Accuracy of rank classification, in [0, 1] (0 for tasks without
+	// options).
 	Accuracy float64 `json:"accuracy"`
 	// Chance is the accuracy of a uniform random choice among the options.
 	Chance float64 `json:"chance"`
-	// ExactMatch of greedy decoding against the target, for generative
-	// tasks (HasExactMatch) only.
+	// ExactMatch of greedy decoding against the target, for tasks that
+	// generate (HasExactMatch) only.
 	ExactMatch    float64 `json:"exact_match"`
 	HasExactMatch bool    `json:"has_exact_match"`
 	// CE holds the option cross-entropy and the gold continuation's
 	// negative log-likelihood per byte (see CrossEntropy), for tasks whose
-	// instances have options (HasCE).
+	// instances rank options or contexts (HasCE).
 	CE    CrossEntropy `json:"ce"`
 	HasCE bool         `json:"has_ce"`
+	// Metric is the task's own metric (world.Task.Metric): the one a
+	// report shows for the task.
+	Metric string `json:"metric"`
+	// Scores lists every metric computed: accuracy (tasks with options),
+	// acc_norm (when it is the task's metric), exact_match (tasks that
+	// generate), rouge_l or f1 (when it is the task's metric).
+	Scores []MetricScore `json:"scores"`
+}
+
+// Score returns the value of one metric and whether it was computed.
+func (r TaskResult) Score(metric string) (float64, bool) {
+	for _, s := range r.Scores {
+		if s.Metric == metric {
+			return s.Value, true
+		}
+	}
+	return 0, false
 }
 
 // Argmax returns the index of the largest score, the lowest index on ties.
@@ -55,16 +84,15 @@ func Argmax(scores []float64) int {
 	return best
 }
 
-// ContinuationDelimiter starts every option's continuation, as
-// lm-evaluation-harness's target delimiter: the context and " " + option
-// are tokenized separately and joined.
-const ContinuationDelimiter = " "
+// ContinuationDelimiter starts every option's continuation when a task sets
+// no target_delimiter, as lm-evaluation-harness's default target delimiter.
+const ContinuationDelimiter = world.DefaultTargetDelimiter
 
-// MaxGenToks is the generation budget of a generative task's
-// generate_until request: twice the words of its longest option plus 4.
-// Exact match only needs one token more than the target (a model that does
-// not stop after it is not exact), and the margin leaves room for subword
-// tokenizers.
+// MaxGenToks is the generation budget of a generate_until request: twice
+// the words of the longest option (for a task without options, of the
+// target) plus 4. Exact match only needs one token more than the target (a
+// model that does not stop after it is not exact), and the margin leaves
+// room for subword tokenizers.
 func MaxGenToks(options []string) int {
 	longest := 0
 	for _, o := range options {
@@ -82,28 +110,58 @@ func requestID(task string, split world.Split, i, j int) string {
 	return fmt.Sprintf("%s/%s/%d/%d", task, split, i, j)
 }
 
+// generates reports whether a task's requests include greedy generation.
+func generates(t *world.Task, opts Options) bool {
+	return t.Form() == world.FormTarget || (t.Generative && !opts.SkipExactMatch)
+}
+
 // TaskRequests turns one split of tasks into evaluator requests, task by
-// task and instance by instance: one loglikelihood request per option
-// (context the prompt, continuation ContinuationDelimiter + option, eos
-// true), then, for a generative task (unless opts.SkipExactMatch), one
-// generate_until request without stop strings.
+// task and instance by instance, with the task's settings (world.Task's
+// TargetDelimiter, EOS, Until):
+//
+//   - a task with options: one loglikelihood request per option (context
+//     the prompt, continuation the target delimiter + option), then, for a
+//     generative task (unless opts.SkipExactMatch), one generate_until
+//     request (max_gen_toks MaxGenToks of the options);
+//   - a task with a context per option: one loglikelihood request per
+//     context, the continuation the target delimiter + the shared
+//     continuation;
+//   - a task without options: one generate_until request (max_gen_toks
+//     MaxGenToks of the target).
 func TaskRequests(tasks []*world.Task, split world.Split, opts Options) ([]Request, error) {
 	if split != world.Train && split != world.Validation && split != world.Test {
 		return nil, fmt.Errorf("eval: unknown split %q", split)
 	}
 	var reqs []Request
 	for _, t := range tasks {
+		form, delim, eos, until := t.Form(), t.TargetDelimiter(), t.EOS(), t.Until()
+		gen := generates(t, opts)
 		for i, in := range t.Split(split) {
-			if in.Answer < 0 || in.Answer >= len(in.Options) {
-				return nil, fmt.Errorf("eval: task %s %s[%d]: answer %d out of range for %d options", t.Name, split, i, in.Answer, len(in.Options))
+			if f := in.Form(); f != form {
+				return nil, fmt.Errorf("eval: task %s %s[%d]: line shape %s differs from the task's %s", t.Name, split, i, f, form)
 			}
-			for j, o := range in.Options {
-				reqs = append(reqs, Request{ID: requestID(t.Name, split, i, j), Type: TypeLoglikelihood,
-					Context: in.Prompt, Continuation: ContinuationDelimiter + o, EOS: true})
+			if form != world.FormTarget && (in.Answer < 0 || in.Answer >= in.Choices()) {
+				return nil, fmt.Errorf("eval: task %s %s[%d]: answer %d out of range for %d choices", t.Name, split, i, in.Answer, in.Choices())
 			}
-			if t.Generative && !opts.SkipExactMatch {
+			switch form {
+			case world.FormOptions:
+				for j, o := range in.Options {
+					reqs = append(reqs, Request{ID: requestID(t.Name, split, i, j), Type: TypeLoglikelihood,
+						Context: in.Prompt, Continuation: delim + o, EOS: eos})
+				}
+			case world.FormContexts:
+				for j, c := range in.Contexts {
+					reqs = append(reqs, Request{ID: requestID(t.Name, split, i, j), Type: TypeLoglikelihood,
+						Context: c, Continuation: delim + in.Continuation, EOS: eos})
+				}
+			}
+			if gen {
+				budget := MaxGenToks(in.Options)
+				if form == world.FormTarget {
+					budget = MaxGenToks([]string{in.Target})
+				}
 				reqs = append(reqs, Request{ID: requestID(t.Name, split, i, -1), Type: TypeGenerateUntil,
-					Context: in.Prompt, MaxGenToks: MaxGenToks(in.Options)})
+					Context: in.Prompt, Until: until, MaxGenToks: budget})
 			}
 		}
 	}
@@ -111,49 +169,95 @@ func TaskRequests(tasks []*world.Task, split world.Split, opts Options) ([]Reque
 }
 
 // TaskResults computes the scores of one split of tasks from the answers to
-// TaskRequests(tasks, split, opts), in the same order: accuracy is the share
-// of instances whose answer option has the highest log-probability (the
-// lowest index on ties), exact match the share whose generated text equals
-// the target after NormalizeText, and the cross-entropies (CE) come from
-// the same option log-likelihoods. Every backend is scored by this function.
+// TaskRequests(tasks, split, opts), in the same order. Every backend is
+// scored by this function:
+//
+//   - accuracy: the share of instances whose answer has the highest
+//     log-probability (the lowest index on ties);
+//   - acc_norm: the same with each log-probability divided by its
+//     option's length in characters (NormalizedArgmax);
+//   - exact_match: the share of generations equal to the target after
+//     NormalizeText;
+//   - rouge_l, f1: the mean RougeL or TokenF1 of the generations against
+//     the targets;
+//   - the cross-entropies (CE), from the same log-likelihoods that rank
+//     the options or contexts.
 func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers []Answer) ([]TaskResult, error) {
 	res := make([]TaskResult, len(tasks))
 	k := 0
+	next := func(t *world.Task, i, j int) (Answer, error) {
+		if k >= len(answers) || answers[k].ID != requestID(t.Name, split, i, j) {
+			return Answer{}, fmt.Errorf("eval: answers do not match the requests of task %s %s[%d]", t.Name, split, i)
+		}
+		k++
+		return answers[k-1], nil
+	}
 	for ti, t := range tasks {
-		gen := t.Generative && !opts.SkipExactMatch
+		gen, ranks, metric := generates(t, opts), t.Ranks(), t.Metric()
 		r := TaskResult{Task: t.Name, Category: t.Category, Heldness: t.Heldness, Split: split,
-			Chance: t.Chance(), HasExactMatch: gen}
-		correct, exact := 0, 0
+			Chance: t.Chance(), HasExactMatch: gen, Metric: metric}
+		var correct, normed, exact int
+		var overlap float64 // Σ rouge_l or f1
 		var ce ceSums
+		delim := t.TargetDelimiter()
 		for i, in := range t.Split(split) {
-			lps := make([]float64, len(in.Options))
-			for j := range in.Options {
-				if k >= len(answers) || answers[k].ID != requestID(t.Name, split, i, j) {
-					return nil, fmt.Errorf("eval: answers do not match the requests of task %s %s[%d]", t.Name, split, i)
+			if ranks {
+				lps := make([]float64, in.Choices())
+				for j := range lps {
+					a, err := next(t, i, j)
+					if err != nil {
+						return nil, err
+					}
+					lps[j] = a.LogProb
 				}
-				lps[j] = answers[k].LogProb
-				k++
+				if Argmax(lps) == in.Answer {
+					correct++
+				}
+				if metric == world.MetricAccNorm && NormalizedArgmax(lps, in.Options) == in.Answer {
+					normed++
+				}
+				gold := in.Continuation
+				if len(in.Options) > 0 {
+					gold = in.Options[in.Answer]
+				}
+				ce.add(lps, in.Answer, len(delim)+len(gold))
 			}
-			if Argmax(lps) == in.Answer {
-				correct++
-			}
-			ce.add(lps, in.Answer, len(ContinuationDelimiter)+len(in.Options[in.Answer]))
 			if gen {
-				if k >= len(answers) || answers[k].ID != requestID(t.Name, split, i, -1) {
-					return nil, fmt.Errorf("eval: answers do not match the requests of task %s %s[%d]", t.Name, split, i)
+				a, err := next(t, i, -1)
+				if err != nil {
+					return nil, err
 				}
-				if NormalizeText(answers[k].Text) == NormalizeText(in.Target) {
+				if ExactMatch(a.Text, in.Target) {
 					exact++
 				}
-				k++
+				switch metric {
+				case world.MetricRougeL:
+					overlap += RougeL(a.Text, in.Target)
+				case world.MetricF1:
+					overlap += TokenF1(a.Text, in.Target)
+				}
 			}
 			r.N++
 		}
-		r.CE, r.HasCE = ce.result()
-		if r.N > 0 {
-			r.Accuracy = float64(correct) / float64(r.N)
-			if gen {
-				r.ExactMatch = float64(exact) / float64(r.N)
+		mean := func(x float64) float64 {
+			if r.N == 0 {
+				return 0
+			}
+			return x / float64(r.N)
+		}
+		if ranks {
+			r.CE, r.HasCE = ce.result()
+			r.Accuracy = mean(float64(correct))
+			r.Scores = append(r.Scores, MetricScore{world.MetricAccuracy, r.Accuracy, r.Chance})
+			if metric == world.MetricAccNorm {
+				r.Scores = append(r.Scores, MetricScore{world.MetricAccNorm, mean(float64(normed)), r.Chance})
+			}
+		}
+		if gen {
+			r.ExactMatch = mean(float64(exact))
+			r.Scores = append(r.Scores, MetricScore{world.MetricExactMatch, r.ExactMatch, 0})
+			if metric == world.MetricRougeL || metric == world.MetricF1 {
+				r.Scores = append(r.Scores, MetricScore{metric, mean(overlap), 0})
 			}
 		}
 		res[ti] = r

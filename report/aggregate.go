@@ -31,7 +31,7 @@ func (a *aggregator) note(format string, args ...any) {
 func aggregate(d *storeData) *Results {
 	a := &aggregator{
 		d: d, params: map[string]int64{}, vrank: map[string]int{},
-		missing: map[string]bool{}, r: &Results{RunName: d.runName, ConfigText: d.configText},
+		missing: map[string]bool{}, r: &Results{RunName: d.runName, ConfigText: d.configText, TaskMetrics: d.taskMetrics()},
 	}
 	for _, m := range d.models {
 		if m.Params > a.params[m.Size] {

@@ -12,13 +12,25 @@ import (
 	"mergescale/store"
 )
 
+// scoreMetrics lists the metrics a task's score may be, in the order the
+// report prefers them for one task: its own metric is the first present
+// (a task with options stores accuracy, and acc_norm when that is its
+// metric; a task without options exact_match, and rouge_l or f1 when that
+// is its metric). The report reads test-split scores, each task's by its
+// own metric, where the paper shows accuracy.
+var scoreMetrics = []string{"acc_norm", store.Accuracy, "rouge_l", "f1", store.ExactMatch}
+
+// metricRank is a metric's place in scoreMetrics (-1: not a score the
+// report reads).
+func metricRank(m string) int { return slices.Index(scoreMetrics, m) }
+
 // storeData is everything the report reads from a store, in memory.
 type storeData struct {
 	models map[string]store.Model
 	// merges are ordered by model id; each one's Categories sorted, and
 	// its ExpertIDs parallel to them or nil.
 	merges     []store.Merge
-	scores     map[string]map[string]store.Score // model id → task → test accuracy
+	scores     map[string]map[string]store.Score // model id → task → test score by the task's own metric
 	ce         map[string]map[string]store.Score // model id → task → test option_ce
 	hasCE      bool                              // some model has an option_ce score
 	runName    string
@@ -28,9 +40,9 @@ type storeData struct {
 
 // loadStore reads the store at path into memory: a snapshot of the store
 // package (which refuses a newer schema and fills in what an older one
-// lacks) holding the test-split scores: the accuracies, and the option
-// cross-entropies (option_ce) kept apart from them. A missing file is an
-// error naming it.
+// lacks) holding the test-split scores: each task's by its own metric, and
+// the option cross-entropies (option_ce) kept apart from them. A missing
+// file is an error naming it.
 func loadStore(ctx context.Context, path string) (*storeData, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -65,21 +77,48 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		d.merges = append(d.merges, sortedCategories(m))
 	}
 	for _, s := range snap.Scores {
-		var into map[string]map[string]store.Score
-		switch s.Metric {
-		case store.Accuracy:
-			into = d.scores
-		case store.OptionCE:
-			into, d.hasCE = d.ce, true
-		default:
+		if s.Metric == store.OptionCE {
+			if d.ce[s.ModelID] == nil {
+				d.ce[s.ModelID] = map[string]store.Score{}
+			}
+			d.ce[s.ModelID][s.Task], d.hasCE = s, true
 			continue
 		}
-		if into[s.ModelID] == nil {
-			into[s.ModelID] = map[string]store.Score{}
+		rank := metricRank(s.Metric)
+		if rank < 0 {
+			continue
 		}
-		into[s.ModelID][s.Task] = s
+		if d.scores[s.ModelID] == nil {
+			d.scores[s.ModelID] = map[string]store.Score{}
+		}
+		if prev, ok := d.scores[s.ModelID][s.Task]; !ok || rank < metricRank(prev.Metric) {
+			d.scores[s.ModelID][s.Task] = s
+		}
 	}
 	return d, nil
+}
+
+// taskMetrics lists the tasks whose scores are not accuracy, with their
+// metric, sorted by task (a task seen under two metrics is listed under
+// each).
+func (d *storeData) taskMetrics() []TaskMetric {
+	seen := map[TaskMetric]bool{}
+	var out []TaskMetric
+	for _, tasks := range d.scores {
+		for _, s := range tasks {
+			if tm := (TaskMetric{s.Task, s.Metric}); s.Metric != store.Accuracy && !seen[tm] {
+				seen[tm] = true
+				out = append(out, tm)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Task != out[j].Task {
+			return out[i].Task < out[j].Task
+		}
+		return out[i].Metric < out[j].Metric
+	})
+	return out
 }
 
 // sortedCategories returns m with its categories sorted and its expert ids

@@ -142,6 +142,14 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 		"Σ (base − merged) ÷ Σ (base − expert) of the option cross-entropy (option_ce: −log softmax over a task's options of "+
 		"their log-likelihoods, at the gold option), n/a when the store has no option_ce scores. "+
 		"Single-method figures and claims use %s.\n\n", dbPath, methodLabel(method))
+	if len(r.TaskMetrics) > 0 {
+		names := make([]string, len(r.TaskMetrics))
+		for i, tm := range r.TaskMetrics {
+			names[i] = fmt.Sprintf("%s (%s)", tm.Task, tm.Metric)
+		}
+		fmt.Fprintf(&b, "Each task is scored by its own metric wherever this report says accuracy: accuracy, except %s.\n\n",
+			strings.Join(names, ", "))
+	}
 	if len(r.Axes) > 0 {
 		var axes []string
 		for _, a := range r.Axes {

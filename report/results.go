@@ -193,9 +193,16 @@ type Results struct {
 	Ks        []int
 	// RunName and ConfigText are from the latest run in the store.
 	RunName, ConfigText string
+	// TaskMetrics lists the tasks scored by another metric than accuracy
+	// (a task folder's acc_norm, exact_match, rouge_l or f1), sorted by
+	// task; empty for the built-in suite.
+	TaskMetrics []TaskMetric
 	// Missing lists, in words, what the store lacks for a full report.
 	Missing []string
 }
+
+// TaskMetric names the metric a task's scores are.
+type TaskMetric struct{ Task, Metric string }
 
 // Cell returns the cell for the key, if present (the first variant's when
 // r holds several; use a view for another).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
@@ -361,10 +362,21 @@ func hparamsTable(r *Results) *Table {
 	return b.t
 }
 
+// taskTable lists every task's raw score; a study with tasks scored by
+// another metric than accuracy gets a metric column (the built-in suite's
+// table is as it was).
 func taskTable(r *Results) *Table {
+	metric := map[string][]string{}
+	for _, tm := range r.TaskMetrics {
+		metric[tm.Task] = append(metric[tm.Task], tm.Metric)
+	}
 	cols := append(variantCols(r),
 		textCol("base", "base"), textCol("size", "size"), textCol("model", "model"), textCol("k", "k"),
-		textCol("expert category", "expert_category"), textCol("task", "task"), textCol("task category", "task_category"),
+		textCol("expert category", "expert_category"), textCol("task", "task"))
+	if len(metric) > 0 {
+		cols = append(cols, textCol("metric", "metric"))
+	}
+	cols = append(cols, textCol("task category", "task_category"),
 		textCol("heldness", "heldness"), statCol("accuracy", "accuracy"), textCol("n"))
 	b := newTable("table_tasks", "Per-task raw test accuracy (merged models: mean ± 95% CI over subsets)", cols...)
 	for _, s := range r.Tasks {
@@ -372,8 +384,15 @@ func taskTable(r *Results) *Table {
 		if s.K > 0 {
 			k = strconv.Itoa(s.K)
 		}
-		b.add(append(variantVals(r, s.Variant), s.BaseType, s.Size, s.Model, k, s.Category, s.Task, s.TaskCategory,
-			s.Heldness, s.Accuracy, strconv.Itoa(s.Accuracy.N))...)
+		row := append(variantVals(r, s.Variant), s.BaseType, s.Size, s.Model, k, s.Category, s.Task)
+		if len(metric) > 0 {
+			m := "accuracy"
+			if ms := metric[s.Task]; len(ms) > 0 {
+				m = strings.Join(ms, ", ")
+			}
+			row = append(row, m)
+		}
+		b.add(append(row, s.TaskCategory, s.Heldness, s.Accuracy, strconv.Itoa(s.Accuracy.N))...)
 	}
 	return b.t
 }

@@ -33,11 +33,19 @@ const (
 // instruction, input, the options when the task shows them, and the final
 // <ans> marker. Target is the reference output (Options[Answer]); for the
 // generative categories it is the text to produce.
+//
+// A task folder's instance may instead carry a context per option
+// (Contexts, one loglikelihood request per context, Continuation shared;
+// no Prompt or Options), or no options at all (Prompt and Target: scored
+// on greedy generation only). Form tells the three apart; MarshalJSON
+// writes each in its own line shape.
 type Instance struct {
-	Prompt  string   `json:"prompt"`
-	Options []string `json:"options"`
-	Answer  int      `json:"answer"`
-	Target  string   `json:"target"`
+	Prompt       string   `json:"prompt"`
+	Options      []string `json:"options"`
+	Answer       int      `json:"answer"`
+	Target       string   `json:"target"`
+	Contexts     []string `json:"contexts,omitempty"`
+	Continuation string   `json:"continuation,omitempty"`
 }
 
 // Task is one "dataset" of the suite with its three splits.
@@ -63,6 +71,9 @@ type Task struct {
 	// ChanceLevel, when positive, is the chance accuracy declared for the
 	// task (a task set's suite.json); Chance returns it.
 	ChanceLevel float64
+	// Scoring holds the task's scoring settings (a task set's suite.json);
+	// the built-in suite's tasks leave it zero.
+	Scoring Scoring
 }
 
 // Split returns the instances of a split (nil for an unknown name).
@@ -95,7 +106,7 @@ func (t *Task) Chance() float64 {
 	// Group by number of options so that a constant k gives exactly 1/k.
 	count := map[int]int{}
 	for _, in := range insts {
-		count[len(in.Options)]++
+		count[in.Choices()]++
 	}
 	ks := make([]int, 0, len(count))
 	for k := range count {

@@ -15,9 +15,12 @@ type TaskSummary struct {
 	// Generative says that exact match of greedy decoding applies (the
 	// prompt does not show the options).
 	Generative bool `json:"generative"`
-	Train      int  `json:"train"`
-	Validation int  `json:"validation"`
-	Test       int  `json:"test"`
+	// Scoring holds the task's scoring settings (target_delimiter, eos,
+	// until, metric), all omitted for the built-in suite.
+	Scoring
+	Train      int `json:"train"`
+	Validation int `json:"validation"`
+	Test       int `json:"test"`
 }
 
 // CategorySummary lists the tasks of one category.
@@ -34,6 +37,12 @@ type Summary struct {
 	Mixture []CategorySummary `json:"instruction_mixture"`
 }
 
+// summary describes the task as suite.json lists it.
+func (t *Task) summary() TaskSummary {
+	return TaskSummary{Name: t.Name, Chance: t.Chance(), Generative: t.Generative, Scoring: t.Scoring,
+		Train: len(t.Train), Validation: len(t.Validation), Test: len(t.Test)}
+}
+
 // Summary lists the suite's categories and tasks with their split sizes and
 // chance levels.
 func (s *Suite) Summary() Summary {
@@ -42,8 +51,7 @@ func (s *Suite) Summary() Summary {
 		for _, c := range s.Categories(h) {
 			cs := CategorySummary{Category: c}
 			for _, t := range s.CategoryTasks(c) {
-				cs.Tasks = append(cs.Tasks, TaskSummary{Name: t.Name, Chance: t.Chance(), Generative: t.Generative,
-					Train: len(t.Train), Validation: len(t.Validation), Test: len(t.Test)})
+				cs.Tasks = append(cs.Tasks, t.summary())
 			}
 			out = append(out, cs)
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -58,12 +59,16 @@ func (p *taskDirProblems) add(format string, args ...any) {
 }
 
 // ReadTaskDir reads and validates a task folder. Every problem is reported
-// (joined, one per line), each naming its file and line: a task in
-// suite.json without files, a missing required split (validation and test
-// for held-in tasks, test for held-out ones; train is optional), a malformed
-// line, an answer index out of range, fewer than two options, a duplicate
-// prompt within validation or test, a validation or test prompt that also
-// appears in train.
+// (joined, one per line), each naming its file and line (or suite.json's
+// line and the task): a task in suite.json without files, a missing
+// required split (validation and test for held-in tasks, test for held-out
+// ones; train is optional), a malformed line, a line whose shape differs
+// from the task's first line (ParseTaskLine lists the shapes), an answer
+// index out of range, fewer than two options or contexts, an empty prompt,
+// context or target, a duplicate prompt within validation or test, a
+// validation or test prompt that also appears in train, an unknown metric,
+// a metric that does not fit the task's shape (acc_norm on a task without
+// options, among others; see checkForm), an empty stop string.
 func ReadTaskDir(dir string) (*TaskSet, error) {
 	suitePath := filepath.Join(dir, "suite.json")
 	raw, err := os.ReadFile(suitePath)
@@ -106,12 +111,16 @@ func ReadTaskDir(dir string) (*TaskSet, error) {
 				if tsum.Chance < 0 || tsum.Chance >= 1 {
 					p.add("%s:%d: task %q: chance %v is not in [0, 1)", suitePath, line, tsum.Name, tsum.Chance)
 				}
-				t := &Task{Name: tsum.Name, Category: c.Category, Heldness: part.held, Generative: tsum.Generative, ChanceLevel: tsum.Chance}
+				t := &Task{Name: tsum.Name, Category: c.Category, Heldness: part.held, Generative: tsum.Generative, ChanceLevel: tsum.Chance,
+					Scoring: tsum.Scoring}
+				settingsOK := checkScoring(suitePath, line, t, &p)
 				if fi, err := os.Stat(filepath.Join(dir, t.Name)); err != nil || !fi.IsDir() {
 					p.add("%s:%d: task %q has no files (%s/ is missing)", suitePath, line, t.Name, filepath.Join(dir, t.Name))
 					continue
 				}
-				readTaskSplits(dir, t, h, &p)
+				if tf := readTaskSplits(dir, t, h, &p); tf.set && settingsOK {
+					checkForm(suitePath, line, t, tf, &p)
+				}
 				ts.Tasks = append(ts.Tasks, t)
 			}
 		}
@@ -124,6 +133,42 @@ func ReadTaskDir(dir string) (*TaskSet, error) {
 	}
 	ts.Hash = hex.EncodeToString(h.Sum(nil))
 	return ts, nil
+}
+
+// checkScoring checks a task's scoring settings on their own: a known
+// metric, no empty stop string. It reports whether they are usable.
+func checkScoring(suitePath string, line int, t *Task, p *taskDirProblems) bool {
+	ok := true
+	if m := t.Scoring.Metric; m != "" && !slices.Contains(Metrics(), m) {
+		p.add("%s:%d: task %q: unknown metric %q (want one of %s)", suitePath, line, t.Name, m, strings.Join(Metrics(), ", "))
+		ok = false
+	}
+	for i, u := range t.Scoring.Until {
+		if u == "" {
+			p.add("%s:%d: task %q: until[%d] is an empty stop string", suitePath, line, t.Name, i)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// checkForm checks a task's settings against the shape of its lines: tasks
+// with options or contexts are scored by accuracy or acc_norm, tasks
+// without options by exact_match, rouge_l or f1; acc_norm needs options
+// (a contexts task's candidates differ in their contexts, whose lengths
+// are no option's); a contexts task has no prompt to generate from.
+func checkForm(suitePath string, line int, t *Task, tf taskForm, p *taskDirProblems) {
+	m := t.Scoring.Metric
+	switch {
+	case tf.form == FormTarget && m != "" && !IsGenerationMetric(m):
+		p.add("%s:%d: task %q: metric %s on a task without options (%s); want exact_match, rouge_l or f1", suitePath, line, t.Name, m, tf.at)
+	case tf.form != FormTarget && IsGenerationMetric(m):
+		p.add("%s:%d: task %q: metric %s on a task with options (%s); want accuracy or acc_norm (generative: true adds exact match)", suitePath, line, t.Name, m, tf.at)
+	case tf.form == FormContexts && m == MetricAccNorm:
+		p.add("%s:%d: task %q: acc_norm on a task with per-option contexts (%s): it divides by the options' lengths, and the options are in the contexts", suitePath, line, t.Name, tf.at)
+	case tf.form == FormContexts && t.Generative:
+		p.add("%s:%d: task %q: generative on a task with per-option contexts (%s): there is no prompt to generate from", suitePath, line, t.Name, tf.at)
+	}
 }
 
 func quoted(s string) string { b, _ := json.Marshal(s); return string(b) }
@@ -139,10 +184,11 @@ func lineOf(data []byte, needle string) int {
 }
 
 // readTaskSplits reads the split files of one task into t, hashing each
-// into h and recording problems in p.
-func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) {
+// into h and recording problems in p. It returns the task's line shape.
+func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) taskForm {
 	required := map[Split]bool{Validation: t.Heldness == HeldIn, Test: true}
-	lines := map[Split]map[string]int{} // prompt → line, per split
+	lines := map[Split]map[string]int{} // instance key → line, per split
+	var tf taskForm
 	for _, sp := range []Split{Train, Validation, Test} {
 		path := filepath.Join(dir, t.Name, string(sp)+".jsonl")
 		data, err := os.ReadFile(path)
@@ -157,7 +203,7 @@ func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) {
 			continue
 		}
 		fmt.Fprintf(h, "%s/%s %x\n", t.Name, sp, sha256.Sum256(data))
-		insts, seen := readInstances(path, data, sp != Train, p)
+		insts, seen := readInstances(path, data, sp != Train, t, &tf, p)
 		lines[sp] = seen
 		switch sp {
 		case Train:
@@ -172,12 +218,17 @@ func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) {
 		}
 	}
 	for _, sp := range []Split{Validation, Test} {
-		for prompt, ln := range lines[sp] {
-			if tl, ok := lines[Train][prompt]; ok {
-				p.add("%s:%d: prompt also appears in train.jsonl line %d", filepath.Join(dir, t.Name, string(sp)+".jsonl"), ln, tl)
+		for key, ln := range lines[sp] {
+			if tl, ok := lines[Train][key]; ok {
+				what := "prompt"
+				if tf.form == FormContexts {
+					what = "contexts and continuation"
+				}
+				p.add("%s:%d: %s also appears in train.jsonl line %d", filepath.Join(dir, t.Name, string(sp)+".jsonl"), ln, what, tl)
 			}
 		}
 	}
+	return tf
 }
 
 func requiredSplits(h Heldness) string {
@@ -187,9 +238,135 @@ func requiredSplits(h Heldness) string {
 	return "test.jsonl"
 }
 
-// readInstances parses one split file; unique asks for distinct prompts.
-// It returns the instances and each prompt's first line.
-func readInstances(path string, data []byte, unique bool, p *taskDirProblems) ([]Instance, map[string]int) {
+// wireInstance is a task line as JSON; pointers tell a missing field from
+// an empty one, so that the line's shape is known.
+type wireInstance struct {
+	Prompt       *string   `json:"prompt"`
+	Options      *[]string `json:"options"`
+	Answer       *int      `json:"answer"`
+	Target       *string   `json:"target"`
+	Contexts     *[]string `json:"contexts"`
+	Continuation *string   `json:"continuation"`
+}
+
+// ParseTaskLine parses one line of a task file: an instance in one of the
+// three shapes of Form. The error says what is wrong with the line (the
+// caller adds file and line). A line with options but no target gets the
+// answer option as its target.
+func ParseTaskLine(b []byte) (Instance, error) {
+	var w wireInstance
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return Instance{}, fmt.Errorf("malformed example: %w", err)
+	}
+	if dec.More() {
+		return Instance{}, errors.New("malformed example: more than one JSON value on the line")
+	}
+	var in Instance
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	// extra names the fields of another shape present on the line.
+	extra := func(fields ...string) error {
+		var names []string
+		for _, f := range fields {
+			present := map[string]bool{"prompt": w.Prompt != nil, "options": w.Options != nil, "answer": w.Answer != nil,
+				"target": w.Target != nil, "contexts": w.Contexts != nil, "continuation": w.Continuation != nil}[f]
+			if present {
+				names = append(names, quoted(f))
+			}
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		return fmt.Errorf("mixes line shapes: %s with %s", in.Form(), strings.Join(names, ", "))
+	}
+	switch {
+	case w.Contexts != nil:
+		in = Instance{Contexts: *w.Contexts, Continuation: str(w.Continuation)}
+		if len(in.Contexts) == 0 {
+			in.Contexts = []string{} // still the contexts shape
+		}
+		if err := extra("prompt", "options", "target"); err != nil {
+			return Instance{}, err
+		}
+		switch {
+		case len(in.Contexts) < 2:
+			return Instance{}, fmt.Errorf("%d contexts (rank classification needs at least 2)", len(in.Contexts))
+		case w.Continuation == nil || in.Continuation == "":
+			return Instance{}, errors.New("contexts without a continuation")
+		case w.Answer == nil:
+			return Instance{}, errors.New("contexts without an answer")
+		}
+		for j, c := range in.Contexts {
+			if strings.TrimSpace(c) == "" {
+				return Instance{}, fmt.Errorf("context %d is empty", j)
+			}
+		}
+		in.Answer = *w.Answer
+		if in.Answer < 0 || in.Answer >= len(in.Contexts) {
+			return Instance{}, fmt.Errorf("answer index %d out of range for %d contexts", in.Answer, len(in.Contexts))
+		}
+	case w.Options != nil:
+		in = Instance{Prompt: str(w.Prompt), Options: *w.Options, Target: str(w.Target)}
+		if err := extra("contexts", "continuation"); err != nil {
+			return Instance{}, err
+		}
+		if w.Answer != nil {
+			in.Answer = *w.Answer
+		}
+		switch {
+		case strings.TrimSpace(in.Prompt) == "":
+			return Instance{}, errors.New("empty prompt")
+		case len(in.Options) < 2:
+			return Instance{}, fmt.Errorf("%d options (rank classification needs at least 2)", len(in.Options))
+		case in.Answer < 0 || in.Answer >= len(in.Options):
+			return Instance{}, fmt.Errorf("answer index %d out of range for %d options", in.Answer, len(in.Options))
+		}
+		if in.Target == "" {
+			in.Target = in.Options[in.Answer]
+		}
+	case w.Target != nil:
+		in = Instance{Prompt: str(w.Prompt), Target: *w.Target}
+		if err := extra("answer", "continuation"); err != nil {
+			return Instance{}, err
+		}
+		switch {
+		case strings.TrimSpace(in.Prompt) == "":
+			return Instance{}, errors.New("empty prompt")
+		case strings.TrimSpace(in.Target) == "":
+			return Instance{}, errors.New("empty target")
+		}
+	default:
+		return Instance{}, errors.New(`neither "options", "contexts" nor "target": not a task line`)
+	}
+	return in, nil
+}
+
+// instanceKey is what must be unique within a validation or test split and
+// must not repeat from train: the prompt, or the contexts and continuation.
+func instanceKey(in Instance) string {
+	if in.Form() == FormContexts {
+		return strings.Join(in.Contexts, "\x00") + "\x00" + in.Continuation
+	}
+	return in.Prompt
+}
+
+// taskForm remembers the first line shape seen in a task's files.
+type taskForm struct {
+	set  bool
+	form Form
+	at   string // file:line of the first line
+}
+
+// readInstances parses one split file; unique asks for distinct prompts
+// (or contexts). It returns the instances and each key's first line.
+// Every line must have the shape of the task's first line (tf).
+func readInstances(path string, data []byte, unique bool, t *Task, tf *taskForm, p *taskDirProblems) ([]Instance, map[string]int) {
 	var out []Instance
 	seen := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -199,34 +376,36 @@ func readInstances(path string, data []byte, unique bool, p *taskDirProblems) ([
 		if len(b) == 0 {
 			continue
 		}
-		var in Instance
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			p.add("%s:%d: malformed example: %v", path, ln, err)
+		in, err := ParseTaskLine(b)
+		if err != nil {
+			p.add("%s:%d: %v", path, ln, err)
 			continue
 		}
-		switch {
-		case strings.TrimSpace(in.Prompt) == "":
-			p.add("%s:%d: empty prompt", path, ln)
-			continue
-		case len(in.Options) < 2:
-			p.add("%s:%d: %d options (rank classification needs at least 2)", path, ln, len(in.Options))
-			continue
-		case in.Answer < 0 || in.Answer >= len(in.Options):
-			p.add("%s:%d: answer index %d out of range for %d options", path, ln, in.Answer, len(in.Options))
+		switch f := in.Form(); {
+		case !tf.set:
+			*tf = taskForm{set: true, form: f, at: fmt.Sprintf("%s:%d", path, ln)}
+		case f != tf.form:
+			p.add("%s:%d: line shape %s differs from the task's %s (%s)", path, ln, f, tf.form, tf.at)
 			continue
 		}
-		if in.Target == "" {
-			in.Target = in.Options[in.Answer]
+		if t.Scoring.Metric == MetricAccNorm {
+			if j := slices.Index(in.Options, ""); j >= 0 {
+				p.add("%s:%d: option %d is empty (acc_norm divides by the option's length)", path, ln, j)
+				continue
+			}
 		}
-		if first, dup := seen[in.Prompt]; dup {
+		key := instanceKey(in)
+		if first, dup := seen[key]; dup {
 			if unique {
-				p.add("%s:%d: duplicate prompt (first on line %d)", path, ln, first)
+				what := "prompt"
+				if in.Form() == FormContexts {
+					what = "contexts and continuation"
+				}
+				p.add("%s:%d: duplicate %s (first on line %d)", path, ln, what, first)
 				continue
 			}
 		} else {
-			seen[in.Prompt] = ln
+			seen[key] = ln
 		}
 		out = append(out, in)
 	}

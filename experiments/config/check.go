@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,6 +213,21 @@ func (p *parser) rules() map[string]rule {
 			if e := c.Eval; e.Timeout != "" {
 				if d, err := time.ParseDuration(e.Timeout); err != nil || d <= 0 {
 					p.errAt("eval.timeout", "must be a positive duration like 30m or 90s, got %q", e.Timeout)
+				}
+			}
+		}},
+		"eval.key_ignore": {after: func(c *Config) {
+			e := c.Eval
+			if len(e.KeyIgnore) > 0 && e.Backend != eval.BackendCommand {
+				p.errAt("eval.key_ignore", "is only used by backend: command")
+				return
+			}
+			for i, f := range e.KeyIgnore {
+				switch {
+				case !strings.HasPrefix(f, "-"):
+					p.errAt(fmt.Sprintf("eval.key_ignore[%d]", i), "%q is not a flag (want e.g. --batch-size)", f)
+				case !slices.ContainsFunc(e.Command, func(a string) bool { return a == f || strings.HasPrefix(a, f+"=") }):
+					p.errAt(fmt.Sprintf("eval.key_ignore[%d]", i), "flag %q is not in eval.command", f)
 				}
 			}
 		}},

@@ -1,6 +1,11 @@
 package config
 
-import "mergescale/eval"
+import (
+	"os"
+	"strings"
+
+	"mergescale/eval"
+)
 
 // EvalConfig selects the evaluator backend (the eval section).
 type EvalConfig struct {
@@ -8,21 +13,85 @@ type EvalConfig struct {
 	Command []string `mapstructure:"command" json:"command,omitempty"`                // argv with {model} {requests} {out} {worker}
 	Timeout string   `mapstructure:"timeout" json:"timeout,omitempty"`                // per call, a Go duration ("30m"); "" : none
 	Batch   int      `mapstructure:"batch" json:"batch,omitempty"`                    // requests per call; 0: all of one evaluation
+	// Version names the evaluator's version (e.g. the adapter's release, or
+	// its transformers version); it is part of every evaluation key.
+	Version string `mapstructure:"version" json:"version,omitempty"`
+	// KeyIgnore lists flags of Command whose values do not change answers
+	// (e.g. --batch-size, --device): they and their values stay out of
+	// evaluation keys.
+	KeyIgnore []string `mapstructure:"key_ignore" json:"key_ignore,omitempty"`
 }
 
 // IsZero reports whether e is the default (the built-in backend with no
 // other setting), which leaves the config hash of configs without an eval
 // section as it was before the section existed.
 func (e EvalConfig) IsZero() bool {
-	return (e.Backend == "" || e.Backend == eval.BackendBuiltin) && len(e.Command) == 0 && e.Timeout == "" && e.Batch == 0
+	return (e.Backend == "" || e.Backend == eval.BackendBuiltin) && len(e.Command) == 0 && e.Timeout == "" && e.Batch == 0 &&
+		e.Version == "" && len(e.KeyIgnore) == 0
 }
 
-// KeyPart is what the evaluator contributes to evaluation job keys: nothing
-// for the built-in backend, the backend and the command otherwise (timeout
-// and batch never change results).
-func (e EvalConfig) KeyPart() map[string]any {
-	if e.Backend == "" || e.Backend == eval.BackendBuiltin {
-		return nil
+// KeyArgv returns the arguments of the command that enter evaluation keys:
+// all but the flags of KeyIgnore and their values. A listed flag written
+// `--flag=value` is one argument; written `--flag value`, the argument after
+// it goes too.
+func (e EvalConfig) KeyArgv() []string {
+	ignore := map[string]bool{}
+	for _, f := range e.KeyIgnore {
+		ignore[f] = true
 	}
-	return map[string]any{"backend": e.Backend, "command": e.Command}
+	var out []string
+	for i := 0; i < len(e.Command); i++ {
+		a := e.Command[i]
+		if name, _, ok := strings.Cut(a, "="); ok && ignore[name] {
+			continue
+		}
+		if ignore[a] {
+			i++ // and its value
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// KeyFiles returns the arguments of KeyArgv that name existing regular
+// files (relative to the current directory, where the command runs),
+// placeholders aside: their contents enter evaluation keys, so that editing
+// the adapter script re-evaluates.
+func (e EvalConfig) KeyFiles() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range e.KeyArgv() {
+		if a == "" || strings.Contains(a, "{") || seen[a] {
+			continue
+		}
+		if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// KeyPart is what the evaluator contributes to evaluation job keys: for the
+// command backend, the backend, KeyArgv and the SHA-256 of each of
+// KeyFiles (files: argument → hex digest, read by the run's first step);
+// for any backend, Version when set. Timeout, batch and the KeyIgnore flags
+// never change results, and the built-in backend without a version adds
+// nothing (keys as before the section existed).
+func (e EvalConfig) KeyPart(files map[string]string) map[string]any {
+	var part map[string]any
+	if e.Backend != "" && e.Backend != eval.BackendBuiltin {
+		part = map[string]any{"backend": e.Backend, "command": e.KeyArgv()}
+		if len(files) > 0 {
+			part["files"] = files
+		}
+	}
+	if e.Version != "" {
+		if part == nil {
+			part = map[string]any{}
+		}
+		part["version"] = e.Version
+	}
+	return part
 }

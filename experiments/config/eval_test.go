@@ -1,6 +1,9 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -13,6 +16,10 @@ func TestEvalConfigErrors(t *testing.T) {
 		{"builtin with command", "eval: {command: [prog]}", "eval.command: is only used by backend: command"},
 		{"timeout", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], timeout: soon}", `eval.timeout: must be a positive duration like 30m or 90s, got "soon"`},
 		{"batch", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], batch: -1}", "eval.batch: must be ≥ 0"},
+		{"key_ignore builtin", "eval: {key_ignore: [--batch-size]}", "eval.key_ignore: is only used by backend: command"},
+		{"key_ignore not a flag", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], key_ignore: [batch]}", `eval.key_ignore[0]: "batch" is not a flag`},
+		{"key_ignore absent", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], key_ignore: [--device]}", `eval.key_ignore[0]: flag "--device" is not in eval.command`},
+		{"version type", "eval: {version: [1]}", "eval.version"},
 	} {
 		_, err := Parse("e.yaml", []byte(baseConfig+c.section+"\n"), noEnv)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -37,5 +44,38 @@ func TestEvalConfigErrors(t *testing.T) {
 	}
 	if plain.Hash() != explicit.Hash() {
 		t.Error("an explicit builtin backend changed the config hash")
+	}
+}
+
+// TestEvalKeyPart checks what the evaluator puts in evaluation keys: the
+// command without the key_ignore flags and their values, the files it
+// names, the version; nothing for the built-in backend without a version.
+func TestEvalKeyPart(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "adapter.py")
+	os.WriteFile(script, []byte("print(1)\n"), 0o644)
+	e := EvalConfig{Backend: "command", KeyIgnore: []string{"--batch-size", "--device"},
+		Command: []string{"python3", script, "--model", "{model}", "--batch-size", "16", "--device=cuda:{worker}", "--bos", "auto", dir}}
+	if got, want := e.KeyArgv(), []string{"python3", script, "--model", "{model}", "--bos", "auto", dir}; !reflect.DeepEqual(got, want) {
+		t.Errorf("KeyArgv %q, want %q", got, want)
+	}
+	if got := e.KeyFiles(); !reflect.DeepEqual(got, []string{script}) {
+		t.Errorf("KeyFiles %q, want the script only (not python3, a placeholder or a folder)", got)
+	}
+	files := map[string]string{script: "abc"}
+	want := map[string]any{"backend": "command", "command": e.KeyArgv(), "files": files}
+	if got := e.KeyPart(files); !reflect.DeepEqual(got, want) {
+		t.Errorf("KeyPart %v, want %v", got, want)
+	}
+	e.Version = "hf_eval 2"
+	want["version"] = "hf_eval 2"
+	if got := e.KeyPart(files); !reflect.DeepEqual(got, want) {
+		t.Errorf("KeyPart with a version %v, want %v", got, want)
+	}
+	if got := (EvalConfig{}).KeyPart(nil); got != nil {
+		t.Errorf("built-in KeyPart %v, want nil", got)
+	}
+	if got := (EvalConfig{Version: "v2"}).KeyPart(nil); !reflect.DeepEqual(got, map[string]any{"version": "v2"}) {
+		t.Errorf("built-in KeyPart with a version %v", got)
 	}
 }

@@ -33,7 +33,8 @@ type Plan struct {
 	// Shard is the share of the work this plan holds (Shard{0, 1}: all).
 	Shard Shard
 
-	index map[string]*Job
+	index     map[string]*Job
+	evalFiles map[string]string // Inputs.EvaluatorFiles
 }
 
 // Job returns the job with this key.
@@ -63,12 +64,16 @@ type Inputs struct {
 	// Identity returns the identity of the checkpoint at an absolute path
 	// (the SHA-256 of its files); zoo.checkpoints needs it.
 	Identity func(path string) (string, error)
+	// EvaluatorFiles maps each file the evaluator command names
+	// (config.EvalConfig.KeyFiles) to its hex SHA-256: part of evaluation
+	// keys.
+	EvaluatorFiles map[string]string
 }
 
 // New expands a checked config into its full plan.
 func New(c *config.Config, in Inputs) (*Plan, error) {
 	p := &Plan{Config: c, Tasks: in.Tasks, Categories: config.HeldInCategories(), Subsets: map[int][][]string{},
-		Shard: Shard{Index: 0, Count: 1}, index: map[string]*Job{}}
+		Shard: Shard{Index: 0, Count: 1}, index: map[string]*Job{}, evalFiles: in.EvaluatorFiles}
 	if in.Tasks != nil {
 		p.Categories = in.Tasks.Categories(world.HeldIn)
 	}
@@ -298,7 +303,7 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 		delete(key, "world")
 		key["tasks"] = p.Tasks.Hash
 	}
-	if ev := c.Eval.KeyPart(); ev != nil {
+	if ev := c.Eval.KeyPart(p.evalFiles); ev != nil {
 		key["evaluator"] = ev
 	}
 	if model != "" {
@@ -355,7 +360,8 @@ func (s Shard) Has(j *Job) bool {
 // ForShard returns the plan restricted to shard s. The result is closed
 // under dependencies.
 func (p *Plan) ForShard(s Shard) *Plan {
-	q := &Plan{Config: p.Config, Tasks: p.Tasks, Categories: p.Categories, Subsets: p.Subsets, Shard: s, index: map[string]*Job{}}
+	q := &Plan{Config: p.Config, Tasks: p.Tasks, Categories: p.Categories, Subsets: p.Subsets, Shard: s, index: map[string]*Job{},
+		evalFiles: p.evalFiles}
 	for _, j := range p.Jobs {
 		if s.Has(j) {
 			q.Jobs = append(q.Jobs, j)

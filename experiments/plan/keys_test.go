@@ -46,4 +46,49 @@ func TestEvaluatorKeys(t *testing.T) {
 	if !reflect.DeepEqual(e1, e2) {
 		t.Error("timeout or batch changed evaluation keys")
 	}
+
+	// The version, the files the command names and every flag but those of
+	// key_ignore change evaluation keys.
+	withFiles := func(e config.EvalConfig, files map[string]string) map[string]bool {
+		c, err := config.LoadEnv(tinyConfig, noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Eval = e
+		p, err := New(c, Inputs{EvaluatorFiles: files})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evals := map[string]bool{}
+		for _, j := range p.ForShard(Shard{Index: 0, Count: 2}).Jobs {
+			if j.Kind == KindEval {
+				evals[j.Key] = true
+			}
+		}
+		return evals
+	}
+	base := config.EvalConfig{Backend: "command", Command: append(cmd, "--batch-size", "16"), KeyIgnore: []string{"--batch-size"}}
+	k0 := withFiles(base, map[string]string{"hf_eval.py": "aa"})
+	other := base
+	other.Command = append(cmd, "--batch-size", "64")
+	if !reflect.DeepEqual(k0, withFiles(other, map[string]string{"hf_eval.py": "aa"})) {
+		t.Error("a key_ignore flag's value changed evaluation keys")
+	}
+	versioned := base
+	versioned.Version = "2"
+	for name, keys := range map[string]map[string]bool{
+		"an edited file":           withFiles(base, map[string]string{"hf_eval.py": "bb"}),
+		"a version":                withFiles(versioned, map[string]string{"hf_eval.py": "aa"}),
+		"a flag not in key_ignore": withFiles(config.EvalConfig{Backend: "command", Command: append(cmd, "--batch-size", "64")}, map[string]string{"hf_eval.py": "aa"}),
+	} {
+		for k := range keys {
+			if k0[k] {
+				t.Errorf("%s left an evaluation key unchanged", name)
+				break
+			}
+		}
+	}
+	if len(k0) == 0 {
+		t.Fatal("no evaluation jobs in the shard")
+	}
 }

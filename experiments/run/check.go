@@ -1,6 +1,7 @@
 package run
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"mergescale/checkpoint"
+	"mergescale/eval"
 	"mergescale/experiments/config"
 	"mergescale/experiments/plan"
 	"mergescale/world"
@@ -22,7 +24,11 @@ func Plan(c *config.Config) (*plan.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := plan.Inputs{Tasks: tasks}
+	files, err := evaluatorFiles(c.Eval)
+	if err != nil {
+		return nil, err
+	}
+	in := plan.Inputs{Tasks: tasks, EvaluatorFiles: files}
 	var cache *identityCache
 	if c.UsesCheckpoints() {
 		cache = loadIdentityCache(c.Out)
@@ -162,4 +168,25 @@ func tensorDiff(a, b *checkpoint.Checkpoint) string {
 		diffs = append(diffs[:3], fmt.Sprintf("and %d more", len(diffs)-3))
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// evaluatorFiles hashes the files the evaluator command names
+// (config.EvalConfig.KeyFiles): argument → hex SHA-256, nil for the
+// built-in backend.
+func evaluatorFiles(e config.EvalConfig) (map[string]string, error) {
+	if e.Backend != eval.BackendCommand {
+		return nil, nil
+	}
+	var out map[string]string
+	for _, name := range e.KeyFiles() {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("eval.command: %w", err)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[name] = fmt.Sprintf("%x", sha256.Sum256(data))
+	}
+	return out, nil
 }

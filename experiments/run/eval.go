@@ -47,16 +47,27 @@ func (r *runner) evaluate(ctx context.Context, j *plan.Job, worker int) error {
 }
 
 // selectAndEval runs a cell's selection: it picks the candidate merge with
-// the best mean validation accuracy over the cell's held-in tasks (the first
-// in grid order on a tie), marks it chosen and evaluates it on the job's
-// split and scope, in one transaction.
+// the best mean validation score over the cell's held-in tasks, each task
+// scored by its own metric (accuracy for the built-in suite; the first in
+// grid order on a tie), marks it chosen and evaluates it on the job's split
+// and scope, in one transaction.
 func (r *runner) selectAndEval(ctx context.Context, j *plan.Job, worker int) error {
 	start := time.Now()
+	metric := map[string]string{} // task → its own metric
+	for _, t := range r.tasks {
+		metric[t.Name] = t.Metric()
+	}
 	best, bestScore := "", -1.0
 	for _, cand := range j.Candidates {
-		scores, err := r.db.Scores(ctx, store.ScoreFilter{ModelID: cand, Split: r.cfg.Sweep.SelectOn, Metric: store.Accuracy})
+		all, err := r.db.Scores(ctx, store.ScoreFilter{ModelID: cand, Split: r.cfg.Sweep.SelectOn})
 		if err != nil {
 			return err
+		}
+		var scores []store.Score
+		for _, s := range all {
+			if s.Metric == metric[s.Task] {
+				scores = append(scores, s)
+			}
 		}
 		if len(scores) == 0 {
 			return fmt.Errorf("candidate %s has no %s scores", plan.ShortKey(cand), r.cfg.Sweep.SelectOn)
