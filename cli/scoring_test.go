@@ -204,10 +204,15 @@ workers: 1
 		`SELECT DISTINCT task, split, metric, printf('%.6f', value), n, chance FROM scores ORDER BY 1, 2, 3`)
 	want := []string{
 		"ho_em|test|exact_match|0.500000|2|0",
+		// Tasks without options score their target for gold_nll alone:
+		// (√(characters of prompt + " " + target) + 0.5) ÷ its bytes.
+		"ho_em|test|gold_nll|0.837642|2|0",
 		"qa_f1|test|exact_match|0.000000|1|0",
 		"qa_f1|test|f1|0.750000|1|0",
+		"qa_f1|test|gold_nll|0.410632|1|0",
 		"qa_f1|validation|exact_match|0.000000|1|0",
 		"qa_f1|validation|f1|0.750000|1|0",
+		"qa_f1|validation|gold_nll|0.410632|1|0",
 		"qa_norm|test|acc_norm|0.666667|3|0.5",
 		"qa_norm|test|accuracy|0.333333|3|0.5",
 		"qa_norm|test|gold_nll|1.029926|3|0",
@@ -217,8 +222,10 @@ workers: 1
 		"qa_norm|validation|gold_nll|1.029926|3|0",
 		"qa_norm|validation|option_ce|0.886524|3|0.6931471805599453",
 		"summ_rouge|test|exact_match|0.500000|2|0",
+		"summ_rouge|test|gold_nll|0.652482|2|0",
 		"summ_rouge|test|rouge_l|0.833333|2|0",
 		"summ_rouge|validation|exact_match|0.500000|2|0",
+		"summ_rouge|validation|gold_nll|0.652482|2|0",
 		"summ_rouge|validation|rouge_l|0.833333|2|0",
 		"wsc_ctx|test|accuracy|0.500000|2|0.5",
 		// Per-option contexts rank contexts: with ℓ = −√(characters) − 0.5

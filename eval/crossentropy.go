@@ -21,10 +21,11 @@ type CrossEntropy struct {
 }
 
 // ceSums accumulates one task's cross-entropies over its instances, in
-// the loop that ranks their options.
+// the loop that ranks their options (add) or scores their targets
+// (addGold).
 type ceSums struct {
 	optionCE, chance, goldNLL float64
-	n                         int
+	n, gold                   int  // instances added by add, by add or addGold
 	bad                       bool // an instance without options or with an empty gold continuation
 }
 
@@ -40,16 +41,34 @@ func (c *ceSums) add(lps []float64, answer, goldBytes int) {
 	c.chance += math.Log(float64(len(lps)))
 	c.goldNLL += -lps[answer] / float64(goldBytes)
 	c.n++
+	c.gold++
 }
 
-// result returns the means; ok is false when no instance was added or one
-// could not be.
-func (c *ceSums) result() (ce CrossEntropy, ok bool) {
-	if c.n == 0 || c.bad {
-		return ce, false
+// addGold adds one instance of a task without options: lp the target's
+// log-likelihood, goldBytes the UTF-8 bytes of its continuation as sent.
+func (c *ceSums) addGold(lp float64, goldBytes int) {
+	if goldBytes <= 0 {
+		c.bad = true
+		return
 	}
-	n := float64(c.n)
-	return CrossEntropy{OptionCE: c.optionCE / n, OptionCEChance: c.chance / n, GoldNLL: c.goldNLL / n}, true
+	c.goldNLL += -lp / float64(goldBytes)
+	c.gold++
+}
+
+// result returns the means and which of them exist: option_ce when every
+// instance ranked options, gold_nll when every instance had a gold
+// continuation; neither when an instance could not be added.
+func (c *ceSums) result() (ce CrossEntropy, optionCE, goldNLL bool) {
+	if c.bad || c.gold == 0 {
+		return ce, false, false
+	}
+	ce.GoldNLL = c.goldNLL / float64(c.gold)
+	if c.n == c.gold {
+		n := float64(c.n)
+		ce.OptionCE, ce.OptionCEChance = c.optionCE/n, c.chance/n
+		return ce, true, true
+	}
+	return ce, false, true
 }
 
 // logSumExp is log Σ exp(x), computed from the largest x so that it does

@@ -38,8 +38,8 @@ func TestCrossEntropyHandComputed(t *testing.T) {
 		GoldNLL:        (-math.Log(0.6)/3 + 1.0/3) / 2,
 	}
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
-	if !r.HasCE || !near(r.CE.OptionCE, want.OptionCE) || !near(r.CE.OptionCEChance, want.OptionCEChance) || !near(r.CE.GoldNLL, want.GoldNLL) {
-		t.Errorf("CE %+v (has %v), want %+v", r.CE, r.HasCE, want)
+	if !r.HasOptionCE || !r.HasGoldNLL || !near(r.CE.OptionCE, want.OptionCE) || !near(r.CE.OptionCEChance, want.OptionCEChance) || !near(r.CE.GoldNLL, want.GoldNLL) {
+		t.Errorf("CE %+v (has %v %v), want %+v", r.CE, r.HasOptionCE, r.HasGoldNLL, want)
 	}
 	if r.Accuracy != 1 {
 		t.Errorf("accuracy %v, want 1", r.Accuracy)
@@ -52,5 +52,36 @@ func TestLogSumExp(t *testing.T) {
 	}
 	if got := logSumExp([]float64{math.Inf(-1), 0}); got != 0 {
 		t.Errorf("logSumExp(-Inf, 0) = %v", got)
+	}
+}
+
+// TestGoldNLLWithoutOptions: a task without options asks for its target's
+// log-likelihood beside the generation (context the prompt, continuation
+// " " + target, with eos) and gets gold_nll alone: targets "ab" and "xyz"
+// with log-likelihoods −3 and −8 give (3 ÷ 3 + 8 ÷ 4) ÷ 2 = 1.5; no
+// option_ce.
+func TestGoldNLLWithoutOptions(t *testing.T) {
+	task := &world.Task{Name: "s", Category: "c", Heldness: world.HeldIn, Test: []world.Instance{
+		{Prompt: "p0", Target: "ab"},
+		{Prompt: "p1", Target: "xyz"},
+	}}
+	reqs, err := TaskRequests([]*world.Task{task}, world.Test, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 4 || reqs[0].Type != TypeLoglikelihood || reqs[0].Continuation != " ab" || !reqs[0].EOS || reqs[1].Type != TypeGenerateUntil {
+		t.Fatalf("requests %+v, want a loglikelihood request for the target before each generation", reqs)
+	}
+	ans := []Answer{{ID: reqs[0].ID, LogProb: -3}, {ID: reqs[1].ID, Text: "ab"}, {ID: reqs[2].ID, LogProb: -8}, {ID: reqs[3].ID, Text: "no"}}
+	res, err := TaskResults([]*world.Task{task}, world.Test, Options{}, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if !r.HasGoldNLL || r.HasOptionCE || math.Abs(r.CE.GoldNLL-1.5) > 1e-12 {
+		t.Errorf("CE %+v (option_ce %v, gold_nll %v), want gold_nll 1.5 alone", r.CE, r.HasOptionCE, r.HasGoldNLL)
+	}
+	if v, ok := r.Score("exact_match"); !ok || v != 0.5 {
+		t.Errorf("exact match %v %v, want 0.5", v, ok)
 	}
 }

@@ -138,9 +138,13 @@ func TestTaskRequestsAndResultsPerSetting(t *testing.T) {
 {"id":"norm/test/0/1","type":"loglikelihood","context":"q:","continuation":"abcd","eos":false}
 {"id":"wino/test/0/0","type":"loglikelihood","context":"Ann lent Bo a pen since Ann","continuation":" needed one","eos":true}
 {"id":"wino/test/0/1","type":"loglikelihood","context":"Ann lent Bo a pen since Bo","continuation":" needed one","eos":true}
+{"id":"summ/test/0/0","type":"loglikelihood","context":"text one","continuation":" police killed the gunman","eos":true}
 {"id":"summ/test/0/gen","type":"generate_until","context":"text one","until":["\n\n"],"max_gen_toks":12}
+{"id":"summ/test/1/0","type":"loglikelihood","context":"text two","continuation":" x y","eos":true}
 {"id":"summ/test/1/gen","type":"generate_until","context":"text two","until":["\n\n"],"max_gen_toks":8}
+{"id":"qa/test/0/0","type":"loglikelihood","context":"who?","continuation":" a cat on a mat","eos":true}
 {"id":"qa/test/0/gen","type":"generate_until","context":"who?","until":[],"max_gen_toks":14}
+{"id":"em/test/0/0","type":"loglikelihood","context":"say","continuation":" yes","eos":true}
 {"id":"em/test/0/gen","type":"generate_until","context":"say","until":[],"max_gen_toks":6}
 `
 	if b.String() != want {
@@ -150,12 +154,22 @@ func TestTaskRequestsAndResultsPerSetting(t *testing.T) {
 	if err != nil || len(back) != len(reqs) {
 		t.Fatalf("read back: %v", err)
 	}
-	ans := []Answer{
-		{ID: reqs[0].ID, LogProb: -4}, {ID: reqs[1].ID, LogProb: -6}, // acc picks 0, acc_norm 1 (-2 against -1.5)
-		{ID: reqs[2].ID, LogProb: -3}, {ID: reqs[3].ID, LogProb: -2},
-		{ID: reqs[4].ID, Text: "the gunman police killed"}, {ID: reqs[5].ID, Text: "x y"},
-		{ID: reqs[6].ID, Text: "The cat sat on the mat."},
-		{ID: reqs[7].ID, Text: " yes\n"},
+	// Answers by request id; the targets' log-likelihoods only feed
+	// gold_nll (TestGoldNLLWithoutOptions).
+	byID := map[string]Answer{
+		"norm/test/0/0": {LogProb: -4}, "norm/test/0/1": {LogProb: -6}, // acc picks 0, acc_norm 1 (-2 against -1.5)
+		"wino/test/0/0": {LogProb: -3}, "wino/test/0/1": {LogProb: -2},
+		"summ/test/0/gen": {Text: "the gunman police killed"}, "summ/test/1/gen": {Text: "x y"},
+		"qa/test/0/gen": {Text: "The cat sat on the mat."},
+		"em/test/0/gen": {Text: " yes\n"},
+	}
+	ans := make([]Answer, len(reqs))
+	for i, r := range reqs {
+		ans[i] = byID[r.ID]
+		ans[i].ID = r.ID
+		if r.Type == TypeLoglikelihood && ans[i].LogProb == 0 {
+			ans[i].LogProb = -1
+		}
 	}
 	res, err := TaskResults(tasks, world.Test, Options{SkipExactMatch: true}, ans)
 	if err != nil {

@@ -45,11 +45,13 @@ type TaskResult struct {
 	// generate (HasExactMatch) only.
 	ExactMatch    float64 `json:"exact_match"`
 	HasExactMatch bool    `json:"has_exact_match"`
-	// CE holds the option cross-entropy and the gold continuation's
-	// negative log-likelihood per byte (see CrossEntropy), for tasks whose
-	// instances rank options or contexts (HasCE).
-	CE    CrossEntropy `json:"ce"`
-	HasCE bool         `json:"has_ce"`
+	// CE holds the option cross-entropy (for tasks whose instances rank
+	// options or contexts: HasOptionCE) and the gold continuation's
+	// negative log-likelihood per byte (for every task: HasGoldNLL; a task
+	// without options scores its target for it). See CrossEntropy.
+	CE          CrossEntropy `json:"ce"`
+	HasOptionCE bool         `json:"has_option_ce"`
+	HasGoldNLL  bool         `json:"has_gold_nll"`
 	// Metric is the task's own metric (world.Task.Metric): the one a
 	// report shows for the task.
 	Metric string `json:"metric"`
@@ -155,6 +157,12 @@ func TaskRequests(tasks []*world.Task, split world.Split, opts Options) ([]Reque
 						Context: c, Continuation: delim + in.Continuation, EOS: eos})
 				}
 			}
+			if form == world.FormTarget {
+				// The target's log-likelihood: gold_nll, the only
+				// cross-entropy a task without options has.
+				reqs = append(reqs, Request{ID: requestID(t.Name, split, i, 0), Type: TypeLoglikelihood,
+					Context: in.Prompt, Continuation: delim + in.Target, EOS: eos})
+			}
 			if gen {
 				budget := MaxGenToks(in.Options)
 				if form == world.FormTarget {
@@ -221,6 +229,12 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 					gold = in.Options[in.Answer]
 				}
 				ce.add(lps, in.Answer, len(delim)+len(gold))
+			} else {
+				a, err := next(t, i, 0)
+				if err != nil {
+					return nil, err
+				}
+				ce.addGold(a.LogProb, len(delim)+len(in.Target))
 			}
 			if gen {
 				a, err := next(t, i, -1)
@@ -245,8 +259,8 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 			}
 			return x / float64(r.N)
 		}
+		r.CE, r.HasOptionCE, r.HasGoldNLL = ce.result()
 		if ranks {
-			r.CE, r.HasCE = ce.result()
 			r.Accuracy = mean(float64(correct))
 			r.Scores = append(r.Scores, MetricScore{world.MetricAccuracy, r.Accuracy, r.Chance})
 			if metric == world.MetricAccNorm {

@@ -13,8 +13,9 @@ import (
 // modelID: one row per metric the evaluation computed (eval.TaskResult's
 // Scores: rank-classification accuracy for tasks with options, exact match
 // for those that generate, and the task's own metric when it is another),
-// and the cross-entropies option_ce (its chance the mean ln K) and gold_nll
-// (no chance level: 0) for every task that ranks options or contexts.
+// and the cross-entropies: option_ce (its chance the mean ln K) for every
+// task that ranks options or contexts, gold_nll (no chance level: 0) for
+// every task.
 // On the selection split (validation) generative tasks with options skip
 // greedy decoding, which selection does not use.
 func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*world.Task, split string, worker int) ([]store.Score, error) {
@@ -35,8 +36,11 @@ func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*
 		for _, m := range t.Scores {
 			out = append(out, row(m.Metric, m.Value, m.Chance))
 		}
-		if t.HasCE {
-			out = append(out, row(store.OptionCE, t.CE.OptionCE, t.CE.OptionCEChance), row(store.GoldNLL, t.CE.GoldNLL, 0))
+		if t.HasOptionCE {
+			out = append(out, row(store.OptionCE, t.CE.OptionCE, t.CE.OptionCEChance))
+		}
+		if t.HasGoldNLL {
+			out = append(out, row(store.GoldNLL, t.CE.GoldNLL, 0))
 		}
 	}
 	return out, nil
