@@ -26,6 +26,18 @@ func gemvAVX2(x *float32, n int, w *float32, ldw int, y *float32, m int)
 //go:noescape
 func dotRowsAVX2(x *float32, n int, w *float32, ldw int, out *float32, rows int)
 
+// geluFwdAVX2 sets s[i] to GELU's logistic term and g[i] = h[i]·s[i] for
+// i < n (vmath_amd64.s; see geluFwdGo); n must be a multiple of 8.
+//
+//go:noescape
+func geluFwdAVX2(h, gv, sv *float32, n int)
+
+// geluGradAVX2 multiplies dh[i] by GELU's derivative at h[i] given s[i]
+// (vmath_amd64.s; see geluGradGo); n must be a multiple of 8.
+//
+//go:noescape
+func geluGradAVX2(dh, h, sv *float32, n int)
+
 // haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
 // with the OS saving YMM registers). It is set once at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -99,4 +111,48 @@ func dotRows(out, x, w []float32, d, rows int) {
 	}
 	dotRowsAVX2(&x[0], n, &w[0], d, &out[0], rows)
 	dotRowsGo(out, x, w, d, n)
+}
+
+// geluFwd computes training's GELU: for every i, s[i] = 1/(1+e^(−2u)) and
+// g[i] = h[i]·s[i] (see geluFwdGo). With AVX2 every element, the tail
+// included, goes through the vector code.
+func geluFwd(h, g, s []float32) {
+	g, s = g[:len(h)], s[:len(h)]
+	if !haveAVX2 {
+		geluFwdGo(h, g, s)
+		return
+	}
+	n := len(h) &^ 7
+	if n > 0 {
+		geluFwdAVX2(&h[0], &g[0], &s[0], n)
+	}
+	if len(h) > n {
+		var hb, gb, sb [8]float32
+		copy(hb[:], h[n:])
+		geluFwdAVX2(&hb[0], &gb[0], &sb[0], 8)
+		copy(g[n:], gb[:])
+		copy(s[n:], sb[:])
+	}
+}
+
+// geluGrad multiplies every dh[i] by GELU's derivative at h[i], given s[i]
+// from geluFwd (see geluGradGo).
+func geluGrad(dh, h, s []float32) {
+	h, s = h[:len(dh)], s[:len(dh)]
+	if !haveAVX2 {
+		geluGradGo(dh, h, s)
+		return
+	}
+	n := len(dh) &^ 7
+	if n > 0 {
+		geluGradAVX2(&dh[0], &h[0], &s[0], n)
+	}
+	if len(dh) > n {
+		var db, hb, sb [8]float32
+		copy(db[:], dh[n:])
+		copy(hb[:], h[n:])
+		copy(sb[:], s[n:])
+		geluGradAVX2(&db[0], &hb[0], &sb[0], 8)
+		copy(dh[n:], db[:])
+	}
 }

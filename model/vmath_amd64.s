@@ -348,3 +348,117 @@ dk:
 
 ddone:
 	RET
+
+// Constants of geluGradAVX2, replicated over eight lanes.
+DATA geluG<>+0(SB)/4, $0x3e095d4f // 3A = 0.134145
+DATA geluG<>+4(SB)/4, $0x3e095d4f
+DATA geluG<>+8(SB)/4, $0x3e095d4f
+DATA geluG<>+12(SB)/4, $0x3e095d4f
+DATA geluG<>+16(SB)/4, $0x3e095d4f
+DATA geluG<>+20(SB)/4, $0x3e095d4f
+DATA geluG<>+24(SB)/4, $0x3e095d4f
+DATA geluG<>+28(SB)/4, $0x3e095d4f
+DATA geluG<>+32(SB)/4, $0x3fcc422a // 2C = 1.5957691216057308
+DATA geluG<>+36(SB)/4, $0x3fcc422a
+DATA geluG<>+40(SB)/4, $0x3fcc422a
+DATA geluG<>+44(SB)/4, $0x3fcc422a
+DATA geluG<>+48(SB)/4, $0x3fcc422a
+DATA geluG<>+52(SB)/4, $0x3fcc422a
+DATA geluG<>+56(SB)/4, $0x3fcc422a
+DATA geluG<>+60(SB)/4, $0x3fcc422a
+GLOBL geluG<>(SB), RODATA|NOPTR, $64
+
+// func geluFwdAVX2(h, gv, sv *float32, n int)
+// For i < n (n a multiple of 8): s[i] = 1/(1 + e^(−2u)), the logistic form
+// of (1 + tanh u)/2 with u = √(2/π)·(x + 0.044715·x³), x = h[i], and
+// g[i] = x·s[i]; e^z from the exp32 polynomial on z clamped to
+// [exp32Min, exp32Max], as in geluAVX2.
+TEXT ·geluFwdAVX2(SB), NOSPLIT, $0-32
+	MOVQ h+0(FP), SI
+	MOVQ gv+8(FP), DI
+	MOVQ sv+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JZ   fdone
+
+floop:
+	VMOVUPS (SI), Y0                 // x
+	VMULPS  Y0, Y0, Y1               // x²
+	VMULPS  geluK<>+0(SB), Y1, Y1   // a·x²
+	VFMADD213PS Y0, Y0, Y1           // a·x³ + x
+	VMULPS  geluK<>+32(SB), Y1, Y1 // z = −2u
+	VMAXPS  geluK<>+64(SB), Y1, Y1
+	VMINPS  geluK<>+96(SB), Y1, Y1
+	VMOVUPS geluK<>+128(SB), Y2
+	VFMADD213PS geluK<>+160(SB), Y1, Y2 // t = z·log2e + shift
+	VSUBPS  geluK<>+160(SB), Y2, Y3 // n = t − shift
+	VFNMADD231PS geluK<>+192(SB), Y3, Y1 // r = z − n·C1
+	VFNMADD231PS geluK<>+224(SB), Y3, Y1 // r −= n·C2
+	VMOVUPS geluK<>+256(SB), Y4
+	VFMADD213PS geluK<>+288(SB), Y1, Y4
+	VFMADD213PS geluK<>+320(SB), Y1, Y4
+	VFMADD213PS geluK<>+352(SB), Y1, Y4
+	VFMADD213PS geluK<>+384(SB), Y1, Y4
+	VFMADD213PS geluK<>+416(SB), Y1, Y4
+	VMULPS  Y1, Y1, Y5               // r²
+	VADDPS  geluK<>+448(SB), Y1, Y6 // r + 1
+	VFMADD213PS Y6, Y5, Y4           // e^r = p·r² + r + 1
+	VCVTPS2DQ Y3, Y3                 // n as integers
+	VPSRAD  $1, Y3, Y5               // h = n/2
+	VPSUBD  Y5, Y3, Y3               // n − h
+	VPADDD  geluK<>+480(SB), Y5, Y5
+	VPADDD  geluK<>+480(SB), Y3, Y3
+	VPSLLD  $23, Y5, Y5              // 2^h
+	VPSLLD  $23, Y3, Y3              // 2^(n−h)
+	VMULPS  Y5, Y4, Y4
+	VMULPS  Y3, Y4, Y4               // e^z
+	VADDPS  geluK<>+448(SB), Y4, Y4 // 1 + e^z
+	VMOVUPS geluK<>+448(SB), Y5
+	VDIVPS  Y4, Y5, Y5               // s = 1 / (1 + e^z)
+	VMOVUPS Y5, (DX)
+	VMULPS  Y5, Y0, Y0               // g = x·s
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $32, DX
+	DECQ    CX
+	JNZ     floop
+	VZEROUPPER
+
+fdone:
+	RET
+
+// func geluGradAVX2(dh, h, sv *float32, n int)
+// For i < n (n a multiple of 8): dh[i] ·= s + x·s·(1−s)·2√(2/π)·(1 + 3·0.044715·x²),
+// GELU's derivative at x = h[i] given s = s[i] from geluFwdAVX2.
+TEXT ·geluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dh+0(FP), DI
+	MOVQ h+8(FP), SI
+	MOVQ sv+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JZ   gdone
+
+gloop:
+	VMOVUPS (SI), Y0                 // x
+	VMOVUPS (DX), Y1                 // s
+	VMULPS  Y0, Y0, Y2               // x²
+	VMOVUPS geluG<>+0(SB), Y3
+	VFMADD213PS geluK<>+448(SB), Y2, Y3 // 1 + 3a·x²
+	VMULPS  geluG<>+32(SB), Y3, Y3  // ·2C
+	VMULPS  Y0, Y3, Y3               // ·x
+	VMOVUPS geluK<>+448(SB), Y4
+	VSUBPS  Y1, Y4, Y4               // 1 − s
+	VMULPS  Y1, Y4, Y4               // s·(1 − s)
+	VFMADD213PS Y1, Y4, Y3           // s + s(1−s)·2C·x·(1 + 3a·x²)
+	VMULPS  (DI), Y3, Y3             // ·dh
+	VMOVUPS Y3, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $32, DX
+	DECQ    CX
+	JNZ     gloop
+	VZEROUPPER
+
+gdone:
+	RET

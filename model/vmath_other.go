@@ -20,3 +20,9 @@ func dotRows(out, x, w []float32, d, rows int) {
 	clear(out[:rows])
 	dotRowsGo(out, x, w, d, 0)
 }
+
+// geluFwd computes training's GELU (see geluFwdGo).
+func geluFwd(h, g, s []float32) { geluFwdGo(h, g, s) }
+
+// geluGrad multiplies dh by GELU's derivative (see geluGradGo).
+func geluGrad(dh, h, s []float32) { geluGradGo(dh, h, s) }
