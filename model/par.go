@@ -3,8 +3,9 @@ package model
 import "sync"
 
 // minParallelWork is the least work (in element operations) worth a
-// goroutine of its own in the trainer's parallel loops.
-const minParallelWork = 1 << 14
+// goroutine of its own in the trainer's parallel loops. It is a variable
+// only so that tests can split even tiny loops.
+var minParallelWork = 1 << 14
 
 // parallelFor splits [0, n) into at most workers contiguous ranges, at most
 // one per minParallelWork of work (work is the loop's total), and calls

@@ -17,8 +17,8 @@ import (
 // The split depends on the batch alone (never on Workers or GOMAXPROCS), the
 // shards run one after another and each adds its gradient into the same
 // buffer in shard order, so every result is the same whatever the
-// parallelism.
-const maxShardRows = 1024
+// parallelism. It is a variable only so that tests can split tiny batches.
+var maxShardRows = 1024
 
 // AdamW constants (GPT-style β₂ for short runs).
 const (
@@ -222,8 +222,9 @@ func (g *gradRunner) run(batch []Example, dropout float64, seed uint64, step int
 
 // optChunk is the chunk of the flat parameter buffer that the optimizer
 // and the gradient norm handle as one unit; the norm's partial sums are per
-// chunk and added in chunk order, so it does not depend on the workers.
-const optChunk = 1 << 14
+// chunk and added in chunk order, so it does not depend on the workers. It
+// is a variable only so that tests can use several chunks on a tiny model.
+var optChunk = 1 << 14
 
 // clearParallel zeroes x over at most workers goroutines.
 func clearParallel(workers int, x []float32) {
