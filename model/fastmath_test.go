@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -128,6 +129,27 @@ func TestLayerNormInfer(t *testing.T) {
 		for i := range want {
 			if math.Abs(float64(got[r*d+i])-want[i]) > 1e-5 {
 				t.Errorf("row %d col %d: %v, want %v", r, i, got[r*d+i], want[i])
+			}
+		}
+	}
+}
+
+// TestAdamWSlice: the vector AdamW update gives the bits of the Go loop.
+func TestAdamWSlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, n := range []int{1, 7, 8, 9, 64, 1001} {
+		p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range p {
+			p[i], g[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()*1e-2)
+			m[i], v[i] = float32(rng.NormFloat64()*1e-3), float32(rng.Float64()*1e-4)
+		}
+		k := adamConsts{clip: 0.7, b1: 0.9, omb1: 1 - float32(0.9), b2: 0.95, omb2: 1 - float32(0.95), sqrtBc2: 0.3, eps: 1e-8, decay: 0.999, stepSize: 3e-3}
+		p2, g2, m2, v2 := slices.Clone(p), slices.Clone(g), slices.Clone(m), slices.Clone(v)
+		adamWSlice(p, g, m, v, &k)
+		adamWGo(p2, g2, m2, v2, &k)
+		for i := range p {
+			if math.Float32bits(p[i]) != math.Float32bits(p2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) || math.Float32bits(v[i]) != math.Float32bits(v2[i]) {
+				t.Fatalf("n=%d entry %d: (p, m, v) = (%v, %v, %v), Go loop (%v, %v, %v)", n, i, p[i], m[i], v[i], p2[i], m2[i], v2[i])
 			}
 		}
 	}

@@ -335,6 +335,11 @@ func Train(ctx context.Context, m *Model, data []Example, cfg TrainConfig, progr
 	return sum, nil
 }
 
+// adamConsts are the scalars of one AdamW update, laid out for adamWAVX.
+type adamConsts struct {
+	clip, b1, omb1, b2, omb2, sqrtBc2, eps, decay, stepSize float32
+}
+
 // adamW takes one AdamW step t (1-based) on the gradient clip·grad, with
 // decoupled weight decay on the tensors marked for decay. Every parameter's
 // update depends on its own entries alone; the buffer is split into chunks
@@ -342,10 +347,11 @@ func Train(ctx context.Context, m *Model, data []Example, cfg TrainConfig, progr
 func adamW(workers int, m *Model, grad, mom, vel []float32, clip float32, t int, lr, wd float64) {
 	bc1 := 1 - math.Pow(adamBeta1, float64(t))
 	bc2 := 1 - math.Pow(adamBeta2, float64(t))
-	stepSize := float32(lr / bc1)
-	sqrtBc2 := float32(math.Sqrt(bc2))
 	b1, b2 := float32(adamBeta1), float32(adamBeta2)
-	decayed := float32(1 - lr*wd)
+	k := adamConsts{clip: clip, b1: b1, omb1: 1 - b1, b2: b2, omb2: 1 - b2,
+		sqrtBc2: float32(math.Sqrt(bc2)), eps: adamEps, decay: 1, stepSize: float32(lr / bc1)}
+	kd := k
+	kd.decay = float32(1 - lr*wd)
 	n := (len(m.data) + optChunk - 1) / optChunk
 	parallelFor(workers, n, 4*len(m.data), func(_, lo, hi int) {
 		lo, hi = lo*optChunk, min(hi*optChunk, len(m.data))
@@ -354,21 +360,24 @@ func adamW(workers int, m *Model, grad, mom, vel []float32, clip float32, t int,
 			if a >= b {
 				continue
 			}
-			decay := float32(1)
+			c := &k
 			if s.decay {
-				decay = decayed
+				c = &kd
 			}
-			p := m.data[a:b]
-			gs, ms, vs := grad[a:b], mom[a:b], vel[a:b]
-			gs, ms, vs = gs[:len(p)], ms[:len(p)], vs[:len(p)]
-			for i := range p {
-				gv := clip * gs[i]
-				mv := b1*ms[i] + (1-b1)*gv
-				vv := b2*vs[i] + (1-b2)*gv*gv
-				ms[i], vs[i] = mv, vv
-				den := float32(math.Sqrt(float64(vv)))/sqrtBc2 + adamEps
-				p[i] = p[i]*decay - stepSize*mv/den
-			}
+			adamWSlice(m.data[a:b], grad[a:b], mom[a:b], vel[a:b], c)
 		}
 	})
+}
+
+// adamWGo is AdamW's update of p, m and v from g, entry by entry.
+func adamWGo(p, g, m, v []float32, k *adamConsts) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for i := range p {
+		gv := k.clip * g[i]
+		mv := k.b1*m[i] + k.omb1*gv
+		vv := k.b2*v[i] + k.omb2*gv*gv
+		m[i], v[i] = mv, vv
+		den := float32(math.Sqrt(float64(vv)))/k.sqrtBc2 + k.eps
+		p[i] = p[i]*k.decay - k.stepSize*mv/den
+	}
 }

@@ -38,6 +38,12 @@ func geluFwdAVX2(h, gv, sv *float32, n int)
 //go:noescape
 func geluGradAVX2(dh, h, sv *float32, n int)
 
+// adamWAVX takes adamW's update for i < n (vmath_amd64.s), n a multiple of
+// 8, with the same operations in the same order as adamWGo.
+//
+//go:noescape
+func adamWAVX(p, gr, m, v *float32, n int, k *adamConsts)
+
 // haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
 // with the OS saving YMM registers). It is set once at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -155,4 +161,17 @@ func geluGrad(dh, h, s []float32) {
 		geluGradAVX2(&db[0], &hb[0], &sb[0], 8)
 		copy(dh[n:], db[:])
 	}
+}
+
+// adamWSlice applies adamW's update to every entry of p, with the vector
+// code for all but the last len(p) mod 8 entries, which adamWGo updates to
+// the same bits.
+func adamWSlice(p, g, m, v []float32, k *adamConsts) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	n := len(p) &^ 7
+	if haveAVX2 && n > 0 {
+		adamWAVX(&p[0], &g[0], &m[0], &v[0], n, k)
+		p, g, m, v = p[n:], g[n:], m[n:], v[n:]
+	}
+	adamWGo(p, g, m, v, k)
 }

@@ -462,3 +462,58 @@ gloop:
 
 gdone:
 	RET
+
+// func adamWAVX(p, gr, m, v *float32, n int, k *adamConsts)
+// One AdamW update of p[i], m[i], v[i] from g[i] for i < n (n a multiple
+// of 8), with the operations of adamW's Go loop in the same order and
+// without fused multiply-adds, so the results are the same bits:
+// gv = clip·g; m = b1·m + (1−b1)·gv; v = b2·v + ((1−b2)·gv)·gv;
+// p = p·decay − (step·m)/(√v/√bc2 + eps).
+TEXT ·adamWAVX(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), DI
+	MOVQ gr+8(FP), SI
+	MOVQ m+16(FP), R8
+	MOVQ v+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVQ k+40(FP), AX
+	SHRQ $3, CX
+	JZ   adone
+	VBROADCASTSS 0(AX), Y8   // clip
+	VBROADCASTSS 4(AX), Y9   // b1
+	VBROADCASTSS 8(AX), Y10  // 1 − b1
+	VBROADCASTSS 12(AX), Y11 // b2
+	VBROADCASTSS 16(AX), Y12 // 1 − b2
+	VBROADCASTSS 20(AX), Y13 // √bc2
+	VBROADCASTSS 24(AX), Y14 // eps
+	VBROADCASTSS 28(AX), Y15 // decay
+	VBROADCASTSS 32(AX), Y7  // step size
+
+aloop:
+	VMULPS  (SI), Y8, Y0     // gv
+	VMULPS  (R8), Y9, Y1     // b1·m
+	VMULPS  Y0, Y10, Y2      // (1−b1)·gv
+	VADDPS  Y2, Y1, Y1       // m
+	VMOVUPS Y1, (R8)
+	VMULPS  (R9), Y11, Y3    // b2·v
+	VMULPS  Y0, Y12, Y4      // (1−b2)·gv
+	VMULPS  Y0, Y4, Y4       // ·gv
+	VADDPS  Y4, Y3, Y3       // v
+	VMOVUPS Y3, (R9)
+	VSQRTPS Y3, Y3
+	VDIVPS  Y13, Y3, Y3      // √v/√bc2
+	VADDPS  Y14, Y3, Y3      // + eps
+	VMULPS  Y1, Y7, Y5       // step·m
+	VDIVPS  Y3, Y5, Y5       // /den
+	VMULPS  (DI), Y15, Y6    // p·decay
+	VSUBPS  Y5, Y6, Y6
+	VMOVUPS Y6, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, R9
+	DECQ    CX
+	JNZ     aloop
+	VZEROUPPER
+
+adone:
+	RET

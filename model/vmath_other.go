@@ -26,3 +26,6 @@ func geluFwd(h, g, s []float32) { geluFwdGo(h, g, s) }
 
 // geluGrad multiplies dh by GELU's derivative (see geluGradGo).
 func geluGrad(dh, h, s []float32) { geluGradGo(dh, h, s) }
+
+// adamWSlice applies adamW's update to every entry of p.
+func adamWSlice(p, g, m, v []float32, k *adamConsts) { adamWGo(p, g, m, v, k) }
