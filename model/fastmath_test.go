@@ -154,3 +154,41 @@ func TestAdamWSlice(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnKernels: the vector column reductions give the bits of their Go
+// loops, at widths that exercise the vector body and the tail, with strides.
+func TestColumnKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, n := range []int{1, 7, 8, 9, 33, 128} {
+		for _, rows := range []int{1, 2, 17} {
+			ld := n + 3
+			x, dout := make([]float32, rows*ld), make([]float32, rows*ld)
+			for i := range x {
+				x[i], dout[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			mean, rstd := make([]float32, rows), make([]float32, rows)
+			for i := range mean {
+				mean[i], rstd[i] = float32(rng.NormFloat64()), float32(rng.Float64()+0.5)
+			}
+			init := make([]float32, n)
+			for i := range init {
+				init[i] = float32(rng.NormFloat64())
+			}
+			a, b := slices.Clone(init), slices.Clone(init)
+			addRows(a, x, ld, rows)
+			addRowsGo(b, x, ld, rows)
+			dg, db := slices.Clone(init), slices.Clone(init)
+			dg2, db2 := slices.Clone(init), slices.Clone(init)
+			lnGradCols(dg, db, dout, x, mean, rstd, ld, rows)
+			lnGradColsGo(dg2, db2, dout, x, mean, rstd, ld, rows)
+			for j := range a {
+				if math.Float32bits(a[j]) != math.Float32bits(b[j]) {
+					t.Fatalf("n=%d rows=%d: addRows column %d = %v, Go loop %v", n, rows, j, a[j], b[j])
+				}
+				if math.Float32bits(dg[j]) != math.Float32bits(dg2[j]) || math.Float32bits(db[j]) != math.Float32bits(db2[j]) {
+					t.Fatalf("n=%d rows=%d: lnGradCols column %d = (%v, %v), Go loop (%v, %v)", n, rows, j, dg[j], db[j], dg2[j], db2[j])
+				}
+			}
+		}
+	}
+}

@@ -38,14 +38,33 @@ func colSums(workers int, dst, x []float32, rows, n int) {
 		if hi == n/8 {
 			c1 = n
 		}
-		d := dst[c0:c1]
-		for r := 0; r < rows; r++ {
-			row := x[r*n+c0 : r*n+c1]
-			for j, v := range row {
-				d[j] += v
-			}
-		}
+		addRows(dst[c0:c1], x[c0:], n, rows)
 	})
+}
+
+// addRowsGo adds Σ_r x[r·ld + j] to dst[j] for j < len(dst), rows in order.
+func addRowsGo(dst, x []float32, ld, rows int) {
+	for r := 0; r < rows; r++ {
+		row := x[r*ld:][:len(dst)]
+		for j, v := range row {
+			dst[j] += v
+		}
+	}
+}
+
+// lnGradColsGo accumulates dg[j] += Σ_r dout[r·ld+j]·xh and db[j] += Σ_r
+// dout[r·ld+j], xh = (x[r·ld+j] − mean[r])·rstd[r], for j < len(dg), rows in
+// order.
+func lnGradColsGo(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
+	db = db[:len(dg)]
+	for r := 0; r < rows; r++ {
+		xr, dor := x[r*ld:][:len(dg)], dout[r*ld:][:len(dg)]
+		mu, rs := mean[r], rstd[r]
+		for i, v := range xr {
+			dg[i] += dor[i] * ((v - mu) * rs)
+			db[i] += dor[i]
+		}
+	}
 }
 
 // layerNorm normalizes each row of x (rows × d) and applies gain g and bias
@@ -112,17 +131,7 @@ func layerNormBackward(workers int, dx, dg, db, dout, x, mean, rstd, g []float32
 		if hi == d/8 {
 			c1 = d
 		}
-		dgc, dbc := dg[c0:c1], db[c0:c1]
-		for r := 0; r < rows; r++ {
-			xr, dor := x[r*d+c0:r*d+c1], dout[r*d+c0:r*d+c1]
-			dor = dor[:len(xr)]
-			dgc, dbc := dgc[:len(xr)], dbc[:len(xr)]
-			mu, rs := mean[r], rstd[r]
-			for i, v := range xr {
-				dgc[i] += dor[i] * ((v - mu) * rs)
-				dbc[i] += dor[i]
-			}
-		}
+		lnGradCols(dg[c0:c1], db[c0:c1], dout[c0:], x[c0:], mean, rstd, d, rows)
 	})
 }
 

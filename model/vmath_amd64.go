@@ -44,6 +44,18 @@ func geluGradAVX2(dh, h, sv *float32, n int)
 //go:noescape
 func adamWAVX(p, gr, m, v *float32, n int, k *adamConsts)
 
+// colSumsAVX adds the rows of x to dst, column by column in row order
+// (vmath_amd64.s), over the first 8·n8 columns.
+//
+//go:noescape
+func colSumsAVX(dst, x *float32, ldx, n8, rows int)
+
+// lnGradColsAVX accumulates LayerNorm's gain and bias gradients over the
+// first 8·n8 columns (vmath_amd64.s; see lnGradColsGo).
+//
+//go:noescape
+func lnGradColsAVX(dg, db, dout, x, mean, rstd *float32, ld, n8, rows int)
+
 // haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
 // with the OS saving YMM registers). It is set once at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -174,4 +186,30 @@ func adamWSlice(p, g, m, v []float32, k *adamConsts) {
 		p, g, m, v = p[n:], g[n:], m[n:], v[n:]
 	}
 	adamWGo(p, g, m, v, k)
+}
+
+// addRows adds Σ_r x[r·ld + j] to dst[j] for j < len(dst), rows in order.
+func addRows(dst, x []float32, ld, rows int) {
+	n := len(dst) &^ 7
+	if haveAVX2 && n > 0 && rows > 0 {
+		_ = x[(rows-1)*ld+len(dst)-1]
+		colSumsAVX(&dst[0], &x[0], ld, n/8, rows)
+		dst, x = dst[n:], x[n:]
+	}
+	addRowsGo(dst, x, ld, rows)
+}
+
+// lnGradCols accumulates dg[j] += Σ_r dout[r·ld+j]·xh and db[j] += Σ_r
+// dout[r·ld+j], xh = (x[r·ld+j] − mean[r])·rstd[r], for j < len(dg), rows in
+// order.
+func lnGradCols(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
+	n := len(dg) &^ 7
+	if haveAVX2 && n > 0 && rows > 0 {
+		_ = dout[(rows-1)*ld+len(dg)-1]
+		_ = x[(rows-1)*ld+len(dg)-1]
+		_, _, _ = db[len(dg)-1], mean[rows-1], rstd[rows-1]
+		lnGradColsAVX(&dg[0], &db[0], &dout[0], &x[0], &mean[0], &rstd[0], ld, n/8, rows)
+		dg, db, dout, x = dg[n:], db[n:], dout[n:], x[n:]
+	}
+	lnGradColsGo(dg, db, dout, x, mean, rstd, ld, rows)
 }

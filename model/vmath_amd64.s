@@ -517,3 +517,93 @@ aloop:
 
 adone:
 	RET
+
+// func colSumsAVX(dst, x *float32, ldx, n8, rows int)
+// dst[j] += x[r·ldx + j] for r < rows in order, j < 8·n8: every column sums
+// its rows in row order, as colSums's Go loop does.
+TEXT ·colSumsAVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ ldx+16(FP), R8
+	MOVQ n8+24(FP), CX
+	MOVQ rows+32(FP), R9
+	SHLQ $2, R8
+	TESTQ CX, CX
+	JZ   csdone
+	TESTQ R9, R9
+	JZ   csdone
+
+csblock:
+	VMOVUPS (DI), Y0
+	MOVQ SI, AX
+	MOVQ R9, DX
+
+csrow:
+	VADDPS (AX), Y0, Y0
+	ADDQ R8, AX
+	DECQ DX
+	JNZ  csrow
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  csblock
+	VZEROUPPER
+
+csdone:
+	RET
+
+// func lnGradColsAVX(dg, db, dout, x, mean, rstd *float32, ld, n8, rows int)
+// For j < 8·n8 and r < rows in order: xh = (x[r·ld+j] − mean[r])·rstd[r];
+// dg[j] += dout[r·ld+j]·xh; db[j] += dout[r·ld+j] (no fused multiply-adds:
+// the bits of layerNormBackward's Go loop).
+TEXT ·lnGradColsAVX(SB), NOSPLIT, $0-72
+	MOVQ dg+0(FP), DI
+	MOVQ db+8(FP), BX
+	MOVQ dout+16(FP), SI
+	MOVQ x+24(FP), R10
+	MOVQ mean+32(FP), R11
+	MOVQ rstd+40(FP), R12
+	MOVQ ld+48(FP), R8
+	MOVQ n8+56(FP), CX
+	MOVQ rows+64(FP), R9
+	SHLQ $2, R8
+	TESTQ CX, CX
+	JZ   lgdone
+	TESTQ R9, R9
+	JZ   lgdone
+
+lgblock:
+	VMOVUPS (DI), Y0   // dg
+	VMOVUPS (BX), Y1   // db
+	MOVQ SI, AX
+	MOVQ R10, R13
+	XORQ DX, DX
+
+lgrow:
+	VBROADCASTSS (R11)(DX*4), Y2
+	VBROADCASTSS (R12)(DX*4), Y3
+	VMOVUPS (R13), Y4
+	VSUBPS  Y2, Y4, Y4 // x − mean
+	VMULPS  Y3, Y4, Y4 // ·rstd
+	VMOVUPS (AX), Y5   // dout
+	VMULPS  Y4, Y5, Y4 // dout·xh
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	ADDQ R8, AX
+	ADDQ R8, R13
+	INCQ DX
+	CMPQ DX, R9
+	JLT  lgrow
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, (BX)
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $32, SI
+	ADDQ $32, R10
+	DECQ CX
+	JNZ  lgblock
+	VZEROUPPER
+
+lgdone:
+	RET

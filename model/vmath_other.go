@@ -29,3 +29,11 @@ func geluGrad(dh, h, s []float32) { geluGradGo(dh, h, s) }
 
 // adamWSlice applies adamW's update to every entry of p.
 func adamWSlice(p, g, m, v []float32, k *adamConsts) { adamWGo(p, g, m, v, k) }
+
+// addRows adds Σ_r x[r·ld + j] to dst[j] for j < len(dst), rows in order.
+func addRows(dst, x []float32, ld, rows int) { addRowsGo(dst, x, ld, rows) }
+
+// lnGradCols accumulates LayerNorm's gain and bias gradients (lnGradColsGo).
+func lnGradCols(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
+	lnGradColsGo(dg, db, dout, x, mean, rstd, ld, rows)
+}
