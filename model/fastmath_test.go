@@ -192,3 +192,59 @@ func TestColumnKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerNormTrainKernels compares training's LayerNorm rows (vector code
+// at widths that are multiples of 8) with float64 formulas, forward and
+// backward.
+func TestLayerNormTrainKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, d := range []int{8, 20, 48, 128, 224} {
+		const rows = 5
+		x, g, b, dout := make([]float32, rows*d), make([]float32, d), make([]float32, d), make([]float32, rows*d)
+		for i := range x {
+			x[i], dout[i] = float32(rng.NormFloat64()*2+0.5), float32(rng.NormFloat64())
+		}
+		for i := range g {
+			g[i], b[i] = float32(1+0.3*rng.NormFloat64()), float32(0.1*rng.NormFloat64())
+		}
+		out, mean, rstd := make([]float32, rows*d), make([]float32, rows), make([]float32, rows)
+		layerNormRows(out, mean, rstd, x, g, b, 1, rows, d)
+		dx := make([]float32, rows*d)
+		for i := range dx {
+			dx[i] = 0.5
+		}
+		layerNormBackwardRows(dx, dout, x, mean, rstd, g, 1, rows, d)
+		if out[0] != 0 || dx[0] != 0.5 {
+			t.Fatalf("d=%d: row 0 was outside [lo, hi) but changed", d)
+		}
+		for r := 1; r < rows; r++ {
+			xr := x[r*d : (r+1)*d]
+			var mu, v float64
+			for _, e := range xr {
+				mu += float64(e)
+			}
+			mu /= float64(d)
+			for _, e := range xr {
+				v += (float64(e) - mu) * (float64(e) - mu)
+			}
+			rs := 1 / math.Sqrt(v/float64(d)+Epsilon)
+			var sD, sDX float64
+			for i, e := range xr {
+				xh := (float64(e) - mu) * rs
+				if want := xh*float64(g[i]) + float64(b[i]); math.Abs(float64(out[r*d+i])-want) > 1e-5*max(1, math.Abs(want)) {
+					t.Fatalf("d=%d row %d: out[%d] = %v, want %v", d, r, i, out[r*d+i], want)
+				}
+				dxh := float64(dout[r*d+i]) * float64(g[i])
+				sD += dxh
+				sDX += dxh * xh
+			}
+			for i, e := range xr {
+				xh := (float64(e) - mu) * rs
+				want := 0.5 + rs*(float64(dout[r*d+i])*float64(g[i])-sD/float64(d)-xh*sDX/float64(d))
+				if math.Abs(float64(dx[r*d+i])-want) > 1e-5*max(1, math.Abs(want)) {
+					t.Fatalf("d=%d row %d: dx[%d] = %v, want %v", d, r, i, dx[r*d+i], want)
+				}
+			}
+		}
+	}
+}

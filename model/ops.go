@@ -73,32 +73,37 @@ func lnGradColsGo(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
 func layerNorm(workers int, out, mean, rstd, x, g, b []float32, rows, d int) {
 	g, b = g[:d], b[:d]
 	parallelFor(workers, rows, 4*rows*d, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr := x[r*d : (r+1)*d]
-			mu := sum32(xr) / float32(d)
-			var s0, s1, s2, s3 float32
-			i := 0
-			for ; i+4 <= len(xr); i += 4 {
-				d0, d1, d2, d3 := xr[i]-mu, xr[i+1]-mu, xr[i+2]-mu, xr[i+3]-mu
-				s0 += d0 * d0
-				s1 += d1 * d1
-				s2 += d2 * d2
-				s3 += d3 * d3
-			}
-			for ; i < len(xr); i++ {
-				dv := xr[i] - mu
-				s0 += dv * dv
-			}
-			ss := (s0 + s1) + (s2 + s3)
-			rs := float32(1 / math.Sqrt(float64(ss/float32(d))+Epsilon))
-			mean[r], rstd[r] = mu, rs
-			or := out[r*d : (r+1)*d]
-			or = or[:len(xr)]
-			for i, v := range xr {
-				or[i] = (v-mu)*rs*g[i] + b[i]
-			}
-		}
+		layerNormRows(out, mean, rstd, x, g, b, lo, hi, d)
 	})
+}
+
+// layerNormRowsGo is the portable layerNormRows.
+func layerNormRowsGo(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
+	for r := lo; r < hi; r++ {
+		xr := x[r*d : (r+1)*d]
+		mu := sum32(xr) / float32(d)
+		var s0, s1, s2, s3 float32
+		i := 0
+		for ; i+4 <= len(xr); i += 4 {
+			d0, d1, d2, d3 := xr[i]-mu, xr[i+1]-mu, xr[i+2]-mu, xr[i+3]-mu
+			s0 += d0 * d0
+			s1 += d1 * d1
+			s2 += d2 * d2
+			s3 += d3 * d3
+		}
+		for ; i < len(xr); i++ {
+			dv := xr[i] - mu
+			s0 += dv * dv
+		}
+		ss := (s0 + s1) + (s2 + s3)
+		rs := float32(1 / math.Sqrt(float64(ss/float32(d))+Epsilon))
+		mean[r], rstd[r] = mu, rs
+		or := out[r*d : (r+1)*d]
+		or = or[:len(xr)]
+		for i, v := range xr {
+			or[i] = (v-mu)*rs*g[i] + b[i]
+		}
+	}
 }
 
 // layerNormBackward accumulates dx += ∂L/∂x, dg and db, given dout = ∂L/∂out
@@ -108,23 +113,7 @@ func layerNorm(workers int, out, mean, rstd, x, g, b []float32, rows, d int) {
 func layerNormBackward(workers int, dx, dg, db, dout, x, mean, rstd, g []float32, rows, d int) {
 	g = g[:d]
 	parallelFor(workers, rows, 6*rows*d, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, dor, dxr := x[r*d:(r+1)*d], dout[r*d:(r+1)*d], dx[r*d:(r+1)*d]
-			dor, dxr = dor[:len(xr)], dxr[:len(xr)]
-			mu, rs := mean[r], rstd[r]
-			var sumD, sumDX float32
-			for i, v := range xr {
-				xh := (v - mu) * rs
-				dxh := dor[i] * g[i]
-				sumD += dxh
-				sumDX += dxh * xh
-			}
-			mD, mDX := sumD/float32(d), sumDX/float32(d)
-			for i, v := range xr {
-				xh := (v - mu) * rs
-				dxr[i] += rs * (dor[i]*g[i] - mD - xh*mDX)
-			}
-		}
+		layerNormBackwardRows(dx, dout, x, mean, rstd, g, lo, hi, d)
 	})
 	parallelFor(workers, d/8, 3*rows*d, func(_, lo, hi int) {
 		c0, c1 := lo*8, hi*8
@@ -135,6 +124,27 @@ func layerNormBackward(workers int, dx, dg, db, dout, x, mean, rstd, g []float32
 	})
 }
 
+// layerNormBackwardRowsGo is the portable layerNormBackwardRows.
+func layerNormBackwardRowsGo(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) {
+	for r := lo; r < hi; r++ {
+		xr, dor, dxr := x[r*d:(r+1)*d], dout[r*d:(r+1)*d], dx[r*d:(r+1)*d]
+		dor, dxr = dor[:len(xr)], dxr[:len(xr)]
+		mu, rs := mean[r], rstd[r]
+		var sumD, sumDX float32
+		for i, v := range xr {
+			xh := (v - mu) * rs
+			dxh := dor[i] * g[i]
+			sumD += dxh
+			sumDX += dxh * xh
+		}
+		mD, mDX := sumD/float32(d), sumDX/float32(d)
+		for i, v := range xr {
+			xh := (v - mu) * rs
+			dxr[i] += rs * (dor[i]*g[i] - mD - xh*mDX)
+		}
+	}
+}
+
 // GELU with the tanh approximation (Hugging Face's gelu_new).
 const (
 	geluC = 0.7978845608028654 // sqrt(2/π)
@@ -143,7 +153,8 @@ const (
 
 // causalSoftmax turns the T×T score matrix a into row-wise softmax
 // probabilities over the columns j ≤ i, zeroing the columns j > i. The
-// exponentials are exp32's (expSub).
+// exponentials are exp32's (expSub), taken over whole groups of eight
+// columns (the ones past i are discarded).
 func causalSoftmax(a []float32, T int) {
 	for i := 0; i < T; i++ {
 		row := a[i*T : (i+1)*T]
@@ -151,7 +162,7 @@ func causalSoftmax(a []float32, T int) {
 		for _, v := range row[1 : i+1] {
 			mx = max(mx, v)
 		}
-		expSub(row[:i+1], mx)
+		expSub(row[:min(T, (i+8)&^7)], mx)
 		inv := 1 / sum32(row[:i+1])
 		for j := range row[:i+1] {
 			row[j] *= inv

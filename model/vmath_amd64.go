@@ -56,6 +56,17 @@ func colSumsAVX(dst, x *float32, ldx, n8, rows int)
 //go:noescape
 func lnGradColsAVX(dg, db, dout, x, mean, rstd *float32, ld, n8, rows int)
 
+// lnForwardAVX is LayerNorm over rows of width 8·n8 (vmath_amd64.s).
+//
+//go:noescape
+func lnForwardAVX(out, mean, rstd, x, gain, b *float32, rows, n8 int, invD, eps float32)
+
+// lnBackwardRowsAVX adds LayerNorm's input gradient over rows of width
+// 8·n8 (vmath_amd64.s).
+//
+//go:noescape
+func lnBackwardRowsAVX(dx, dout, x, gain, mean, rstd *float32, rows, n8 int, invD float32)
+
 // haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
 // with the OS saving YMM registers). It is set once at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -212,4 +223,29 @@ func lnGradCols(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
 		dg, db, dout, x = dg[n:], db[n:], dout[n:], x[n:]
 	}
 	lnGradColsGo(dg, db, dout, x, mean, rstd, ld, rows)
+}
+
+// layerNormRows is layerNorm's per-row work for rows [lo, hi): the vector
+// code when the width is a multiple of 8, else layerNormRowsGo.
+func layerNormRows(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
+	if !haveAVX2 || d%8 != 0 || hi <= lo {
+		layerNormRowsGo(out, mean, rstd, x, g, b, lo, hi, d)
+		return
+	}
+	_, _ = out[hi*d-1], x[hi*d-1]
+	_, _, _, _ = mean[hi-1], rstd[hi-1], g[d-1], b[d-1]
+	lnForwardAVX(&out[lo*d], &mean[lo], &rstd[lo], &x[lo*d], &g[0], &b[0], hi-lo, d/8, 1/float32(d), Epsilon)
+}
+
+// layerNormBackwardRows is layerNormBackward's per-row input gradient for
+// rows [lo, hi): the vector code when the width is a multiple of 8, else
+// layerNormBackwardRowsGo.
+func layerNormBackwardRows(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) {
+	if !haveAVX2 || d%8 != 0 || hi <= lo {
+		layerNormBackwardRowsGo(dx, dout, x, mean, rstd, g, lo, hi, d)
+		return
+	}
+	_, _, _ = dx[hi*d-1], dout[hi*d-1], x[hi*d-1]
+	_, _, _ = mean[hi-1], rstd[hi-1], g[d-1]
+	lnBackwardRowsAVX(&dx[lo*d], &dout[lo*d], &x[lo*d], &g[0], &mean[lo], &rstd[lo], hi-lo, d/8, 1/float32(d))
 }

@@ -607,3 +607,177 @@ lgrow:
 
 lgdone:
 	RET
+
+// func lnForwardAVX(out, mean, rstd, x, gain, b *float32, rows, n8 int, invD, eps float32)
+// LayerNorm of rows rows of width d = 8·n8 (row stride d): per row,
+// mu = Σx·invD and rs = 1/√(Σ(x−mu)²·invD + eps), each sum over eight
+// lanes then across them in a fixed order; out = (x−mu)·rs·g + b.
+TEXT ·lnForwardAVX(SB), NOSPLIT, $0-72
+	MOVQ out+0(FP), DI
+	MOVQ mean+8(FP), R10
+	MOVQ rstd+16(FP), R11
+	MOVQ x+24(FP), SI
+	MOVQ gain+32(FP), R12
+	MOVQ b+40(FP), R13
+	MOVQ rows+48(FP), R9
+	MOVQ n8+56(FP), R8
+	VBROADCASTSS invD+64(FP), Y14
+	VBROADCASTSS eps+68(FP), Y15
+	TESTQ R9, R9
+	JZ   lfdone
+	TESTQ R8, R8
+	JZ   lfdone
+
+lfrow:
+	// Σx
+	VXORPS Y0, Y0, Y0
+	XORQ AX, AX
+	MOVQ R8, CX
+
+lfsum:
+	VADDPS (SI)(AX*1), Y0, Y0
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  lfsum
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X1, X1
+	VADDPS X1, X0, X0
+	VPSHUFD $1, X0, X1
+	VADDSS X1, X0, X0
+	VMULSS X14, X0, X0           // mu
+	VMOVSS X0, (R10)
+	VBROADCASTSS X0, Y1          // mu in every lane
+	// Σ(x−mu)²
+	VXORPS Y2, Y2, Y2
+	XORQ AX, AX
+	MOVQ R8, CX
+
+lfvar:
+	VMOVUPS (SI)(AX*1), Y3
+	VSUBPS  Y1, Y3, Y3
+	VFMADD231PS Y3, Y3, Y2
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  lfvar
+	VEXTRACTF128 $1, Y2, X3
+	VADDPS X3, X2, X2
+	VMOVHLPS X2, X3, X3
+	VADDPS X3, X2, X2
+	VPSHUFD $1, X2, X3
+	VADDSS X3, X2, X2
+	VMULSS X14, X2, X2           // variance
+	VADDSS X15, X2, X2           // + eps
+	VSQRTSS X2, X2, X2
+	VMOVSS geluK<>+448(SB), X3   // 1
+	VDIVSS X2, X3, X3            // rs
+	VMOVSS X3, (R11)
+	VBROADCASTSS X3, Y3
+	// out = (x−mu)·rs·g + b
+	XORQ AX, AX
+	MOVQ R8, CX
+
+lfout:
+	VMOVUPS (SI)(AX*1), Y4
+	VSUBPS  Y1, Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  (R12)(AX*1), Y4, Y4
+	VADDPS  (R13)(AX*1), Y4, Y4
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  lfout
+	ADDQ AX, SI
+	ADDQ AX, DI
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ R9
+	JNZ  lfrow
+	VZEROUPPER
+
+lfdone:
+	RET
+
+// func lnBackwardRowsAVX(dx, dout, x, gain, mean, rstd *float32, rows, n8 int, invD float32)
+// LayerNorm's input gradient for rows rows of width d = 8·n8: per row, with
+// xh = (x−mu)·rs and dxh = dout·g, dx += rs·(dxh − Σdxh·invD − xh·Σ(dxh·xh)·invD),
+// the sums over eight lanes then across them in a fixed order.
+TEXT ·lnBackwardRowsAVX(SB), NOSPLIT, $0-68
+	MOVQ dx+0(FP), DI
+	MOVQ dout+8(FP), BX
+	MOVQ x+16(FP), SI
+	MOVQ gain+24(FP), R12
+	MOVQ mean+32(FP), R10
+	MOVQ rstd+40(FP), R11
+	MOVQ rows+48(FP), R9
+	MOVQ n8+56(FP), R8
+	VBROADCASTSS invD+64(FP), Y14
+	TESTQ R9, R9
+	JZ   lbdone
+	TESTQ R8, R8
+	JZ   lbdone
+
+lbrow:
+	VBROADCASTSS (R10), Y1       // mu
+	VBROADCASTSS (R11), Y2       // rs
+	VXORPS Y5, Y5, Y5            // Σdxh
+	VXORPS Y6, Y6, Y6            // Σdxh·xh
+	XORQ AX, AX
+	MOVQ R8, CX
+
+lbsum:
+	VMOVUPS (SI)(AX*1), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  Y2, Y3, Y3           // xh
+	VMOVUPS (BX)(AX*1), Y4
+	VMULPS  (R12)(AX*1), Y4, Y4  // dxh
+	VADDPS  Y4, Y5, Y5
+	VFMADD231PS Y4, Y3, Y6
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  lbsum
+	VEXTRACTF128 $1, Y5, X7
+	VADDPS X7, X5, X5
+	VMOVHLPS X5, X7, X7
+	VADDPS X7, X5, X5
+	VPSHUFD $1, X5, X7
+	VADDSS X7, X5, X5
+	VMULSS X14, X5, X5           // mD
+	VBROADCASTSS X5, Y5
+	VEXTRACTF128 $1, Y6, X7
+	VADDPS X7, X6, X6
+	VMOVHLPS X6, X7, X7
+	VADDPS X7, X6, X6
+	VPSHUFD $1, X6, X7
+	VADDSS X7, X6, X6
+	VMULSS X14, X6, X6           // mDX
+	VBROADCASTSS X6, Y6
+	XORQ AX, AX
+	MOVQ R8, CX
+
+lbout:
+	VMOVUPS (SI)(AX*1), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  Y2, Y3, Y3           // xh
+	VMOVUPS (BX)(AX*1), Y4
+	VMULPS  (R12)(AX*1), Y4, Y4  // dxh
+	VSUBPS  Y5, Y4, Y4           // dxh − mD
+	VMULPS  Y6, Y3, Y3           // xh·mDX
+	VSUBPS  Y3, Y4, Y4
+	VMULPS  Y2, Y4, Y4           // ·rs
+	VADDPS  (DI)(AX*1), Y4, Y4
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  lbout
+	ADDQ AX, SI
+	ADDQ AX, DI
+	ADDQ AX, BX
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ R9
+	JNZ  lbrow
+	VZEROUPPER
+
+lbdone:
+	RET

@@ -37,3 +37,14 @@ func addRows(dst, x []float32, ld, rows int) { addRowsGo(dst, x, ld, rows) }
 func lnGradCols(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
 	lnGradColsGo(dg, db, dout, x, mean, rstd, ld, rows)
 }
+
+// layerNormRows is layerNorm's per-row work (layerNormRowsGo).
+func layerNormRows(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
+	layerNormRowsGo(out, mean, rstd, x, g, b, lo, hi, d)
+}
+
+// layerNormBackwardRows is layerNormBackward's per-row input gradient
+// (layerNormBackwardRowsGo).
+func layerNormBackwardRows(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) {
+	layerNormBackwardRowsGo(dx, dout, x, mean, rstd, g, lo, hi, d)
+}
