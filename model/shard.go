@@ -205,16 +205,10 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 	parallelFor(W, Rt, 8*Rt*V, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := s.logits[i*V : (i+1)*V]
-			mx := row[0]
-			for _, v := range row {
-				mx = max(mx, v)
-			}
+			mx := maxOf(row)
 			lt := row[s.tgt[s.tRows[i]]]
 			expSub(row, mx)
-			var sum float64
-			for _, v := range row {
-				sum += float64(v)
-			}
+			sum := sum64(row)
 			s.rowLoss[i] = math.Log(sum) - float64(lt-mx)
 			inv := float32(1 / sum)
 			for j := range row {
@@ -227,6 +221,38 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 		loss += v
 	}
 	return loss
+}
+
+// maxOf returns the largest entry of x (not empty), from four running
+// maxima.
+func maxOf(x []float32) float32 {
+	m0 := x[0]
+	m1, m2, m3 := m0, m0, m0
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		m0, m1, m2, m3 = max(m0, x[i]), max(m1, x[i+1]), max(m2, x[i+2]), max(m3, x[i+3])
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, x[i])
+	}
+	return max(max(m0, m1), max(m2, m3))
+}
+
+// sum64 returns the sum of x in float64, from four interleaved partial sums
+// (a fixed order).
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // addInto sets dst = a + b, element by element, over at most workers
