@@ -203,6 +203,9 @@ func packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int) {
 		panel := dst[ir*kc : (ir+mr)*kc]
 		if trans {
 			// op(A)[i][p] = a[p*lda+i]: a depth of the panel is contiguous.
+			if rows == mr && copyFast(panel, mr, a[p0*lda+i0+ir:], lda, rows, kc) {
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				d := panel[p*mr : (p+1)*mr]
 				copy(d, a[(p0+p)*lda+i0+ir:][:rows])
@@ -223,6 +226,9 @@ func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int) {
 		panel := dst[jr*kc : (jr+nr)*kc]
 		if !trans {
 			// op(B)[p][j] = b[p*ldb+j]: a depth of the panel is contiguous.
+			if cols == nr && copyFast(panel, nr, b[p0*ldb+j0+jr:], ldb, cols, kc) {
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				d := panel[p*nr : (p+1)*nr]
 				copy(d, b[(p0+p)*ldb+j0+jr:][:cols])
@@ -236,29 +242,45 @@ func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int) {
 
 // transposeInto writes the rows×depth matrix src (row stride ld) transposed
 // into panel, depth-major with w values per depth; lanes rows..w-1 are zeroed.
-// Four source rows are handled together so that each depth of the panel is
-// written in runs of four.
+// Groups of four and eight rows over eight depths at a time go through the
+// vector helpers where the CPU has them (transposeFast), the rest through
+// transposeRange.
 func transposeInto(panel []float32, w int, src []float32, ld, rows, depth int) {
-	r := 0
-	for ; r+4 <= rows; r += 4 {
-		s0 := src[r*ld:][:depth]
-		s1 := src[(r+1)*ld:][:len(s0)]
-		s2 := src[(r+2)*ld:][:len(s0)]
-		s3 := src[(r+3)*ld:][:len(s0)]
-		for p := range s0 {
-			d := panel[p*w+r:][:4]
-			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
-		}
+	r0 := 0
+	if fast, nblk := rows&^3, depth/8; fast > 0 && transposeFast(panel, w, src, ld, fast, nblk) {
+		transposeRange(panel, w, src, ld, 0, fast, 8*nblk, depth)
+		r0 = fast
 	}
-	for ; r < rows; r++ {
-		s0 := src[r*ld:][:depth]
-		for p, v := range s0 {
-			panel[p*w+r] = v
-		}
-	}
+	transposeRange(panel, w, src, ld, r0, rows, 0, depth)
 	if rows < w {
 		for p := 0; p < depth; p++ {
 			clear(panel[p*w+rows : (p+1)*w])
+		}
+	}
+}
+
+// transposeRange is transposeInto's scalar loop over rows [r0, r1) and
+// depths [p0, p1). Four source rows are handled together so that each
+// depth of the panel is written in runs of four.
+func transposeRange(panel []float32, w int, src []float32, ld, r0, r1, p0, p1 int) {
+	if p0 >= p1 {
+		return
+	}
+	r := r0
+	for ; r+4 <= r1; r += 4 {
+		s0 := src[r*ld+p0 : r*ld+p1]
+		s1 := src[(r+1)*ld+p0:][:len(s0)]
+		s2 := src[(r+2)*ld+p0:][:len(s0)]
+		s3 := src[(r+3)*ld+p0:][:len(s0)]
+		for i := range s0 {
+			d := panel[(p0+i)*w+r:][:4]
+			d[0], d[1], d[2], d[3] = s0[i], s1[i], s2[i], s3[i]
+		}
+	}
+	for ; r < r1; r++ {
+		s0 := src[r*ld+p0 : r*ld+p1]
+		for i, v := range s0 {
+			panel[(p0+i)*w+r] = v
 		}
 	}
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -37,8 +38,15 @@ func sgemmGFLOPS(kern gemm.Kernel, m, n, k int) float64 {
 // 48 input tokens, with one worker, and reports tokens/s and GFLOP/s
 // (6 × parameters × tokens plus 12·n_layer·T²·d per sequence for attention)
 // beside gonum's and the default kernel's Sgemm GFLOP/s on the model's MLP
-// shape (batch·seq × d × 4d), measured in the same run.
-func BenchmarkTrainStep(b *testing.B) {
+// shape (batch·seq × d × 4d), measured in the same run. The matrix products
+// use the kernel's own parallelism (GOMAXPROCS) with any number of workers.
+func BenchmarkTrainStep(b *testing.B) { benchTrainStep(b, 1) }
+
+// BenchmarkTrainStepWorkers is BenchmarkTrainStep with as many workers as
+// GOMAXPROCS: a job that has the machine to itself.
+func BenchmarkTrainStepWorkers(b *testing.B) { benchTrainStep(b, runtime.GOMAXPROCS(0)) }
+
+func benchTrainStep(b *testing.B, workers int) {
 	const batch, seq = 16, 48
 	for _, p := range Presets() {
 		if p.Name == "micro" {
@@ -55,11 +63,15 @@ func BenchmarkTrainStep(b *testing.B) {
 					data[i].Target[j] = rng.IntN(benchVocab)
 				}
 			}
-			g := newGradRunner(m, batch, 1)
+			g := newGradRunner(m, workers)
 			mom, vel := make([]float32, len(m.data)), make([]float32, len(m.data))
 			step := func(i int) {
 				g.run(data, 0, 1, i)
-				adamW(m, g.grads[0], mom, vel, i+1, 1e-4, 0.01)
+				clip := float32(1)
+				if norm := gradNorm(g.workers, g.grad); norm > 1 {
+					clip = float32(1 / norm)
+				}
+				adamW(g.workers, m, g.grad, mom, vel, clip, i+1, 1e-4, 0.01)
 			}
 			step(0) // warm the workspaces
 			b.ResetTimer()

@@ -14,9 +14,17 @@
 // and embeddings only (never on biases or LayerNorm parameters), global
 // gradient-norm clipping, linear warm-up then cosine decay to zero, and
 // optional dropout on the embedding sum and on both residual branches. A
-// batch is split into fixed shards of examples; each shard's gradient is
-// computed on its own and the shards are summed in a fixed order, so results
-// do not depend on TrainConfig.Workers or GOMAXPROCS.
+// batch is packed into as few shards of whole examples as keep each near
+// 1,024 rows (a split that depends on the batch alone); the shards run one
+// after another and add their gradients into one buffer in shard order.
+// Within a shard, matrix products use the gemm kernel's parallelism and the
+// step's other loops (attention heads, rows of the element-wise work, columns
+// of the reductions, the optimizer) use TrainConfig.Workers goroutines (or
+// TrainConfig.Threads, read before every step); every output is computed in
+// the same order however the work is split, so results do not depend on
+// Workers, Threads or GOMAXPROCS. GELU and the softmaxes use the float32
+// exp of inference (exp32), LayerNorm, AdamW and the column reductions have
+// AVX2 loops.
 //
 // Examples are (Prompt, Target) pairs with the loss on Target only. Shards
 // are packed without padding: sequences of different lengths are

@@ -149,3 +149,25 @@ func dotRowsGo(out, x, w []float32, d, from int) {
 		out[v] = s
 	}
 }
+
+// geluFwdGo is the portable geluFwd. Training's GELU is 0.5·x·(1 + tanh u),
+// u = √(2/π)·(x + 0.044715·x³), written as x·s with s = (1 + tanh u)/2 =
+// 1/(1 + e^(−2u)), the logistic function of 2u, computed with exp32. s is
+// kept for the backward pass, where the derivative follows from it without
+// another exponential.
+func geluFwdGo(h, g, s []float32) {
+	for i, x := range h {
+		u := geluC * (x + geluA*x*x*x)
+		si := 1 / (1 + exp32(min(max(-2*u, exp32Min), exp32Max)))
+		s[i] = si
+		g[i] = x * si
+	}
+}
+
+// geluGradGo is the portable geluGrad: d/dx x·s(x) = s + x·s·(1−s)·2√(2/π)·(1 + 3·0.044715·x²).
+func geluGradGo(dh, h, s []float32) {
+	for i, x := range h {
+		si := s[i]
+		dh[i] *= si + si*(1-si)*(2*geluC)*x*(1+3*geluA*x*x)
+	}
+}

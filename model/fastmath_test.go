@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -128,6 +129,121 @@ func TestLayerNormInfer(t *testing.T) {
 		for i := range want {
 			if math.Abs(float64(got[r*d+i])-want[i]) > 1e-5 {
 				t.Errorf("row %d col %d: %v, want %v", r, i, got[r*d+i], want[i])
+			}
+		}
+	}
+}
+
+// TestAdamWSlice: the vector AdamW update gives the bits of the Go loop.
+func TestAdamWSlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, n := range []int{1, 7, 8, 9, 64, 1001} {
+		p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range p {
+			p[i], g[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()*1e-2)
+			m[i], v[i] = float32(rng.NormFloat64()*1e-3), float32(rng.Float64()*1e-4)
+		}
+		k := adamConsts{clip: 0.7, b1: 0.9, omb1: 1 - float32(0.9), b2: 0.95, omb2: 1 - float32(0.95), sqrtBc2: 0.3, eps: 1e-8, decay: 0.999, stepSize: 3e-3}
+		p2, g2, m2, v2 := slices.Clone(p), slices.Clone(g), slices.Clone(m), slices.Clone(v)
+		adamWSlice(p, g, m, v, &k)
+		adamWGo(p2, g2, m2, v2, &k)
+		for i := range p {
+			if math.Float32bits(p[i]) != math.Float32bits(p2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) || math.Float32bits(v[i]) != math.Float32bits(v2[i]) {
+				t.Fatalf("n=%d entry %d: (p, m, v) = (%v, %v, %v), Go loop (%v, %v, %v)", n, i, p[i], m[i], v[i], p2[i], m2[i], v2[i])
+			}
+		}
+	}
+}
+
+// TestColumnKernels: the vector column reductions give the bits of their Go
+// loops, at widths that exercise the vector body and the tail, with strides.
+func TestColumnKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, n := range []int{1, 7, 8, 9, 33, 128} {
+		for _, rows := range []int{1, 2, 17} {
+			ld := n + 3
+			x, dout := make([]float32, rows*ld), make([]float32, rows*ld)
+			for i := range x {
+				x[i], dout[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			mean, rstd := make([]float32, rows), make([]float32, rows)
+			for i := range mean {
+				mean[i], rstd[i] = float32(rng.NormFloat64()), float32(rng.Float64()+0.5)
+			}
+			init := make([]float32, n)
+			for i := range init {
+				init[i] = float32(rng.NormFloat64())
+			}
+			a, b := slices.Clone(init), slices.Clone(init)
+			addRows(a, x, ld, rows)
+			addRowsGo(b, x, ld, rows)
+			dg, db := slices.Clone(init), slices.Clone(init)
+			dg2, db2 := slices.Clone(init), slices.Clone(init)
+			lnGradCols(dg, db, dout, x, mean, rstd, ld, rows)
+			lnGradColsGo(dg2, db2, dout, x, mean, rstd, ld, rows)
+			for j := range a {
+				if math.Float32bits(a[j]) != math.Float32bits(b[j]) {
+					t.Fatalf("n=%d rows=%d: addRows column %d = %v, Go loop %v", n, rows, j, a[j], b[j])
+				}
+				if math.Float32bits(dg[j]) != math.Float32bits(dg2[j]) || math.Float32bits(db[j]) != math.Float32bits(db2[j]) {
+					t.Fatalf("n=%d rows=%d: lnGradCols column %d = (%v, %v), Go loop (%v, %v)", n, rows, j, dg[j], db[j], dg2[j], db2[j])
+				}
+			}
+		}
+	}
+}
+
+// TestLayerNormTrainKernels compares training's LayerNorm rows (vector code
+// at widths that are multiples of 8) with float64 formulas, forward and
+// backward.
+func TestLayerNormTrainKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, d := range []int{8, 20, 48, 128, 224} {
+		const rows = 5
+		x, g, b, dout := make([]float32, rows*d), make([]float32, d), make([]float32, d), make([]float32, rows*d)
+		for i := range x {
+			x[i], dout[i] = float32(rng.NormFloat64()*2+0.5), float32(rng.NormFloat64())
+		}
+		for i := range g {
+			g[i], b[i] = float32(1+0.3*rng.NormFloat64()), float32(0.1*rng.NormFloat64())
+		}
+		out, mean, rstd := make([]float32, rows*d), make([]float32, rows), make([]float32, rows)
+		layerNormRows(out, mean, rstd, x, g, b, 1, rows, d)
+		dx := make([]float32, rows*d)
+		for i := range dx {
+			dx[i] = 0.5
+		}
+		layerNormBackwardRows(dx, dout, x, mean, rstd, g, 1, rows, d)
+		if out[0] != 0 || dx[0] != 0.5 {
+			t.Fatalf("d=%d: row 0 was outside [lo, hi) but changed", d)
+		}
+		for r := 1; r < rows; r++ {
+			xr := x[r*d : (r+1)*d]
+			var mu, v float64
+			for _, e := range xr {
+				mu += float64(e)
+			}
+			mu /= float64(d)
+			for _, e := range xr {
+				v += (float64(e) - mu) * (float64(e) - mu)
+			}
+			rs := 1 / math.Sqrt(v/float64(d)+Epsilon)
+			var sD, sDX float64
+			for i, e := range xr {
+				xh := (float64(e) - mu) * rs
+				if want := xh*float64(g[i]) + float64(b[i]); math.Abs(float64(out[r*d+i])-want) > 1e-5*max(1, math.Abs(want)) {
+					t.Fatalf("d=%d row %d: out[%d] = %v, want %v", d, r, i, out[r*d+i], want)
+				}
+				dxh := float64(dout[r*d+i]) * float64(g[i])
+				sD += dxh
+				sDX += dxh * xh
+			}
+			for i, e := range xr {
+				xh := (float64(e) - mu) * rs
+				want := 0.5 + rs*(float64(dout[r*d+i])*float64(g[i])-sD/float64(d)-xh*sDX/float64(d))
+				if math.Abs(float64(dx[r*d+i])-want) > 1e-5*max(1, math.Abs(want)) {
+					t.Fatalf("d=%d row %d: dx[%d] = %v, want %v", d, r, i, dx[r*d+i], want)
+				}
 			}
 		}
 	}

@@ -82,7 +82,9 @@ func (m *Model) putWorkspace(ws *workspace) { m.scratch.Put(ws) }
 // block's projection and MLP, ln_f and the LM head (Config.Validate
 // guarantees at least one block).
 func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
-	lin := linear
+	lin := func(k gemm.Kernel, out, in, w, b []float32, rows, nin, nout int) {
+		linear(k, 1, out, in, w, b, rows, nin, nout)
+	}
 	if len(ws.rows) == 1 && ws.oneRow {
 		lin = func(_ gemm.Kernel, out, in, w, b []float32, _, nin, nout int) {
 			rowTimes(out, in, w, b, nin, nout)

@@ -47,9 +47,9 @@ func tinyBatch() []Example {
 }
 
 func gradOf(m *Model, batch []Example, workers int) ([]float32, float64) {
-	g := newGradRunner(m, len(batch), workers)
+	g := newGradRunner(m, workers)
 	loss := g.run(batch, 0, 1, 0)
-	return append([]float32(nil), g.grads[0]...), loss
+	return append([]float32(nil), g.grad...), loss
 }
 
 func TestForwardMatchesFloat64Reference(t *testing.T) {
@@ -313,27 +313,50 @@ func TestOverfitTinyDataset(t *testing.T) {
 	}
 }
 
+// splitEverything makes the trainer split tiny work as it splits large
+// work: every parallel loop over several goroutines, batches of more than
+// 12 rows over several shards, the optimizer's buffer over chunks of 64.
+func splitEverything(t *testing.T) {
+	work, rows, chunk := minParallelWork, maxShardRows, optChunk
+	minParallelWork, maxShardRows, optChunk = 1, 12, 64
+	t.Cleanup(func() { minParallelWork, maxShardRows, optChunk = work, rows, chunk })
+}
+
 // TestTrainDeterministic: the weights after N steps do not depend on the
-// number of workers or on GOMAXPROCS (dropout on, three shards per batch).
+// number of workers, on GOMAXPROCS or on a Threads function that changes
+// the workers between steps (dropout on, several shards per batch, every
+// loop split).
 func TestTrainDeterministic(t *testing.T) {
+	splitEverything(t)
 	data := tinyBatch()
-	run := func(workers, procs int) []float32 {
+	if b := splitShards([]int{4, 4, 1, 6, 9, 4, 4, 4, 1, 6}); len(b) < 4 {
+		t.Fatalf("shard bounds %v: want at least three shards", b)
+	}
+	run := func(workers, procs int, threads func() int) []float32 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		m := New(tinyConfig, 11)
-		cfg := TrainConfig{Steps: 4, Batch: 10, LR: 3e-3, WeightDecay: 0.1, WarmupFrac: 0.25, ClipNorm: 0.5, Dropout: 0.1, Seed: 5, Workers: workers}
+		cfg := TrainConfig{Steps: 4, Batch: 10, LR: 3e-3, WeightDecay: 0.1, WarmupFrac: 0.25, ClipNorm: 0.5, Dropout: 0.1, Seed: 5, Workers: workers, Threads: threads}
 		if _, err := Train(context.Background(), m, data, cfg, nil); err != nil {
 			t.Fatal(err)
 		}
 		return m.data
 	}
-	base := run(1, 1)
-	for _, c := range []struct{ workers, procs int }{{2, 1}, {1, 4}, {2, 4}, {3, 4}} {
-		got := run(c.workers, c.procs)
+	base := run(1, 1, nil)
+	calls := 0
+	alternate := func() int { calls++; return 1 + calls%3 }
+	for _, c := range []struct {
+		workers, procs int
+		threads        func() int
+	}{{2, 1, nil}, {1, 4, nil}, {2, 4, nil}, {3, 4, nil}, {7, 4, nil}, {1, 4, alternate}} {
+		got := run(c.workers, c.procs, c.threads)
 		for i := range got {
 			if math.Float32bits(got[i]) != math.Float32bits(base[i]) {
-				t.Fatalf("workers %d GOMAXPROCS %d: parameter %d is %v, want %v", c.workers, c.procs, i, got[i], base[i])
+				t.Fatalf("workers %d GOMAXPROCS %d (threads func %v): parameter %d is %v, want %v", c.workers, c.procs, c.threads != nil, i, got[i], base[i])
 			}
 		}
+	}
+	if calls != 4 {
+		t.Fatalf("Threads was called %d times in 4 steps", calls)
 	}
 	changed := New(tinyConfig, 11)
 	diff := false
@@ -342,6 +365,48 @@ func TestTrainDeterministic(t *testing.T) {
 	}
 	if !diff {
 		t.Fatal("training did not change the weights")
+	}
+}
+
+// TestGradientSplitInvariant: the batch gradient is bit-identical for any
+// number of workers at every preset's shape (several shards, every loop
+// split), and the same up to rounding whether the batch is one shard or
+// several.
+func TestGradientSplitInvariant(t *testing.T) {
+	batch := []Example{
+		{Prompt: []int{3, 4, 8}, Target: []int{6, 2}}, {Target: []int{1, 5, 7, 2, 9, 11}},
+		{Prompt: []int{7}, Target: []int{1, 2, 3, 4}}, {Target: []int{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+	}
+	for _, p := range Presets() {
+		t.Run(p.Name, func(t *testing.T) {
+			m := New(p.Config(16), 5)
+			whole, wholeLoss := gradOf(m, batch, 1)
+			splitEverything(t)
+			base, baseLoss := gradOf(m, batch, 1)
+			for _, w := range []int{2, 3, 5} {
+				g, loss := gradOf(m, batch, w)
+				if loss != baseLoss {
+					t.Fatalf("workers %d: loss %v, want %v", w, loss, baseLoss)
+				}
+				for i := range g {
+					if math.Float32bits(g[i]) != math.Float32bits(base[i]) {
+						t.Fatalf("workers %d: gradient entry %d is %v, want %v", w, i, g[i], base[i])
+					}
+				}
+			}
+			if math.Abs(wholeLoss-baseLoss) > 1e-6*wholeLoss {
+				t.Fatalf("loss %v as one shard, %v as several", wholeLoss, baseLoss)
+			}
+			var num, den float64
+			for i := range whole {
+				e := float64(whole[i] - base[i])
+				num += e * e
+				den += float64(whole[i]) * float64(whole[i])
+			}
+			if math.Sqrt(num/den) > 1e-5 {
+				t.Fatalf("gradient as one shard and as several differ by %.3g (relative)", math.Sqrt(num/den))
+			}
+		})
 	}
 }
 

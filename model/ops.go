@@ -7,47 +7,99 @@ import (
 )
 
 // linear computes out = in·w + b for rows rows, with w in Conv1D [nin, nout]
-// layout. out is overwritten.
-func linear(k gemm.Kernel, out, in, w, b []float32, rows, nin, nout int) {
-	for r := 0; r < rows; r++ {
-		copy(out[r*nout:(r+1)*nout], b)
-	}
+// layout. out is overwritten. workers bounds the goroutines that copy the
+// bias; the GEMM uses the kernel's own parallelism.
+func linear(k gemm.Kernel, workers int, out, in, w, b []float32, rows, nin, nout int) {
+	parallelFor(workers, rows, rows*nout, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			copy(out[r*nout:(r+1)*nout], b)
+		}
+	})
 	k.Sgemm(false, false, rows, nout, nin, 1, in, nin, w, nout, 1, out, nout)
 }
 
 // linearBackward accumulates dW += inᵀ·dOut and dB += Σ_rows dOut, and, when
-// dIn is not nil, overwrites dIn = dOut·wᵀ.
-func linearBackward(k gemm.Kernel, dIn, dW, dB, dOut, in, w []float32, rows, nin, nout int) {
+// dIn is not nil, overwrites dIn = dOut·wᵀ. dB is summed row by row for every
+// column, the columns split over at most workers goroutines.
+func linearBackward(k gemm.Kernel, workers int, dIn, dW, dB, dOut, in, w []float32, rows, nin, nout int) {
 	k.Sgemm(true, false, nin, nout, rows, 1, in, nin, dOut, nout, 1, dW, nout)
-	for r := 0; r < rows; r++ {
-		row := dOut[r*nout : (r+1)*nout]
-		for j, v := range row {
-			dB[j] += v
-		}
-	}
+	colSums(workers, dB, dOut, rows, nout)
 	if dIn != nil {
 		k.Sgemm(false, true, rows, nin, nout, 1, dOut, nout, w, nout, 0, dIn, nin)
 	}
 }
 
+// colSums adds Σ_r x[r·n+j] to dst[j] for every column j of the rows×n
+// matrix x, in row order, with the columns split over at most workers
+// goroutines.
+func colSums(workers int, dst, x []float32, rows, n int) {
+	parallelFor(workers, n/8, rows*n, func(_, lo, hi int) {
+		c0, c1 := lo*8, hi*8
+		if hi == n/8 {
+			c1 = n
+		}
+		addRows(dst[c0:c1], x[c0:], n, rows)
+	})
+}
+
+// addRowsGo adds Σ_r x[r·ld + j] to dst[j] for j < len(dst), rows in order.
+func addRowsGo(dst, x []float32, ld, rows int) {
+	for r := 0; r < rows; r++ {
+		row := x[r*ld:][:len(dst)]
+		for j, v := range row {
+			dst[j] += v
+		}
+	}
+}
+
+// lnGradColsGo accumulates dg[j] += Σ_r dout[r·ld+j]·xh and db[j] += Σ_r
+// dout[r·ld+j], xh = (x[r·ld+j] − mean[r])·rstd[r], for j < len(dg), rows in
+// order.
+func lnGradColsGo(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
+	db = db[:len(dg)]
+	for r := 0; r < rows; r++ {
+		xr, dor := x[r*ld:][:len(dg)], dout[r*ld:][:len(dg)]
+		mu, rs := mean[r], rstd[r]
+		for i, v := range xr {
+			dg[i] += dor[i] * ((v - mu) * rs)
+			db[i] += dor[i]
+		}
+	}
+}
+
 // layerNorm normalizes each row of x (rows × d) and applies gain g and bias
 // b, writing out, and the per-row mean and reciprocal standard deviation.
-func layerNorm(out, mean, rstd, x, g, b []float32, rows, d int) {
-	for r := 0; r < rows; r++ {
+// Rows are split over at most workers goroutines.
+func layerNorm(workers int, out, mean, rstd, x, g, b []float32, rows, d int) {
+	g, b = g[:d], b[:d]
+	parallelFor(workers, rows, 4*rows*d, func(_, lo, hi int) {
+		layerNormRows(out, mean, rstd, x, g, b, lo, hi, d)
+	})
+}
+
+// layerNormRowsGo is the portable layerNormRows.
+func layerNormRowsGo(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
+	for r := lo; r < hi; r++ {
 		xr := x[r*d : (r+1)*d]
-		var s float32
-		for _, v := range xr {
-			s += v
+		mu := sum32(xr) / float32(d)
+		var s0, s1, s2, s3 float32
+		i := 0
+		for ; i+4 <= len(xr); i += 4 {
+			d0, d1, d2, d3 := xr[i]-mu, xr[i+1]-mu, xr[i+2]-mu, xr[i+3]-mu
+			s0 += d0 * d0
+			s1 += d1 * d1
+			s2 += d2 * d2
+			s3 += d3 * d3
 		}
-		mu := s / float32(d)
-		var ss float32
-		for _, v := range xr {
-			dv := v - mu
-			ss += dv * dv
+		for ; i < len(xr); i++ {
+			dv := xr[i] - mu
+			s0 += dv * dv
 		}
+		ss := (s0 + s1) + (s2 + s3)
 		rs := float32(1 / math.Sqrt(float64(ss/float32(d))+Epsilon))
 		mean[r], rstd[r] = mu, rs
 		or := out[r*d : (r+1)*d]
+		or = or[:len(xr)]
 		for i, v := range xr {
 			or[i] = (v-mu)*rs*g[i] + b[i]
 		}
@@ -55,10 +107,28 @@ func layerNorm(out, mean, rstd, x, g, b []float32, rows, d int) {
 }
 
 // layerNormBackward accumulates dx += ∂L/∂x, dg and db, given dout = ∂L/∂out
-// and the forward's x, mean and rstd.
-func layerNormBackward(dx, dg, db, dout, x, mean, rstd, g []float32, rows, d int) {
-	for r := 0; r < rows; r++ {
+// and the forward's x, mean and rstd. dx is computed row by row, the rows
+// split over at most workers goroutines; dg and db are summed in row order
+// for every column, the columns split.
+func layerNormBackward(workers int, dx, dg, db, dout, x, mean, rstd, g []float32, rows, d int) {
+	g = g[:d]
+	parallelFor(workers, rows, 6*rows*d, func(_, lo, hi int) {
+		layerNormBackwardRows(dx, dout, x, mean, rstd, g, lo, hi, d)
+	})
+	parallelFor(workers, d/8, 3*rows*d, func(_, lo, hi int) {
+		c0, c1 := lo*8, hi*8
+		if hi == d/8 {
+			c1 = d
+		}
+		lnGradCols(dg[c0:c1], db[c0:c1], dout[c0:], x[c0:], mean, rstd, d, rows)
+	})
+}
+
+// layerNormBackwardRowsGo is the portable layerNormBackwardRows.
+func layerNormBackwardRowsGo(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) {
+	for r := lo; r < hi; r++ {
 		xr, dor, dxr := x[r*d:(r+1)*d], dout[r*d:(r+1)*d], dx[r*d:(r+1)*d]
+		dor, dxr = dor[:len(xr)], dxr[:len(xr)]
 		mu, rs := mean[r], rstd[r]
 		var sumD, sumDX float32
 		for i, v := range xr {
@@ -66,8 +136,6 @@ func layerNormBackward(dx, dg, db, dout, x, mean, rstd, g []float32, rows, d int
 			dxh := dor[i] * g[i]
 			sumD += dxh
 			sumDX += dxh * xh
-			dg[i] += dor[i] * xh
-			db[i] += dor[i]
 		}
 		mD, mDX := sumD/float32(d), sumDX/float32(d)
 		for i, v := range xr {
@@ -83,36 +151,20 @@ const (
 	geluA = 0.044715
 )
 
-// geluTanh returns the tanh term of GELU at x, from which both the value
-// and the derivative follow.
-func geluTanh(x float32) float32 {
-	return float32(math.Tanh(float64(geluC * (x + geluA*x*x*x))))
-}
-
-// geluGradT is GELU's derivative at x given t = geluTanh(x).
-func geluGradT(x, t float32) float32 {
-	return 0.5*(1+t) + 0.5*x*(1-t*t)*geluC*(1+3*geluA*x*x)
-}
-
 // causalSoftmax turns the T×T score matrix a into row-wise softmax
-// probabilities over the columns j ≤ i, zeroing the columns j > i.
+// probabilities over the columns j ≤ i, zeroing the columns j > i. The
+// exponentials are exp32's (expSub), taken over whole groups of eight
+// columns (the ones past i are discarded).
 func causalSoftmax(a []float32, T int) {
 	for i := 0; i < T; i++ {
 		row := a[i*T : (i+1)*T]
 		mx := row[0]
 		for _, v := range row[1 : i+1] {
-			if v > mx {
-				mx = v
-			}
+			mx = max(mx, v)
 		}
-		var s float32
-		for j := 0; j <= i; j++ {
-			e := float32(math.Exp(float64(row[j] - mx)))
-			row[j] = e
-			s += e
-		}
-		inv := 1 / s
-		for j := 0; j <= i; j++ {
+		expSub(row[:min(T, (i+8)&^7)], mx)
+		inv := 1 / sum32(row[:i+1])
+		for j := range row[:i+1] {
 			row[j] *= inv
 		}
 		clear(row[i+1:])

@@ -15,7 +15,7 @@ type layerActs struct {
 	y                 []float32 // attention output before c_proj [R,d]
 	xMid              []float32 // residual after the attention branch [R,d]
 	ln2, mean2, rstd2 []float32
-	h, g, t           []float32 // c_fc output, its GELU and GELU's tanh term [R,4d]
+	h, g, s           []float32 // c_fc output, its GELU and GELU's logistic term (geluFwd) [R,4d]
 	dropA, dropM      []float32 // dropout scales of the two branches [R,d] (nil: no dropout)
 }
 
@@ -23,8 +23,9 @@ type layerActs struct {
 // concatenated row after row (no padding), attention stays within each
 // sequence, and the loss covers the rows whose target is not -1.
 type shard struct {
-	cfg  Config
-	kern gemm.Kernel
+	cfg     Config
+	kern    gemm.Kernel
+	workers int // goroutines of the row-, column- and head-parallel loops (GEMMs use the kernel's own)
 
 	rows     int
 	toks     []int // input token of each row
@@ -45,8 +46,10 @@ type shard struct {
 
 	// backward scratch
 	dres, dBr, dLn, dY []float32
-	dQKV, dH, dA       []float32
+	dQKV, dH           []float32
 	dLnf               []float32
+	dA                 [][]float32 // attention scratch, one per goroutine [T,T]
+	rowLoss            []float64   // loss of each target row
 }
 
 func grow(s []float32, n int) []float32 {
@@ -99,7 +102,7 @@ func (s *shard) load(inputs, targets [][]int, dropout bool) {
 		a.att = grow(a.att, att)
 		a.y, a.xMid = grow(a.y, R*d), grow(a.xMid, R*d)
 		a.ln2, a.mean2, a.rstd2 = grow(a.ln2, R*d), grow(a.mean2, R), grow(a.rstd2, R)
-		a.h, a.g, a.t = grow(a.h, R*4*d), grow(a.g, R*4*d), grow(a.t, R*4*d)
+		a.h, a.g, a.s = grow(a.h, R*4*d), grow(a.g, R*4*d), grow(a.s, R*4*d)
 		a.dropA, a.dropM = nil, nil
 		if dropout {
 			a.dropA, a.dropM = make([]float32, R*d), make([]float32, R*d)
@@ -116,7 +119,16 @@ func (s *shard) load(inputs, targets [][]int, dropout bool) {
 	for i := range inputs {
 		maxT = max(maxT, len(inputs[i]))
 	}
-	s.dA = grow(s.dA, maxT*maxT)
+	for len(s.dA) < max(s.workers, 1) {
+		s.dA = append(s.dA, nil)
+	}
+	for i := range s.dA {
+		s.dA[i] = grow(s.dA[i], maxT*maxT)
+	}
+	if cap(s.rowLoss) < Rt {
+		s.rowLoss = make([]float64, Rt)
+	}
+	s.rowLoss = s.rowLoss[:Rt]
 }
 
 // fillDropout draws inverted-dropout scales (0 or 1/(1-p)) into m.
@@ -142,16 +154,18 @@ func mulInto(dst, a, b []float32) {
 // from rng.
 func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 	c := s.cfg
-	d, R, k := c.NEmbd, s.rows, s.kern
+	d, R, k, W := c.NEmbd, s.rows, s.kern, s.workers
 	x := s.res[0]
-	for r := 0; r < R; r++ {
-		xr := x[r*d : (r+1)*d]
-		te := w.wte[s.toks[r]*d : (s.toks[r]+1)*d]
-		pe := w.wpe[s.pos[r]*d : (s.pos[r]+1)*d]
-		for i := range xr {
-			xr[i] = te[i] + pe[i]
+	parallelFor(W, R, R*d, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := x[r*d : (r+1)*d]
+			te := w.wte[s.toks[r]*d : (s.toks[r]+1)*d]
+			pe := w.wpe[s.pos[r]*d : (s.pos[r]+1)*d]
+			for i := range xr {
+				xr[i] = te[i] + pe[i]
+			}
 		}
-	}
+	})
 	if s.dropE != nil {
 		fillDropout(s.dropE, p, rng)
 		mulInto(x, x, s.dropE)
@@ -159,73 +173,112 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 	for l := range s.layers {
 		a, lw := &s.layers[l], &w.layers[l]
 		xIn, xOut := s.res[l], s.res[l+1]
-		layerNorm(a.ln1, a.mean1, a.rstd1, xIn, lw.ln1w, lw.ln1b, R, d)
-		linear(k, a.qkv, a.ln1, lw.attnW, lw.attnB, R, d, 3*d)
+		layerNorm(W, a.ln1, a.mean1, a.rstd1, xIn, lw.ln1w, lw.ln1b, R, d)
+		linear(k, W, a.qkv, a.ln1, lw.attnW, lw.attnB, R, d, 3*d)
 		s.attention(a)
 		br := s.dBr // scratch: branch output
-		linear(k, br, a.y, lw.attnPW, lw.attnPB, R, d, d)
+		linear(k, W, br, a.y, lw.attnPW, lw.attnPB, R, d, d)
 		if a.dropA != nil {
 			fillDropout(a.dropA, p, rng)
 			mulInto(br, br, a.dropA)
 		}
-		for i := range a.xMid {
-			a.xMid[i] = xIn[i] + br[i]
-		}
-		layerNorm(a.ln2, a.mean2, a.rstd2, a.xMid, lw.ln2w, lw.ln2b, R, d)
-		linear(k, a.h, a.ln2, lw.fcW, lw.fcB, R, d, 4*d)
-		for i, v := range a.h {
-			t := geluTanh(v)
-			a.t[i] = t
-			a.g[i] = 0.5 * v * (1 + t)
-		}
-		linear(k, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d)
+		addInto(W, a.xMid, xIn, br)
+		layerNorm(W, a.ln2, a.mean2, a.rstd2, a.xMid, lw.ln2w, lw.ln2b, R, d)
+		linear(k, W, a.h, a.ln2, lw.fcW, lw.fcB, R, d, 4*d)
+		parallelFor(W, R, 16*R*d, func(_, lo, hi int) {
+			geluFwd(a.h[lo*4*d:hi*4*d], a.g[lo*4*d:hi*4*d], a.s[lo*4*d:hi*4*d])
+		})
+		linear(k, W, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d)
 		if a.dropM != nil {
 			fillDropout(a.dropM, p, rng)
 			mulInto(br, br, a.dropM)
 		}
-		for i := range xOut {
-			xOut[i] = a.xMid[i] + br[i]
-		}
+		addInto(W, xOut, a.xMid, br)
 	}
-	layerNorm(s.lnf, s.lnfMean, s.lnfRstd, s.res[c.NLayer], w.lnfw, w.lnfb, R, d)
+	layerNorm(W, s.lnf, s.lnfMean, s.lnfRstd, s.res[c.NLayer], w.lnfw, w.lnfb, R, d)
 	for i, r := range s.tRows {
 		copy(s.lnfT[i*d:(i+1)*d], s.lnf[r*d:(r+1)*d])
 	}
 	Rt, V := len(s.tRows), c.VocabSize
 	k.Sgemm(false, true, Rt, V, d, 1, s.lnfT, d, w.wte, d, 0, s.logits, V)
 	// Softmax in place: backward needs the probabilities, not the logits.
+	parallelFor(W, Rt, 8*Rt*V, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := s.logits[i*V : (i+1)*V]
+			mx := maxOf(row)
+			lt := row[s.tgt[s.tRows[i]]]
+			expSub(row, mx)
+			sum := sum64(row)
+			s.rowLoss[i] = math.Log(sum) - float64(lt-mx)
+			inv := float32(1 / sum)
+			for j := range row {
+				row[j] *= inv
+			}
+		}
+	})
 	var loss float64
-	for i, r := range s.tRows {
-		row := s.logits[i*V : (i+1)*V]
-		mx := row[0]
-		for _, v := range row {
-			mx = max(mx, v)
-		}
-		var sum float64
-		for j, v := range row {
-			e := math.Exp(float64(v - mx))
-			row[j] = float32(e)
-			sum += e
-		}
-		loss -= math.Log(float64(row[s.tgt[r]]) / sum)
-		inv := float32(1 / sum)
-		for j := range row {
-			row[j] *= inv
-		}
+	for _, v := range s.rowLoss {
+		loss += v
 	}
 	return loss
 }
 
+// maxOf returns the largest entry of x (not empty), from four running
+// maxima.
+func maxOf(x []float32) float32 {
+	m0 := x[0]
+	m1, m2, m3 := m0, m0, m0
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		m0, m1, m2, m3 = max(m0, x[i]), max(m1, x[i+1]), max(m2, x[i+2]), max(m3, x[i+3])
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, x[i])
+	}
+	return max(max(m0, m1), max(m2, m3))
+}
+
+// sum64 returns the sum of x in float64, from four interleaved partial sums
+// (a fixed order).
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// addInto sets dst = a + b, element by element, over at most workers
+// goroutines.
+func addInto(workers int, dst, a, b []float32) {
+	parallelFor(workers, len(dst), len(dst), func(_, lo, hi int) {
+		d, x, y := dst[lo:hi], a[lo:hi], b[lo:hi]
+		for i := range d {
+			d[i] = x[i] + y[i]
+		}
+	})
+}
+
 // attention computes a.y from a.qkv, sequence by sequence and head by head,
-// keeping the probabilities in a.att.
+// keeping the probabilities in a.att. The (sequence, head) pairs are split
+// over at most s.workers goroutines; each writes its own part of a.y.
 func (s *shard) attention(a *layerActs) {
 	c := s.cfg
 	d, H := c.NEmbd, c.NHead
 	hd := d / H
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	for i := 0; i+1 < len(s.seqStart); i++ {
-		r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
-		for h := 0; h < H; h++ {
+	nseq := len(s.seqStart) - 1
+	parallelFor(s.workers, nseq*H, len(a.att)*hd, func(_, lo, hi int) {
+		for job := lo; job < hi; job++ {
+			i, h := job/H, job%H
+			r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
 			q := a.qkv[r0*3*d+h*hd:]
 			kk := a.qkv[r0*3*d+d+h*hd:]
 			v := a.qkv[r0*3*d+2*d+h*hd:]
@@ -234,25 +287,28 @@ func (s *shard) attention(a *layerActs) {
 			causalSoftmax(A, T)
 			s.kern.Sgemm(false, false, T, hd, T, 1, A, T, v, 3*d, 0, a.y[r0*d+h*hd:], d)
 		}
-	}
+	})
 }
 
 // attentionBackward overwrites s.dQKV with the gradient of the attention
-// inputs given dy = ∂L/∂a.y.
+// inputs given dy = ∂L/∂a.y, the (sequence, head) pairs split like
+// attention's.
 func (s *shard) attentionBackward(a *layerActs, dy []float32) {
 	c := s.cfg
 	d, H := c.NEmbd, c.NHead
 	hd := d / H
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	for i := 0; i+1 < len(s.seqStart); i++ {
-		r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
-		for h := 0; h < H; h++ {
+	nseq := len(s.seqStart) - 1
+	parallelFor(s.workers, nseq*H, 2*len(a.att)*hd, func(part, lo, hi int) {
+		for job := lo; job < hi; job++ {
+			i, h := job/H, job%H
+			r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
 			q := a.qkv[r0*3*d+h*hd:]
 			kk := a.qkv[r0*3*d+d+h*hd:]
 			v := a.qkv[r0*3*d+2*d+h*hd:]
 			A := a.att[s.attOff[i]+h*T*T : s.attOff[i]+(h+1)*T*T]
 			dyh := dy[r0*d+h*hd:]
-			dA := s.dA[:T*T]
+			dA := s.dA[part][:T*T]
 			s.kern.Sgemm(false, true, T, T, hd, 1, dyh, d, v, 3*d, 0, dA, T)
 			s.kern.Sgemm(true, false, T, hd, T, 1, A, T, dyh, d, 0, s.dQKV[r0*3*d+2*d+h*hd:], 3*d)
 			for r := 0; r < T; r++ {
@@ -269,23 +325,25 @@ func (s *shard) attentionBackward(a *layerActs, dy []float32) {
 			s.kern.Sgemm(false, false, T, hd, T, scale, dA, T, kk, 3*d, 0, s.dQKV[r0*3*d+h*hd:], 3*d)
 			s.kern.Sgemm(true, false, T, hd, T, scale, dA, T, q, 3*d, 0, s.dQKV[r0*3*d+d+h*hd:], 3*d)
 		}
-	}
+	})
 }
 
 // backward accumulates into g the gradient of scale × (the forward's summed
 // loss). forward must have run just before on the same shard.
 func (s *shard) backward(w, g *params, scale float32) {
 	c := s.cfg
-	d, R, V, k := c.NEmbd, s.rows, c.VocabSize, s.kern
-	// Loss → logits, in place: the probabilities become dlogits.
-	for i, r := range s.tRows {
-		row := s.logits[i*V : (i+1)*V]
-		for j := range row {
-			row[j] *= scale
-		}
-		row[s.tgt[r]] -= scale
-	}
+	d, R, V, k, W := c.NEmbd, s.rows, c.VocabSize, s.kern, s.workers
 	Rt := len(s.tRows)
+	// Loss → logits, in place: the probabilities become dlogits.
+	parallelFor(W, Rt, Rt*V, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := s.logits[i*V : (i+1)*V]
+			for j := range row {
+				row[j] *= scale
+			}
+			row[s.tgt[s.tRows[i]]] -= scale
+		}
+	})
 	// Tied head: logits = lnfT · wteᵀ.
 	k.Sgemm(true, false, V, d, Rt, 1, s.logits, V, s.lnfT, d, 1, g.wte, d)
 	dT := s.dY[:Rt*d] // scratch
@@ -296,7 +354,7 @@ func (s *shard) backward(w, g *params, scale float32) {
 	}
 	dres := s.dres
 	clear(dres)
-	layerNormBackward(dres, g.lnfw, g.lnfb, s.dLnf, s.res[c.NLayer], s.lnfMean, s.lnfRstd, w.lnfw, R, d)
+	layerNormBackward(W, dres, g.lnfw, g.lnfb, s.dLnf, s.res[c.NLayer], s.lnfMean, s.lnfRstd, w.lnfw, R, d)
 	for l := c.NLayer - 1; l >= 0; l-- {
 		a, lw, lg := &s.layers[l], &w.layers[l], &g.layers[l]
 		// MLP branch.
@@ -305,22 +363,22 @@ func (s *shard) backward(w, g *params, scale float32) {
 			br = s.dBr
 			mulInto(br, dres, a.dropM)
 		}
-		linearBackward(k, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d)
-		for i, v := range a.h {
-			s.dH[i] *= geluGradT(v, a.t[i])
-		}
-		linearBackward(k, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d)
-		layerNormBackward(dres, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w, R, d)
+		linearBackward(k, W, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d)
+		parallelFor(W, R, 8*R*d, func(_, lo, hi int) {
+			geluGrad(s.dH[lo*4*d:hi*4*d], a.h[lo*4*d:hi*4*d], a.s[lo*4*d:hi*4*d])
+		})
+		linearBackward(k, W, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d)
+		layerNormBackward(W, dres, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w, R, d)
 		// Attention branch.
 		br = dres
 		if a.dropA != nil {
 			br = s.dBr
 			mulInto(br, dres, a.dropA)
 		}
-		linearBackward(k, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d)
+		linearBackward(k, W, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d)
 		s.attentionBackward(a, s.dY)
-		linearBackward(k, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d)
-		layerNormBackward(dres, lg.ln1w, lg.ln1b, s.dLn, s.res[l], a.mean1, a.rstd1, lw.ln1w, R, d)
+		linearBackward(k, W, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d)
+		layerNormBackward(W, dres, lg.ln1w, lg.ln1b, s.dLn, s.res[l], a.mean1, a.rstd1, lw.ln1w, R, d)
 	}
 	if s.dropE != nil {
 		mulInto(dres, dres, s.dropE)

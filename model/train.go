@@ -6,18 +6,19 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"mergescale/gemm"
 )
 
-// shardExamples is the number of examples per gradient shard. It is fixed
-// (never derived from Workers or GOMAXPROCS) so that the order in which
-// per-shard gradients are summed, and therefore every result, is the same
-// whatever the parallelism.
-const shardExamples = 4
+// maxShardRows bounds the rows (input positions) of one gradient shard,
+// and so the activation memory of a step: a batch of more rows is split
+// into the fewest shards of whole examples that keep each near this size.
+// The split depends on the batch alone (never on Workers or GOMAXPROCS), the
+// shards run one after another and each adds its gradient into the same
+// buffer in shard order, so every result is the same whatever the
+// parallelism. It is a variable only so that tests can split tiny batches.
+var maxShardRows = 1024
 
 // AdamW constants (GPT-style β₂ for short runs).
 const (
@@ -46,7 +47,16 @@ type TrainConfig struct {
 	ClipNorm    float64 // global gradient-norm clip
 	Dropout     float64 // dropout on the embedding sum and both residual branches, in [0, 1)
 	Seed        uint64  // batch order and dropout masks
-	Workers     int     // goroutines over the shards of a batch
+	// Workers is the number of goroutines a step's own loops use (attention
+	// heads, rows of the element-wise work, columns of the reductions, the
+	// optimizer); matrix products use the gemm kernel's parallelism. The
+	// result does not depend on it.
+	Workers int
+	// Threads, when not nil, is called before every step and its value (at
+	// least 1) replaces Workers for that step, so that a scheduler can give
+	// a running job more cores when other jobs finish, or fewer when they
+	// start. The result does not depend on it either.
+	Threads func() int
 }
 
 // TrainSummary describes a finished (or interrupted) run.
@@ -134,94 +144,123 @@ func lrAt(step, steps, warm int, peak float64) float64 {
 	return peak * 0.5 * (1 + math.Cos(math.Pi*prog))
 }
 
-// gradRunner computes batch gradients: the batch is split into fixed shards
-// of shardExamples examples, each shard's gradient goes to its own buffer,
-// and the buffers are summed in shard order into grads[0].
+// gradRunner computes batch gradients: the batch is split into shards of
+// whole examples (splitShards), which run one after another on one
+// workspace, each adding its gradient into grad.
 type gradRunner struct {
 	m       *Model
 	kern    gemm.Kernel
 	workers int
-	grads   [][]float32 // one flat gradient per shard
-	views   []params
-	work    []*shard // one per worker
-	losses  []float64
+	grad    []float32 // the batch gradient, flat, in the model's layout
+	view    params
+	work    *shard
+	ins     [][]int // scratch: inputs and targets of the batch's sequences
+	tgts    [][]int
 }
 
-func newGradRunner(m *Model, batch, workers int) *gradRunner {
-	n := (batch + shardExamples - 1) / shardExamples
-	g := &gradRunner{m: m, kern: gemm.Default(), workers: min(max(workers, 1), n)}
-	g.grads = make([][]float32, n)
-	g.views = make([]params, n)
-	for i := range g.grads {
-		g.grads[i] = make([]float32, len(m.data))
-		g.views[i] = bind(m.Config, m.specs, g.grads[i])
-	}
-	g.work = make([]*shard, g.workers)
-	for i := range g.work {
-		g.work[i] = &shard{cfg: m.Config, kern: g.kern}
-	}
-	g.losses = make([]float64, n)
+func newGradRunner(m *Model, workers int) *gradRunner {
+	g := &gradRunner{m: m, kern: gemm.Default()}
+	g.grad = make([]float32, len(m.data))
+	g.view = bind(m.Config, m.specs, g.grad)
+	g.work = &shard{cfg: m.Config, kern: g.kern}
+	g.setWorkers(workers)
 	return g
 }
 
+// setWorkers sets the goroutines of the next steps (at least 1).
+func (g *gradRunner) setWorkers(n int) {
+	g.workers = max(n, 1)
+	g.work.workers = g.workers
+}
+
+// splitShards returns the example boundaries of the shards of a batch whose
+// sequences have the given input lengths: the fewest shards such that an
+// even split by example count keeps each near maxShardRows rows.
+func splitShards(lengths []int) []int {
+	rows := 0
+	for _, n := range lengths {
+		rows += n
+	}
+	n := max(1, min(len(lengths), (rows+maxShardRows-1)/maxShardRows))
+	bounds := make([]int, n+1)
+	for s := range bounds {
+		bounds[s] = len(lengths) * s / n
+	}
+	return bounds
+}
+
 // run computes the gradient of the batch's mean target-token loss into
-// g.grads[0] and returns that loss. Dropout masks of shard s come from a
+// g.grad and returns that loss. Dropout masks of shard s come from a
 // generator seeded by (seed, step, s).
 func (g *gradRunner) run(batch []Example, dropout float64, seed uint64, step int) float64 {
 	total := 0
-	for _, ex := range batch {
+	g.ins, g.tgts = g.ins[:0], g.tgts[:0]
+	lengths := make([]int, len(batch))
+	for i, ex := range batch {
 		total += numTargets(ex)
+		in, tgt := sequence(ex)
+		g.ins, g.tgts = append(g.ins, in), append(g.tgts, tgt)
+		lengths[i] = len(in)
 	}
 	scale := float32(1 / float64(total))
-	n := (len(batch) + shardExamples - 1) / shardExamples
-	do := func(ws *shard, s int) {
-		part := batch[s*shardExamples : min((s+1)*shardExamples, len(batch))]
-		ins, tgts := make([][]int, len(part)), make([][]int, len(part))
-		for i, ex := range part {
-			ins[i], tgts[i] = sequence(ex)
-		}
-		ws.load(ins, tgts, dropout > 0)
+	bounds := splitShards(lengths)
+	clearParallel(g.workers, g.grad)
+	var loss float64
+	for s := 0; s+1 < len(bounds); s++ {
+		lo, hi := bounds[s], bounds[s+1]
+		ws := g.work
+		ws.load(g.ins[lo:hi], g.tgts[lo:hi], dropout > 0)
 		var rng *rand.Rand
 		if dropout > 0 {
 			rng = rand.New(rand.NewPCG(seed^0x64726f706f7574, uint64(step)<<16|uint64(s)))
 		}
-		clear(g.grads[s])
-		g.losses[s] = ws.forward(&g.m.w, dropout, rng)
-		ws.backward(&g.m.w, &g.views[s], scale)
-	}
-	if g.workers == 1 || n == 1 {
-		for s := 0; s < n; s++ {
-			do(g.work[0], s)
-		}
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for w := 0; w < min(g.workers, n); w++ {
-			wg.Add(1)
-			go func(ws *shard) {
-				defer wg.Done()
-				for {
-					s := int(next.Add(1) - 1)
-					if s >= n {
-						return
-					}
-					do(ws, s)
-				}
-			}(g.work[w])
-		}
-		wg.Wait()
-	}
-	var loss float64
-	for s := 0; s < n; s++ {
-		loss += g.losses[s]
-		if s > 0 {
-			dst, src := g.grads[0], g.grads[s]
-			for i, v := range src {
-				dst[i] += v
-			}
-		}
+		loss += ws.forward(&g.m.w, dropout, rng)
+		ws.backward(&g.m.w, &g.view, scale)
 	}
 	return loss / float64(total)
+}
+
+// optChunk is the chunk of the flat parameter buffer that the optimizer
+// and the gradient norm handle as one unit; the norm's partial sums are per
+// chunk and added in chunk order, so it does not depend on the workers. It
+// is a variable only so that tests can use several chunks on a tiny model.
+var optChunk = 1 << 14
+
+// clearParallel zeroes x over at most workers goroutines.
+func clearParallel(workers int, x []float32) {
+	parallelFor(workers, (len(x)+optChunk-1)/optChunk, len(x)/4, func(_, lo, hi int) {
+		clear(x[lo*optChunk : min(hi*optChunk, len(x))])
+	})
+}
+
+// gradNorm returns the Euclidean norm of grad, summed in float64 per chunk
+// of optChunk entries and over the chunks in order.
+func gradNorm(workers int, grad []float32) float64 {
+	n := (len(grad) + optChunk - 1) / optChunk
+	parts := make([]float64, n)
+	parallelFor(workers, n, len(grad), func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var s0, s1, s2, s3 float64
+			x := grad[c*optChunk : min((c+1)*optChunk, len(grad))]
+			i := 0
+			for ; i+4 <= len(x); i += 4 {
+				a, b, cc, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+				s0 += a * a
+				s1 += b * b
+				s2 += cc * cc
+				s3 += d * d
+			}
+			for ; i < len(x); i++ {
+				s0 += float64(x[i]) * float64(x[i])
+			}
+			parts[c] = (s0 + s1) + (s2 + s3)
+		}
+	})
+	var ss float64
+	for _, p := range parts {
+		ss += p
+	}
+	return math.Sqrt(ss)
 }
 
 // Train trains m in place on data. Each step takes the next cfg.Batch
@@ -245,7 +284,7 @@ func Train(ctx context.Context, m *Model, data []Example, cfg TrainConfig, progr
 		}
 	}
 	start := time.Now()
-	g := newGradRunner(m, cfg.Batch, cfg.Workers)
+	g := newGradRunner(m, cfg.Workers)
 	mom, vel := make([]float32, len(m.data)), make([]float32, len(m.data))
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6261746368657321)) // "batches!"
 	order := rng.Perm(len(data))
@@ -267,21 +306,17 @@ func Train(ctx context.Context, m *Model, data []Example, cfg TrainConfig, progr
 			cursor++
 			sum.Tokens += int64(len(batch[i].Prompt) + len(batch[i].Target) - 1)
 		}
+		if cfg.Threads != nil {
+			g.setWorkers(cfg.Threads())
+		}
 		loss := g.run(batch, cfg.Dropout, cfg.Seed, step)
-		grad := g.grads[0]
+		clip := float32(1)
 		if cfg.ClipNorm > 0 {
-			var ss float64
-			for _, v := range grad {
-				ss += float64(v) * float64(v)
-			}
-			if norm := math.Sqrt(ss); norm > cfg.ClipNorm {
-				f := float32(cfg.ClipNorm / norm)
-				for i := range grad {
-					grad[i] *= f
-				}
+			if norm := gradNorm(g.workers, g.grad); norm > cfg.ClipNorm {
+				clip = float32(cfg.ClipNorm / norm)
 			}
 		}
-		adamW(m, grad, mom, vel, step+1, lrAt(step, cfg.Steps, warm, cfg.LR), cfg.WeightDecay)
+		adamW(g.workers, m, g.grad, mom, vel, clip, step+1, lrAt(step, cfg.Steps, warm, cfg.LR), cfg.WeightDecay)
 		if len(recent) == 10 {
 			recent = recent[1:]
 		}
@@ -300,27 +335,49 @@ func Train(ctx context.Context, m *Model, data []Example, cfg TrainConfig, progr
 	return sum, nil
 }
 
-// adamW takes one AdamW step t (1-based) with decoupled weight decay on the
-// tensors marked for decay.
-func adamW(m *Model, grad, mom, vel []float32, t int, lr, wd float64) {
+// adamConsts are the scalars of one AdamW update, laid out for adamWAVX.
+type adamConsts struct {
+	clip, b1, omb1, b2, omb2, sqrtBc2, eps, decay, stepSize float32
+}
+
+// adamW takes one AdamW step t (1-based) on the gradient clip·grad, with
+// decoupled weight decay on the tensors marked for decay. Every parameter's
+// update depends on its own entries alone; the buffer is split into chunks
+// of optChunk over at most workers goroutines.
+func adamW(workers int, m *Model, grad, mom, vel []float32, clip float32, t int, lr, wd float64) {
 	bc1 := 1 - math.Pow(adamBeta1, float64(t))
 	bc2 := 1 - math.Pow(adamBeta2, float64(t))
-	stepSize := float32(lr / bc1)
-	sqrtBc2 := float32(math.Sqrt(bc2))
 	b1, b2 := float32(adamBeta1), float32(adamBeta2)
-	for _, s := range m.specs {
-		decay := float32(1)
-		if s.decay {
-			decay = float32(1 - lr*wd)
+	k := adamConsts{clip: clip, b1: b1, omb1: 1 - b1, b2: b2, omb2: 1 - b2,
+		sqrtBc2: float32(math.Sqrt(bc2)), eps: adamEps, decay: 1, stepSize: float32(lr / bc1)}
+	kd := k
+	kd.decay = float32(1 - lr*wd)
+	n := (len(m.data) + optChunk - 1) / optChunk
+	parallelFor(workers, n, 4*len(m.data), func(_, lo, hi int) {
+		lo, hi = lo*optChunk, min(hi*optChunk, len(m.data))
+		for _, s := range m.specs {
+			a, b := max(lo, s.offset), min(hi, s.offset+s.size)
+			if a >= b {
+				continue
+			}
+			c := &k
+			if s.decay {
+				c = &kd
+			}
+			adamWSlice(m.data[a:b], grad[a:b], mom[a:b], vel[a:b], c)
 		}
-		p := m.data[s.offset : s.offset+s.size]
-		gs, ms, vs := grad[s.offset:s.offset+s.size], mom[s.offset:s.offset+s.size], vel[s.offset:s.offset+s.size]
-		for i, gv := range gs {
-			mv := b1*ms[i] + (1-b1)*gv
-			vv := b2*vs[i] + (1-b2)*gv*gv
-			ms[i], vs[i] = mv, vv
-			den := float32(math.Sqrt(float64(vv)))/sqrtBc2 + adamEps
-			p[i] = p[i]*decay - stepSize*mv/den
-		}
+	})
+}
+
+// adamWGo is AdamW's update of p, m and v from g, entry by entry.
+func adamWGo(p, g, m, v []float32, k *adamConsts) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for i := range p {
+		gv := k.clip * g[i]
+		mv := k.b1*m[i] + k.omb1*gv
+		vv := k.b2*v[i] + k.omb2*gv*gv
+		m[i], v[i] = mv, vv
+		den := float32(math.Sqrt(float64(vv)))/k.sqrtBc2 + k.eps
+		p[i] = p[i]*k.decay - k.stepSize*mv/den
 	}
 }

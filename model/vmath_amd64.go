@@ -26,6 +26,47 @@ func gemvAVX2(x *float32, n int, w *float32, ldw int, y *float32, m int)
 //go:noescape
 func dotRowsAVX2(x *float32, n int, w *float32, ldw int, out *float32, rows int)
 
+// geluFwdAVX2 sets s[i] to GELU's logistic term and g[i] = h[i]·s[i] for
+// i < n (vmath_amd64.s; see geluFwdGo); n must be a multiple of 8.
+//
+//go:noescape
+func geluFwdAVX2(h, gv, sv *float32, n int)
+
+// geluGradAVX2 multiplies dh[i] by GELU's derivative at h[i] given s[i]
+// (vmath_amd64.s; see geluGradGo); n must be a multiple of 8.
+//
+//go:noescape
+func geluGradAVX2(dh, h, sv *float32, n int)
+
+// adamWAVX takes adamW's update for i < n (vmath_amd64.s), n a multiple of
+// 8, with the same operations in the same order as adamWGo.
+//
+//go:noescape
+func adamWAVX(p, gr, m, v *float32, n int, k *adamConsts)
+
+// colSumsAVX adds the rows of x to dst, column by column in row order
+// (vmath_amd64.s), over the first 8·n8 columns.
+//
+//go:noescape
+func colSumsAVX(dst, x *float32, ldx, n8, rows int)
+
+// lnGradColsAVX accumulates LayerNorm's gain and bias gradients over the
+// first 8·n8 columns (vmath_amd64.s; see lnGradColsGo).
+//
+//go:noescape
+func lnGradColsAVX(dg, db, dout, x, mean, rstd *float32, ld, n8, rows int)
+
+// lnForwardAVX is LayerNorm over rows of width 8·n8 (vmath_amd64.s).
+//
+//go:noescape
+func lnForwardAVX(out, mean, rstd, x, gain, b *float32, rows, n8 int, invD, eps float32)
+
+// lnBackwardRowsAVX adds LayerNorm's input gradient over rows of width
+// 8·n8 (vmath_amd64.s).
+//
+//go:noescape
+func lnBackwardRowsAVX(dx, dout, x, gain, mean, rstd *float32, rows, n8 int, invD float32)
+
 // haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
 // with the OS saving YMM registers). It is set once at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -99,4 +140,112 @@ func dotRows(out, x, w []float32, d, rows int) {
 	}
 	dotRowsAVX2(&x[0], n, &w[0], d, &out[0], rows)
 	dotRowsGo(out, x, w, d, n)
+}
+
+// geluFwd computes training's GELU: for every i, s[i] = 1/(1+e^(−2u)) and
+// g[i] = h[i]·s[i] (see geluFwdGo). With AVX2 every element, the tail
+// included, goes through the vector code.
+func geluFwd(h, g, s []float32) {
+	g, s = g[:len(h)], s[:len(h)]
+	if !haveAVX2 {
+		geluFwdGo(h, g, s)
+		return
+	}
+	n := len(h) &^ 7
+	if n > 0 {
+		geluFwdAVX2(&h[0], &g[0], &s[0], n)
+	}
+	if len(h) > n {
+		var hb, gb, sb [8]float32
+		copy(hb[:], h[n:])
+		geluFwdAVX2(&hb[0], &gb[0], &sb[0], 8)
+		copy(g[n:], gb[:])
+		copy(s[n:], sb[:])
+	}
+}
+
+// geluGrad multiplies every dh[i] by GELU's derivative at h[i], given s[i]
+// from geluFwd (see geluGradGo).
+func geluGrad(dh, h, s []float32) {
+	h, s = h[:len(dh)], s[:len(dh)]
+	if !haveAVX2 {
+		geluGradGo(dh, h, s)
+		return
+	}
+	n := len(dh) &^ 7
+	if n > 0 {
+		geluGradAVX2(&dh[0], &h[0], &s[0], n)
+	}
+	if len(dh) > n {
+		var db, hb, sb [8]float32
+		copy(db[:], dh[n:])
+		copy(hb[:], h[n:])
+		copy(sb[:], s[n:])
+		geluGradAVX2(&db[0], &hb[0], &sb[0], 8)
+		copy(dh[n:], db[:])
+	}
+}
+
+// adamWSlice applies adamW's update to every entry of p, with the vector
+// code for all but the last len(p) mod 8 entries, which adamWGo updates to
+// the same bits.
+func adamWSlice(p, g, m, v []float32, k *adamConsts) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	n := len(p) &^ 7
+	if haveAVX2 && n > 0 {
+		adamWAVX(&p[0], &g[0], &m[0], &v[0], n, k)
+		p, g, m, v = p[n:], g[n:], m[n:], v[n:]
+	}
+	adamWGo(p, g, m, v, k)
+}
+
+// addRows adds Σ_r x[r·ld + j] to dst[j] for j < len(dst), rows in order.
+func addRows(dst, x []float32, ld, rows int) {
+	n := len(dst) &^ 7
+	if haveAVX2 && n > 0 && rows > 0 {
+		_ = x[(rows-1)*ld+len(dst)-1]
+		colSumsAVX(&dst[0], &x[0], ld, n/8, rows)
+		dst, x = dst[n:], x[n:]
+	}
+	addRowsGo(dst, x, ld, rows)
+}
+
+// lnGradCols accumulates dg[j] += Σ_r dout[r·ld+j]·xh and db[j] += Σ_r
+// dout[r·ld+j], xh = (x[r·ld+j] − mean[r])·rstd[r], for j < len(dg), rows in
+// order.
+func lnGradCols(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
+	n := len(dg) &^ 7
+	if haveAVX2 && n > 0 && rows > 0 {
+		_ = dout[(rows-1)*ld+len(dg)-1]
+		_ = x[(rows-1)*ld+len(dg)-1]
+		_, _, _ = db[len(dg)-1], mean[rows-1], rstd[rows-1]
+		lnGradColsAVX(&dg[0], &db[0], &dout[0], &x[0], &mean[0], &rstd[0], ld, n/8, rows)
+		dg, db, dout, x = dg[n:], db[n:], dout[n:], x[n:]
+	}
+	lnGradColsGo(dg, db, dout, x, mean, rstd, ld, rows)
+}
+
+// layerNormRows is layerNorm's per-row work for rows [lo, hi): the vector
+// code when the width is a multiple of 8, else layerNormRowsGo.
+func layerNormRows(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
+	if !haveAVX2 || d%8 != 0 || hi <= lo {
+		layerNormRowsGo(out, mean, rstd, x, g, b, lo, hi, d)
+		return
+	}
+	_, _ = out[hi*d-1], x[hi*d-1]
+	_, _, _, _ = mean[hi-1], rstd[hi-1], g[d-1], b[d-1]
+	lnForwardAVX(&out[lo*d], &mean[lo], &rstd[lo], &x[lo*d], &g[0], &b[0], hi-lo, d/8, 1/float32(d), Epsilon)
+}
+
+// layerNormBackwardRows is layerNormBackward's per-row input gradient for
+// rows [lo, hi): the vector code when the width is a multiple of 8, else
+// layerNormBackwardRowsGo.
+func layerNormBackwardRows(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) {
+	if !haveAVX2 || d%8 != 0 || hi <= lo {
+		layerNormBackwardRowsGo(dx, dout, x, mean, rstd, g, lo, hi, d)
+		return
+	}
+	_, _, _ = dx[hi*d-1], dout[hi*d-1], x[hi*d-1]
+	_, _, _ = mean[hi-1], rstd[hi-1], g[d-1]
+	lnBackwardRowsAVX(&dx[lo*d], &dout[lo*d], &x[lo*d], &g[0], &mean[lo], &rstd[lo], hi-lo, d/8, 1/float32(d))
 }

@@ -20,3 +20,31 @@ func dotRows(out, x, w []float32, d, rows int) {
 	clear(out[:rows])
 	dotRowsGo(out, x, w, d, 0)
 }
+
+// geluFwd computes training's GELU (see geluFwdGo).
+func geluFwd(h, g, s []float32) { geluFwdGo(h, g, s) }
+
+// geluGrad multiplies dh by GELU's derivative (see geluGradGo).
+func geluGrad(dh, h, s []float32) { geluGradGo(dh, h, s) }
+
+// adamWSlice applies adamW's update to every entry of p.
+func adamWSlice(p, g, m, v []float32, k *adamConsts) { adamWGo(p, g, m, v, k) }
+
+// addRows adds Σ_r x[r·ld + j] to dst[j] for j < len(dst), rows in order.
+func addRows(dst, x []float32, ld, rows int) { addRowsGo(dst, x, ld, rows) }
+
+// lnGradCols accumulates LayerNorm's gain and bias gradients (lnGradColsGo).
+func lnGradCols(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
+	lnGradColsGo(dg, db, dout, x, mean, rstd, ld, rows)
+}
+
+// layerNormRows is layerNorm's per-row work (layerNormRowsGo).
+func layerNormRows(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
+	layerNormRowsGo(out, mean, rstd, x, g, b, lo, hi, d)
+}
+
+// layerNormBackwardRows is layerNormBackward's per-row input gradient
+// (layerNormBackwardRowsGo).
+func layerNormBackwardRows(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) {
+	layerNormBackwardRowsGo(dx, dout, x, mean, rstd, g, lo, hi, d)
+}
