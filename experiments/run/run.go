@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mergescale/eval"
@@ -83,6 +84,10 @@ type runner struct {
 	ev eval.Evaluator
 	// workers is the number of jobs run at once.
 	workers int
+	// active counts the jobs running now: a training job reads it before
+	// every step, so that one job left running (the largest pretraining, at
+	// the end of a study) uses the cores the idle workers leave.
+	active atomic.Int32
 	// freeSpace measures the free bytes of a file system (statfsFree).
 	freeSpace func(path string) (uint64, error)
 	// diskChecked records the bases whose merges passed the disk pre-flight.

@@ -58,7 +58,9 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 				}
 				obs.started(j)
 				start := time.Now()
+				r.active.Add(1)
 				err := r.runJob(ctx, j, worker)
+				r.active.Add(-1)
 				secs := time.Since(start).Seconds()
 				if err != nil {
 					q.fail(j, fmt.Errorf("%s %s: %w", j.Kind, j.Label(), err))

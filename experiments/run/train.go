@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 
@@ -178,6 +179,9 @@ func (r *runner) trainModel(ctx context.Context, j *plan.Job, dir string) (saved
 		Steps: st.Steps, Batch: st.Batch, LR: st.LR, WeightDecay: st.WeightDecay,
 		WarmupFrac: st.WarmupFrac, ClipNorm: st.ClipNorm, Dropout: st.Dropout,
 		Seed: j.Seed, Workers: r.threads,
+		// Fewer jobs than workers running: this job takes their share of
+		// the cores (results do not depend on it).
+		Threads: func() int { return max(r.threads, runtime.GOMAXPROCS(0)/max(1, int(r.active.Load()))) },
 	}
 	ts, err := model.Train(ctx, m, data, tc, nil)
 	if err != nil {
