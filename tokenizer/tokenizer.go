@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"mergescale/internal/atomicfile"
 )
 
 // Special tokens, always the first ids of every vocabulary, in this order.
@@ -231,8 +233,8 @@ func (t *Tokenizer) Save(dir string) error {
 		if err != nil {
 			return fmt.Errorf("tokenizer: encode %s: %w", f.name, err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, f.name), append(b, '\n')); err != nil {
-			return err
+		if err := atomicfile.Write(filepath.Join(dir, f.name), append(b, '\n')); err != nil {
+			return fmt.Errorf("tokenizer: %w", err)
 		}
 	}
 	return nil
@@ -289,26 +291,4 @@ func SortedWords(set map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tokenizer: %w", err)
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tokenizer: %w", err)
-	}
-	return nil
 }
