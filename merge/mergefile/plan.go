@@ -180,7 +180,9 @@ func formatBytes(n int64) string {
 }
 
 // PreflightError lists every problem the pre-flight check found, so a user
-// fixes them all in one go.
+// fixes them all in one go. A per-tensor problem that holds for every
+// tensor of a model (a parameter no level gives, a missing tensor, another
+// shape) is one entry for that model, with the count of tensors.
 type PreflightError struct {
 	Problems []string
 }
