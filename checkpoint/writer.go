@@ -8,9 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 
 	"mergescale/internal/atomicfile"
@@ -97,13 +98,8 @@ func buildHeader(tensors []TensorInfo, metadata map[string]string) ([]byte, erro
 	js.WriteByte('{')
 	first := true
 	if len(metadata) > 0 {
-		keys := make([]string, 0, len(metadata))
-		for k := range metadata {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		js.WriteString(`"__metadata__":{`)
-		for i, k := range keys {
+		for i, k := range slices.Sorted(maps.Keys(metadata)) {
 			if i > 0 {
 				js.WriteByte(',')
 			}
