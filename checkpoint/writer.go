@@ -293,8 +293,8 @@ func (w *FileWriter) commit() error {
 }
 
 // Close checks that every declared tensor was written, flushes and syncs
-// the file, renames it to its final name and syncs the directory. On error
-// nothing is left behind.
+// the file, renames it to its final name and syncs the directory. On an
+// error before the rename nothing is left behind.
 func (w *FileWriter) Close() error {
 	if w.done {
 		return fmt.Errorf("%s: writer is closed", w.path)
