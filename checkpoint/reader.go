@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -147,18 +149,13 @@ func (c *Checkpoint) openSharded(dir, index string) error {
 		return fmt.Errorf("%s: weight_map is missing or empty", index)
 	}
 	byFile := make(map[string][]string)
-	var files []string
 	for name, file := range idx.WeightMap {
 		if file == "" || file != filepath.Base(file) || file == "." || file == ".." || strings.ContainsAny(file, `/\`) {
 			return fmt.Errorf("%s: tensor %q: shard file %q is not a plain file name in the directory", index, name, file)
 		}
-		if _, ok := byFile[file]; !ok {
-			files = append(files, file)
-		}
 		byFile[file] = append(byFile[file], name)
 	}
-	sort.Strings(files)
-	for _, file := range files {
+	for _, file := range slices.Sorted(maps.Keys(byFile)) {
 		want := make(map[string]bool, len(byFile[file]))
 		for _, n := range byFile[file] {
 			want[n] = true

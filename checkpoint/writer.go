@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
+
+	"mergescale/internal/atomicfile"
 )
 
 // convertChunk is the number of elements WriteFloat32 converts at a time.
@@ -95,13 +98,8 @@ func buildHeader(tensors []TensorInfo, metadata map[string]string) ([]byte, erro
 	js.WriteByte('{')
 	first := true
 	if len(metadata) > 0 {
-		keys := make([]string, 0, len(metadata))
-		for k := range metadata {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		js.WriteString(`"__metadata__":{`)
-		for i, k := range keys {
+		for i, k := range slices.Sorted(maps.Keys(metadata)) {
 			if i > 0 {
 				js.WriteByte(',')
 			}
@@ -295,8 +293,8 @@ func (w *FileWriter) commit() error {
 }
 
 // Close checks that every declared tensor was written, flushes and syncs
-// the file and renames it to its final name. On error nothing is left
-// behind.
+// the file, renames it to its final name and syncs the directory. On an
+// error before the rename nothing is left behind.
 func (w *FileWriter) Close() error {
 	if w.done {
 		return fmt.Errorf("%s: writer is closed", w.path)
@@ -309,7 +307,7 @@ func (w *FileWriter) Close() error {
 		w.Abort()
 		return err
 	}
-	return nil
+	return atomicfile.SyncDir(filepath.Dir(w.path))
 }
 
 // Abort discards the temporary file. It is safe to call after Close (it
@@ -485,11 +483,10 @@ func (d *DirWriter) Close() error {
 	}
 	d.closed = true
 	if d.sharded {
-		if err := writeFileAtomic(filepath.Join(d.dir, IndexFileName), idx); err != nil {
-			return err
-		}
+		// The index is written last; its write syncs the directory.
+		return atomicfile.Write(filepath.Join(d.dir, IndexFileName), idx)
 	}
-	return nil
+	return atomicfile.SyncDir(d.dir)
 }
 
 // Abort discards every temporary file. Safe to call more than once.
@@ -498,33 +495,6 @@ func (d *DirWriter) Abort() {
 	for _, w := range d.shards {
 		w.Abort()
 	}
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it and
-// renames it into place.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // modelFiles lists the non-weight files CopyModelFiles copies.
@@ -557,7 +527,7 @@ func CopyModelFiles(srcDir, dstDir string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dstDir, name), data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dstDir, name), data); err != nil {
 			return err
 		}
 	}

@@ -57,7 +57,7 @@ func newRootCmd(e *env) *cobra.Command {
 	return root
 }
 
-// execute runs the command line args and returns the process exit status.
+// Execute runs the command line args and returns the process exit status.
 // Every error is printed as one line "error: ..." on stderr.
 func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"mergescale/eval"
 	"mergescale/eval/builtin"
+	"mergescale/internal/atomicfile"
 )
 
 // loglikOptions are the flags of `mergescale loglik`.
@@ -63,21 +63,7 @@ func runLoglik(ctx context.Context, o loglikOptions) error {
 	if err := eval.WriteAnswers(&b, reqs, ans); err != nil {
 		return fmt.Errorf("loglik: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(o.Out), ".loglik-*")
-	if err != nil {
-		return fmt.Errorf("loglik: %w", err)
-	}
-	if _, err := tmp.Write(b.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("loglik: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("loglik: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), o.Out); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(o.Out, b.Bytes()); err != nil {
 		return fmt.Errorf("loglik: %w", err)
 	}
 	return nil

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,15 +109,9 @@ func runStudy(ctx context.Context, e *env, path string, o runOptions) error {
 
 // printRunSummary writes one line per job kind that ran and a total.
 func printRunSummary(w io.Writer, cfg *config.Config, s *run.Summary, wall time.Duration) {
-	kinds := make([]string, 0, len(s.Ran))
-	for k := range s.Ran {
-		kinds = append(kinds, string(k))
-	}
-	sort.Strings(kinds)
 	fmt.Fprintf(w, "run %s: %d jobs, %d already done, %d run in %s\n", cfg.Name, s.Jobs, s.Skipped, s.Jobs-s.Skipped, wall.Round(time.Second))
-	for _, k := range kinds {
-		kk := plan.Kind(k)
-		fmt.Fprintf(w, "  %-10s %4d jobs  %8.1f s\n", k, s.Ran[kk], s.Seconds[kk])
+	for _, k := range slices.Sorted(maps.Keys(s.Ran)) {
+		fmt.Fprintf(w, "  %-10s %4d jobs  %8.1f s\n", k, s.Ran[k], s.Seconds[k])
 	}
 	fmt.Fprintf(w, "store: %s\n", s.Store)
 }

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"mergescale/eval"
+	"mergescale/internal/atomicfile"
 	"mergescale/world"
 )
 
@@ -124,7 +124,7 @@ func writeSuiteRequests(s *world.Suite, o suiteOptions, out io.Writer) error {
 	if err := eval.WriteRequests(&b, reqs); err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.Requests, b.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(o.Requests, b.Bytes()); err != nil {
 		return fmt.Errorf("suite: %w", err)
 	}
 	_, err = fmt.Fprintf(out, "wrote %d requests (%d tasks, %s split) to %s\n", len(reqs), len(tasks), split, o.Requests)

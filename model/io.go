@@ -2,7 +2,6 @@ package model
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"mergescale/checkpoint"
+	"mergescale/internal/atomicfile"
 	"mergescale/tokenizer"
 )
 
@@ -88,26 +88,7 @@ func (m *Model) Save(dir string, extra map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("save model: encode %s: %w", ConfigFile, err)
 	}
-	return writeFileAtomic(filepath.Join(dir, ConfigFile), append(js, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(dir, ConfigFile), append(js, '\n'))
 }
 
 // loadedConfig is config.json as read: pointers tell absent keys apart.

@@ -21,8 +21,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"mergescale/internal/atomicfile"
 )
 
 // Special tokens, always the first ids of every vocabulary, in this order.
@@ -231,8 +232,8 @@ func (t *Tokenizer) Save(dir string) error {
 		if err != nil {
 			return fmt.Errorf("tokenizer: encode %s: %w", f.name, err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, f.name), append(b, '\n')); err != nil {
-			return err
+		if err := atomicfile.Write(filepath.Join(dir, f.name), append(b, '\n')); err != nil {
+			return fmt.Errorf("tokenizer: %w", err)
 		}
 	}
 	return nil
@@ -278,37 +279,4 @@ func Load(dir string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
-}
-
-// SortedWords returns the words of a set in sorted order, a stable way to
-// build a vocabulary from a set.
-func SortedWords(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for w := range set {
-		out = append(out, w)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tokenizer: %w", err)
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tokenizer: %w", err)
-	}
-	return nil
 }

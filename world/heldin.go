@@ -2,6 +2,7 @@ package world
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 )
 
@@ -304,7 +305,7 @@ func heldInSpecs() []spec {
 				t := r.IntN(len(topicNames))
 				ws := distinctValues(r, topicWords[t], 3)
 				o := pickOther(r, topicNames, topicNames[t])
-				ws = append(ws, pick(r, topicWords[indexOf(topicNames, o)]))
+				ws = append(ws, pick(r, topicWords[slices.Index(topicNames, o)]))
 				r.Shuffle(len(ws), func(i, j int) { ws[i], ws[j] = ws[j], ws[i] })
 				opts, ans := optionsWith(r, topicNames[t], topicNames, 4)
 				return "words : " + strings.Join(ws, " "), opts, ans
@@ -352,7 +353,7 @@ func heldInSpecs() []spec {
 			gen: func(w *World, r *rand.Rand, _ Split) (string, []string, int) {
 				es := w.distinctEntities(r, 2)
 				t := r.IntN(len(topicNames))
-				t2 := indexOf(topicNames, pickOther(r, topicNames, topicNames[t]))
+				t2 := slices.Index(topicNames, pickOther(r, topicNames, topicNames[t]))
 				verbs := []string{"saw", "likes", "heard"}
 				ws := distinctValues(r, topicWords[t], 2)
 				sents := []string{
@@ -431,13 +432,4 @@ func heldInSpecs() []spec {
 				return s1 + " <sep> " + s2, []string{"yes", "no"}, ans
 			}},
 	}
-}
-
-func indexOf(xs []string, x string) int {
-	for i, v := range xs {
-		if v == x {
-			return i
-		}
-	}
-	return -1
 }

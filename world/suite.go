@@ -3,9 +3,10 @@ package world
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -108,13 +109,8 @@ func (t *Task) Chance() float64 {
 	for _, in := range insts {
 		count[in.Choices()]++
 	}
-	ks := make([]int, 0, len(count))
-	for k := range count {
-		ks = append(ks, k)
-	}
-	sort.Ints(ks) // a fixed summation order
 	s := 0.0
-	for _, k := range ks {
+	for _, k := range slices.Sorted(maps.Keys(count)) { // a fixed summation order
 		if k > 0 {
 			s += float64(count[k]) / float64(len(insts)) / float64(k)
 		}

@@ -1,11 +1,13 @@
 package world
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+
+	"mergescale/internal/atomicfile"
 )
 
 // TaskSummary describes one task of the suite listing.
@@ -85,8 +87,8 @@ func (s *Suite) Export(dir string) error {
 		return fmt.Errorf("world: export: %w", err)
 	}
 	path := filepath.Join(dir, "suite.json")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("world: export %s: %w", path, err)
+	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("world: export: %w", err)
 	}
 	if err := s.World.Tokenizer().Save(dir); err != nil {
 		return fmt.Errorf("world: export: %w", err)
@@ -94,25 +96,19 @@ func (s *Suite) Export(dir string) error {
 	return nil
 }
 
+// writeJSONL writes insts to path, one JSON object a line, atomically.
 func writeJSONL(path string, insts []Instance) error {
-	f, err := os.Create(path)
+	err := atomicfile.WriteFunc(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, in := range insts {
+			if err := enc.Encode(in); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("world: export: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	for _, in := range insts {
-		if err := enc.Encode(in); err != nil {
-			f.Close()
-			return fmt.Errorf("world: export %s: %w", path, err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("world: export %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("world: export %s: %w", path, err)
 	}
 	return nil
 }

@@ -12,7 +12,9 @@ package world
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 
 	"mergescale/tokenizer"
 )
@@ -209,7 +211,7 @@ func Vocabulary() []string {
 	}
 	add(numberWords...)
 	add(functionWords...)
-	return tokenizer.SortedWords(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Tokenizer returns the world's tokenizer (specials first, then Vocabulary()).
@@ -232,14 +234,7 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 // only call it when such an element exists; if none does it returns xs[0]
 // rather than loop forever.
 func pickOther(r *rand.Rand, xs []string, not ...string) string {
-	excluded := func(x string) bool {
-		for _, n := range not {
-			if x == n {
-				return true
-			}
-		}
-		return false
-	}
+	excluded := func(x string) bool { return slices.Contains(not, x) }
 	for range 64 {
 		if x := xs[r.IntN(len(xs))]; !excluded(x) {
 			return x
@@ -265,12 +260,7 @@ func optionsWith(r *rand.Rand, answer string, pool []string, k int) ([]string, i
 		opts = append(opts, pickOther(r, pool, opts...))
 	}
 	r.Shuffle(len(opts), func(i, j int) { opts[i], opts[j] = opts[j], opts[i] })
-	for i, o := range opts {
-		if o == answer {
-			return opts, i
-		}
-	}
-	return opts, 0
+	return opts, max(slices.Index(opts, answer), 0)
 }
 
 func names(es []Entity) []string {

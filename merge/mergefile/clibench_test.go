@@ -21,25 +21,30 @@ const (
 )
 
 // cliBenchMethods are the merges TestCLIThroughput measures, with the
-// parameters of the measurement and the goal as a ratio to cat.
+// parameters of the measurement (weight is required, as in mergekit) and
+// the goal as a ratio to cat.
 var cliBenchMethods = []struct {
 	method, params string
 	base           bool
 	goal           float64
 }{
-	{"linear", "", false, 0.6},
-	{"task_arithmetic", "", true, 0.6},
-	{"ties", "parameters: {density: 0.2, trim_scope: tensor}\n", true, 0.25},
-	{"dare_ties", "parameters: {density: 0.2}\n", true, 0.3},
+	{"linear", "parameters: {weight: 1.0}\n", false, 0.6},
+	{"task_arithmetic", "parameters: {weight: 1.0}\n", true, 0.6},
+	{"ties", "parameters: {weight: 1.0, density: 0.2, trim_scope: tensor}\n", true, 0.25},
+	{"dare_ties", "parameters: {weight: 1.0, density: 0.2}\n", true, 0.3},
 }
 
 // TestCLIThroughput measures `mergescale merge` as a user runs it: the
 // command built and started as a separate process, merging 8 experts (and a
 // base) of 256 MiB each from a warm page cache into a directory on the same
-// filesystem, against `cat` of the same input files to /dev/null. Each
-// method's merge and its cat alternate, three rounds; the best time of each
-// counts, and the ratio is cat's time ÷ the merge's time (= merge GB/s ÷
-// cat GB/s of input). The load average is logged beside each row.
+// filesystem, against its floor measured in the same run: `cat` of the same
+// input files to /dev/null plus a durable write of as many bytes as the
+// merge writes, to the same filesystem (dd with O_DIRECT and an fsync; the
+// merge writes its output with O_DIRECT and syncs it). Each method's cat,
+// merge and write alternate, three rounds; the best time of each counts.
+// "× cat" is cat's time ÷ the merge's time (= merge GB/s ÷ cat GB/s of
+// input), "× floor" is (cat + write) ÷ the merge's time. The load average is
+// logged beside each row.
 //
 // It writes about 3 GiB and is skipped unless MERGESCALE_BENCH_CLI=1.
 // MERGESCALE_BENCH_CLI_METHODS restricts the methods (space-separated),
@@ -70,10 +75,14 @@ func TestCLIThroughput(t *testing.T) {
 		files          []string
 		cfg            string
 		cat, merge     time.Duration
+		write          time.Duration // best durable write of outBytes
+		writeMode      string        // how the write was made durable
+		outBytes       int64         // what the merge writes
 		load           string
 		ru             syscall.Rusage // of the best merge
 		bytes          int64
 		catRuns, mRuns []time.Duration
+		wRuns          []time.Duration
 	}
 	var rows []*row
 	for _, m := range cliBenchMethods {
@@ -138,24 +147,35 @@ func TestCLIThroughput(t *testing.T) {
 					r.ru = *ru
 				}
 			}
+			if r.outBytes == 0 {
+				r.outBytes = dirBytes(t, out)
+			}
 			if err := os.RemoveAll(out); err != nil {
 				t.Fatal(err)
+			}
+			w, mode := runDurableWrite(t, filepath.Join(dir, "floor-"+r.method), r.outBytes)
+			r.wRuns = append(r.wRuns, w)
+			r.writeMode = mode
+			if r.write == 0 || w < r.write {
+				r.write = w
 			}
 		}
 	}
 	var rep strings.Builder
-	fmt.Fprintf(&rep, "\nCLI as a process, warm page cache: %d experts × %d MiB, best of 3 (load average before: 1, 5, 15 min)\n",
-		cliBenchExperts, cliBenchTensors*cliBenchElems*4>>20)
-	fmt.Fprintf(&rep, "%-16s %7s %8s %8s %8s %6s %5s %7s %7s %9s %8s  %s\n",
-		"method", "GiB in", "cat s", "merge s", "GB/s", "×cat", "goal", "user s", "sys s", "minflt", "RSS MiB", "load")
+	fmt.Fprintf(&rep, "\nCLI as a process, warm page cache: %d experts × %d MiB, best of 3; floor = cat of the inputs + durable write (%s) of the output's bytes\n",
+		cliBenchExperts, cliBenchTensors*cliBenchElems*4>>20, rows[0].writeMode)
+	fmt.Fprintf(&rep, "%-16s %7s %8s %8s %8s %8s %6s %8s %5s %7s %7s %8s  %s\n",
+		"method", "GiB in", "merge s", "cat s", "write s", "floor s", "×cat", "×floor", "goal", "user s", "sys s", "RSS MiB", "load 1/5/15 before")
 	for _, r := range rows {
-		fmt.Fprintf(&rep, "%-16s %7.2f %8.3f %8.3f %8.2f %6.2f %5.2f %7.2f %7.2f %9d %8d  %s\n",
-			r.method, float64(r.bytes)/(1<<30), r.cat.Seconds(), r.merge.Seconds(),
-			float64(r.bytes)/1e9/r.merge.Seconds(), r.cat.Seconds()/r.merge.Seconds(), r.goal,
-			tvSeconds(r.ru.Utime), tvSeconds(r.ru.Stime), r.ru.Minflt, r.ru.Maxrss/1024, r.load)
+		floor := r.cat + r.write
+		fmt.Fprintf(&rep, "%-16s %7.2f %8.3f %8.3f %8.3f %8.3f %6.2f %8.2f %5.2f %7.2f %7.2f %8d  %s\n",
+			r.method, float64(r.bytes)/(1<<30), r.merge.Seconds(), r.cat.Seconds(), r.write.Seconds(), floor.Seconds(),
+			r.cat.Seconds()/r.merge.Seconds(), floor.Seconds()/r.merge.Seconds(), r.goal,
+			tvSeconds(r.ru.Utime), tvSeconds(r.ru.Stime), r.ru.Maxrss/1024, r.load)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(&rep, "%s runs: cat %v, merge %v\n", r.method, roundAll(r.catRuns), roundAll(r.mRuns))
+		fmt.Fprintf(&rep, "%s runs: merge %v, cat %v, write of %.1f MiB %v\n",
+			r.method, roundAll(r.mRuns), roundAll(r.catRuns), float64(r.outBytes)/(1<<20), roundAll(r.wRuns))
 	}
 	t.Log(rep.String())
 }
@@ -197,6 +217,56 @@ func runCat(t *testing.T, files ...string) time.Duration {
 		t.Fatalf("cat: %v\n%s", err, stderr.String())
 	}
 	return time.Since(t0)
+}
+
+// dirBytes returns the total size of the regular files under dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// runDurableWrite writes n bytes to path with dd(1) as a child process, with
+// O_DIRECT and an fsync at the end (with the fsync alone where the
+// filesystem refuses O_DIRECT), removes the file and returns the wall time
+// and how the write was made durable.
+func runDurableWrite(t *testing.T, path string, n int64) (time.Duration, string) {
+	t.Helper()
+	args := []string{"if=/dev/zero", "of=" + path, "bs=4M", fmt.Sprintf("count=%d", n), "iflag=count_bytes", "conv=fsync"}
+	for _, mode := range []string{"O_DIRECT + fsync", "fsync"} {
+		a := args
+		if mode == "O_DIRECT + fsync" {
+			a = append(slices.Clone(args), "oflag=direct")
+		}
+		cmd := exec.Command("dd", a...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		t0 := time.Now()
+		err := cmd.Run()
+		d := time.Since(t0)
+		os.Remove(path)
+		if err == nil {
+			return d, mode
+		}
+		if mode == "fsync" {
+			t.Fatalf("dd: %v\n%s", err, stderr.String())
+		}
+	}
+	panic("unreachable")
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages ("?" where unknown).

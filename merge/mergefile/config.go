@@ -3,7 +3,6 @@ package mergefile
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -386,14 +385,4 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q (want bytes, e.g. 5000000000, \"5GB\" or \"500MB\")", s)
 	}
 	return int64(math.Round(f * mult)), nil
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

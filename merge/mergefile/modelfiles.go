@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"mergescale/checkpoint"
+	"mergescale/internal/atomicfile"
 )
 
 // tokenizerFiles are the files of a Hugging Face tokenizer that are copied
@@ -160,7 +161,7 @@ func writeModelFiles(cfg *Config, plan *Plan, dir string) error {
 		if err != nil {
 			return fmt.Errorf("merge: tokenizer_source: %w", err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, name), b); err != nil {
 			return fmt.Errorf("merge: %w", err)
 		}
 	}
@@ -194,5 +195,5 @@ func setLayerCount(path string, l layout, n int) error {
 	if bytes.Equal(out, data) {
 		return nil
 	}
-	return os.WriteFile(path, out, 0o644)
+	return atomicfile.Write(path, out)
 }

@@ -3,6 +3,8 @@ package mergefile
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"mergescale/checkpoint"
@@ -144,7 +146,7 @@ func (p *Plan) Describe(w io.Writer) error {
 		dtypes[string(t.Out.DType)]++
 	}
 	var dt []string
-	for _, d := range sortedKeys(dtypes) {
+	for _, d := range slices.Sorted(maps.Keys(dtypes)) {
 		dt = append(dt, fmt.Sprintf("%s×%d", d, dtypes[d]))
 	}
 	fmt.Fprintf(&b, "tensors:  %d (%d merged, %d copied, %d copied from the base because missing); output dtypes %s\n",
@@ -180,7 +182,9 @@ func formatBytes(n int64) string {
 }
 
 // PreflightError lists every problem the pre-flight check found, so a user
-// fixes them all in one go.
+// fixes them all in one go. A per-tensor problem that holds for every
+// tensor of a model (a parameter no level gives, a missing tensor, another
+// shape) is one entry for that model, with the count of tensors.
 type PreflightError struct {
 	Problems []string
 }

@@ -72,13 +72,9 @@ type planner struct {
 	plan     *Plan
 	index    map[string]int // reference → model index
 	slices   []Slice        // the recipe as slices, layer ranges known
-	problems []string
+	problems []problem
+	checks   map[checkKey]int // runs of each per-tensor check
 	ckpts    []*checkpoint.Checkpoint
-}
-
-// problem records one pre-flight problem.
-func (p *planner) problem(format string, args ...any) {
-	p.problems = append(p.problems, fmt.Sprintf(format, args...))
 }
 
 // label names a model in problems: "base model X" or "model X".
@@ -153,7 +149,7 @@ func (p *planner) open(getenv func(string) string) (*inputs, error) {
 	p.plan.tokenizerDir = p.checkTokenizerSource(getenv)
 	if len(p.problems) > 0 {
 		in.close()
-		return nil, &PreflightError{Problems: p.problems}
+		return nil, p.failed()
 	}
 	p.ckpts = in.models
 	return in, nil
@@ -162,7 +158,6 @@ func (p *planner) open(getenv func(string) string) (*inputs, error) {
 // build fixes the layer ranges and plans every output tensor.
 func (p *planner) build(in *inputs) error {
 	cfg, plan := p.cfg, p.plan
-	fail := func() error { return &PreflightError{Problems: p.problems} }
 
 	// Layer ranges: every layer in the models: syntax, checked otherwise.
 	if len(cfg.Slices) == 0 {
@@ -189,7 +184,7 @@ func (p *planner) build(in *inputs) error {
 		}
 	}
 	if len(p.problems) > 0 {
-		return fail()
+		return p.failed()
 	}
 	plan.Slices = len(p.slices)
 	plan.configModel = 0 // the base, else the first model
@@ -217,7 +212,7 @@ func (p *planner) build(in *inputs) error {
 		p.checkExtra()
 	}
 	if len(p.problems) > 0 {
-		return fail()
+		return p.failed()
 	}
 	slices.SortFunc(tensors, func(a, b PlannedTensor) int {
 		switch {
@@ -235,7 +230,7 @@ func (p *planner) build(in *inputs) error {
 	}
 	p.finish(tensors)
 	if len(p.problems) > 0 {
-		return fail()
+		return p.failed()
 	}
 	return nil
 }
@@ -318,8 +313,13 @@ func (p *planner) layer(tensors *[]PlannedTensor, si, i, outLayer int, t float64
 		l := p.plan.layouts[m]
 		idx := src.LayerRange[0] + i
 		for _, ti := range p.ckpts[m].Tensors() {
-			if _, layer, rest := l.split(ti.Name); layer == idx && !slices.Contains(rests, rest) {
-				p.problem("model %s: tensor %s is not in layer %d of %s", src.Model, ti.Name, s.Sources[ref].LayerRange[0]+i, p.label(rm))
+			if _, layer, rest := l.split(ti.Name); layer == idx {
+				p.checked("extra", src.Model)
+				if !slices.Contains(rests, rest) {
+					p.tensorProblem("extra", src.Model,
+						fmt.Sprintf("model %s: tensor %s is not in layer %d of %s", src.Model, ti.Name, s.Sources[ref].LayerRange[0]+i, p.label(rm)),
+						p.noneIn(src.Model, rm))
+				}
 			}
 		}
 	}
@@ -329,6 +329,14 @@ func (p *planner) layer(tensors *[]PlannedTensor, si, i, outLayer int, t float64
 			names[j] = p.plan.layouts[p.index[src.Model]].layerName(src.LayerRange[0]+i, rest)
 		}
 		*tensors = append(*tensors, p.tensor(si, outLayer, t, out.layerName(outLayer, rest), names))
+	}
+}
+
+// noneIn is the line for a model none of whose tensors is in model rm.
+func (p *planner) noneIn(model string, rm int) func(n int) string {
+	label := p.label(rm)
+	return func(n int) string {
+		return fmt.Sprintf("model %s: none of its %d tensors is in %s", model, n, label)
 	}
 }
 
@@ -350,8 +358,11 @@ func (p *planner) checkExtra() {
 			if layer >= 0 {
 				continue // layer checks the layers
 			}
+			p.checked("extra", src.Model)
 			if _, ok := rl.find(p.ckpts[rm], key); !ok {
-				p.problem("model %s: tensor %s is not in %s", src.Model, ti.Name, p.label(rm))
+				p.tensorProblem("extra", src.Model,
+					fmt.Sprintf("model %s: tensor %s is not in %s", src.Model, ti.Name, p.label(rm)),
+					p.noneIn(src.Model, rm))
 			}
 		}
 	}
@@ -385,6 +396,11 @@ func (p *planner) tensor(si, layer int, t float64, outName string, names []strin
 			continue
 		}
 		et, ok := p.ckpts[m].Info(names[j])
+		p.checked("tensor", src.Model)
+		problem := func(line string, group func(n int) string) {
+			p.tensorProblem("tensor", src.Model, line, group)
+		}
+		refLabel := p.label(rm)
 		switch {
 		case !ok && p.opts.AllowMissing && pt.Action == ActionMerge && base >= 0:
 			pt.MissingIn = append(pt.MissingIn, e)
@@ -393,13 +409,24 @@ func (p *planner) tensor(si, layer int, t float64, outName string, names []strin
 			if names[j] != "" {
 				missing = names[j]
 			}
-			p.problem("model %s: tensor %s is missing (present in %s)", src.Model, missing, p.label(rm))
+			problem(fmt.Sprintf("model %s: tensor %s is missing (present in %s)", src.Model, missing, refLabel),
+				func(n int) string {
+					return fmt.Sprintf("model %s: all %d tensors are missing (present in %s)", src.Model, n, refLabel)
+				})
 		case !slices.Equal(et.Shape, rt.Shape):
-			p.problem("model %s: tensor %s has shape %s, %s has %s",
-				src.Model, names[j], shapeString(et.Shape), p.label(rm), shapeString(rt.Shape))
+			problem(fmt.Sprintf("model %s: tensor %s has shape %s, %s has %s",
+				src.Model, names[j], shapeString(et.Shape), refLabel, shapeString(rt.Shape)),
+				func(n int) string {
+					return fmt.Sprintf("model %s: all %d tensors have shape %s, %s has %s",
+						src.Model, n, shapeString(et.Shape), refLabel, shapeString(rt.Shape))
+				})
 		case et.DType.IsFloat() != rt.DType.IsFloat():
-			p.problem("model %s: tensor %s has dtype %s, %s has %s",
-				src.Model, names[j], et.DType, p.label(rm), rt.DType)
+			problem(fmt.Sprintf("model %s: tensor %s has dtype %s, %s has %s",
+				src.Model, names[j], et.DType, refLabel, rt.DType),
+				func(n int) string {
+					return fmt.Sprintf("model %s: all %d tensors have dtype %s, %s has %s",
+						src.Model, n, et.DType, refLabel, rt.DType)
+				})
 		}
 	}
 	if len(pt.MissingIn) > 0 {
@@ -424,22 +451,34 @@ func (p *planner) resolveParams(pt *PlannedTensor, si int, names []string, exper
 	for _, j := range experts {
 		src := s.Sources[j]
 		var params merge.Params
+		lacking := false // a required parameter is missing
 		for _, name := range info.Params {
 			v, ok := lookup(name, pt.T,
 				level{src.Parameters, names[j]},
 				level{s.Parameters, pt.Out.Name},
 				level{cfg.Parameters, pt.Out.Name})
-			if !ok {
-				if slices.Contains(required, name) {
-					p.problem("parameter %s is required for model %s, tensor %s, and no level of the recipe gives it", name, src.Model, pt.Out.Name)
+			if slices.Contains(required, name) {
+				p.checked("required "+name, src.Model)
+				if !ok {
+					lacking = true
+					p.tensorProblem("required "+name, src.Model,
+						fmt.Sprintf("parameter %s is required for model %s, tensor %s, and no level of the recipe gives it", name, src.Model, pt.Out.Name),
+						func(n int) string {
+							return fmt.Sprintf("parameter %s is required for model %s, all %d tensors, and no level of the recipe gives it", name, src.Model, n)
+						})
 				}
+			}
+			if !ok {
 				continue
 			}
 			setParam(&params, name, v)
 		}
 		r, err := params.Resolve(cfg.MergeMethod)
-		if err != nil {
-			p.problem("model %s, tensor %s: %v", src.Model, pt.Out.Name, err)
+		p.checked("resolve", src.Model)
+		if err != nil && !lacking { // a missing parameter is reported above
+			p.tensorProblem("resolve", src.Model,
+				fmt.Sprintf("model %s, tensor %s: %v", src.Model, pt.Out.Name, err),
+				func(n int) string { return fmt.Sprintf("model %s, all %d tensors: %v", src.Model, n, err) })
 		}
 		pt.Params = append(pt.Params, params)
 		pt.Resolved = append(pt.Resolved, r)
@@ -449,9 +488,13 @@ func (p *planner) resolveParams(pt *PlannedTensor, si int, names []string, exper
 			if slices.Contains(info.PerExpert, name) {
 				continue
 			}
+			first, other := s.Sources[experts[0]].Model, s.Sources[experts[e]].Model
+			p.checked("same "+name, other)
 			if a, b := resolvedValue(pt.Resolved[0], name), resolvedValue(pt.Resolved[e], name); a != b {
-				p.problem("tensor %s: parameter %s must be the same for every model of a %s merge (%v for %s, %v for %s)",
-					pt.Out.Name, name, cfg.MergeMethod, a, s.Sources[experts[0]].Model, b, s.Sources[experts[e]].Model)
+				what := fmt.Sprintf("parameter %s must be the same for every model of a %s merge (%v for %s, %v for %s)",
+					name, cfg.MergeMethod, a, first, b, other)
+				p.tensorProblem("same "+name, other, fmt.Sprintf("tensor %s: %s", pt.Out.Name, what),
+					func(n int) string { return fmt.Sprintf("all %d tensors: %s", n, what) })
 			}
 		}
 	}

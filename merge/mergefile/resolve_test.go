@@ -282,7 +282,7 @@ func TestPlanErrors(t *testing.T) {
 			Parameters: ParamSet{"weight": Setting{Conditionals: []Conditional{{Filter: "mlp", Value: Scalar(1.0)}}}}},
 			"parameter weight is required for model " + a + ", tensor lm_head.weight, and no level of the recipe gives it"},
 		{"required t", &Config{MergeMethod: "slerp", BaseModel: base, Models: []ModelRef{{Model: a}}},
-			"parameter t is required for model " + a + ", tensor "},
+			"parameter t is required for model " + a + ", all 30 tensors, and no level of the recipe gives it"},
 		{"layer_range outside", &Config{MergeMethod: "passthrough", Slices: []Slice{{Sources: []SliceSource{src(short, 1, 3)}}}},
 			"slices[0].sources[0]: layer_range [1, 3) is outside the 2 layers of model " + short},
 		{"models with different layer counts", &Config{MergeMethod: "linear", Parameters: ParamSet{"weight": Scalar(1.0)}, Models: []ModelRef{{Model: a}, {Model: short}}},

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"time"
 
+	"mergescale/internal/atomicfile"
 	"mergescale/merge"
 )
 
@@ -167,7 +168,7 @@ func checkOutDir(outDir string, force bool) error {
 }
 
 // replaceDir renames tmp to outDir, moving an existing outDir aside first
-// and deleting it only once the rename has succeeded.
+// and deleting it only once the rename has succeeded, and syncs the parent.
 func replaceDir(tmp, outDir string) error {
 	if _, err := os.Lstat(outDir); err == nil {
 		old := tmp + ".old"
@@ -178,9 +179,21 @@ func replaceDir(tmp, outDir string) error {
 			os.Rename(old, outDir)
 			return fmt.Errorf("merge: output: %w", err)
 		}
+		if err := syncParent(outDir); err != nil {
+			return err
+		}
 		return os.RemoveAll(old)
 	}
 	if err := os.Rename(tmp, outDir); err != nil {
+		return fmt.Errorf("merge: output: %w", err)
+	}
+	return syncParent(outDir)
+}
+
+// syncParent syncs the directory that holds dir, so that dir's rename
+// survives a crash.
+func syncParent(dir string) error {
+	if err := atomicfile.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 		return fmt.Errorf("merge: output: %w", err)
 	}
 	return nil
@@ -193,7 +206,7 @@ func writeSideFiles(cfg *Config, plan *Plan, stats *merge.Stats, dir string) err
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ConfigFileName), y, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ConfigFileName), y); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	js, err := json.MarshalIndent(statsFile{
@@ -206,14 +219,14 @@ func writeSideFiles(cfg *Config, plan *Plan, stats *merge.Stats, dir string) err
 	if err != nil {
 		return fmt.Errorf("merge: %s: %w", StatsFileName, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, StatsFileName), append(js, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, StatsFileName), append(js, '\n')); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	var pl bytes.Buffer
 	if err := plan.WriteJSONL(&pl); err != nil {
 		return fmt.Errorf("merge: %s: %w", PlanFileName, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, PlanFileName), pl.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, PlanFileName), pl.Bytes()); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	return writeModelFiles(cfg, plan, dir)

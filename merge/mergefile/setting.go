@@ -2,7 +2,9 @@ package mergefile
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"mergescale/merge"
@@ -231,7 +233,7 @@ func kindName(kind paramKind) string {
 
 // checkSet validates every setting of a ParamSet for a method.
 func (ps ParamSet) checkSet(method, where string) error {
-	for _, name := range sortedKeys(ps) {
+	for _, name := range slices.Sorted(maps.Keys(ps)) {
 		if err := ps[name].check(method, name, where+"."+name); err != nil {
 			return err
 		}

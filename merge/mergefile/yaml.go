@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -483,7 +485,7 @@ func scalarValue(n *yaml.Node) (any, error) {
 // joinKeys lists the keys of a map in order, comma-separated.
 func joinKeys[V any](m map[string]V) string {
 	var b bytes.Buffer
-	for i, k := range sortedKeys(m) {
+	for i, k := range slices.Sorted(maps.Keys(m)) {
 		if i > 0 {
 			b.WriteString(", ")
 		}
