@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -103,11 +105,7 @@ func (a *aggregator) lookups(v Variant) {
 }
 
 func (a *aggregator) modelIDs() []string {
-	ids := make([]string, 0, len(a.d.models))
-	for id := range a.d.models {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(a.d.models))
 	return ids
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
+	"mergescale/internal/atomicfile"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -335,7 +335,7 @@ func (f *figure) write(dir, name string) error {
 	}
 	for ext, b := range map[string][]byte{".svg": svg, ".png": png} {
 		path := filepath.Join(dir, name+ext)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if err := atomicfile.Write(path, b); err != nil {
 			return fmt.Errorf("figure %s: %w", path, err)
 		}
 	}

@@ -41,6 +41,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mergescale/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,7 +112,7 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 		return err
 	}
 	path := filepath.Join(outDir, reportFile)
-	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(md)); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if opts.Terminal != nil {

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"maps"
 	"math"
 	"mergescale/store"
+	"slices"
 	"sort"
 )
 
@@ -32,11 +34,7 @@ func catScores(target map[string]store.Score, heldness string, cats []string,
 		norm, chance, raw, level []float64
 	}
 	byCat := map[string]*acc{}
-	tasks := make([]string, 0, len(target))
-	for t := range target {
-		tasks = append(tasks, t)
-	}
-	sort.Strings(tasks)
+	tasks := slices.Sorted(maps.Keys(target))
 	refs := map[string]map[string]store.Score{}
 	out := catResult{norm: math.NaN(), chance: math.NaN(), raw: math.NaN(), chanceLevel: math.NaN()}
 	for _, t := range tasks {
@@ -72,11 +70,7 @@ func catScores(target map[string]store.Score, heldness string, cats []string,
 		return out
 	}
 	var n, ch, rw, lv []float64
-	names := make([]string, 0, len(byCat))
-	for c := range byCat {
-		names = append(names, c)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(byCat))
 	for _, name := range names {
 		c := byCat[name]
 		n = append(n, mean(c.norm))

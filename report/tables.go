@@ -5,7 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"math"
-	"os"
+	"mergescale/internal/atomicfile"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -95,7 +95,7 @@ func (t *Table) write(dir string) error {
 			return err
 		}
 		path := filepath.Join(dir, t.Name+ext)
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		if err := atomicfile.Write(path, []byte(s)); err != nil {
 			return fmt.Errorf("table %s: %w", path, err)
 		}
 	}

@@ -322,7 +322,7 @@ func (p *parser) validateSizes(c *Config) {
 		path := fmt.Sprintf("zoo.sizes[%d]", i)
 		if _, err := model.PresetByName(s); err != nil {
 			p.errAt(path, "unknown size preset %q (known: %s)", s, strings.Join(sizeNames(), ", "))
-		} else if contains(c.Zoo.Sizes[:i], s) {
+		} else if slices.Contains(c.Zoo.Sizes[:i], s) {
 			p.errAt(path, "%q appears twice", s)
 		}
 	}
@@ -337,7 +337,7 @@ func (p *parser) validateBases(c *Config) {
 		path := fmt.Sprintf("zoo.bases[%d]", i)
 		if b != BasePT && b != BaseIT {
 			p.errAt(path, "unknown base %q (known: pt, it)", b)
-		} else if contains(c.Zoo.Bases[:i], b) {
+		} else if slices.Contains(c.Zoo.Bases[:i], b) {
 			p.errAt(path, "%q appears twice", b)
 		}
 	}
@@ -366,7 +366,7 @@ func (p *parser) validateExperts(c *Config) {
 		path := fmt.Sprintf("sweep.experts[%d]", i)
 		if !folder && (k < 2 || k > ncat) {
 			p.errAt(path, "%s", ExpertsRangeMsg(k, ncat))
-		} else if k >= 2 && containsInt(c.Sweep.Experts[:i], k) {
+		} else if k >= 2 && slices.Contains(c.Sweep.Experts[:i], k) {
 			p.errAt(path, "%d appears twice", k)
 		}
 	}
@@ -415,13 +415,4 @@ func (p *parser) validateBackend(c *Config) {
 	default:
 		p.errAt("eval.backend", "unknown backend %q (known: builtin, command)", e.Backend)
 	}
-}
-
-func containsInt(s []int, x int) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -69,7 +70,7 @@ func Keys() []string {
 				out = append(out, p+"[].method")
 				for _, m := range sweepMethods() {
 					for _, param := range m.params {
-						if q := p + "[]." + param.name; !contains(out, q) {
+						if q := p + "[]." + param.name; !slices.Contains(out, q) {
 							out = append(out, q)
 						}
 					}
@@ -196,11 +197,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	var overrides []string
 	if lookup != nil {
 		names := EnvKeys()
-		keys := make([]string, 0, len(names))
-		for name := range names {
-			keys = append(keys, name)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(names))
 		for _, name := range keys {
 			raw, ok := lookup(name)
 			if !ok {
@@ -405,13 +402,4 @@ func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 	case kindCheckpoints:
 		p.checkCheckpoints(path, n)
 	}
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

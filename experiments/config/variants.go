@@ -1,7 +1,8 @@
 package config
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -86,11 +87,7 @@ func (c *Config) Stage(name string, v Variant) Stage {
 // Cartesian product of the parameters' values, parameters in sorted order,
 // values in config order. A method without parameters has one empty point.
 func (g MethodGrid) Points() []map[string]float64 {
-	names := make([]string, 0, len(g.Params))
-	for n := range g.Params {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(g.Params))
 	points := []map[string]float64{{}}
 	for _, n := range names {
 		var next []map[string]float64

@@ -7,6 +7,7 @@ import (
 	"mergescale/experiments/config"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -184,7 +185,7 @@ func TestSubsets(t *testing.T) {
 			}
 			seen[key] = true
 			for i := 1; i < len(s); i++ {
-				if indexOf(cats, s[i-1]) >= indexOf(cats, s[i]) {
+				if slices.Index(cats, s[i-1]) >= slices.Index(cats, s[i]) {
 					t.Fatalf("k=%d: subset %v not in canonical order", k, s)
 				}
 			}
@@ -199,15 +200,6 @@ func TestSubsets(t *testing.T) {
 			t.Errorf("k=%d: seeds 1 and 2 give the same subsets", k)
 		}
 	}
-}
-
-func indexOf(s []string, x string) int {
-	for i, y := range s {
-		if y == x {
-			return i
-		}
-	}
-	return -1
 }
 
 func keysOf(p *Plan, kinds ...Kind) map[string]bool {

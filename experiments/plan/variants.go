@@ -1,7 +1,8 @@
 package plan
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,11 +66,7 @@ func variantLabel(v config.Variant) string {
 	if len(v) == 0 {
 		return "default"
 	}
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(v))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + "=" + formatNumber(v[k])

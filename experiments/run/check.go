@@ -4,9 +4,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	"mergescale/checkpoint"
@@ -97,11 +97,7 @@ func checkZooCheckpoints(ps *config.Problems, c *config.Config, categories []str
 		if z.BaseModel != "" {
 			base = openCheckpoint(ps, ep+".base_model", z.BaseModel)
 		}
-		cats := make([]string, 0, len(z.Experts))
-		for cat := range z.Experts {
-			cats = append(cats, cat)
-		}
-		sort.Strings(cats)
+		cats := slices.Sorted(maps.Keys(z.Experts))
 		for _, cat := range cats {
 			kp := ep + ".experts." + cat
 			if !slices.Contains(categories, cat) {

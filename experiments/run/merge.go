@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"time"
 
 	"mergescale/experiments/plan"
@@ -70,11 +70,7 @@ func (r *runner) mergeDType() string {
 // parameters are written as 0 or 1 in a sweep.
 func hparamsToParams(hp map[string]float64) (merge.Params, error) {
 	var p merge.Params
-	keys := make([]string, 0, len(hp))
-	for k := range hp {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(hp))
 	for _, k := range keys {
 		v := hp[k]
 		switch k {

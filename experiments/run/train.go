@@ -15,6 +15,7 @@ import (
 	"mergescale/checkpoint"
 	"mergescale/experiments/plan"
 	"mergescale/experiments/trainset"
+	"mergescale/internal/atomicfile"
 
 	"mergescale/model"
 	"mergescale/store"
@@ -212,7 +213,7 @@ func (r *runner) trainModel(ctx context.Context, j *plan.Job, dir string) (saved
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(tmp, trainSummaryFile), append(b, '\n'), 0o644)
+		return atomicfile.Write(filepath.Join(tmp, trainSummaryFile), append(b, '\n'))
 	})
 	if err != nil {
 		return savedSummary{}, err
@@ -242,6 +243,9 @@ func writeArtifact(dir string, fill func(tmp string) error) error {
 		if _, statErr := os.Stat(dir); statErr == nil {
 			return nil
 		}
+		return fmt.Errorf("artifact dir: %w", err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("artifact dir: %w", err)
 	}
 	return nil
