@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -24,10 +25,13 @@ import (
 )
 
 // Evaluator is the command evaluator: for each call it writes the requests
-// to a file, runs Argv with {model}, {requests}, {out} and {worker}
-// substituted in every argument, and reads the answers from {out}.
+// to a file, runs Argv with {model}, {requests}, {out}, {worker} and
+// {devices} substituted in every argument, and reads the answers from {out}.
 type Evaluator struct {
 	Argv []string
+	// GPUsPerWorker is the number of devices of a worker slot ({devices};
+	// 0 counts as 1).
+	GPUsPerWorker int
 	// Timeout bounds one call (0: none).
 	Timeout time.Duration
 	// Batch is the number of requests per call (0: all in one call).
@@ -43,7 +47,36 @@ const (
 	PlaceholderRequests = "{requests}"
 	PlaceholderOut      = "{out}"
 	PlaceholderWorker   = "{worker}"
+	PlaceholderDevices  = "{devices}"
 )
+
+// Devices lists the devices of worker slot w when each slot has n of them
+// (n < 1 counts as 1): w·n … w·n + n − 1, comma-separated, what {devices}
+// stands for. Slots 0 and 1 with n = 2 get "0,1" and "2,3".
+func Devices(w, n int) string {
+	n = max(n, 1)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = strconv.Itoa(w*n + i)
+	}
+	return strings.Join(ids, ",")
+}
+
+// stderrKey is the context key of WithStderr.
+type stderrKey struct{}
+
+// WithStderr returns a context under which the command backends copy the
+// evaluator's standard error (and, per call, its output) to w while they
+// answer: the job's log. The run sets it per evaluation job.
+func WithStderr(ctx context.Context, w io.Writer) context.Context {
+	return context.WithValue(ctx, stderrKey{}, w)
+}
+
+// stderrOf is the writer of WithStderr, nil when none.
+func stderrOf(ctx context.Context) io.Writer {
+	w, _ := ctx.Value(stderrKey{}).(io.Writer)
+	return w
+}
 
 // Evaluate implements eval.Evaluator. A non-zero exit, a time-out, or a missing
 // or malformed answer line is an error naming the model and the line.
@@ -92,7 +125,7 @@ func (c Evaluator) call(ctx context.Context, model string, reqs []eval.Request, 
 		return nil, fmt.Errorf("eval: %w", err)
 	}
 	repl := strings.NewReplacer(PlaceholderModel, model, PlaceholderRequests, reqPath,
-		PlaceholderOut, outPath, PlaceholderWorker, strconv.Itoa(worker))
+		PlaceholderOut, outPath, PlaceholderWorker, strconv.Itoa(worker), PlaceholderDevices, Devices(worker, c.GPUsPerWorker))
 	argv := make([]string, len(c.Argv))
 	for i, a := range c.Argv {
 		argv[i] = repl.Replace(a)
@@ -106,8 +139,8 @@ func (c Evaluator) call(ctx context.Context, model string, reqs []eval.Request, 
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
 	killGroupOnCancel(cmd)
 	cmd.WaitDelay = 5 * time.Second
-	var stderr tailBuffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	stderr := &sink{w: stderrOf(ctx)}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
 	what := fmt.Sprintf("evaluator %q for model %s", argv[0], model)
 	if err := cmd.Run(); err != nil {
 		switch {

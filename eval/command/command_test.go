@@ -17,6 +17,9 @@ const fakeEnv = "MERGESCALE_FAKE_EVALUATOR"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeEnv) == "1" {
+		if len(os.Args) > 1 && os.Args[1] == "persistent" {
+			os.Exit(persistentFake(os.Args[2:]))
+		}
 		os.Exit(fakeEvaluator(os.Args[1:]))
 	}
 	os.Exit(m.Run())
