@@ -392,8 +392,10 @@ func (p *parser) validateBackend(c *Config) {
 	e := c.Eval
 	switch e.Backend {
 	case eval.BackendBuiltin:
-		if p.has("eval.command") {
-			p.errAt("eval.command", "is only used by backend: command")
+		for _, k := range []string{"eval.command", "eval.persistent", "eval.slots", "eval.gpus_per_worker"} {
+			if p.has(k) {
+				p.errAt(k, "is only used by backend: command")
+			}
 		}
 	case eval.BackendCommand:
 		if !p.has("eval.command") || len(e.Command) == 0 {
@@ -405,12 +407,18 @@ func (p *parser) validateBackend(c *Config) {
 		}
 		for _, ph := range []string{command.PlaceholderModel, command.PlaceholderRequests, command.PlaceholderOut} {
 			found := false
-			for _, a := range e.Command {
+			for i, a := range e.Command {
+				if strings.Contains(a, ph) && e.Persistent {
+					p.errAt(fmt.Sprintf("eval.command[%d]", i), "a persistent evaluator is started once per evaluation slot and is sent its models and requests on standard input: %s has no meaning here", ph)
+				}
 				found = found || strings.Contains(a, ph)
 			}
-			if !found {
+			if !found && !e.Persistent {
 				p.errAt("eval.command", "must pass %s to the program", ph)
 			}
+		}
+		if p.has("eval.gpus_per_worker") && !slices.ContainsFunc(e.Command, func(a string) bool { return strings.Contains(a, command.PlaceholderDevices) }) {
+			p.errAt("eval.gpus_per_worker", "eval.command must pass {devices} (the slot's devices, e.g. --devices \"{devices}\"); {worker} is the slot's number, not its devices")
 		}
 	default:
 		p.errAt("eval.backend", "unknown backend %q (known: builtin, command)", e.Backend)

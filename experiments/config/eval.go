@@ -20,6 +20,25 @@ type EvalConfig struct {
 	// (e.g. --batch-size, --device): they and their values stay out of
 	// evaluation keys.
 	KeyIgnore []string `mapstructure:"key_ignore" json:"key_ignore,omitempty"`
+	// Persistent keeps one evaluator process per evaluation slot up across
+	// jobs, sent its models and requests on standard input (command
+	// backend; see eval/command.Persistent).
+	Persistent bool `mapstructure:"persistent" json:"persistent,omitempty"`
+	// Slots is the number of evaluation slots, a pool apart from workers
+	// (command backend; 0: as many as workers).
+	Slots int `mapstructure:"slots" json:"slots,omitempty" schema:"range=[1,256]"`
+	// GPUsPerWorker gives evaluation slot w the devices w·N … w·N + N − 1,
+	// substituted for {devices} (command backend; 0: one per slot).
+	GPUsPerWorker int `mapstructure:"gpus_per_worker" json:"gpus_per_worker,omitempty" schema:"range=[1,64]"`
+}
+
+// SlotsFor is the number of evaluation slots when the run has workers
+// workers: Slots, or workers when it is unset.
+func (e EvalConfig) SlotsFor(workers int) int {
+	if e.Slots > 0 {
+		return e.Slots
+	}
+	return workers
 }
 
 // IsZero reports whether e is the default (the built-in backend with no
@@ -27,7 +46,7 @@ type EvalConfig struct {
 // section as it was before the section existed.
 func (e EvalConfig) IsZero() bool {
 	return (e.Backend == "" || e.Backend == eval.BackendBuiltin) && len(e.Command) == 0 && e.Timeout == "" && e.Batch == 0 &&
-		e.Version == "" && len(e.KeyIgnore) == 0
+		e.Version == "" && len(e.KeyIgnore) == 0 && !e.Persistent && e.Slots == 0 && e.GPUsPerWorker == 0
 }
 
 // KeyArgv returns the arguments of the command that enter evaluation keys:
@@ -76,8 +95,8 @@ func (e EvalConfig) KeyFiles() []string {
 // KeyPart is what the evaluator contributes to evaluation job keys: for the
 // command backend, the backend, KeyArgv and the SHA-256 of each of
 // KeyFiles (files: argument → hex digest, read by the run's first step);
-// for any backend, Version when set. Timeout, batch and the KeyIgnore flags
-// never change results, and the built-in backend without a version adds
+// for any backend, Version when set. Timeout, batch, the KeyIgnore flags,
+// persistent, slots and gpus_per_worker never change results, and the built-in backend without a version adds
 // nothing (keys as before the section existed).
 func (e EvalConfig) KeyPart(files map[string]string) map[string]any {
 	var part map[string]any

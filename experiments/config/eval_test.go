@@ -20,6 +20,15 @@ func TestEvalConfigErrors(t *testing.T) {
 		{"key_ignore not a flag", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], key_ignore: [batch]}", `eval.key_ignore[0]: "batch" is not a flag`},
 		{"key_ignore absent", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], key_ignore: [--device]}", `eval.key_ignore[0]: flag "--device" is not in eval.command`},
 		{"version type", "eval: {version: [1]}", "eval.version"},
+		{"persistent model", "eval: {backend: command, persistent: true, command: [p, --model, '{model}']}", "e.yaml:21: eval.command[2]: a persistent evaluator is started once per evaluation slot and is sent its models and requests on standard input: {model} has no meaning here"},
+		{"persistent requests", "eval: {backend: command, persistent: true, command: [p, '--requests={requests}']}", "eval.command[1]: a persistent evaluator is started once per evaluation slot and is sent its models and requests on standard input: {requests}"},
+		{"persistent out", "eval:\n  backend: command\n  persistent: true\n  command:\n    - p\n    - '{out}'", "e.yaml:26: eval.command[1]: a persistent evaluator is started once per evaluation slot and is sent its models and requests on standard input: {out}"},
+		{"gpus without devices", "eval:\n  backend: command\n  command: [p, '{model}', '{requests}', '{out}', 'cuda:{worker}']\n  gpus_per_worker: 2", "e.yaml:24: eval.gpus_per_worker: eval.command must pass {devices}"},
+		{"gpus range", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}', '{devices}'], gpus_per_worker: 0}", "eval.gpus_per_worker: must be in [1, 64], got 0"},
+		{"slots range", "eval: {backend: command, command: [p, '{model}', '{requests}', '{out}'], slots: 0}", "eval.slots: must be in [1, 256], got 0"},
+		{"persistent builtin", "eval: {persistent: true}", "eval.persistent: is only used by backend: command"},
+		{"slots builtin", "eval: {slots: 2}", "eval.slots: is only used by backend: command"},
+		{"gpus builtin", "eval: {gpus_per_worker: 2}", "eval.gpus_per_worker: is only used by backend: command"},
 	} {
 		_, err := Parse("e.yaml", []byte(baseConfig+c.section+"\n"), noEnv)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -33,6 +42,14 @@ func TestEvalConfigErrors(t *testing.T) {
 	}
 	if c.Eval.Backend != "command" || c.Eval.Timeout != "30m" || c.Eval.Batch != 64 || len(c.Eval.Command) != 6 {
 		t.Errorf("eval section %+v", c.Eval)
+	}
+	persistent := baseConfig + "eval: {backend: command, persistent: true, command: [p, --devices, '{devices}', --slot, '{worker}'], slots: 2, gpus_per_worker: 2}\n"
+	c, err = Parse("e.yaml", []byte(persistent), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Eval.Persistent || c.Eval.SlotsFor(8) != 2 || c.Eval.GPUsPerWorker != 2 || (EvalConfig{}).SlotsFor(3) != 3 {
+		t.Errorf("persistent eval section %+v", c.Eval)
 	}
 	plain, err := Parse("e.yaml", []byte(baseConfig), noEnv)
 	if err != nil {
