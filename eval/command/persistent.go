@@ -137,9 +137,9 @@ func (p *Persistent) Evaluate(ctx context.Context, model string, reqs []eval.Req
 	case p.Timeout > 0 && errors.Is(jobCtx.Err(), context.DeadlineExceeded):
 		err = fmt.Errorf("timed out after %v", p.Timeout)
 	case errors.Is(err, io.EOF) && exited != nil:
-		err = fmt.Errorf("the evaluator exited (%w) before answering", exited)
+		err = fmt.Errorf("the evaluator exited (%w) in the middle of the job", exited)
 	case errors.Is(err, io.EOF):
-		err = errors.New("the evaluator closed its output before answering")
+		err = errors.New("the evaluator closed its standard output in the middle of the job")
 	}
 	return nil, fmt.Errorf("eval: %s: %w%s", what, err, pr.stderr.describe())
 }

@@ -1,19 +1,25 @@
 package run
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"mergescale/eval"
 	"mergescale/eval/builtin"
 	"mergescale/eval/command"
 	"mergescale/experiments/config"
+	"mergescale/experiments/plan"
 )
 
 // newEvaluator builds the backend of the config's eval section; threads is
-// the built-in engine's goroutines per evaluation.
-func newEvaluator(c *config.Config, threads int) (eval.Evaluator, error) {
+// the built-in engine's goroutines per evaluation, log the run's log (a
+// persistent evaluator's standard error outside a job).
+func newEvaluator(c *config.Config, threads int, log *slog.Logger) (eval.Evaluator, error) {
 	switch c.Eval.Backend {
 	case "", eval.BackendBuiltin:
 		return builtin.Evaluator{Load: builtin.LoadScorer, Workers: threads}, nil
@@ -26,8 +32,66 @@ func newEvaluator(c *config.Config, threads int) (eval.Evaluator, error) {
 			}
 			timeout = d
 		}
-		return command.Evaluator{Argv: c.Eval.Command, Timeout: timeout, Batch: c.Eval.Batch,
-			TempDir: filepath.Join(c.Out, "eval-tmp")}, nil
+		if c.Eval.Persistent {
+			return &command.Persistent{Argv: c.Eval.Command, GPUsPerWorker: c.Eval.GPUsPerWorker, Timeout: timeout,
+				Batch: c.Eval.Batch, Stderr: &lineLog{log: log, attrs: []any{"evaluator", c.Eval.Command[0]}}}, nil
+		}
+		return command.Evaluator{Argv: c.Eval.Command, GPUsPerWorker: c.Eval.GPUsPerWorker, Timeout: timeout,
+			Batch: c.Eval.Batch, TempDir: filepath.Join(c.Out, "eval-tmp")}, nil
 	}
 	return nil, fmt.Errorf("eval.backend: unknown backend %q", c.Eval.Backend)
+}
+
+// evaluatorLog is where an evaluation job's evaluator writes its standard
+// error (the command backend) while job j runs in slot: the run's log, one
+// record per line naming the job. done flushes a last unfinished line.
+// This is the one place to send it elsewhere (a log file per job).
+func (r *runner) evaluatorLog(j *plan.Job, slot int) (w io.Writer, done func()) {
+	l := &lineLog{log: r.log, attrs: []any{"job", j.Label(), "slot", slot}}
+	return l, l.flush
+}
+
+// lineLog writes what it is given to a logger, one "evaluator" record per
+// line.
+type lineLog struct {
+	log   *slog.Logger
+	attrs []any
+	mu    sync.Mutex
+	buf   []byte
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.emit(l.buf[:i])
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 8192 { // a progress bar without newlines
+		l.emit(l.buf)
+		l.buf = l.buf[:0]
+	}
+	return len(p), nil
+}
+
+// flush logs an unfinished last line.
+func (l *lineLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.emit(l.buf)
+	l.buf = nil
+}
+
+// emit logs one line (without its newline); blank lines are dropped.
+func (l *lineLog) emit(line []byte) {
+	s := string(bytes.TrimRight(line, "\r\n "))
+	if s == "" {
+		return
+	}
+	l.log.Info("evaluator", append(append([]any(nil), l.attrs...), "line", s)...)
 }

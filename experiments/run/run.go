@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mergescale/eval"
+	"mergescale/eval/command"
 	"mergescale/experiments/config"
 	"mergescale/experiments/plan"
 	"mergescale/store"
@@ -147,9 +148,18 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if threads < 1 {
 		threads = 1
 	}
-	ev, err := newEvaluator(c, threads)
+	ev, err := newEvaluator(c, threads, log)
 	if err != nil {
 		return nil, err
+	}
+	if cl, ok := ev.(io.Closer); ok { // a persistent evaluator's processes
+		defer cl.Close()
+	}
+	// With an external evaluator, evaluations run in their own pool of
+	// eval.slots slots (GPUs); without one they are CPU jobs like the rest.
+	slots := 0
+	if c.Eval.Backend == eval.BackendCommand {
+		slots = c.Eval.SlotsFor(workers)
 	}
 	r := &runner{cfg: c, plan: p, db: db, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
 		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}}
@@ -175,7 +185,7 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if err := r.refreshOrigins(ctx); err != nil {
 		return sum, err
 	}
-	if err := r.execute(ctx, workers, sum); err != nil {
+	if err := r.execute(ctx, workers, slots, sum); err != nil {
 		return sum, err
 	}
 	if err := r.pruneMerged(ctx); err != nil {
@@ -202,9 +212,15 @@ func suiteSizes(c *config.Config) world.Sizes {
 	return s
 }
 
-// runJob dispatches a job to its kind's function; worker is the slot
-// (0 … workers−1) of the goroutine running it, passed to the evaluator.
+// runJob dispatches a job to its kind's function; worker is the slot of
+// the goroutine running it (0 … workers−1, or 0 … eval.slots−1 in the
+// evaluation pool), passed to the evaluator.
 func (r *runner) runJob(ctx context.Context, j *plan.Job, worker int) error {
+	if j.Kind == plan.KindEval && r.cfg.Eval.Backend == eval.BackendCommand {
+		w, done := r.evaluatorLog(j, worker)
+		defer done()
+		ctx = command.WithStderr(ctx, w)
+	}
 	switch {
 	case j.Kind.IsTraining():
 		return r.train(ctx, j)

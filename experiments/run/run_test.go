@@ -32,6 +32,9 @@ import (
 // and exits.
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeEvaluatorEnv) == "1" {
+		if len(os.Args) > 1 && os.Args[1] == "persistent" {
+			os.Exit(persistentFake(os.Args[2:]))
+		}
 		os.Exit(fakeEvaluator(os.Args[1:]))
 	}
 	if path := os.Getenv("MERGESCALE_TEST_RUN_CONFIG"); path != "" {

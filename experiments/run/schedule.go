@@ -11,7 +11,10 @@ import (
 	"mergescale/experiments/plan"
 )
 
-// The scheduler runs a plan's jobs on a pool of workers. Its pieces:
+// The scheduler runs a plan's jobs on a pool of workers, or on two pools:
+// with an external evaluator (the command backend) evaluations take one of
+// eval.slots evaluation slots and the other jobs one of `workers` workers,
+// so that a merge on the CPU never holds a GPU slot. Its pieces:
 //
 //   - queue hands out the pending jobs, each once its dependencies are
 //     done, in plan order, and records how each ended; the first failure
@@ -25,8 +28,10 @@ import (
 //   - execute ties them together and adds up the Summary.
 
 // execute runs every job not yet done with a pool of workers, each job once
-// its dependencies are done. The first failure cancels the rest.
-func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
+// its dependencies are done; with slots > 0 evaluations run in a pool of
+// their own of that many slots, the slot's number passed to the evaluator.
+// The first failure cancels the rest.
+func (r *runner) execute(ctx context.Context, workers, slots int, sum *Summary) error {
 	done, err := r.db.DoneJobs(ctx)
 	if err != nil {
 		return err
@@ -49,32 +54,47 @@ func (r *runner) execute(ctx context.Context, workers int, sum *Summary) error {
 		wg    sync.WaitGroup
 		sumMu sync.Mutex
 	)
-	for worker := range workers {
-		wg.Go(func() {
-			for {
-				j, ok := q.next(ctx)
-				if !ok {
-					return
-				}
-				obs.started(j)
-				start := time.Now()
-				r.active.Add(1)
-				err := r.runJob(ctx, j, worker)
-				r.active.Add(-1)
-				secs := time.Since(start).Seconds()
-				if err != nil {
-					q.fail(j, fmt.Errorf("%s %s: %w", j.Kind, j.Label(), err))
-					cancel()
-				} else {
-					sumMu.Lock()
-					sum.Ran[j.Kind]++
-					sum.Seconds[j.Kind] += secs
-					sumMu.Unlock()
-					q.finish(j)
-				}
-				obs.finished(j, secs, err)
+	// loop runs the jobs pool accepts; cpu marks the pool whose running
+	// jobs share the machine's cores (runner.active).
+	loop := func(worker int, accept func(*plan.Job) bool, cpu bool) {
+		for {
+			j, ok := q.next(ctx, accept)
+			if !ok {
+				return
 			}
-		})
+			obs.started(j)
+			start := time.Now()
+			if cpu {
+				r.active.Add(1)
+			}
+			err := r.runJob(ctx, j, worker)
+			if cpu {
+				r.active.Add(-1)
+			}
+			secs := time.Since(start).Seconds()
+			if err != nil {
+				q.fail(j, fmt.Errorf("%s %s: %w", j.Kind, j.Label(), err))
+				cancel()
+			} else {
+				sumMu.Lock()
+				sum.Ran[j.Kind]++
+				sum.Seconds[j.Kind] += secs
+				sumMu.Unlock()
+				q.finish(j)
+			}
+			obs.finished(j, secs, err)
+		}
+	}
+	isEval := func(j *plan.Job) bool { return j.Kind == plan.KindEval }
+	for worker := range workers {
+		if slots > 0 {
+			wg.Go(func() { loop(worker, func(j *plan.Job) bool { return !isEval(j) }, true) })
+		} else {
+			wg.Go(func() { loop(worker, nil, true) })
+		}
+	}
+	for slot := range slots {
+		wg.Go(func() { loop(slot, isEval, false) })
 	}
 	wg.Wait()
 	if err := q.err(); err != nil {
@@ -108,25 +128,32 @@ func newQueue(jobs []*plan.Job, done map[string]bool, limit int) *queue {
 	return q
 }
 
-// next returns the first pending job whose dependencies are done and
-// which the cell gate admits, waiting while there is none; ok is false
-// when there is nothing left to do (all started, a failure, ctx ended).
-func (q *queue) next(ctx context.Context) (j *plan.Job, ok bool) {
+// next returns the first pending job that accept takes (nil: any), whose
+// dependencies are done and which the cell gate admits, waiting while there
+// is none; ok is false when there is nothing left to do (all started, a
+// failure, ctx ended).
+func (q *queue) next(ctx context.Context, accept func(*plan.Job) bool) (j *plan.Job, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
 		if q.failure != nil || ctx.Err() != nil || len(q.pending) == 0 {
 			return nil, false
 		}
+		startable := false // a job another pool may start
 		for i, p := range q.pending {
-			if q.ready(p) && q.gate.admits(p) {
-				q.pending = append(q.pending[:i:i], q.pending[i+1:]...)
-				q.running[p.Key] = true
-				q.gate.started(p)
-				return p, true
+			if !q.ready(p) || !q.gate.admits(p) {
+				continue
 			}
+			if accept != nil && !accept(p) {
+				startable = true
+				continue
+			}
+			q.pending = append(q.pending[:i:i], q.pending[i+1:]...)
+			q.running[p.Key] = true
+			q.gate.started(p)
+			return p, true
 		}
-		if len(q.running) == 0 {
+		if !startable && len(q.running) == 0 {
 			q.failure = errors.New("plan has jobs whose dependencies can never finish")
 			return nil, false
 		}
