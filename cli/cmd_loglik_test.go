@@ -140,15 +140,19 @@ func TestLoglikErrors(t *testing.T) {
 	}
 }
 
-// TestHFAdapterSelfTest runs the protocol self-test of the reference
-// Hugging Face adapter (no PyTorch needed) when python3 is installed.
+// TestHFAdapterSelfTest runs the self-test of the reference Hugging Face
+// adapter (no PyTorch needed) when python3 is installed: the protocol and
+// lm-eval's encoding rules on toy tokenizers, the persistent protocol with a
+// fake model, and the out-of-memory back-off on a simulated device (the
+// batch halves down to 1, the smaller size stays, out of memory at 1 is an
+// error naming the request).
 func TestHFAdapterSelfTest(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("no python3")
 	}
 	out, err := exec.Command(py, "../adapters/hf_eval.py", "--self-test").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "self-test ok") {
+	if err != nil || !strings.Contains(string(out), "self-test ok") || !strings.Contains(string(out), "out-of-memory back-off") {
 		t.Fatalf("adapter self-test: %v\n%s", err, out)
 	}
 }
