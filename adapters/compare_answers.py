@@ -3,7 +3,8 @@
 and adapters/hf_eval.py): every log-probability within --tol, and the same
 argmax option for every instance (requests whose ids share everything up to
 the last "/"). Exits 1 on a failure. Generated texts are compared and
-reported."""
+reported. --argmax-only checks the argmaxes alone (vLLM against
+transformers: their log-probabilities differ beyond 1e-4)."""
 
 import argparse
 import json
@@ -26,6 +27,7 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--argmax-only", action="store_true", help="fail on differing argmaxes only")
     args = ap.parse_args()
     reqs = [json.loads(l) for l in open(args.requests, encoding="utf-8") if l.strip()]
     a, b = load(args.a), load(args.b)
@@ -53,6 +55,8 @@ def main():
         argmax_diff += pa != pb
     print(f"{len(reqs)} requests: max |Δ logprob| {worst:.3g} ({bad} over {args.tol:g}); "
           f"{argmax_diff} of {len(groups)} argmaxes differ; {same_text} of {texts} generations identical")
+    if args.argmax_only:
+        return 1 if argmax_diff else 0
     return 1 if bad or argmax_diff else 0
 
 

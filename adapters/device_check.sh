@@ -11,7 +11,12 @@
 #    with a SentencePiece-style tokenizer that adds <s> (no downloads) and
 #    checks the adapter's answers under --bos auto, --bos off and
 #    --chat-template against the model's own forward, one request at a time.
-# About a minute on a GPU machine, at most 5.
+# 3. Large models (adapters/large_check.py, GPU 0 only, no lm_eval or vLLM):
+#    continuation-only log-probabilities equal to the full computation on
+#    tiny random Llama and GPT-2 models, the out-of-memory back-off under a
+#    forced small memory cap, and --persistent answering two models in turn
+#    as the per-call mode does.
+# About two minutes on a GPU machine, at most 6.
 #
 #   DEVICE=cuda:0 adapters/device_check.sh
 set -eu
@@ -44,6 +49,10 @@ if [ "$status" -ne 0 ]; then
 fi
 python3 adapters/llama_check.py --device "$device" || {
 	echo "device check FAILED: the adapter disagrees with the Llama model's own forward" >&2
+	exit 1
+}
+python3 adapters/large_check.py || {
+	echo "device check FAILED: the large-model paths (continuation-only log-probabilities, back-off, persistent mode)" >&2
 	exit 1
 }
 echo "device check passed on $device"
