@@ -109,6 +109,7 @@ type fakeProcess struct {
 	loads, jobs     []string
 }
 
+// readFakeLog reads the fake's log into its processes, by pid.
 func readFakeLog(t *testing.T, path string) map[string]*fakeProcess {
 	t.Helper()
 	b, err := os.ReadFile(path)
