@@ -5,7 +5,8 @@
 // the worker slot substituted into its arguments.
 //
 // A failed call keeps its requests and output for inspection and reports
-// the program's last output lines; a time-out or a cancelled context kills
+// the program's last output lines; all of its output (stdout and stderr)
+// goes to the log the context carries (eval.WithLog), as it comes; a time-out or a cancelled context kills
 // the program's whole process group.
 package command
 
@@ -14,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -107,7 +109,8 @@ func (c Evaluator) call(ctx context.Context, model string, reqs []eval.Request, 
 	killGroupOnCancel(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr tailBuffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	out := io.MultiWriter(&stderr, eval.LogOf(ctx)) // one writer: cmd serializes its writes
+	cmd.Stdout, cmd.Stderr = out, out
 	what := fmt.Sprintf("evaluator %q for model %s", argv[0], model)
 	if err := cmd.Run(); err != nil {
 		switch {

@@ -104,10 +104,9 @@ func hparamsToParams(hp map[string]float64) (merge.Params, error) {
 }
 
 // merge runs a merge job: it merges the cell's experts at one grid point
-// into merged/<key> and records the model and the merge's diagnostics.
+// into <merged_dir>/<key> and records the model and the merge's diagnostics.
 func (r *runner) merge(ctx context.Context, j *plan.Job) error {
-	rel := j.ArtifactDir()
-	dir := filepath.Join(r.cfg.Out, rel)
+	rel, dir := r.relModelDir(j), r.modelDir(j)
 	start := time.Now()
 	stats, err := r.mergeArtifact(ctx, j, dir)
 	if err != nil {
@@ -219,5 +218,5 @@ func (r *runner) ensureModel(ctx context.Context, key string) (string, error) {
 	if _, err := r.mergeArtifact(ctx, j, dir); err != nil {
 		return "", err
 	}
-	return dir, r.db.SetModelPath(ctx, key, j.ArtifactDir())
+	return dir, r.db.SetModelPath(ctx, key, r.relModelDir(j))
 }
