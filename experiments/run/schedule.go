@@ -182,7 +182,7 @@ func (r *runner) attempt(ctx context.Context, j *plan.Job, worker int) error {
 // Back-off of eval.retries: 10 s, 20 s, 40 s … at most 5 min.
 const (
 	defaultRetryBase = 10 * time.Second
-	retryMax  = 5 * time.Minute
+	retryMax         = 5 * time.Minute
 )
 
 // openEvalLog creates (truncating) the log file of evaluation job j,
