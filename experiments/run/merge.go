@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"mergescale/experiments/plan"
@@ -164,7 +166,7 @@ func (r *runner) mergeArtifact(ctx context.Context, j *plan.Job, dir string) (*m
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, err
 	}
-	stats, err := mergefile.Run(ctx, recipe, dir, mergefile.Options{Workers: r.threads})
+	stats, err := mergefile.Run(ctx, recipe, dir, mergefile.Options{Workers: r.threads, Notes: logLines{r.log}})
 	if err != nil {
 		if st, rerr := readMergeStats(dir); rerr == nil {
 			// Another process finished the same merge first.
@@ -173,6 +175,16 @@ func (r *runner) mergeArtifact(ctx context.Context, j *plan.Job, dir string) (*m
 		return nil, err
 	}
 	return stats, nil
+}
+
+// logLines is an io.Writer that logs every line written to it.
+type logLines struct{ log *slog.Logger }
+
+func (l logLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l.log.Info(line)
+	}
+	return len(p), nil
 }
 
 // readMergeStats reads the diagnostics a finished merge left in dir.
