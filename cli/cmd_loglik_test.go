@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asCLIEnv) == "1" {
 		os.Exit(Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv(fakeEvalEnv) == "1" {
+		os.Exit(fakeEval(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 
