@@ -153,10 +153,14 @@ func (d dropJobDone) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // WithAttrs implements slog.Handler.
-func (d dropJobDone) WithAttrs(as []slog.Attr) slog.Handler { return dropJobDone{d.Handler.WithAttrs(as)} }
+func (d dropJobDone) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropJobDone{d.Handler.WithAttrs(as)}
+}
 
 // WithGroup implements slog.Handler.
-func (d dropJobDone) WithGroup(name string) slog.Handler { return dropJobDone{d.Handler.WithGroup(name)} }
+func (d dropJobDone) WithGroup(name string) slog.Handler {
+	return dropJobDone{d.Handler.WithGroup(name)}
+}
 
 // printRunSummary writes one line per job kind that ran and a total.
 func printRunSummary(w io.Writer, cfg *config.Config, s *run.Summary, wall time.Duration) {
