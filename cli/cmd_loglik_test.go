@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(ruleEvalEnv) == "1" {
 		os.Exit(ruleEvaluator(os.Args[1:]))
 	}
+	if os.Getenv(fakeEvalEnv) == "1" {
+		os.Exit(fakeEval(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

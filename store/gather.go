@@ -39,8 +39,9 @@ var gatherTables = []struct {
 			expert_ids = CASE WHEN excluded.expert_ids <> '' THEN excluded.expert_ids ELSE merges.expert_ids END`},
 	{"scores", `INSERT OR IGNORE INTO main.scores(model_id, task, category, heldness, split, metric, value, n, chance)
 		SELECT model_id, task, category, heldness, split, metric, value, n, chance FROM src.scores`},
-	{"jobs", `INSERT OR IGNORE INTO main.jobs(key, kind, model_id, wall_seconds)
-		SELECT key, kind, model_id, wall_seconds FROM src.jobs`},
+	{"jobs", `INSERT INTO main.jobs(key, kind, model_id, wall_seconds, log_path)
+		SELECT key, kind, model_id, wall_seconds, log_path FROM src.jobs WHERE true
+		ON CONFLICT(key) DO UPDATE SET log_path = CASE WHEN jobs.log_path = '' THEN excluded.log_path ELSE jobs.log_path END`},
 }
 
 // Gather merges the shard databases srcs into the database dst (created when

@@ -93,6 +93,11 @@ ALTER TABLE merges ADD COLUMN base_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE merges ADD COLUMN expert_ids TEXT NOT NULL DEFAULT '';
 CREATE INDEX merges_variant_cell ON merges(variant, size, base_type, k, subset, method);
 `,
+	// 4: an evaluation job's evaluator output is kept in a log file; the
+	// job row holds its path ('' for other jobs and older rows).
+	`
+ALTER TABLE jobs ADD COLUMN log_path TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion reports the database's schema version (0 for an empty file).

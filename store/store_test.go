@@ -66,7 +66,10 @@ func commitFixture(ctx context.Context, d *DB, tag string) error {
 		if err := tx.InsertScores(ctx, scores); err != nil {
 			return err
 		}
-		return tx.MarkJobDone(ctx, "job-"+tag, "merge", m.ModelID, 0.5)
+		if err := tx.MarkJobDone(ctx, "job-"+tag, "merge", m.ModelID, 0.5); err != nil {
+			return err
+		}
+		return tx.SetJobLog(ctx, "job-"+tag, "logs/eval/job-"+tag+".log")
 	})
 }
 

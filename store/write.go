@@ -386,6 +386,16 @@ func (tx *Tx) MarkJobDone(ctx context.Context, key, kind, modelID string, wallSe
 	return nil
 }
 
+// SetJobLog records the log file of a job marked done in this transaction
+// (an evaluation's evaluator output), as a path relative to the study's
+// out folder.
+func (tx *Tx) SetJobLog(ctx context.Context, key, path string) error {
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE jobs SET log_path = ? WHERE key = ?`, path, key); err != nil {
+		return fmt.Errorf("store: set the log of job %s: %w", key, err)
+	}
+	return nil
+}
+
 // Exec runs one arbitrary statement inside the transaction (for the rare
 // write the typed API lacks).
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {

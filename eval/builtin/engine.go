@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"mergescale/eval"
 	"mergescale/world"
@@ -138,14 +139,28 @@ func (b Evaluator) Evaluate(ctx context.Context, model string, reqs []eval.Reque
 	if load == nil {
 		load = LoadScorer
 	}
+	log := eval.LogOf(ctx)
+	start := time.Now()
 	s, err := load(model)
 	if err != nil {
+		fmt.Fprintf(log, "builtin: load %s: %v\n", model, err)
 		return nil, err
 	}
+	ll := 0
+	for _, r := range reqs {
+		if r.Type != eval.TypeGenerateUntil {
+			ll++
+		}
+	}
+	fmt.Fprintf(log, "builtin: loaded %s in %.2fs; answering %d loglikelihood and %d generate_until requests with %d goroutines (worker %d)\n",
+		model, time.Since(start).Seconds(), ll, len(reqs)-ll, b.Workers, worker)
+	start = time.Now()
 	ans, err := AnswerRequests(ctx, s, reqs, b.Workers)
 	if err != nil {
+		fmt.Fprintf(log, "builtin: %v\n", err)
 		return nil, fmt.Errorf("model %s: %w", model, err)
 	}
+	fmt.Fprintf(log, "builtin: answered %d requests in %.2fs\n", len(reqs), time.Since(start).Seconds())
 	return ans, nil
 }
 

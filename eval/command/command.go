@@ -5,7 +5,8 @@
 // the worker slot substituted into its arguments.
 //
 // A failed call keeps its requests and output for inspection and reports
-// the program's last output lines; a time-out or a cancelled context kills
+// the program's last output lines; all of its output (stdout and stderr)
+// goes to the log the context carries (eval.WithLog), as it comes; a time-out or a cancelled context kills
 // the program's whole process group.
 package command
 
@@ -62,20 +63,14 @@ func Devices(w, n int) string {
 	return strings.Join(ids, ",")
 }
 
-// stderrKey is the context key of WithStderr.
-type stderrKey struct{}
-
-// WithStderr returns a context under which the command backends copy the
-// evaluator's standard error (and, per call, its output) to w while they
-// answer: the job's log. The run sets it per evaluation job.
-func WithStderr(ctx context.Context, w io.Writer) context.Context {
-	return context.WithValue(ctx, stderrKey{}, w)
-}
-
-// stderrOf is the writer of WithStderr, nil when none.
+// stderrOf is the job's log (eval.WithLog), where the command backends
+// copy the evaluator's standard error (and, per call, its output) while
+// they answer; nil when the context carries none.
 func stderrOf(ctx context.Context) io.Writer {
-	w, _ := ctx.Value(stderrKey{}).(io.Writer)
-	return w
+	if w := eval.LogOf(ctx); w != io.Discard {
+		return w
+	}
+	return nil
 }
 
 // Evaluate implements eval.Evaluator. A non-zero exit, a time-out, or a missing

@@ -35,7 +35,7 @@ import (
 // exit or a time-out fails the job too. After any failure the slot's
 // process is killed (its whole process group) and the slot's next job
 // starts a new one. The evaluator's standard error goes to the job's
-// writer (WithStderr) while a job runs, to Stderr otherwise.
+// log (eval.WithLog) while a job runs, to Stderr otherwise.
 //
 // A Persistent must not be copied after first use; Close ends its
 // processes.

@@ -190,7 +190,7 @@ func TestPersistentFailures(t *testing.T) {
 		starts := p.Starts()
 		var jobLog bytes.Buffer
 		start := time.Now()
-		_, err := p.Evaluate(WithStderr(context.Background(), &jobLog), c.model, testReqs, 0)
+		_, err := p.Evaluate(eval.WithLog(context.Background(), &jobLog), c.model, testReqs, 0)
 		if err == nil {
 			t.Fatalf("%s: no error", c.model)
 		}

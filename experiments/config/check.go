@@ -169,6 +169,19 @@ func (p *parser) rules() map[string]rule {
 				p.errAt("out", "must not be empty")
 			}
 		}},
+		"merged_dir": {after: func(c *Config) {
+			if c.MergedDir == "" && p.has("merged_dir") {
+				p.errAt("merged_dir", "must not be empty (omit it for <out>/merged)")
+			}
+		}},
+		"db": {after: func(c *Config) {
+			switch {
+			case c.DB == "" && p.has("db"):
+				p.errAt("db", "must not be empty (omit it for <out>/results.db)")
+			case strings.HasSuffix(c.DB, "/"):
+				p.errAt("db", "must name a file (the results store), got the folder %q", c.DB)
+			}
+		}},
 		"zoo_dir": {after: func(c *Config) {
 			if c.ZooDir == "" && p.has("zoo_dir") {
 				p.errAt("zoo_dir", "must not be empty (omit it for <out>/zoo)")

@@ -15,6 +15,13 @@ type Config struct {
 	Name string `mapstructure:"name" json:"name" schema:"required"`                      // name
 	Seed int64  `mapstructure:"seed" json:"seed" schema:"range=[0,4611686018427387904]"` // seed: derives every job's seed and the expert subsets
 	Out  string `mapstructure:"out" json:"out"`                                          // out: output dir (default results/<name>)
+	// MergedDir is where merged checkpoints live while a cell needs them
+	// (merged_dir; default <out>/merged), e.g. a node's local scratch. A
+	// location, never part of a key.
+	MergedDir string `mapstructure:"merged_dir" json:"merged_dir,omitempty"`
+	// DB is the results store (db; default <out>/results.db); the stores of
+	// shards go beside it. A location, never part of a key.
+	DB string `mapstructure:"db" json:"db,omitempty"`
 	// ZooDir is where trained models live (zoo_dir; default <out>/zoo).
 	// Studies that name one directory share every model whose settings
 	// agree, since a model's directory is its content-addressed job key.
@@ -136,8 +143,23 @@ func LoadEnv(path string, lookup func(string) (string, bool)) (*Config, error) {
 	return Parse(path, data, lookup)
 }
 
-// StorePath is the results database of the config: <out>/results.db.
-func (c *Config) StorePath() string { return filepath.Join(c.Out, "results.db") }
+// StorePath is the results database of the config: db, else
+// <out>/results.db.
+func (c *Config) StorePath() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return filepath.Join(c.Out, "results.db")
+}
+
+// MergedPath is the folder of merged checkpoints: merged_dir, else
+// <out>/merged.
+func (c *Config) MergedPath() string {
+	if c.MergedDir != "" {
+		return c.MergedDir
+	}
+	return filepath.Join(c.Out, "merged")
+}
 
 // Hash is a hex SHA-256 of the effective config (after defaults and
 // environment overrides), for the runs table.

@@ -77,6 +77,26 @@ func TestParseConfigDefaults(t *testing.T) {
 	if c.World != (World{Seed: 7, Validation: 32, Test: 64}) || c.Workers != 1 || c.Out != "/tmp/x" {
 		t.Fatalf("defaults: world %+v workers %d out %q", c.World, c.Workers, c.Out)
 	}
+	if c.StorePath() != "/tmp/x/results.db" || c.MergedPath() != "/tmp/x/merged" || c.Eval.Retries != 0 {
+		t.Errorf("default locations: db %q, merged %q, retries %d", c.StorePath(), c.MergedPath(), c.Eval.Retries)
+	}
+	// merged_dir and db are locations: they move files, never change a key
+	// (the hash of an unchanged config stays).
+	src2 := src + "merged_dir: /scratch/m\ndb: /data/s/r.db\neval: {retries: 2}\n"
+	c2, err := Parse("d.yaml", []byte(src2), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.StorePath() != "/data/s/r.db" || c2.MergedPath() != "/scratch/m" || c2.Eval.Retries != 2 || c2.Eval.KeyPart(nil) != nil {
+		t.Errorf("set locations: db %q, merged %q, retries %d, key part %v", c2.StorePath(), c2.MergedPath(), c2.Eval.Retries, c2.Eval.KeyPart(nil))
+	}
+	c3, err := Parse("d.yaml", []byte(src), envMap(map[string]string{"MERGESCALE_MERGED_DIR": "/scratch/e", "MERGESCALE_DB": "/data/e.db", "MERGESCALE_EVAL_RETRIES": "1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3.MergedPath() != "/scratch/e" || c3.StorePath() != "/data/e.db" || c3.Eval.Retries != 1 {
+		t.Errorf("environment: db %q, merged %q, retries %d", c3.StorePath(), c3.MergedPath(), c3.Eval.Retries)
+	}
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -86,7 +106,7 @@ func TestBadConfigs(t *testing.T) {
 		want     string
 	}{
 		{"unknown top-level key", "workers: 1", "wrkers: 1",
-			"bad.yaml:20: wrkers: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo, zoo_dir)"},
+			"bad.yaml:20: wrkers: unknown key (known: db, eval, merged_dir, name, out, seed, sweep, tasks, workers, world, zoo, zoo_dir)"},
 		{"unknown nested key", "pretrain: {steps: 5, batch: 4}", "pretrain: {stepz: 5, batch: 4}",
 			"bad.yaml:7: zoo.pretrain.stepz: unknown key (known: batch, clip_norm, dropout, lr, steps, warmup_frac, weight_decay)"},
 		{"quoted number", "workers: 1", `workers: "4"`,
@@ -121,6 +141,12 @@ func TestBadConfigs(t *testing.T) {
 			"bad.yaml:17: sweep.methods[2].density[1]: must be in (0, 1], got 1.5"},
 		{"empty zoo_dir", "workers: 1", "workers: 1\nzoo_dir: \"\"",
 			"bad.yaml:21: zoo_dir: must not be empty (omit it for <out>/zoo)"},
+		{"empty merged_dir", "workers: 1", "workers: 1\nmerged_dir: \"\"",
+			"bad.yaml:21: merged_dir: must not be empty (omit it for <out>/merged)"},
+		{"db a folder", "workers: 1", "workers: 1\ndb: /scratch/",
+			`bad.yaml:21: db: must name a file (the results store), got the folder "/scratch/"`},
+		{"negative retries", "workers: 1", "workers: 1\neval: {retries: -1}",
+			"bad.yaml:21: eval.retries: must be in [0, 100], got -1"},
 		{"zero lambda", "lambda: [0.5, 1.0]", "lambda: [0, 1.0]",
 			"bad.yaml:16: sweep.methods[1].lambda[0]: must be in (0, 10], got 0"},
 		{"empty grid", "lambda: [0.5, 1.0]", "lambda: []",
@@ -142,7 +168,7 @@ func TestBadConfigs(t *testing.T) {
 		{"dropout of 1", "expert: {steps: 2}", "expert: {steps: 2, dropout: 1}",
 			"bad.yaml:9: zoo.expert.dropout: must be in [0, 1), got 1"},
 		{"errors in line order", "workers: 1", "zzz: 1\nworkers: x",
-			"bad.yaml:20: zzz: unknown key (known: eval, name, out, seed, sweep, tasks, workers, world, zoo, zoo_dir)\nbad.yaml:21: workers: must be an integer, got string \"x\""},
+			"bad.yaml:20: zzz: unknown key (known: db, eval, merged_dir, name, out, seed, sweep, tasks, workers, world, zoo, zoo_dir)\nbad.yaml:21: workers: must be an integer, got string \"x\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

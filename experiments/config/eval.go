@@ -30,6 +30,9 @@ type EvalConfig struct {
 	// GPUsPerWorker gives evaluation slot w the devices w·N … w·N + N − 1,
 	// substituted for {devices} (command backend; 0: one per slot).
 	GPUsPerWorker int `mapstructure:"gpus_per_worker" json:"gpus_per_worker,omitempty" schema:"range=[1,64]"`
+	// Retries is how many times a failed evaluation job is run again, with
+	// back-off, before it counts as failed; never part of a key.
+	Retries int `mapstructure:"retries" json:"retries,omitempty" schema:"default=0 range=[0,100]"`
 }
 
 // SlotsFor is the number of evaluation slots when the run has workers
@@ -46,7 +49,8 @@ func (e EvalConfig) SlotsFor(workers int) int {
 // section as it was before the section existed.
 func (e EvalConfig) IsZero() bool {
 	return (e.Backend == "" || e.Backend == eval.BackendBuiltin) && len(e.Command) == 0 && e.Timeout == "" && e.Batch == 0 &&
-		e.Version == "" && len(e.KeyIgnore) == 0 && !e.Persistent && e.Slots == 0 && e.GPUsPerWorker == 0
+		e.Version == "" && len(e.KeyIgnore) == 0 && !e.Persistent && e.Slots == 0 && e.GPUsPerWorker == 0 &&
+		e.Retries == 0
 }
 
 // KeyArgv returns the arguments of the command that enter evaluation keys:

@@ -15,7 +15,7 @@ func TestSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	stage := []string{"steps", "batch", "lr", "weight_decay", "warmup_frac", "clip_norm", "dropout"}
-	want := []string{"name", "seed", "out", "zoo_dir", "world", "world.seed", "world.validation", "world.test", "world.train",
+	want := []string{"name", "seed", "out", "merged_dir", "db", "zoo_dir", "world", "world.seed", "world.validation", "world.test", "world.train",
 		"zoo", "zoo.checkpoints", "zoo.checkpoints[].size", "zoo.checkpoints[].base", "zoo.checkpoints[].variant",
 		"zoo.checkpoints[].base_model", "zoo.checkpoints[].experts", "zoo.checkpoints[].multitask", "zoo.sizes", "zoo.bases"}
 	for _, s := range []string{"pretrain", "instruct", "expert", "multitask"} {
@@ -28,12 +28,12 @@ func TestSchema(t *testing.T) {
 		"sweep.methods[].density", "sweep.methods[].gamma", "sweep.methods[].lambda", "sweep.methods[].normalize",
 		"sweep.methods[].rescale", "sweep.methods[].epsilon", "sweep.select_on", "sweep.keep_merged", "sweep.dtype",
 		"workers", "eval", "eval.backend", "eval.command", "eval.timeout", "eval.batch", "eval.version", "eval.key_ignore",
-		"eval.persistent", "eval.slots", "eval.gpus_per_worker", "tasks", "tasks.dir")
+		"eval.persistent", "eval.slots", "eval.gpus_per_worker", "eval.retries", "tasks", "tasks.dir")
 	if got := Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys =\n%q\nwant\n%q", got, want)
 	}
-	if got := len(EnvKeys()); got != 49 {
-		t.Errorf("%d environment keys, want 49 (every scalar key)", got)
+	if got := len(EnvKeys()); got != 52 {
+		t.Errorf("%d environment keys, want 52 (every scalar key)", got)
 	}
 
 	def := reflect.ValueOf(defaultConfig())

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -18,32 +19,52 @@ import (
 
 // Plan is a run's first step: it checks what c names on disk (Check) and
 // expands c into its full plan, the identities of zoo.checkpoints read from
-// (and cached in) <out>/checkpoint-identity.json. `run --plan` prints it.
-func Plan(c *config.Config) (*plan.Plan, error) {
-	tasks, err := Check(c)
+// (and saved to) <out>/checkpoint-identity.json. `run --plan` prints it.
+func Plan(c *config.Config) (*plan.Plan, error) { return PlanLogged(c, nil) }
+
+// PlanLogged is Plan logging, for zoo.checkpoints, how many checkpoint
+// files it hashed and how many identities it took whole from the cache
+// ("identities: hashed 3 files, 18 from cache"); a nil log discards it.
+func PlanLogged(c *config.Config, log *slog.Logger) (*plan.Plan, error) {
+	p, cache, err := prepare(c, log)
 	if err != nil {
 		return nil, err
 	}
+	if err := cache.save(); err != nil {
+		return nil, fmt.Errorf("checkpoint identity cache: %w", err)
+	}
+	return p, nil
+}
+
+// prepare checks c's files and plans it, writing nothing: the file hashes
+// it computed are in the returned cache (nil without zoo.checkpoints),
+// which the caller saves once the disk pre-flight has passed.
+func prepare(c *config.Config, log *slog.Logger) (*plan.Plan, *identityCache, error) {
+	tasks, err := Check(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	files, err := evaluatorFiles(c.Eval)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in := plan.Inputs{Tasks: tasks, EvaluatorFiles: files}
 	var cache *identityCache
 	if c.UsesCheckpoints() {
 		cache = loadIdentityCache(c.Out)
+		if err := cache.hashAll(checkpointPaths(c)); err != nil {
+			return nil, nil, err
+		}
+		if log != nil {
+			log.Info(fmt.Sprintf("identities: hashed %d files, %d from cache", cache.hashed, cache.fromCache))
+		}
 		in.Identity = cache.identity
 	}
 	p, err := plan.New(c, in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if cache != nil {
-		if err := cache.save(); err != nil {
-			return nil, fmt.Errorf("checkpoint identity cache: %w", err)
-		}
-	}
-	return p, nil
+	return p, cache, nil
 }
 
 // Check checks the files a loaded config names, which loading never opens:

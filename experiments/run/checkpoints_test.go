@@ -366,30 +366,45 @@ func TestTaskDirStudy(t *testing.T) {
 	}
 }
 
-// TestDiskPreflight fails the first merge when the file system of
-// <out>/merged lacks room for workers × grid points merged checkpoints
-// + 10 %: with a reported free space, and on a real 64 KiB tmpfs where the
-// platform allows mounting one.
+// TestDiskPreflight fails a run whose file systems lack room for what it
+// writes: before any write (the up-front estimate, with the built-in
+// zoo's merged size from its presets), and before the first merge of a
+// base (with the base's real size) when merged_dir's free space shrank;
+// and on a real 64 KiB tmpfs as merged_dir where the platform allows
+// mounting one.
 func TestDiskPreflight(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains the tiny zoo")
 	}
 	c := loadTiny(t, t.TempDir())
+	_, err := Run(context.Background(), c, Options{Workers: 2, freeSpace: func(string) (uint64, error) { return 1000, nil }})
+	if err == nil || !strings.Contains(err.Error(), "disk pre-flight, before any write: "+c.Out+" has 1000 B free") ||
+		!strings.Contains(err.Error(), "merged checkpoints "+filepath.Join(c.Out, "merged")) || !strings.Contains(err.Error(), "(4 at once of") {
+		t.Fatalf("error %v", err)
+	}
+	if ents, _ := os.ReadDir(c.Out); len(ents) != 0 {
+		t.Fatalf("the failed pre-flight wrote %d entries", len(ents))
+	}
 	// The micro preset merges to a checkpoint of a few hundred KiB; 2
 	// workers × 2 points (task_arithmetic's grid).
-	_, err := Run(context.Background(), c, Options{Workers: 2, freeSpace: func(string) (uint64, error) { return 1000, nil }})
-	if err == nil || !strings.Contains(err.Error(), "disk pre-flight: "+filepath.Join(c.Out, "merged")+" has 1000 B free") ||
+	merged := filepath.Join(c.Out, "merged")
+	_, err = Run(context.Background(), c, Options{Workers: 2, freeSpace: func(p string) (uint64, error) {
+		if p == merged {
+			return 1000, nil
+		}
+		return 1 << 40, nil
+	}})
+	if err == nil || !strings.Contains(err.Error(), "disk pre-flight: "+merged+" has 1000 B free") ||
 		!strings.Contains(err.Error(), "(4 merged checkpoints of") {
 		t.Fatalf("error %v", err)
 	}
-	mnt := filepath.Join(c.Out, "merged")
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
+	if err := syscall.Mount("tmpfs", merged, "tmpfs", 0, "size=64k"); err != nil {
 		t.Logf("no tmpfs here (%v): the real file system case is skipped", err)
 		return
 	}
-	defer syscall.Unmount(mnt, 0)
+	defer syscall.Unmount(merged, 0)
 	_, err = Run(context.Background(), c, Options{Workers: 2})
-	if err == nil || !strings.Contains(err.Error(), "disk pre-flight: "+mnt+" has 64.0 KiB free") {
+	if err == nil || !strings.Contains(err.Error(), "disk pre-flight, before any write: "+merged+" has 64.0 KiB free") {
 		t.Fatalf("on a 64 KiB tmpfs: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package run
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"mergescale/eval/builtin"
 	"mergescale/eval/command"
 	"mergescale/experiments/config"
-	"mergescale/experiments/plan"
 )
 
 // newEvaluator builds the backend of the config's eval section; threads is
@@ -40,15 +38,6 @@ func newEvaluator(c *config.Config, threads int, log *slog.Logger) (eval.Evaluat
 			Batch: c.Eval.Batch, TempDir: filepath.Join(c.Out, "eval-tmp")}, nil
 	}
 	return nil, fmt.Errorf("eval.backend: unknown backend %q", c.Eval.Backend)
-}
-
-// evaluatorLog is where an evaluation job's evaluator writes its standard
-// error (the command backend) while job j runs in slot: the run's log, one
-// record per line naming the job. done flushes a last unfinished line.
-// This is the one place to send it elsewhere (a log file per job).
-func (r *runner) evaluatorLog(j *plan.Job, slot int) (w io.Writer, done func()) {
-	l := &lineLog{log: r.log, attrs: []any{"job", j.Label(), "slot", slot}}
-	return l, l.flush
 }
 
 // lineLog writes what it is given to a logger, one "evaluator" record per

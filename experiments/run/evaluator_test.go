@@ -27,6 +27,9 @@ func fakeEvaluator(args []string) int {
 		return 2
 	}
 	mode, model, reqPath, outPath := args[0], args[1], args[2], args[3]
+	if code, ok := shardsFake(mode, model, reqPath, outPath); ok {
+		return code
+	}
 	switch mode {
 	case "fail":
 		fmt.Fprintln(os.Stderr, "no GPU here")

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"mergescale/experiments/plan"
@@ -100,10 +102,9 @@ func hparamsToParams(hp map[string]float64) (merge.Params, error) {
 }
 
 // merge runs a merge job: it merges the cell's experts at one grid point
-// into merged/<key> and records the model and the merge's diagnostics.
+// into <merged_dir>/<key> and records the model and the merge's diagnostics.
 func (r *runner) merge(ctx context.Context, j *plan.Job) error {
-	rel := j.ArtifactDir()
-	dir := filepath.Join(r.cfg.Out, rel)
+	rel, dir := r.relModelDir(j), r.modelDir(j)
 	start := time.Now()
 	stats, err := r.mergeArtifact(ctx, j, dir)
 	if err != nil {
@@ -161,7 +162,7 @@ func (r *runner) mergeArtifact(ctx context.Context, j *plan.Job, dir string) (*m
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, err
 	}
-	stats, err := mergefile.Run(ctx, recipe, dir, mergefile.Options{Workers: r.threads})
+	stats, err := mergefile.Run(ctx, recipe, dir, mergefile.Options{Workers: r.threads, Notes: logLines{r.log}})
 	if err != nil {
 		if st, rerr := readMergeStats(dir); rerr == nil {
 			// Another process finished the same merge first.
@@ -170,6 +171,16 @@ func (r *runner) mergeArtifact(ctx context.Context, j *plan.Job, dir string) (*m
 		return nil, err
 	}
 	return stats, nil
+}
+
+// logLines is an io.Writer that logs every line written to it.
+type logLines struct{ log *slog.Logger }
+
+func (l logLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l.log.Info(line)
+	}
+	return len(p), nil
 }
 
 // readMergeStats reads the diagnostics a finished merge left in dir.
@@ -215,5 +226,5 @@ func (r *runner) ensureModel(ctx context.Context, key string) (string, error) {
 	if _, err := r.mergeArtifact(ctx, j, dir); err != nil {
 		return "", err
 	}
-	return dir, r.db.SetModelPath(ctx, key, j.ArtifactDir())
+	return dir, r.db.SetModelPath(ctx, key, r.relModelDir(j))
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -168,8 +169,13 @@ func TestPersistentEvaluatorRun(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "eval ") {
 		t.Errorf("error %q does not name the evaluation job", err)
 	}
-	if !strings.Contains(runLog.String(), "illegal memory access") || !strings.Contains(runLog.String(), "msg=evaluator job=") {
-		t.Errorf("the run's log lacks the evaluator's standard error:\n%s", runLog.String())
+	// The evaluator's standard error goes to the failed job's log file,
+	// which the error names.
+	m := regexp.MustCompile(`\(log ([^)]+)\)`).FindStringSubmatch(err.Error())
+	if m == nil {
+		t.Errorf("error %q names no job log", err)
+	} else if b, rerr := os.ReadFile(m[1]); rerr != nil || !strings.Contains(string(b), "illegal memory access") {
+		t.Errorf("the job's log %s lacks the evaluator's standard error (%v):\n%s", m[1], rerr, b)
 	}
 	done := count(t, c.StorePath(), `SELECT count(*) FROM jobs`)
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"mergescale/experiments/plan"
 	"os"
-	"path/filepath"
 	"sort"
 )
 
@@ -40,7 +39,7 @@ func (r *runner) pruneOne(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	dir := filepath.Join(r.cfg.Out, j.ArtifactDir())
+	dir := r.modelDir(j)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -35,11 +35,14 @@ func (r *runner) register(ctx context.Context, j *plan.Job) error {
 
 // modelDir is where the model of job j lives: out/<artifact dir> for
 // trained and merged models (zoo_dir/<key> for trained ones when zoo_dir is
-// set), the checkpoint's own path for zoo.checkpoints.
+// set, merged_dir/<key> for merged ones), the checkpoint's own path for
+// zoo.checkpoints.
 func (r *runner) modelDir(j *plan.Job) string {
 	switch {
 	case j.Kind == plan.KindCheckpoint:
 		return j.Path
+	case j.Kind == plan.KindMerge:
+		return filepath.Join(r.cfg.MergedPath(), j.Key)
 	case j.Kind.IsTraining() && r.cfg.ZooDir != "":
 		return filepath.Join(r.cfg.ZooDir, j.Key)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"mergescale/eval"
-	"mergescale/eval/command"
 	"mergescale/experiments/config"
 	"mergescale/experiments/plan"
 	"mergescale/store"
@@ -39,11 +38,16 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock for the runs table; nil means time.Now.
 	Now func() time.Time
+	// KeepGoing runs, after a failed job, every job that does not depend
+	// on a failed one; Run then returns an error listing the failures.
+	KeepGoing bool
 
 	// freeSpace replaces the file system's free-space query (tests).
 	freeSpace func(path string) (uint64, error)
 	// afterJob, when set, is called after every successful job (tests).
 	afterJob func(j *plan.Job)
+	// retryBase replaces the first back-off of eval.retries (tests).
+	retryBase time.Duration
 }
 
 // Summary describes what a Run did.
@@ -54,16 +58,20 @@ type Summary struct {
 	Skipped int                   // jobs already done before this run
 	Ran     map[plan.Kind]int     // jobs executed, per kind
 	Seconds map[plan.Kind]float64 // wall time spent per kind, summed over jobs
+	// Failed and NotRun count, in a keep-going run, the jobs that failed
+	// and those not run because they depend on one.
+	Failed, NotRun int
 }
 
-// StorePathFor is the database a shard of c writes: <out>/results.db for an
-// unsharded run and <out>/results-shard-<i>-of-<n>.db for shard i/n, which
-// `mergescale gather` merges into results.db.
+// StorePathFor is the database a shard of c writes: the config's store (db,
+// else <out>/results.db) for an unsharded run and
+// results-shard-<i>-of-<n>.db in the same folder for shard i/n, which
+// `mergescale gather` merges into the store.
 func StorePathFor(c *config.Config, s plan.Shard) string {
 	if s.Count <= 1 {
 		return c.StorePath()
 	}
-	return filepath.Join(c.Out, fmt.Sprintf("results-shard-%d-of-%d.db", s.Index, s.Count))
+	return filepath.Join(filepath.Dir(c.StorePath()), fmt.Sprintf("results-shard-%d-of-%d.db", s.Index, s.Count))
 }
 
 // runner holds what the jobs of one Run share.
@@ -94,6 +102,8 @@ type runner struct {
 	// diskChecked records the bases whose merges passed the disk pre-flight.
 	diskMu      sync.Mutex
 	diskChecked map[string]bool
+	// retryBase is the first back-off of eval.retries.
+	retryBase time.Duration
 }
 
 // Run executes the plan of c: it trains the zoo, merges, evaluates and
@@ -111,20 +121,13 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	full, err := Plan(c)
+	// Everything up to the disk pre-flight only reads.
+	full, cache, err := prepare(c, log)
 	if err != nil {
 		return nil, err
 	}
 	p := full.ForShard(opts.Shard)
-	if err := os.MkdirAll(c.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("output dir: %w", err)
-	}
 	dbPath := StorePathFor(c, opts.Shard)
-	db, err := store.Open(dbPath)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
 	// The built-in world's suite: the zoo's training data and the tasks,
 	// unless tasks come from tasks.dir (whose zoo is never trained).
 	var suite *world.Suite
@@ -161,14 +164,39 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if c.Eval.Backend == eval.BackendCommand {
 		slots = c.Eval.SlotsFor(workers)
 	}
-	r := &runner{cfg: c, plan: p, db: db, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
-		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}}
+	r := &runner{cfg: c, plan: p, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
+		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}, retryBase: opts.retryBase}
 	if r.freeSpace == nil {
 		r.freeSpace = statfsFree
 	}
+	if r.retryBase <= 0 {
+		r.retryBase = defaultRetryBase
+	}
+	pf := &runPreflight{r: r, cache: cache, dbPath: dbPath, done: doneBefore(ctx, dbPath), perBase: map[string]int64{}}
 	if suite != nil {
 		r.tok = suite.World.Tokenizer()
+		pf.vocab = r.tok.Size()
 	}
+	if err := pf.check(); err != nil {
+		return nil, err
+	}
+
+	// The writes.
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("output dir: %w", err)
+	}
+	if err := cache.save(); err != nil {
+		return nil, fmt.Errorf("checkpoint identity cache: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
+		return nil, fmt.Errorf("store dir: %w", err)
+	}
+	db, err := store.Open(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	r.db = db
 
 	shard := ""
 	if opts.Shard.Count > 1 {
@@ -197,6 +225,25 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	return sum, nil
 }
 
+// doneBefore lists the jobs the store at path marks done, read without
+// writing (an empty list when there is no store yet or it cannot be read:
+// the pre-flight then counts every job).
+func doneBefore(ctx context.Context, path string) map[string]bool {
+	if _, err := os.Stat(path); err != nil {
+		return map[string]bool{}
+	}
+	db, err := store.OpenReadOnly(path)
+	if err != nil {
+		return map[string]bool{}
+	}
+	defer db.Close()
+	done, err := db.DoneJobs(ctx)
+	if err != nil {
+		return map[string]bool{}
+	}
+	return done
+}
+
 // suiteSizes are the split sizes of the config's task suite.
 func suiteSizes(c *config.Config) world.Sizes {
 	s := world.DefaultSizes()
@@ -216,11 +263,6 @@ func suiteSizes(c *config.Config) world.Sizes {
 // the goroutine running it (0 … workers−1, or 0 … eval.slots−1 in the
 // evaluation pool), passed to the evaluator.
 func (r *runner) runJob(ctx context.Context, j *plan.Job, worker int) error {
-	if j.Kind == plan.KindEval && r.cfg.Eval.Backend == eval.BackendCommand {
-		w, done := r.evaluatorLog(j, worker)
-		defer done()
-		ctx = command.WithStderr(ctx, w)
-	}
 	switch {
 	case j.Kind.IsTraining():
 		return r.train(ctx, j)

@@ -5,10 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
+	"mergescale/eval"
 	"mergescale/experiments/plan"
+	"mergescale/store"
 )
 
 // The scheduler runs a plan's jobs on a pool of workers, or on two pools:
@@ -18,7 +25,10 @@ import (
 //
 //   - queue hands out the pending jobs, each once its dependencies are
 //     done, in plan order, and records how each ended; the first failure
-//     stops it;
+//     stops it, unless keep-going: then the jobs that depend on a failed
+//     one are dropped and the rest go on;
+//   - attempt runs one job, a failed evaluation again up to eval.retries
+//     times with back-off, its evaluator output in the job's log file;
 //   - cellGate bounds the merged checkpoints on disk: a merge opens its
 //     cell, the cell's selection closes it, and without keep_merged a merge
 //     of a new cell waits while `workers` cells are open, so at most
@@ -27,10 +37,15 @@ import (
 //     display, the log line of a finished job and the tests' hook;
 //   - execute ties them together and adds up the Summary.
 
+// JobDoneMessage is the message of the log record of every finished job.
+const JobDoneMessage = "job done"
+
 // execute runs every job not yet done with a pool of workers, each job once
 // its dependencies are done; with slots > 0 evaluations run in a pool of
 // their own of that many slots, the slot's number passed to the evaluator.
-// The first failure cancels the rest.
+// The first failure cancels the rest; with Options.KeepGoing every job that
+// does not depend on a failed one runs, and the error then lists the
+// failures.
 func (r *runner) execute(ctx context.Context, workers, slots int, sum *Summary) error {
 	done, err := r.db.DoneJobs(ctx)
 	if err != nil {
@@ -41,6 +56,7 @@ func (r *runner) execute(ctx context.Context, workers, slots int, sum *Summary) 
 		limit = 0
 	}
 	q := newQueue(r.plan.Jobs, done, limit)
+	q.keepGoing = r.opts.KeepGoing
 	sum.Skipped = len(r.plan.Jobs) - len(q.pending)
 	obs := &observer{disp: newDisplay(r.opts.Progress, len(r.plan.Jobs), sum.Skipped), log: r.log, afterJob: r.opts.afterJob}
 	defer obs.close()
@@ -67,22 +83,30 @@ func (r *runner) execute(ctx context.Context, workers, slots int, sum *Summary) 
 			if cpu {
 				r.active.Add(1)
 			}
-			err := r.runJob(ctx, j, worker)
+			err := r.attempt(ctx, j, worker)
 			if cpu {
 				r.active.Add(-1)
 			}
 			secs := time.Since(start).Seconds()
+			var closed []string
 			if err != nil {
-				q.fail(j, fmt.Errorf("%s %s: %w", j.Kind, j.Label(), err))
-				cancel()
+				closed = q.fail(j, fmt.Errorf("%s %s: %w", j.Kind, j.Label(), err))
+				if !q.keepGoing {
+					cancel()
+				}
 			} else {
 				sumMu.Lock()
 				sum.Ran[j.Kind]++
 				sum.Seconds[j.Kind] += secs
 				sumMu.Unlock()
-				q.finish(j)
+				closed = q.finish(j)
 			}
 			obs.finished(j, secs, err)
+			for _, cell := range closed {
+				if perr := r.pruneCell(ctx, cell); perr != nil {
+					r.log.Warn("prune merged checkpoints of a cell that cannot finish", "error", perr.Error())
+				}
+			}
 		}
 	}
 	isEval := func(j *plan.Job) bool { return j.Kind == plan.KindEval }
@@ -100,7 +124,119 @@ func (r *runner) execute(ctx context.Context, workers, slots int, sum *Summary) 
 	if err := q.err(); err != nil {
 		return err
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sum.Failed, sum.NotRun = len(q.failures), q.dropped
+	if len(q.failures) > 0 {
+		return r.failuresError(q.failures, q.dropped)
+	}
+	return nil
+}
+
+// failuresError lists the jobs that failed in a keep-going run, each with
+// what it is (for an evaluation, the model's folder) and its error.
+func (r *runner) failuresError(fs []jobFailure, dropped int) error {
+	order := map[string]int{}
+	for i, j := range r.plan.Jobs {
+		order[j.Key] = i
+	}
+	sort.SliceStable(fs, func(a, b int) bool { return order[fs[a].job.Key] < order[fs[b].job.Key] })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d job(s) failed", len(fs))
+	if dropped > 0 {
+		fmt.Fprintf(&b, ", %d more not run because they depend on them", dropped)
+	}
+	b.WriteString("; every other job finished (run again to do only what is left):")
+	for _, f := range fs {
+		fmt.Fprintf(&b, "\n  %s", f.err)
+		if j := f.job; j.Kind == plan.KindEval && j.Model != "" {
+			if m, ok := r.plan.Job(j.Model); ok {
+				fmt.Fprintf(&b, " [model %s]", r.modelDir(m))
+			}
+		}
+	}
+	return errors.New(b.String())
+}
+
+// attempt runs job j; a failed evaluation runs again up to eval.retries
+// times, after a back-off that doubles from defaultRetryBase (at most
+// retryMax).
+// An evaluation's evaluator output goes to its log file, every attempt
+// one after the other, and the store records the file's path.
+func (r *runner) attempt(ctx context.Context, j *plan.Job, worker int) error {
+	if j.Kind != plan.KindEval {
+		return r.runJob(ctx, j, worker)
+	}
+	retries := r.cfg.Eval.Retries
+	logf, rel, err := r.openEvalLog(j)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	ctx = eval.WithLog(ctx, logf)
+	delay := r.retryBase
+	for try := 0; ; try++ {
+		fmt.Fprintf(logf, "== %s: attempt %d of %d: eval %s\n", time.Now().UTC().Format(time.RFC3339), try+1, retries+1, r.plan.Describe(j))
+		err := r.runJob(ctx, j, worker)
+		if err == nil {
+			fmt.Fprintf(logf, "== done\n")
+			return r.db.Write(ctx, func(tx *store.Tx) error { return tx.SetJobLog(ctx, j.Key, rel) })
+		}
+		fmt.Fprintf(logf, "== failed: %v\n", err)
+		if try >= retries || ctx.Err() != nil {
+			if retries > 0 {
+				return fmt.Errorf("%w (after %d attempts; log %s)", err, try+1, logf.Name())
+			}
+			return fmt.Errorf("%w (log %s)", err, logf.Name())
+		}
+		r.log.Warn(fmt.Sprintf("eval %s failed (attempt %d of %d), retrying in %s", j.Label(), try+1, retries+1, delay),
+			"error", err.Error(), "log", logf.Name())
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, retryMax)
+	}
+}
+
+// Back-off of eval.retries: 10 s, 20 s, 40 s … at most 5 min.
+const (
+	defaultRetryBase = 10 * time.Second
+	retryMax         = 5 * time.Minute
+)
+
+// openEvalLog creates (truncating) the log file of evaluation job j,
+// <out>/logs/eval/<key>.log, and returns it with its path relative to out.
+func (r *runner) openEvalLog(j *plan.Job) (*os.File, string, error) {
+	rel := filepath.Join("logs", "eval", j.Key+".log")
+	path := filepath.Join(r.cfg.Out, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, "", fmt.Errorf("evaluation log: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("evaluation log: %w", err)
+	}
+	return f, filepath.ToSlash(rel), nil
+}
+
+// pruneCell deletes the merged checkpoints of a cell whose selection will
+// not run in this run (a keep-going run where one of its jobs failed), once
+// none of its jobs is pending or running; a later run merges them again.
+func (r *runner) pruneCell(ctx context.Context, cellKey string) error {
+	if r.cfg.Sweep.KeepMerged {
+		return nil
+	}
+	for _, j := range r.plan.Jobs {
+		if j.Kind == plan.KindMerge && j.Cell != nil && j.Cell.Key == cellKey {
+			if err := r.pruneOne(ctx, j.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // queue holds the jobs of a run that are not done yet and hands them out
@@ -112,17 +248,35 @@ type queue struct {
 	running map[string]bool // started, not ended
 	done    map[string]bool // done, in this run or before it
 	gate    cellGate
-	failure error // the first failure; it stops the queue
+	failure error // the first failure (without keepGoing); it stops the queue
+
+	// keepGoing: a failure drops the pending jobs that depend on the
+	// failed one and the queue goes on.
+	keepGoing bool
+	failures  []jobFailure
+	dropped   int            // jobs dropped because they depend on a failure
+	cellLeft  map[string]int // cell key → its jobs pending or running
+	broken    map[string]bool
+}
+
+// jobFailure is a job that failed, with its error.
+type jobFailure struct {
+	job *plan.Job
+	err error
 }
 
 // newQueue queues the jobs not in done; limit bounds the open cells (0:
 // no bound).
 func newQueue(jobs []*plan.Job, done map[string]bool, limit int) *queue {
-	q := &queue{running: map[string]bool{}, done: done, gate: cellGate{limit: limit, open: map[string]bool{}}}
+	q := &queue{running: map[string]bool{}, done: done, gate: cellGate{limit: limit, open: map[string]bool{}},
+		cellLeft: map[string]int{}, broken: map[string]bool{}}
 	q.cond = sync.NewCond(&q.mu)
 	for _, j := range jobs {
 		if !done[j.Key] {
 			q.pending = append(q.pending, j)
+			if j.Cell != nil {
+				q.cellLeft[j.Cell.Key]++
+			}
 		}
 	}
 	return q
@@ -171,25 +325,80 @@ func (q *queue) ready(j *plan.Job) bool {
 	return true
 }
 
-// finish records that j is done.
-func (q *queue) finish(j *plan.Job) {
+// finish records that j is done. It returns the cells that closed without
+// their selection (keep-going), whose merged checkpoints may go.
+func (q *queue) finish(j *plan.Job) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.running, j.Key)
 	q.done[j.Key] = true
 	q.gate.finished(j)
+	q.left(j)
 	q.cond.Broadcast()
+	return q.closeBroken()
 }
 
-// fail records that j failed with err; the first failure stops the queue.
-func (q *queue) fail(j *plan.Job, err error) {
+// fail records that j failed with err. Without keepGoing the first failure
+// stops the queue; with it, the pending jobs that depend on j (directly or
+// through other dropped jobs) are dropped, a cell whose selection is
+// dropped is broken, and fail returns the broken cells none of whose jobs
+// is left, which it closes.
+func (q *queue) fail(j *plan.Job, err error) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.running, j.Key)
-	if q.failure == nil {
-		q.failure = err
+	defer q.cond.Broadcast()
+	if !q.keepGoing {
+		if q.failure == nil {
+			q.failure = err
+		}
+		return nil
 	}
-	q.cond.Broadcast()
+	q.failures = append(q.failures, jobFailure{job: j, err: err})
+	q.left(j)
+	failed := map[string]bool{j.Key: true}
+	if j.IsSelection() {
+		q.broken[j.Cell.Key] = true
+	}
+	// Pending jobs come in plan order, dependencies first: one pass
+	// drops every job that depends on a failure transitively.
+	kept := q.pending[:0]
+	for _, p := range q.pending {
+		if slices.ContainsFunc(p.Deps, func(d string) bool { return failed[d] }) {
+			failed[p.Key] = true
+			q.dropped++
+			q.left(p)
+			if p.IsSelection() {
+				q.broken[p.Cell.Key] = true
+			}
+			continue
+		}
+		kept = append(kept, p)
+	}
+	q.pending = kept
+	return q.closeBroken()
+}
+
+// left counts one job of j's cell as ended (done, failed or dropped).
+func (q *queue) left(j *plan.Job) {
+	if j.Cell != nil {
+		q.cellLeft[j.Cell.Key]--
+	}
+}
+
+// closeBroken closes the broken cells none of whose jobs is pending or
+// running any more, and returns them.
+func (q *queue) closeBroken() []string {
+	var closed []string
+	for cell := range q.broken {
+		if q.cellLeft[cell] <= 0 {
+			delete(q.broken, cell)
+			delete(q.gate.open, cell)
+			closed = append(closed, cell)
+		}
+	}
+	sort.Strings(closed)
+	return closed
 }
 
 // wake wakes the workers waiting in next, to see that the context ended.
@@ -248,12 +457,13 @@ func (o *observer) started(j *plan.Job) { o.disp.start(j) }
 func (o *observer) finished(j *plan.Job, secs float64, err error) {
 	o.disp.finish(j, err)
 	if err != nil {
+		o.log.Error("job failed", "kind", string(j.Kind), "job", j.Label(), "key", plan.ShortKey(j.Key), "error", err.Error())
 		return
 	}
 	if o.afterJob != nil {
 		o.afterJob(j)
 	}
-	o.log.Info("job done", "kind", string(j.Kind), "job", j.Label(), "key", plan.ShortKey(j.Key), "seconds", round2(secs))
+	o.log.Info(JobDoneMessage, "kind", string(j.Kind), "job", j.Label(), "key", plan.ShortKey(j.Key), "seconds", round2(secs))
 }
 
 func (o *observer) close() { o.disp.close() }

@@ -42,6 +42,9 @@ type Options struct {
 	// Getenv reads the environment for the Hugging Face cache lookup
 	// (HF_HUB_CACHE, HF_HOME, HOME); nil means os.Getenv.
 	Getenv func(string) string
+	// Notes receives what a merge did beside merging: the stale
+	// temporary folders of killed merges it removed. nil means Summary.
+	Notes io.Writer
 }
 
 // Output file names written next to the weights.
@@ -65,6 +68,11 @@ const (
 // a temporary directory next to outDir and renamed into place at the end:
 // nothing appears under outDir when Run fails. An existing non-empty outDir
 // is an error unless opts.Force is set.
+//
+// Before it merges, Run removes the temporary folders of outDir that
+// merges killed before they could (SIGKILL) left behind, never those of a
+// merge still running (each holds a lock on its folder for its lifetime),
+// and says how much it freed (opts.Notes).
 //
 // The output is byte-identical for any GOMAXPROCS and Workers.
 func Run(ctx context.Context, cfg *Config, outDir string, opts Options) (*merge.Stats, error) {
@@ -99,16 +107,23 @@ func Run(ctx context.Context, cfg *Config, outDir string, opts Options) (*merge.
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("merge: output: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("merge: output: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
+	if n, freed, err := cleanStale(outDir); err != nil {
+		return nil, err
+	} else if n > 0 {
+		notes := opts.Notes
+		if notes == nil {
+			notes = opts.Summary
 		}
-	}()
+		if notes != nil {
+			fmt.Fprintf(notes, "removed %d stale temporary folder(s) of %s left by killed merges: %s freed\n", n, outDir, formatBytes(freed))
+		}
+	}
+	out, err := createTempOutput(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer out.release() // after the rename, the folder is gone: only the lock goes
+	tmp := out.dir
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("merge: output: %w", err)
 	}
@@ -135,7 +150,6 @@ func Run(ctx context.Context, cfg *Config, outDir string, opts Options) (*merge.
 	if err := replaceDir(tmp, outDir); err != nil {
 		return nil, err
 	}
-	done = true
 	if opts.Summary != nil {
 		secs := time.Since(start).Seconds()
 		fmt.Fprintf(opts.Summary, "merged %d tensors (%s read, %s written) with %s of %d expert(s) in %.1fs (%.2f GB/s) into %s\n",
