@@ -17,7 +17,8 @@ import (
 //     done, in plan order, and records how each ended; the first failure
 //     stops it;
 //   - cellGate bounds the merged checkpoints on disk: a merge opens its
-//     cell, the cell's selection closes it, and without keep_merged a merge
+//     cell, the cell's last job (plan.Cell.Last) closes it, and without
+//     keep_merged a merge
 //     of a new cell waits while `workers` cells are open, so at most
 //     workers × grid points merged checkpoints exist at once;
 //   - observer tells the outside world about each job: the progress
@@ -178,7 +179,7 @@ func (q *queue) err() error {
 }
 
 // cellGate tracks the cells whose merged checkpoints exist (open cells)
-// and bounds them: a merge opens its cell, the cell's selection closes it.
+// and bounds them: a merge opens its cell, the cell's last job closes it.
 // Its methods run under the queue's lock.
 type cellGate struct {
 	limit int // most open cells; 0: no bound (keep_merged)
@@ -198,9 +199,9 @@ func (g *cellGate) started(j *plan.Job) {
 	}
 }
 
-// finished closes the cell of a done selection.
+// finished closes the cell of its done last job.
 func (g *cellGate) finished(j *plan.Job) {
-	if j.IsSelection() {
+	if j.ClosesCell() {
 		delete(g.open, j.Cell.Key)
 	}
 }
