@@ -6,8 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
-
-	"gonum.org/v1/gonum/mat"
 )
 
 // The merging scaling law of Wang et al. (arXiv 2509.24244):
@@ -85,11 +83,6 @@ type lawCell struct {
 // n is the cell's size in the fit's unit.
 func (c lawCell) n() float64 { return float64(c.Params) / lawParamsUnit }
 
-// at is L(N, k) at the cell.
-func (p lawParams) at(c lawCell) float64 {
-	return p[pLStar] + p[pB]*math.Exp(-p[pBeta]*c.lnN) + p[pA0]*math.Exp(-p[pGamma]*c.lnN)/(float64(c.K)+p[pb])
-}
-
 // lawParams are the law's parameters in their natural form.
 type lawParams [nLawParams]float64
 
@@ -138,6 +131,31 @@ type lawFitResult struct {
 	Cells     []lawCell // ordered by size (parameters), then k
 	Sizes     int
 	Largest   lawCell // a cell of the largest size (its Size and Params)
+	// FlatFloor is set when N^−β changes by less than lawFlatFloor over
+	// the sizes' span: the floor is then a straight line in ln N, and L*,
+	// B and β are not separately identified (the fit drifts towards
+	// β → 0, B → ∞, L* → −∞ along a flat valley).
+	FlatFloor bool
+}
+
+// lawFlatFloor is the least β·ln(largest ÷ smallest size) at which the
+// floor's curvature counts as resolved.
+const lawFlatFloor = 0.1
+
+// outsideCI lists the parameters whose estimate lies outside their own
+// bootstrap interval, which happens when the resampled fits settle
+// elsewhere along a flat valley.
+func (r *lawFitResult) outsideCI() []string {
+	if !r.HasCI {
+		return nil
+	}
+	var out []string
+	for i, x := range r.Params {
+		if x < r.CI[i][0] || x > r.CI[i][1] {
+			out = append(out, lawParamNames[i])
+		}
+	}
+	return out
 }
 
 // errLaw marks a data set the law cannot be fitted to; its message says
@@ -313,6 +331,8 @@ func fitLaw(obs []lawObs, seed uint64) (*lawFitResult, error) {
 		}
 	}
 	res.KSat, res.KSatOK = p.kSaturation(res.Largest.n())
+	span := math.Log(float64(res.Largest.Params) / float64(cells[0].Params))
+	res.FlatFloor = p[pBeta]*span < lawFlatFloor
 
 	lawBootstrap(res, seed)
 	return res, nil
@@ -490,9 +510,13 @@ func lawLSQ(cells []lawCell, hint *lawParams) (lawParams, float64, error) {
 func linearStart(cells []lawCell, beta, gamma, b float64) (lawU, float64, bool) {
 	var ata [3][3]float64
 	var atb [3]float64
+	lnN, fb, fg := math.NaN(), 0.0, 0.0
 	for _, c := range cells {
 		w := 1 / (c.SE * c.SE)
-		row := [3]float64{1, math.Exp(-beta * c.lnN), math.Exp(-gamma*c.lnN) / (float64(c.K) + b)}
+		if c.lnN != lnN {
+			lnN, fb, fg = c.lnN, math.Exp(-beta*c.lnN), math.Exp(-gamma*c.lnN)
+		}
+		row := [3]float64{1, fb, fg / (float64(c.K) + b)}
 		for i := range 3 {
 			for j := range 3 {
 				ata[i][j] += w * row[i] * row[j]
@@ -561,8 +585,14 @@ func solve3(a [3][3]float64, y [3]float64) (x [3]float64, ok bool) {
 func lawChi2(cells []lawCell, u lawU) float64 {
 	p := u.params()
 	var s float64
+	// Cells come grouped by size: the powers of N change only with it.
+	lnN, fl, tn := math.NaN(), 0.0, 0.0
 	for _, c := range cells {
-		r := (c.Mean - p.at(c)) / c.SE
+		if c.lnN != lnN {
+			lnN = c.lnN
+			fl, tn = p[pB]*math.Exp(-p[pBeta]*lnN), p[pA0]*math.Exp(-p[pGamma]*lnN)
+		}
+		r := (c.Mean - (p[pLStar] + fl + tn/(float64(c.K)+p[pb]))) / c.SE
 		s += r * r
 	}
 	return s
@@ -576,62 +606,54 @@ func levenbergMarquardt(cells []lawCell, u lawU) (lawU, float64) {
 	if !isNum(chi) {
 		return u, math.Inf(1)
 	}
+	const n = nLawParams
 	lambda := 1e-3
-	m := len(cells)
-	jac := make([][nLawParams]float64, m)
-	res := make([]float64, m)
-	a := mat.NewSymDense(nLawParams, nil)
-	g := mat.NewVecDense(nLawParams, nil)
-	damped := mat.NewSymDense(nLawParams, nil)
-	var chol mat.Cholesky
-	var delta mat.VecDense
+	var a, damped [n][n]float64
+	var g [n]float64
 	for iter := 0; iter < 200; iter++ {
 		p := u.params()
-		for i, c := range cells {
+		a, g = [n][n]float64{}, [n]float64{}
+		ln, fl, tn := math.NaN(), 0.0, 0.0
+		for _, c := range cells {
 			k := float64(c.K)
 			w := 1 / c.SE
-			ln := c.lnN
-			fl := p[pB] * math.Exp(-p[pBeta]*ln)
-			tl := p[pA0] * math.Exp(-p[pGamma]*ln) / (k + p[pb])
-			res[i] = w * (c.Mean - (p[pLStar] + fl + tl))
-			jac[i] = [nLawParams]float64{w, w * fl, -w * fl * ln, w * tl, -w * tl * ln, -w * tl / (k + p[pb]) * (1 + p[pb])}
+			if c.lnN != ln {
+				ln = c.lnN
+				fl, tn = p[pB]*math.Exp(-p[pBeta]*ln), p[pA0]*math.Exp(-p[pGamma]*ln)
+			}
+			tl := tn / (k + p[pb])
+			res := w * (c.Mean - (p[pLStar] + fl + tl))
+			jac := [n]float64{w, w * fl, -w * fl * ln, w * tl, -w * tl * ln, -w * tl / (k + p[pb]) * (1 + p[pb])}
+			for r := range n {
+				g[r] += jac[r] * res
+				for s := r; s < n; s++ {
+					a[r][s] += jac[r] * jac[s]
+				}
+			}
 		}
 		var diagMax float64
-		for r := range nLawParams {
-			var gs float64
-			for i := range m {
-				gs += jac[i][r] * res[i]
-			}
-			g.SetVec(r, gs)
-			for s := r; s < nLawParams; s++ {
-				var as float64
-				for i := range m {
-					as += jac[i][r] * jac[i][s]
-				}
-				a.SetSym(r, s, as)
-			}
-			diagMax = math.Max(diagMax, a.At(r, r))
+		for r := range n {
+			diagMax = math.Max(diagMax, a[r][r])
 		}
 		if diagMax == 0 || !isNum(diagMax) {
 			return u, chi
 		}
 		improved := false
 		for lambda < 1e12 {
-			damped.CopySym(a)
-			for r := range nLawParams {
-				damped.SetSym(r, r, a.At(r, r)+lambda*(a.At(r, r)+1e-12*diagMax))
+			for r := range n {
+				for s := r; s < n; s++ {
+					damped[r][s] = a[r][s]
+				}
+				damped[r][r] = a[r][r] + lambda*(a[r][r]+1e-12*diagMax)
 			}
-			if ok := chol.Factorize(damped); !ok {
-				lambda *= 4
-				continue
-			}
-			if err := chol.SolveVecTo(&delta, g); err != nil {
+			delta, ok := cholSolve(damped, g)
+			if !ok {
 				lambda *= 4
 				continue
 			}
 			var next lawU
-			for r := range nLawParams {
-				next[r] = u[r] + delta.AtVec(r)
+			for r := range n {
+				next[r] = u[r] + delta[r]
 			}
 			nc := lawChi2(cells, next)
 			if isNum(nc) && nc < chi {
@@ -639,7 +661,7 @@ func levenbergMarquardt(cells []lawCell, u lawU) (lawU, float64) {
 				u, chi = next, nc
 				lambda = math.Max(lambda/3, 1e-12)
 				improved = true
-				if rel < 1e-10 {
+				if rel < 1e-9 {
 					return u, chi
 				}
 				break
@@ -651,4 +673,48 @@ func levenbergMarquardt(cells []lawCell, u lawU) (lawU, float64) {
 		}
 	}
 	return u, chi
+}
+
+// cholSolve solves a·x = y for a symmetric positive definite a given by
+// its upper triangle; ok is false when a is not positive definite.
+func cholSolve(a [nLawParams][nLawParams]float64, y [nLawParams]float64) (x [nLawParams]float64, ok bool) {
+	const n = nLawParams
+	var l [n][n]float64 // lower triangle: a = l·lᵀ
+	for i := range n {
+		for j := 0; j <= i; j++ {
+			s := a[j][i] // upper triangle holds a[j][i] for j ≤ i
+			for k := range j {
+				s -= l[i][k] * l[j][k]
+			}
+			if i == j {
+				if !(s > 0) {
+					return x, false
+				}
+				l[i][i] = math.Sqrt(s)
+			} else {
+				l[i][j] = s / l[j][j]
+			}
+		}
+	}
+	var z [n]float64
+	for i := range n {
+		s := y[i]
+		for k := range i {
+			s -= l[i][k] * z[k]
+		}
+		z[i] = s / l[i][i]
+	}
+	for i := n - 1; i >= 0; i-- {
+		s := z[i]
+		for k := i + 1; k < n; k++ {
+			s -= l[k][i] * x[k]
+		}
+		x[i] = s / l[i][i]
+	}
+	for _, v := range x {
+		if !isNum(v) {
+			return x, false
+		}
+	}
+	return x, true
 }

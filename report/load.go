@@ -20,6 +20,7 @@ type storeData struct {
 	merges     []store.Merge
 	scores     map[string]map[string]store.Score // model id → task → test accuracy
 	ce         map[string]map[string]store.Score // model id → task → test option_ce
+	nll        map[string]map[string]store.Score // model id → task → test gold_nll
 	hasCE      bool                              // some model has an option_ce score
 	runName    string
 	configText string
@@ -28,8 +29,8 @@ type storeData struct {
 
 // loadStore reads the store at path into memory: a snapshot of the store
 // package (which refuses a newer schema and fills in what an older one
-// lacks) holding the test-split scores: the accuracies, and the option
-// cross-entropies (option_ce) kept apart from them. A missing file is an
+// lacks) holding the test-split scores: the accuracies, and the
+// cross-entropies (option_ce, gold_nll) kept apart from them. A missing file is an
 // error naming it.
 func loadStore(ctx context.Context, path string) (*storeData, error) {
 	if _, err := os.Stat(path); err != nil {
@@ -48,7 +49,7 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		return nil, err
 	}
 	d := &storeData{models: map[string]store.Model{}, scores: map[string]map[string]store.Score{},
-		ce: map[string]map[string]store.Score{}}
+		ce: map[string]map[string]store.Score{}, nll: map[string]map[string]store.Score{}}
 	for _, t := range snap.Absent {
 		d.missing = append(d.missing, fmt.Sprintf("the store has no %s table", t))
 	}
@@ -71,6 +72,8 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 			into = d.scores
 		case store.OptionCE:
 			into, d.hasCE = d.ce, true
+		case store.GoldNLL:
+			into = d.nll
 		default:
 			continue
 		}
