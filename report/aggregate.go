@@ -64,6 +64,7 @@ func aggregate(d *storeData) *Results {
 		a.note("the store has no option_ce scores (it was written before the cross-entropy metrics), so gain kept in cross-entropy is n/a")
 	}
 	r := a.r
+	r.Law = scalingLaw(r.Default(), d)
 	r.Missing = append(r.Missing, d.missing...)
 	var extra []string
 	for m := range a.missing {

@@ -11,7 +11,7 @@ import (
 
 // FigureNames lists the report's figures in the order report.md shows them.
 var FigureNames = []string{"fig_base_quality", "fig_heldin_vs_size", "fig_heldout_vs_k",
-	"fig_heldout_vs_size", "fig_methods_at_scale", "fig_interference", "fig_variants"}
+	"fig_heldout_vs_size", "fig_methods_at_scale", "fig_interference", "fig_scaling_law", "fig_variants"}
 
 // Axis labels, with units.
 const (
@@ -44,6 +44,7 @@ func buildFigures(r *Results, method string) ([]figureResult, error) {
 		"fig_heldout_vs_size":  figHeldOutVsSize,
 		"fig_methods_at_scale": figMethodsAtScale,
 		"fig_interference":     figInterference,
+		"fig_scaling_law":      figScalingLaw,
 		"fig_variants":         figVariants,
 	}
 	var out []figureResult

@@ -211,7 +211,7 @@ func findSize(r *Results, method string) Finding {
 	f.Verdict = f.Estimate.verdict(1)
 	if f.Verdict == Untestable {
 		f.Sentence = fmt.Sprintf("Not testable: fewer than two sizes have %s merges on the same (k, subset) at %s with normalized held-in scores.",
-			methodLabel(method), pairedKsLabel())
+			methodLabel(method), pairedKsLabel()) + lawGammaSentence(r, method)
 		return f
 	}
 	var sizes []string
@@ -220,6 +220,7 @@ func findSize(r *Results, method string) Finding {
 	}
 	f.Sentence = fmt.Sprintf("%s: the least-squares slope of %s merges' normalized held-in against log10(parameters), per (k, subset) at %s over the sizes (%s) and averaged over bases, is per decade %s; per base: %s.",
 		capital(string(f.Verdict)), methodLabel(method), pairedKsLabel(), strings.Join(sizes, ", "), f.Estimate, namedEstimates(names, per))
+	f.Sentence += lawGammaSentence(r, method)
 
 	// Context: the slopes of the cells' means.
 	var slopes []string

@@ -32,6 +32,7 @@ type storeData struct {
 	merges     []store.Merge
 	scores     map[string]map[string]store.Score // model id → task → test score by the task's own metric
 	ce         map[string]map[string]store.Score // model id → task → test option_ce
+	nll        map[string]map[string]store.Score // model id → task → test gold_nll
 	hasCE      bool                              // some model has an option_ce score
 	runName    string
 	configText string
@@ -41,7 +42,7 @@ type storeData struct {
 // loadStore reads the store at path into memory: a snapshot of the store
 // package (which refuses a newer schema and fills in what an older one
 // lacks) holding the test-split scores: each task's by its own metric, and
-// the option cross-entropies (option_ce) kept apart from them. A missing
+// the cross-entropies (option_ce, gold_nll) kept apart from them. A missing
 // file is an error naming it.
 func loadStore(ctx context.Context, path string) (*storeData, error) {
 	if _, err := os.Stat(path); err != nil {
@@ -60,7 +61,7 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		return nil, err
 	}
 	d := &storeData{models: map[string]store.Model{}, scores: map[string]map[string]store.Score{},
-		ce: map[string]map[string]store.Score{}}
+		ce: map[string]map[string]store.Score{}, nll: map[string]map[string]store.Score{}}
 	for _, t := range snap.Absent {
 		d.missing = append(d.missing, fmt.Sprintf("the store has no %s table", t))
 	}
@@ -77,11 +78,18 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		d.merges = append(d.merges, sortedCategories(m))
 	}
 	for _, s := range snap.Scores {
-		if s.Metric == store.OptionCE {
-			if d.ce[s.ModelID] == nil {
-				d.ce[s.ModelID] = map[string]store.Score{}
+		var into map[string]map[string]store.Score
+		switch s.Metric {
+		case store.OptionCE:
+			into, d.hasCE = d.ce, true
+		case store.GoldNLL:
+			into = d.nll
+		}
+		if into != nil {
+			if into[s.ModelID] == nil {
+				into[s.ModelID] = map[string]store.Score{}
 			}
-			d.ce[s.ModelID][s.Task], d.hasCE = s, true
+			into[s.ModelID][s.Task] = s
 			continue
 		}
 		rank := metricRank(s.Metric)

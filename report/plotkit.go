@@ -128,6 +128,7 @@ type series struct {
 	glyph  draw.GlyphDrawer
 	width  vg.Length
 	noDots bool
+	noLine bool // points (and CI bars) only
 	pts    []point
 }
 
@@ -174,7 +175,7 @@ func addSeries(p *plot.Plot, s series) ([]plot.Thumbnailer, error) {
 	}
 	line := &plotter.Line{LineStyle: draw.LineStyle{Color: s.color, Width: width, Dashes: s.dashes}}
 	var thumbs []plot.Thumbnailer
-	if len(pts) > 0 {
+	if len(pts) > 0 && !s.noLine {
 		l, err := plotter.NewLine(pts)
 		if err != nil {
 			return nil, fmt.Errorf("series %q: %w", s.label, err)
@@ -182,7 +183,9 @@ func addSeries(p *plot.Plot, s series) ([]plot.Thumbnailer, error) {
 		l.LineStyle = line.LineStyle
 		p.Add(l)
 	}
-	thumbs = append(thumbs, line)
+	if !s.noLine {
+		thumbs = append(thumbs, line)
+	}
 	if !s.noDots {
 		sc := &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: s.color, Radius: vg.Points(3), Shape: s.glyph}}
 		if len(pts) > 0 {

@@ -191,6 +191,10 @@ type Results struct {
 	BaseTypes []string   // pt before it
 	Methods   []string   // in canonical order
 	Ks        []int
+	// Law is the merging scaling law fitted to the default variant, per
+	// (base type, method, metric, domain), in that order (bases, methods
+	// as above; option_ce before gold_nll; held-in before held-out).
+	Law []LawFit
 	// RunName and ConfigText are from the latest run in the store.
 	RunName, ConfigText string
 	// TaskMetrics lists the tasks scored by another metric than accuracy

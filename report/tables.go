@@ -280,7 +280,7 @@ func Tables(r *Results, paper *PaperReference) []*Table {
 	if paper != nil {
 		ts = append(ts, paperTable(def, paper))
 	}
-	ts = append(ts, selfcheckTable(Selfcheck(def)))
+	ts = append(ts, lawTable(def), selfcheckTable(Selfcheck(def)))
 	if len(r.Variants) > 1 {
 		ts = append(ts, findingsVariantsTable(r, defaultFig), selfcheckVariantsTable(r))
 	}

@@ -258,6 +258,9 @@ func variantProduct(axes []VariantAxis) []Variant {
 func (r *Results) view(variant string) *Results {
 	v := *r
 	v.Cells, v.Baselines, v.Tasks, v.TauRatios = nil, nil, nil, nil
+	if len(r.Variants) == 0 || variant != r.Variants[0].JSON {
+		v.Law = nil // fitted for the default variant only
+	}
 	for _, c := range r.Cells {
 		if c.Variant == variant {
 			v.Cells = append(v.Cells, c)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -119,6 +120,21 @@ func (d *DB) Merges(ctx context.Context) ([]Merge, error) {
 		return nil, fmt.Errorf("store: %s: list merges: %w", d.path, err)
 	}
 	return out, nil
+}
+
+// ChosenMerge returns the model id of the chosen merge of cell c; ok is
+// false when the cell has none (its selection has not run).
+func (d *DB) ChosenMerge(ctx context.Context, c Cell) (id string, ok bool, err error) {
+	err = d.db.QueryRowContext(ctx, `SELECT model_id FROM merges
+		WHERE variant=? AND size=? AND base_type=? AND k=? AND subset=? AND method=? AND chosen=1`,
+		VariantOrEmpty(c.Variant), c.Size, c.BaseType, c.K, c.Subset, c.Method).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: %s: chosen merge of %+v: %w", d.path, c, err)
+	}
+	return id, true, nil
 }
 
 // ScoreFilter selects scores; empty fields match everything.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,7 +150,16 @@ func New(c *config.Config, in Inputs) (*Plan, error) {
 						merges = append(merges, m.Key)
 						valEvals = append(valEvals, v.Key)
 					}
-					p.add(p.evalJob("", merges, valEvals, "test", Scope{HeldIn: cats, HeldOut: true}, cell))
+					sel := p.add(p.evalJob("", merges, valEvals, "test", Scope{HeldIn: cats, HeldOut: true}, cell))
+					cell.Last = sel.Key
+					if rest := others(p.Categories, cats); len(rest) > 0 {
+						// The chosen point on the held-in tasks outside its
+						// categories, so that every chosen merge is scored on
+						// every held-in task (the scaling law's in-domain loss).
+						// A job of its own: the selection's key stays as it was.
+						ch := p.add(p.chosenEvalJob(sel, "test", Scope{HeldIn: rest}))
+						cell.Last = ch.Key
+					}
 				}
 			}
 		}
@@ -288,15 +298,14 @@ func (p *Plan) checkpointZoo(identity func(string) (string, error)) ([]*zooEntry
 	return entries, zooModels, nil
 }
 
-// evalJob builds an evaluation of model (or, with candidates, of the
-// candidate whose validation eval in deps scores best).
-func (p *Plan) evalJob(model string, candidates, deps []string, split string, scope Scope, cell *Cell) *Job {
+// evalKey is the part of an evaluation's key that every evaluation has:
+// kind, version, split, scope, the task data and the evaluator.
+func (p *Plan) evalKey(split string, scope Scope) map[string]any {
 	c := p.Config
 	size := c.World.Test
 	if split == "validation" {
 		size = c.World.Validation
 	}
-	j := &Job{Kind: KindEval, Model: model, Candidates: candidates, Split: split, Scope: scope, Cell: cell}
 	key := map[string]any{"kind": KindEval, "version": StageVersion(KindEval), "split": split, "scope": scope,
 		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": world.Version}}
 	if p.Tasks != nil {
@@ -306,6 +315,14 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 	if ev := c.Eval.KeyPart(p.evalFiles); ev != nil {
 		key["evaluator"] = ev
 	}
+	return key
+}
+
+// evalJob builds an evaluation of model (or, with candidates, of the
+// candidate whose validation eval in deps scores best).
+func (p *Plan) evalJob(model string, candidates, deps []string, split string, scope Scope, cell *Cell) *Job {
+	j := &Job{Kind: KindEval, Model: model, Candidates: candidates, Split: split, Scope: scope, Cell: cell}
+	key := p.evalKey(split, scope)
 	if model != "" {
 		key["model"] = model
 		j.Deps = []string{model}
@@ -321,6 +338,30 @@ func (p *Plan) evalJob(model string, candidates, deps []string, split string, sc
 	}
 	j.Key = hashJSON(key)
 	return j
+}
+
+// chosenEvalJob builds the evaluation of the merge that selection sel
+// chooses, on split and scope. Its key holds the selection's key in place
+// of a model, since the chosen merge is known only once sel has run.
+func (p *Plan) chosenEvalJob(sel *Job, split string, scope Scope) *Job {
+	j := p.evalJob("", nil, nil, split, scope, sel.Cell)
+	j.Chosen = sel.Key
+	j.Deps = []string{sel.Key}
+	key := p.evalKey(split, scope)
+	key["chosen_of"] = sel.Key
+	j.Key = hashJSON(key)
+	return j
+}
+
+// others lists the categories of all that are not in cats, in all's order.
+func others(all, cats []string) []string {
+	var out []string
+	for _, c := range all {
+		if !slices.Contains(cats, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Shard is one of Count equal shares of a plan's merge and evaluation jobs;

@@ -35,6 +35,9 @@ func (j *Job) label() string {
 		if j.IsSelection() {
 			return fmt.Sprintf("select %s/%s %s on %s", j.Size, j.Base, j.point(), j.Split)
 		}
+		if j.IsChosenEval() {
+			return fmt.Sprintf("chosen %s/%s %s on %s, other held-in", j.Size, j.Base, j.point(), j.Split)
+		}
 		return fmt.Sprintf("%s on %s", ShortKey(j.Model), j.Split)
 	}
 	return ShortKey(j.Key)
@@ -60,7 +63,7 @@ func (p *Plan) describe(j *Job) string {
 	case KindEval:
 		what := ""
 		switch {
-		case j.IsSelection():
+		case j.IsSelection(), j.IsChosenEval():
 			what = fmt.Sprintf("chosen of %s %s %s", j.Size, j.Base, j.point())
 		case j.Cell != nil:
 			m, _ := p.Job(j.Model)

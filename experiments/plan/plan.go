@@ -74,6 +74,11 @@ type Cell struct {
 	// Key is a hash of the cell's content (base and expert keys, method). A
 	// cell's merges and evaluations all land in the shard this key picks.
 	Key string
+	// Last is the key of the cell's last job: the evaluation of its chosen
+	// point on the held-in tasks outside its categories, or its selection
+	// when the cell merges every category. Once it is done no merged
+	// checkpoint of the cell is needed.
+	Last string
 }
 
 // Job is one node of the plan. Fields that do not apply to a kind are zero.
@@ -129,12 +134,23 @@ type Job struct {
 	// matching entry of Deps), marks it chosen, and evaluates it on Split.
 	Model      string
 	Candidates []string
-	Split      string // "validation" or "test"
-	Scope      Scope
+	// Chosen (an evaluation of a cell's chosen point beyond its selection)
+	// is the key of the selection job whose chosen merge it evaluates;
+	// Deps holds it too.
+	Chosen string
+	Split  string // "validation" or "test"
+	Scope  Scope
 }
 
 // IsSelection reports whether j is the evaluation of a cell's chosen point.
 func (j *Job) IsSelection() bool { return j.Kind == KindEval && len(j.Candidates) > 0 }
+
+// IsChosenEval reports whether j evaluates the point that a cell's
+// selection chose (on tasks beyond the selection's own scope).
+func (j *Job) IsChosenEval() bool { return j.Kind == KindEval && j.Chosen != "" }
+
+// ClosesCell reports whether j is its cell's last job.
+func (j *Job) ClosesCell() bool { return j.Cell != nil && j.Cell.Last == j.Key }
 
 // ArtifactDir is where a training or merge job's model lives, relative to
 // the config's out dir: zoo/<key> or merged/<key>. Eval jobs have none: their

@@ -98,8 +98,10 @@ func TestPaperGridCounts(t *testing.T) {
 		KindMultitask: 4 * 2,
 		KindMerge:     80 * 9,
 		// zoo: (base + 8 experts + multitask) per (size, base); one
-		// validation eval per merge; one selection per cell.
-		KindEval: 8*10 + 80*9 + 320,
+		// validation eval per merge; one selection per cell; one
+		// evaluation of the chosen point on the other held-in tasks per
+		// cell with k < 8 (8 × 9 subsets × 4 methods).
+		KindEval: 8*10 + 80*9 + 320 + 8*9*4,
 	}
 	if got := counts(p); !reflect.DeepEqual(got, want) {
 		t.Fatalf("counts %v, want %v", got, want)
@@ -159,6 +161,53 @@ func TestPlanIsTopologicalAndClosed(t *testing.T) {
 	for _, j := range p.Jobs {
 		if j.IsSelection() && len(j.Deps) != 2*len(j.Candidates) {
 			t.Errorf("selection %s: %d deps for %d candidates", j.Key, len(j.Deps), len(j.Candidates))
+		}
+	}
+}
+
+// TestChosenEvalCoversOtherHeldIn: every cell's chosen point is scored on
+// every held-in task, by its selection (its own categories) and by one
+// more evaluation (the others), which depends on the selection only and
+// closes the cell; a cell of all categories has none.
+func TestChosenEvalCoversOtherHeldIn(t *testing.T) {
+	p := mustPlan(t, paperGrid)
+	chosen := map[string]*Job{} // selection key → its chosen evaluation
+	for _, j := range p.Jobs {
+		if j.IsChosenEval() {
+			if _, dup := chosen[j.Chosen]; dup {
+				t.Fatalf("selection %s has two chosen evaluations", ShortKey(j.Chosen))
+			}
+			chosen[j.Chosen] = j
+		}
+	}
+	for _, j := range p.Jobs {
+		if !j.IsSelection() {
+			continue
+		}
+		ch, ok := chosen[j.Key]
+		if j.K == len(p.Categories) {
+			if ok || j.Cell.Last != j.Key {
+				t.Errorf("%s: k = all categories wants no chosen evaluation and the selection last", j.Label())
+			}
+			continue
+		}
+		if !ok {
+			t.Fatalf("%s: no chosen evaluation", j.Label())
+		}
+		if !reflect.DeepEqual(ch.Deps, []string{j.Key}) || ch.Split != "test" || ch.Scope.HeldOut || ch.Cell != j.Cell {
+			t.Errorf("%s: chosen evaluation %+v", j.Label(), ch)
+		}
+		if j.Cell.Last != ch.Key || !ch.ClosesCell() || j.ClosesCell() {
+			t.Errorf("%s: the chosen evaluation should close the cell", j.Label())
+		}
+		all := append(append([]string(nil), j.Scope.HeldIn...), ch.Scope.HeldIn...)
+		if len(all) != len(p.Categories) {
+			t.Errorf("%s: scopes %v + %v do not cover the %d categories", j.Label(), j.Scope.HeldIn, ch.Scope.HeldIn, len(p.Categories))
+		}
+		for _, c := range p.Categories {
+			if !slices.Contains(all, c) {
+				t.Errorf("%s: category %s in neither scope", j.Label(), c)
+			}
 		}
 	}
 }

@@ -66,12 +66,14 @@ func Print(w io.Writer, p *Plan, verbose bool) error {
 	}
 	fmt.Fprintf(&b, "cells: %d\n", len(p.Cells))
 
-	var zooEval, valEval, selEval int
+	var zooEval, valEval, selEval, chosenEval int
 	for _, j := range p.Jobs {
 		switch {
 		case j.Kind != KindEval:
 		case j.IsSelection():
 			selEval++
+		case j.IsChosenEval():
+			chosenEval++
 		case j.Cell != nil:
 			valEval++
 		default:
@@ -84,7 +86,8 @@ func Print(w io.Writer, p *Plan, verbose bool) error {
 	for _, kc := range p.Counts() {
 		note := ""
 		if kc.Kind == KindEval {
-			note = fmt.Sprintf("  (zoo models on test %d, merges on %s %d, chosen points on test %d)", zooEval, c.Sweep.SelectOn, valEval, selEval)
+			note = fmt.Sprintf("  (zoo models on test %d, merges on %s %d, chosen points on test %d, and on the other held-in tasks %d)",
+				zooEval, c.Sweep.SelectOn, valEval, selEval, chosenEval)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", kc.Kind, kc.Count, note)
 		total += kc.Count

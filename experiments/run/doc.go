@@ -27,7 +27,11 @@
 // evaluator output in <out>/logs/eval/<key>.log (jobs.log_path); with
 // Options.KeepGoing a failure drops only the jobs that depend on it. The
 // job kinds are train (train.go), checkpoint registration (register.go),
-// merge (merge.go) and evaluation with selection (eval.go, score.go).
+// merge (merge.go) and evaluation with selection (eval.go, score.go): a
+// cell's selection scores its chosen merge on test on its own categories
+// and the held-out tasks, and one more evaluation scores it on the other
+// held-in categories, reading which merge was chosen from the store; the
+// cell's checkpoints are deleted after its last job (plan.Cell.Last).
 //
 // Run is safe to interrupt at any point (a killed process loses at most the
 // jobs in flight) and to run again: a finished config adds only a runs row.

@@ -95,12 +95,55 @@ func (r *runner) selectAndEval(ctx context.Context, j *plan.Job, worker int) err
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), best, time.Since(start).Seconds())
 	})
-	if err != nil || r.cfg.Sweep.KeepMerged {
+	if err != nil {
 		return err
 	}
-	// The selection is made and the chosen point's test scores are stored:
-	// no merged checkpoint of the cell is needed any more.
-	for _, cand := range j.Candidates {
+	return r.closeCell(ctx, j, j.Candidates)
+}
+
+// evaluateChosen runs the evaluation of a cell's chosen point beyond its
+// selection (the held-in tasks outside the cell's categories): it reads
+// which merge the selection chose from the store and scores it, merging
+// it again when its checkpoint was pruned (a store whose cells were
+// selected before this job existed).
+func (r *runner) evaluateChosen(ctx context.Context, j *plan.Job, worker int) error {
+	start := time.Now()
+	c := j.Cell
+	chosen, ok, err := r.db.ChosenMerge(ctx, store.Cell{Variant: c.Variant, Size: c.Size, BaseType: c.Base, K: c.K, Subset: c.Subset, Method: c.Method})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("the store has no chosen merge for the cell of selection %s", plan.ShortKey(j.Chosen))
+	}
+	scores, err := r.scoreModel(ctx, chosen, j.Scope, j.Split, worker)
+	if err != nil {
+		return err
+	}
+	err = r.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertScores(ctx, scores); err != nil {
+			return err
+		}
+		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), chosen, time.Since(start).Seconds())
+	})
+	if err != nil {
+		return err
+	}
+	var cands []string
+	if sel, ok := r.plan.Job(j.Chosen); ok {
+		cands = sel.Candidates
+	}
+	return r.closeCell(ctx, j, cands)
+}
+
+// closeCell deletes the merged checkpoints of j's cell (its candidates)
+// when j is the cell's last job and the config does not keep them: the
+// selection is made and the chosen point's test scores are stored.
+func (r *runner) closeCell(ctx context.Context, j *plan.Job, candidates []string) error {
+	if r.cfg.Sweep.KeepMerged || !j.ClosesCell() {
+		return nil
+	}
+	for _, cand := range candidates {
 		if err := r.pruneOne(ctx, cand); err != nil {
 			return err
 		}

@@ -9,8 +9,10 @@ import (
 	"sort"
 )
 
-// pruneMerged deletes the checkpoints of merges whose cell selection is done
-// when the config does not keep them. Scores and diagnostics stay.
+// pruneMerged deletes the checkpoints of merges whose cell's last job is
+// done (its selection, or the evaluation of its chosen point on the other
+// held-in tasks) when the config does not keep them. Scores and
+// diagnostics stay.
 func (r *runner) pruneMerged(ctx context.Context) error {
 	if r.cfg.Sweep.KeepMerged {
 		return nil
@@ -21,7 +23,7 @@ func (r *runner) pruneMerged(ctx context.Context) error {
 	}
 	var keys []string
 	for _, j := range r.plan.Jobs {
-		if j.Kind == plan.KindEval && j.IsSelection() && done[j.Key] {
+		if j.Kind == plan.KindEval && j.IsSelection() && done[j.Key] && done[j.Cell.Last] {
 			keys = append(keys, j.Candidates...)
 		}
 	}

@@ -272,6 +272,8 @@ func (r *runner) runJob(ctx context.Context, j *plan.Job, worker int) error {
 		return r.merge(ctx, j)
 	case j.Kind == plan.KindEval && j.IsSelection():
 		return r.selectAndEval(ctx, j, worker)
+	case j.IsChosenEval():
+		return r.evaluateChosen(ctx, j, worker)
 	case j.Kind == plan.KindEval:
 		return r.evaluate(ctx, j, worker)
 	}

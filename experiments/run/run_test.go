@@ -151,6 +151,14 @@ func TestRunTinyStudy(t *testing.T) {
 	if got := count(t, db, `SELECT count(DISTINCT m.model_id) FROM merges m JOIN scores s ON s.model_id = m.model_id WHERE s.split = 'test'`); got != len(pl.Cells) {
 		t.Errorf("merges scored on test = %d, want %d", got, len(pl.Cells))
 	}
+	// Every chosen merge is scored on every held-in task's test split: its
+	// own categories' by the selection, the others' by the evaluation of
+	// the chosen point that follows it.
+	if got := count(t, db, `SELECT count(*) FROM (SELECT m.model_id FROM merges m JOIN scores s ON s.model_id = m.model_id
+		WHERE m.chosen = 1 AND s.split = 'test' AND s.heldness = 'held_in' AND s.metric = 'accuracy'
+		GROUP BY m.model_id HAVING count(DISTINCT s.task) = 16)`); got != len(pl.Cells) {
+		t.Errorf("chosen merges scored on all 16 held-in tasks = %d, want %d", got, len(pl.Cells))
+	}
 	// Zoo models are scored on every task (16 held-in + 7 held-out).
 	if got := count(t, db, `SELECT count(DISTINCT task) FROM scores s JOIN models m ON m.id = s.model_id WHERE m.kind = 'expert'`); got != 23 {
 		t.Errorf("experts scored on %d tasks, want 23", got)
@@ -209,6 +217,71 @@ func TestRunTinyStudy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRunAddsChosenEvals: a store whose cells were selected before the
+// chosen points were scored on the other held-in tasks (simulated by
+// removing those jobs and their scores) gets exactly those evaluations on
+// a rerun, merging the pruned chosen points again, and ends equal to a
+// store that had them from the start.
+func TestRunAddsChosenEvals(t *testing.T) {
+	out := t.TempDir()
+	c := loadTiny(t, out)
+	pl, err := Plan(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runTiny(t, c, Options{})
+	db := c.StorePath()
+	want := [][]string{dump(t, db, scoresQuery), dump(t, db, mergesQuery), dump(t, db, modelsQuery)}
+
+	var chosen []*plan.Job
+	for _, j := range pl.Jobs {
+		if j.IsChosenEval() {
+			chosen = append(chosen, j)
+		}
+	}
+	if len(chosen) == 0 {
+		t.Fatal("the tiny plan has no evaluations of chosen points")
+	}
+	w, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	err = w.Write(ctx, func(tx *store.Tx) error {
+		for _, j := range chosen {
+			cats := "'" + strings.Join(j.Scope.HeldIn, "','") + "'"
+			if _, err := tx.Exec(ctx, `DELETE FROM scores WHERE split = 'test' AND category IN (`+cats+`)
+				AND model_id = (SELECT model_id FROM jobs WHERE key = ?)`, j.Key); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE key = ?`, j.Key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sum := runTiny(t, c, Options{})
+	if want := map[plan.Kind]int{plan.KindEval: len(chosen)}; !reflect.DeepEqual(sum.Ran, want) {
+		t.Errorf("rerun ran %v, want %v", sum.Ran, want)
+	}
+	got := [][]string{dump(t, db, scoresQuery), dump(t, db, mergesQuery), dump(t, db, modelsQuery)}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("table %d after the rerun: %d rows, want %d (content differs)", i, len(got[i]), len(want[i]))
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "merged")); len(ents) != 0 {
+		t.Errorf("merged/ holds %d entries after the rerun, want none", len(ents))
+	}
 }
 
 // TestRunCrashResume kills a run with SIGKILL, once right after a job

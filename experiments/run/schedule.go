@@ -30,7 +30,8 @@ import (
 //   - attempt runs one job, a failed evaluation again up to eval.retries
 //     times with back-off, its evaluator output in the job's log file;
 //   - cellGate bounds the merged checkpoints on disk: a merge opens its
-//     cell, the cell's selection closes it, and without keep_merged a merge
+//     cell, the cell's last job (plan.Cell.Last) closes it, and without
+//     keep_merged a merge
 //     of a new cell waits while `workers` cells are open, so at most
 //     workers × grid points merged checkpoints exist at once;
 //   - observer tells the outside world about each job: the progress
@@ -416,7 +417,7 @@ func (q *queue) err() error {
 }
 
 // cellGate tracks the cells whose merged checkpoints exist (open cells)
-// and bounds them: a merge opens its cell, the cell's selection closes it.
+// and bounds them: a merge opens its cell, the cell's last job closes it.
 // Its methods run under the queue's lock.
 type cellGate struct {
 	limit int // most open cells; 0: no bound (keep_merged)
@@ -436,9 +437,9 @@ func (g *cellGate) started(j *plan.Job) {
 	}
 }
 
-// finished closes the cell of a done selection.
+// finished closes the cell of its done last job.
 func (g *cellGate) finished(j *plan.Job) {
-	if j.IsSelection() {
+	if j.ClosesCell() {
 		delete(g.open, j.Cell.Key)
 	}
 }
