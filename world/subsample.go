@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // SplitCaps caps the examples of each split of every task; 0 leaves a
@@ -82,4 +83,32 @@ func sampleIndexes(total, n int, seed uint64, task string, sp Split) []int {
 	idx := r.Perm(total)[:n]
 	slices.Sort(idx)
 	return idx
+}
+
+// DroppedSummary sums drops per reason: "3 duplicate, 40 max_examples"
+// ("" for none), reasons in the order of their constants.
+func DroppedSummary(ds []Dropped) string {
+	tot := map[string]int{}
+	for _, d := range ds {
+		tot[d.Reason] += d.Count
+	}
+	var parts []string
+	for _, r := range []string{DropDuplicate, DropInValidation, DropInTest, DropMaxExamples} {
+		if tot[r] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", tot[r], r))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TestFromValidation lists the tasks whose test split holds their source
+// data set's validation split (suite.json's "test_from"), in set order.
+func (ts *TaskSet) TestFromValidation() []string {
+	var out []string
+	for _, t := range ts.Tasks {
+		if t.TestFrom == TestFromValidation {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }

@@ -27,12 +27,13 @@ func TestSchema(t *testing.T) {
 	want = append(want, "sweep", "sweep.experts", "sweep.subsets", "sweep.methods", "sweep.methods[].method",
 		"sweep.methods[].density", "sweep.methods[].gamma", "sweep.methods[].lambda", "sweep.methods[].normalize",
 		"sweep.methods[].rescale", "sweep.methods[].epsilon", "sweep.select_on", "sweep.keep_merged", "sweep.dtype",
-		"workers", "eval", "eval.backend", "eval.command", "eval.timeout", "eval.batch", "eval.version", "eval.key_ignore", "tasks", "tasks.dir")
+		"workers", "eval", "eval.backend", "eval.command", "eval.timeout", "eval.batch", "eval.version", "eval.key_ignore", "tasks", "tasks.dir", "tasks.seed",
+		"tasks.max_examples", "tasks.max_examples.train", "tasks.max_examples.validation", "tasks.max_examples.test")
 	if got := Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys =\n%q\nwant\n%q", got, want)
 	}
-	if got := len(EnvKeys()); got != 46 {
-		t.Errorf("%d environment keys, want 46 (every scalar key)", got)
+	if got := len(EnvKeys()); got != 50 {
+		t.Errorf("%d environment keys, want 50 (every scalar key)", got)
 	}
 
 	def := reflect.ValueOf(defaultConfig())

@@ -53,6 +53,10 @@ type Summary struct {
 	Skipped int                   // jobs already done before this run
 	Ran     map[plan.Kind]int     // jobs executed, per kind
 	Seconds map[plan.Kind]float64 // wall time spent per kind, summed over jobs
+	// TaskDrops lists the lines the task folder of tasks.dir left out
+	// (repeats, overlaps between splits, tasks.max_examples); nil for the
+	// built-in world.
+	TaskDrops []world.Dropped
 }
 
 // StorePathFor is the database a shard of c writes: <out>/results.db for an
@@ -115,6 +119,9 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 		return nil, err
 	}
 	p := full.ForShard(opts.Shard)
+	if p.Tasks != nil {
+		logTaskSet(log, p.Tasks)
+	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("output dir: %w", err)
 	}
@@ -172,6 +179,9 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 		return nil, err
 	}
 	sum := &Summary{Store: dbPath, RunID: runID, Jobs: len(p.Jobs), Ran: map[plan.Kind]int{}, Seconds: map[plan.Kind]float64{}}
+	if p.Tasks != nil {
+		sum.TaskDrops = p.Tasks.Dropped
+	}
 	if err := r.refreshOrigins(ctx); err != nil {
 		return sum, err
 	}
@@ -185,6 +195,18 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 		return sum, err
 	}
 	return sum, nil
+}
+
+// logTaskSet writes what reading the task folder left out, one line per
+// task, split and reason, and the tasks whose test split is their source's
+// validation split.
+func logTaskSet(log *slog.Logger, ts *world.TaskSet) {
+	for _, d := range ts.Dropped {
+		log.Info("task folder: dropped", "task", d.Task, "split", string(d.Split), "reason", d.Reason, "count", d.Count, "first", d.First)
+	}
+	for _, name := range ts.TestFromValidation() {
+		log.Info("task folder: test split from validation (test labels hidden)", "task", name)
+	}
 }
 
 // suiteSizes are the split sizes of the config's task suite.
