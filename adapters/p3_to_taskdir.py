@@ -229,7 +229,7 @@ def to_line(where, row, options_form, probs, test_from_hint):
     return {"prompt": prompt, "options": options, "answer": options.index(target)}
 
 
-def convert_task(p3dir, task, seed, probs, report):
+def convert_task(p3dir, task, seed, probs, report, no_train=False):
     """Reads one task's rows into {split: [(line, where)]}, filling its
     report entry; None when the task has problems."""
     name = task["name"]
@@ -292,7 +292,7 @@ def convert_task(p3dir, task, seed, probs, report):
     out = {s: [] for s in SPLITS}
     for s in SPLITS:
         src = source[s]
-        if src is None:
+        if src is None or (s == "train" and no_train):
             continue
         for tmpl, folder in sorted(usable.items()):
             path = os.path.join(folder, src + ".jsonl")
@@ -372,7 +372,7 @@ def convert(p3dir, mapping, outdir, seed=0, no_train=False, force=False):
     report = {"source": os.path.abspath(p3dir), "mapping": os.path.abspath(mapping), "seed": seed, "tasks": {}}
     converted = []
     for t in tasks:
-        out = convert_task(p3dir, t, seed, probs, report)
+        out = convert_task(p3dir, t, seed, probs, report, no_train)
         if out is None:
             continue
         rep = report["tasks"][t["name"]]
@@ -381,8 +381,7 @@ def convert(p3dir, mapping, outdir, seed=0, no_train=False, force=False):
             if rep["read"][s] and not out[s]:
                 probs.add(os.path.join(p3dir, t["p3"]), "task %r: no %s examples left after dropping repeats" % (t["name"], s))
         if no_train:
-            rep["dropped"]["train"]["not_written"] = len(out["train"])
-            out["train"] = []
+            rep["not_read"] = "; ".join(x for x in (rep.get("not_read"), "train (--no-train)") if x)
         converted.append((t, out))
     if probs:
         return probs.lines
@@ -403,7 +402,7 @@ def convert(p3dir, mapping, outdir, seed=0, no_train=False, force=False):
             elif os.path.exists(p):
                 os.remove(p)
             rep["written"][s] = len(out[s])
-            total += sum(n for r, n in rep["dropped"][s].items() if r != "not_written")
+            total += sum(rep["dropped"][s].values())
         entry = {"name": t["name"], "chance": chance([l for l, _ in out["test"]]),
                  "generative": bool(t.get("generative", False))}
         for k in SCORING_KEYS:
@@ -488,6 +487,24 @@ def self_test():
             json.dump({"held_out": [{"category": "h", "tasks": [{"name": "h", "p3": "ho_*"}]}]}, f)
         text = "\n".join(convert(os.path.join(tmp, "p3"), mapping, os.path.join(tmp, "out3")))
         assert "ho_t/test.jsonl:1: empty targets_pretokenized (hidden test labels?" in text, text
+        # Validation carved from train: the same row in every template.
+        for tmpl in ("x", "y"):
+            write("cv_%s/train.jsonl" % tmpl, [row("%s%d" % (tmpl, i), "yes", yn) for i in range(5)])
+            write("cv_%s/validation.jsonl" % tmpl, [row("%s-v" % tmpl, "no", yn)])
+        with open(mapping, "w") as f:
+            json.dump({"held_in": [{"category": "c", "tasks": [{"name": "cv", "p3": "cv_*", "test_from": "validation",
+                                                                 "validation_from": "train", "validation_size": 2}]}]}, f)
+        out4 = os.path.join(tmp, "out4")
+        assert convert(os.path.join(tmp, "p3"), mapping, out4, seed=3) == []
+        val = [json.loads(l)["prompt"] for l in open(os.path.join(out4, "cv", "validation.jsonl"))]
+        train = [json.loads(l)["prompt"] for l in open(os.path.join(out4, "cv", "train.jsonl"))]
+        rows = sorted(p[1:] for p in val)
+        assert len(val) == 4 and rows[0::2] == rows[1::2] and len(train) == 6, (val, train)
+        assert not set(val) & set(train)
+        # The shipped mapping of the paper's tasks reads cleanly.
+        probs = Problems()
+        shipped = load_mapping(os.path.join(os.path.dirname(os.path.abspath(__file__)), "t0_tasks.json"), probs)
+        assert not probs and len(shipped) == 48, (len(shipped), probs.lines)
     finally:
         shutil.rmtree(tmp)
     print("self-test passed")
@@ -500,7 +517,8 @@ def main(argv=None):
                     help="task mapping (default: adapters/t0_tasks.json, the paper's tasks)")
     ap.add_argument("--out", help="task folder to write")
     ap.add_argument("--seed", type=int, default=0, help="seed of the validation rows carved from train (validation_from)")
-    ap.add_argument("--no-train", action="store_true", help="write no train.jsonl (evaluation needs none; counted as not_written)")
+    ap.add_argument("--no-train", action="store_true",
+                    help="read and write no train split (evaluation needs none; rows carved for validation_from are still read)")
     ap.add_argument("--force", action="store_true", help="write into a non-empty --out")
     ap.add_argument("--self-test", action="store_true", help="convert a made-up tree and check the result")
     a = ap.parse_args(argv)
