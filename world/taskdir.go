@@ -41,8 +41,8 @@ const (
 	DropDuplicate = "duplicate"
 	// DropInValidation: a train line's prompt is also in validation.
 	DropInValidation = "in_validation"
-	// DropInTest: a train or validation line's prompt is also in test.
-	// Test never loses a line to another split.
+	// DropInTest: a train line's prompt is also in test. Test never loses
+	// a line to another split.
 	DropInTest = "in_test"
 	// DropMaxExamples: left out by Subsample (tasks.max_examples).
 	DropMaxExamples = "max_examples"
@@ -117,8 +117,9 @@ func (p *taskDirProblems) add(format string, args ...any) {
 // Lines that would leak or repeat are dropped, not refused, and counted in
 // TaskSet.Dropped: a validation or test line whose prompt (contexts and
 // continuation) repeats an earlier one of its split, a train line whose
-// prompt is also in validation or test, a validation line whose prompt is
-// also in test. Test never loses a line to another split.
+// prompt is also in validation or test. Test never loses a line to another
+// split (validation and test may share prompts, as a folder whose
+// validation split is a copy of its test split does).
 func ReadTaskDir(dir string) (*TaskSet, error) {
 	suitePath := filepath.Join(dir, "suite.json")
 	raw, err := os.ReadFile(suitePath)
@@ -271,7 +272,7 @@ func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) (taskF
 			p.add("%s: no examples", path)
 		}
 	}
-	// Test keeps every line; validation then train give way.
+	// Train gives way to validation and test.
 	keys := func(sp Split) map[string]bool {
 		m := map[string]bool{}
 		for _, li := range splits[sp] {
@@ -284,7 +285,7 @@ func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) (taskF
 		sp     Split
 		reason string
 		in     map[string]bool
-	}{{Validation, DropInTest, testKeys}, {Train, DropInTest, testKeys}, {Train, DropInValidation, valKeys}} {
+	}{{Train, DropInTest, testKeys}, {Train, DropInValidation, valKeys}} {
 		var kept, gone []lineInstance
 		for _, li := range splits[d.sp] {
 			if d.in[instanceKey(li.in)] {
@@ -296,9 +297,6 @@ func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) (taskF
 		splits[d.sp] = kept
 		path := filepath.Join(dir, t.Name, string(d.sp)+".jsonl")
 		drops = appendDropped(drops, t.Name, d.sp, d.reason, path, gone)
-		if d.sp == Validation && len(gone) > 0 && len(kept) == 0 && required[Validation] {
-			p.add("%s: no examples left: every prompt is also in test.jsonl", path)
-		}
 	}
 	t.Train, t.Validation, t.Test = instancesOf(splits[Train]), instancesOf(splits[Validation]), instancesOf(splits[Test])
 	order := []Split{Train, Validation, Test}
