@@ -16,6 +16,7 @@ import (
 	"mergescale/experiments/plan"
 	"mergescale/experiments/run"
 	"mergescale/report"
+	"mergescale/world"
 )
 
 // runOptions are the run command's flags.
@@ -168,6 +169,9 @@ func printRunSummary(w io.Writer, cfg *config.Config, s *run.Summary, wall time.
 	fmt.Fprintf(w, "run %s: %d jobs, %d already done, %d run in %s\n", cfg.Name, s.Jobs, s.Skipped, s.Jobs-s.Skipped, wall.Round(time.Second))
 	for _, k := range slices.Sorted(maps.Keys(s.Ran)) {
 		fmt.Fprintf(w, "  %-10s %4d jobs  %8.1f s\n", k, s.Ran[k], s.Seconds[k])
+	}
+	if d := world.DroppedSummary(s.TaskDrops); d != "" {
+		fmt.Fprintf(w, "task folder: lines dropped: %s\n", d)
 	}
 	fmt.Fprintf(w, "store: %s\n", s.Store)
 }

@@ -75,6 +75,11 @@ type Task struct {
 	// Scoring holds the task's scoring settings (a task set's suite.json);
 	// the built-in suite's tasks leave it zero.
 	Scoring Scoring
+	// TestFrom names the source split the test split was taken from when
+	// it is not the source's test split: TestFromValidation for a data set
+	// whose test labels are hidden (a task set's suite.json "test_from";
+	// "" otherwise).
+	TestFrom string
 }
 
 // Split returns the instances of a split (nil for an unknown name).

@@ -20,9 +20,13 @@ type TaskSummary struct {
 	// Scoring holds the task's scoring settings (target_delimiter, eos,
 	// until, metric), all omitted for the built-in suite.
 	Scoring
-	Train      int `json:"train"`
-	Validation int `json:"validation"`
-	Test       int `json:"test"`
+	// TestFrom is "validation" when the test split holds the source data
+	// set's validation split (its test labels being hidden); omitted
+	// otherwise.
+	TestFrom   string `json:"test_from,omitempty"`
+	Train      int    `json:"train"`
+	Validation int    `json:"validation"`
+	Test       int    `json:"test"`
 }
 
 // CategorySummary lists the tasks of one category.
@@ -41,7 +45,7 @@ type Summary struct {
 
 // summary describes the task as suite.json lists it.
 func (t *Task) summary() TaskSummary {
-	return TaskSummary{Name: t.Name, Chance: t.Chance(), Generative: t.Generative, Scoring: t.Scoring,
+	return TaskSummary{Name: t.Name, Chance: t.Chance(), Generative: t.Generative, Scoring: t.Scoring, TestFrom: t.TestFrom,
 		Train: len(t.Train), Validation: len(t.Validation), Test: len(t.Test)}
 }
 

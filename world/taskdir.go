@@ -24,10 +24,54 @@ type TaskSet struct {
 	// Tasks are the held-in tasks, then the held-out ones, in suite.json
 	// order. Instruction-mixture tasks are not read.
 	Tasks []*Task
-	// Hash is a hex SHA-256 of suite.json and every split file read: it
+	// Hash is a hex SHA-256 of suite.json and every split file read (and,
+	// once Subsample has capped a split, of the caps and the seed): it
 	// stands for the task data in evaluation job keys.
 	Hash string
+	// Dropped counts the lines reading (and Subsample) left out, per task,
+	// split and reason, in task, split and reason order.
+	Dropped []Dropped
 }
+
+// The reasons a task folder's line is dropped (Dropped.Reason).
+const (
+	// DropDuplicate: a validation or test line repeats an earlier line's
+	// prompt (or contexts and continuation) in the same split. Train keeps
+	// its repeats.
+	DropDuplicate = "duplicate"
+	// DropInValidation: a train line's prompt is also in validation.
+	DropInValidation = "in_validation"
+	// DropInTest: a train line's prompt is also in test. Test never loses
+	// a line to another split.
+	DropInTest = "in_test"
+	// DropMaxExamples: left out by Subsample (tasks.max_examples).
+	DropMaxExamples = "max_examples"
+)
+
+// Dropped counts the lines of one task split left out for one reason.
+type Dropped struct {
+	Task   string
+	Split  Split
+	Reason string // DropDuplicate, DropInValidation, DropInTest or DropMaxExamples
+	Count  int
+	// First is the file:line of the first line dropped ("" for
+	// DropMaxExamples).
+	First string
+}
+
+// String describes the drop in one line.
+func (d Dropped) String() string {
+	s := fmt.Sprintf("%s %s: %d dropped (%s)", d.Task, d.Split, d.Count, d.Reason)
+	if d.First != "" {
+		s += ", first " + d.First
+	}
+	return s
+}
+
+// TestFromValidation is the value of suite.json's "test_from" for a task
+// whose test.jsonl holds its source data set's validation split (the data
+// set's own test labels being hidden, as SuperGLUE's are).
+const TestFromValidation = "validation"
 
 // Categories returns the categories of one part of the set in suite.json
 // order.
@@ -62,13 +106,20 @@ func (p *taskDirProblems) add(format string, args ...any) {
 // (joined, one per line), each naming its file and line (or suite.json's
 // line and the task): a task in suite.json without files, a missing
 // required split (validation and test for held-in tasks, test for held-out
-// ones; train is optional), a malformed line, a line whose shape differs
-// from the task's first line (ParseTaskLine lists the shapes), an answer
-// index out of range, fewer than two options or contexts, an empty prompt,
-// context or target, a duplicate prompt within validation or test, a
-// validation or test prompt that also appears in train, an unknown metric,
-// a metric that does not fit the task's shape (acc_norm on a task without
-// options, among others; see checkForm), an empty stop string.
+// ones; train is optional), a required split without examples, a
+// malformed line, a line whose shape differs from the task's first line
+// (ParseTaskLine lists the shapes), an answer index out of range, fewer
+// than two options or contexts, an empty prompt, context or target, an
+// unknown metric, a metric that does not fit the task's shape (acc_norm on
+// a task without options, among others; see checkForm), an empty stop
+// string, a test_from other than "validation".
+//
+// Lines that would leak or repeat are dropped, not refused, and counted in
+// TaskSet.Dropped: a validation or test line whose prompt (contexts and
+// continuation) repeats an earlier one of its split, a train line whose
+// prompt is also in validation or test. Test never loses a line to another
+// split (validation and test may share prompts, as a folder whose
+// validation split is a copy of its test split does).
 func ReadTaskDir(dir string) (*TaskSet, error) {
 	suitePath := filepath.Join(dir, "suite.json")
 	raw, err := os.ReadFile(suitePath)
@@ -112,13 +163,18 @@ func ReadTaskDir(dir string) (*TaskSet, error) {
 					p.add("%s:%d: task %q: chance %v is not in [0, 1)", suitePath, line, tsum.Name, tsum.Chance)
 				}
 				t := &Task{Name: tsum.Name, Category: c.Category, Heldness: part.held, Generative: tsum.Generative, ChanceLevel: tsum.Chance,
-					Scoring: tsum.Scoring}
+					Scoring: tsum.Scoring, TestFrom: tsum.TestFrom}
+				if t.TestFrom != "" && t.TestFrom != TestFromValidation {
+					p.add("%s:%d: task %q: test_from %q (want %q, or none)", suitePath, line, t.Name, t.TestFrom, TestFromValidation)
+				}
 				settingsOK := checkScoring(suitePath, line, t, &p)
 				if fi, err := os.Stat(filepath.Join(dir, t.Name)); err != nil || !fi.IsDir() {
 					p.add("%s:%d: task %q has no files (%s/ is missing)", suitePath, line, t.Name, filepath.Join(dir, t.Name))
 					continue
 				}
-				if tf := readTaskSplits(dir, t, h, &p); tf.set && settingsOK {
+				tf, drops := readTaskSplits(dir, t, h, &p)
+				ts.Dropped = append(ts.Dropped, drops...)
+				if tf.set && settingsOK {
 					checkForm(suitePath, line, t, tf, &p)
 				}
 				ts.Tasks = append(ts.Tasks, t)
@@ -184,11 +240,13 @@ func lineOf(data []byte, needle string) int {
 }
 
 // readTaskSplits reads the split files of one task into t, hashing each
-// into h and recording problems in p. It returns the task's line shape.
-func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) taskForm {
+// into h and recording problems in p. It returns the task's line shape and
+// the lines it dropped (see ReadTaskDir).
+func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) (taskForm, []Dropped) {
 	required := map[Split]bool{Validation: t.Heldness == HeldIn, Test: true}
-	lines := map[Split]map[string]int{} // instance key → line, per split
+	splits := map[Split][]lineInstance{}
 	var tf taskForm
+	var drops []Dropped
 	for _, sp := range []Split{Train, Validation, Test} {
 		path := filepath.Join(dir, t.Name, string(sp)+".jsonl")
 		data, err := os.ReadFile(path)
@@ -203,32 +261,85 @@ func readTaskSplits(dir string, t *Task, h io.Writer, p *taskDirProblems) taskFo
 			continue
 		}
 		fmt.Fprintf(h, "%s/%s %x\n", t.Name, sp, sha256.Sum256(data))
-		insts, seen := readInstances(path, data, sp != Train, t, &tf, p)
-		lines[sp] = seen
-		switch sp {
-		case Train:
-			t.Train = insts
-		case Validation:
-			t.Validation = insts
-		case Test:
-			t.Test = insts
+		insts := readInstances(path, data, t, &tf, p)
+		if sp != Train {
+			var dup []lineInstance
+			insts, dup = dropRepeats(insts)
+			drops = appendDropped(drops, t.Name, sp, DropDuplicate, path, dup)
 		}
+		splits[sp] = insts
 		if len(insts) == 0 && required[sp] {
 			p.add("%s: no examples", path)
 		}
 	}
-	for _, sp := range []Split{Validation, Test} {
-		for key, ln := range lines[sp] {
-			if tl, ok := lines[Train][key]; ok {
-				what := "prompt"
-				if tf.form == FormContexts {
-					what = "contexts and continuation"
-				}
-				p.add("%s:%d: %s also appears in train.jsonl line %d", filepath.Join(dir, t.Name, string(sp)+".jsonl"), ln, what, tl)
+	// Train gives way to validation and test.
+	keys := func(sp Split) map[string]bool {
+		m := map[string]bool{}
+		for _, li := range splits[sp] {
+			m[instanceKey(li.in)] = true
+		}
+		return m
+	}
+	testKeys, valKeys := keys(Test), keys(Validation)
+	for _, d := range []struct {
+		sp     Split
+		reason string
+		in     map[string]bool
+	}{{Train, DropInTest, testKeys}, {Train, DropInValidation, valKeys}} {
+		var kept, gone []lineInstance
+		for _, li := range splits[d.sp] {
+			if d.in[instanceKey(li.in)] {
+				gone = append(gone, li)
+			} else {
+				kept = append(kept, li)
 			}
 		}
+		splits[d.sp] = kept
+		path := filepath.Join(dir, t.Name, string(d.sp)+".jsonl")
+		drops = appendDropped(drops, t.Name, d.sp, d.reason, path, gone)
 	}
-	return tf
+	t.Train, t.Validation, t.Test = instancesOf(splits[Train]), instancesOf(splits[Validation]), instancesOf(splits[Test])
+	order := []Split{Train, Validation, Test}
+	slices.SortStableFunc(drops, func(a, b Dropped) int { return slices.Index(order, a.Split) - slices.Index(order, b.Split) })
+	return tf, drops
+}
+
+// lineInstance is an instance with its 1-based line in its file.
+type lineInstance struct {
+	in   Instance
+	line int
+}
+
+func instancesOf(lis []lineInstance) []Instance {
+	var out []Instance
+	for _, li := range lis {
+		out = append(out, li.in)
+	}
+	return out
+}
+
+// dropRepeats keeps the first line of every prompt (contexts and
+// continuation) and returns the others apart.
+func dropRepeats(lis []lineInstance) (kept, dup []lineInstance) {
+	seen := map[string]bool{}
+	for _, li := range lis {
+		k := instanceKey(li.in)
+		if seen[k] {
+			dup = append(dup, li)
+			continue
+		}
+		seen[k] = true
+		kept = append(kept, li)
+	}
+	return kept, dup
+}
+
+// appendDropped records the lines gone from a split, when there are any.
+func appendDropped(ds []Dropped, task string, sp Split, reason, path string, gone []lineInstance) []Dropped {
+	if len(gone) == 0 {
+		return ds
+	}
+	return append(ds, Dropped{Task: task, Split: sp, Reason: reason, Count: len(gone), First: fmt.Sprintf("%s:%d", path, gone[0].line)})
 }
 
 func requiredSplits(h Heldness) string {
@@ -348,7 +459,8 @@ func ParseTaskLine(b []byte) (Instance, error) {
 }
 
 // instanceKey is what must be unique within a validation or test split and
-// must not repeat from train: the prompt, or the contexts and continuation.
+// must not repeat across splits: the prompt, or the contexts and
+// continuation.
 func instanceKey(in Instance) string {
 	if in.Form() == FormContexts {
 		return strings.Join(in.Contexts, "\x00") + "\x00" + in.Continuation
@@ -363,12 +475,11 @@ type taskForm struct {
 	at   string // file:line of the first line
 }
 
-// readInstances parses one split file; unique asks for distinct prompts
-// (or contexts). It returns the instances and each key's first line.
-// Every line must have the shape of the task's first line (tf).
-func readInstances(path string, data []byte, unique bool, t *Task, tf *taskForm, p *taskDirProblems) ([]Instance, map[string]int) {
-	var out []Instance
-	seen := map[string]int{}
+// readInstances parses one split file and returns its instances with
+// their lines. Every line must have the shape of the task's first line
+// (tf).
+func readInstances(path string, data []byte, t *Task, tf *taskForm, p *taskDirProblems) []lineInstance {
+	var out []lineInstance
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 64<<20)
 	for ln := 1; sc.Scan(); ln++ {
@@ -394,23 +505,10 @@ func readInstances(path string, data []byte, unique bool, t *Task, tf *taskForm,
 				continue
 			}
 		}
-		key := instanceKey(in)
-		if first, dup := seen[key]; dup {
-			if unique {
-				what := "prompt"
-				if in.Form() == FormContexts {
-					what = "contexts and continuation"
-				}
-				p.add("%s:%d: duplicate %s (first on line %d)", path, ln, what, first)
-				continue
-			}
-		} else {
-			seen[key] = ln
-		}
-		out = append(out, in)
+		out = append(out, lineInstance{in, ln})
 	}
 	if err := sc.Err(); err != nil {
 		p.add("%s: %v", path, err)
 	}
-	return out, seen
+	return out
 }

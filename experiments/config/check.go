@@ -138,6 +138,10 @@ func (p *parser) applyDerivedDefaults(c *Config) {
 		c.World.Seed = c.Seed
 		p.derived["world.seed"] = true
 	}
+	if p.has("tasks.max_examples") && !p.has("tasks.seed") {
+		c.Tasks.Seed = c.Seed
+		p.derived["tasks.seed"] = true
+	}
 }
 
 // rule is what the schema cannot say of a key: the checks that involve
@@ -222,6 +226,16 @@ func (p *parser) rules() map[string]rule {
 			}
 		}},
 		"eval.backend": {after: p.validateBackend},
+		"tasks.seed": {after: func(c *Config) {
+			if p.has("tasks.seed") && !p.has("tasks.max_examples") {
+				p.errAt("tasks.seed", "only used with tasks.max_examples (it draws the examples kept)")
+			}
+		}},
+		"tasks.max_examples": {after: func(c *Config) {
+			if p.has("tasks.max_examples") && !p.has("tasks.dir") {
+				p.errAt("tasks.max_examples", "requires tasks.dir (the built-in world sets its sizes with world.validation, world.test, world.train)")
+			}
+		}},
 		"eval.timeout": {after: func(c *Config) {
 			if e := c.Eval; e.Timeout != "" {
 				if d, err := time.ParseDuration(e.Timeout); err != nil || d <= 0 {

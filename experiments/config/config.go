@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"mergescale/world"
 )
 
 // Config is a study: the task-suite world, the model zoo and the merge
@@ -57,6 +59,26 @@ type World struct {
 // TasksConfig is the tasks section.
 type TasksConfig struct {
 	Dir string `mapstructure:"dir" json:"dir,omitempty"` // a folder in the layout of `mergescale suite --export`
+	// Seed draws the examples tasks.max_examples keeps (tasks.seed;
+	// default: the top-level seed).
+	Seed int64 `mapstructure:"seed" json:"seed,omitempty" schema:"range=[0,4611686018427387904]"`
+	// MaxExamples caps the examples of each split of every task
+	// (tasks.max_examples: one integer for every split, or a mapping of
+	// train, validation and test; 0 or absent: no cap).
+	MaxExamples MaxExamples `mapstructure:"max_examples" json:"max_examples,omitzero" schema:"int"`
+}
+
+// MaxExamples is tasks.max_examples: the most examples kept per task in
+// each split (0: all).
+type MaxExamples struct {
+	Train      int `mapstructure:"train" json:"train,omitempty" schema:"range=[0,1000000000]"`
+	Validation int `mapstructure:"validation" json:"validation,omitempty" schema:"range=[0,1000000000]"`
+	Test       int `mapstructure:"test" json:"test,omitempty" schema:"range=[0,1000000000]"`
+}
+
+// Caps returns tasks.max_examples as the task set's split caps.
+func (t TasksConfig) Caps() world.SplitCaps {
+	return world.SplitCaps{Train: t.MaxExamples.Train, Validation: t.MaxExamples.Validation, Test: t.MaxExamples.Test}
 }
 
 // Zoo configures the models every merge starts from: the built-in zoo

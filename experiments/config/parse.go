@@ -116,6 +116,9 @@ type parser struct {
 	// checkpoints is zoo.checkpoints as checked in the YAML tree.
 	checkpoints []ZooCheckpoint
 	swept       []SweptKey // zoo stage keys given as lists, in file order
+	// intForAll holds the mappings of integers given as one integer
+	// (schema option int): key path → the integer.
+	intForAll map[string]int64
 	// derived records the keys whose default derives from other keys.
 	derived map[string]bool
 }
@@ -185,6 +188,15 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	// A mapping of integers given as one integer decodes as that integer
+	// in every key (before the environment, which may set one key).
+	for path, x := range p.intForAll {
+		m := map[string]any{}
+		for _, g := range fieldAt(path).fields {
+			m[g.key] = x
+		}
+		v.Set(path, m)
 	}
 	// A listed zoo key decodes as its first value (the default variant).
 	for _, sk := range p.swept {
@@ -368,7 +380,31 @@ func scalarOK(n *yaml.Node, k fieldKind) bool {
 func (p *parser) checkValue(path string, n *yaml.Node, f field) {
 	switch f.kind {
 	case kindMap:
+		if f.intForAll && n.Kind == yaml.ScalarNode {
+			if !scalarOK(n, kindInt) {
+				p.errAt(path, "must be an integer or a mapping of %s, got %s", strings.Join(fieldNames(f.fields), ", "), describeNode(n))
+				return
+			}
+			x, _ := strconv.ParseInt(n.Value, 0, 64)
+			if p.intForAll == nil {
+				p.intForAll = map[string]int64{}
+			}
+			p.intForAll[path] = x
+			for _, g := range f.fields {
+				if g.rng != nil {
+					if msg := g.rng.outside(x); msg != "" {
+						p.errAt(path, "%s", msg)
+						return
+					}
+				}
+			}
+			return
+		}
 		if n.Kind != yaml.MappingNode {
+			if f.intForAll {
+				p.errAt(path, "must be an integer or a mapping of %s, got %s", strings.Join(fieldNames(f.fields), ", "), describeNode(n))
+				return
+			}
 			p.errAt(path, "must be a mapping, got %s", describeNode(n))
 			return
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,8 @@ import (
 //	range=[lo,hi] the allowed values; ( or ) excludes that end
 //	list          a zoo training key that may list values (a variant axis)
 //	kind=K        methods or checkpoints: a list of entries checked by code
+//	int           a mapping of integer keys that may also be given as one
+//	              integer, the value of every key (tasks.max_examples)
 //
 // From it come the known keys (Keys, EnvKeys, the unknown-key check), the
 // kinds the YAML tree is checked against, the defaults (defaultConfig) and
@@ -51,9 +54,12 @@ type field struct {
 	// listable scalars may also be given as a list of values (a zoo
 	// variant axis).
 	listable bool
-	required bool
-	def      string    // the default as written in the tag; "" : none
-	rng      *interval // allowed values of a number; nil: any
+	// intForAll: a mapping of integers that may be given as one integer,
+	// the value of every key.
+	intForAll bool
+	required  bool
+	def       string    // the default as written in the tag; "" : none
+	rng       *interval // allowed values of a number; nil: any
 	// index locates the field in Config (reflect.Value.FieldByIndex).
 	index []int
 }
@@ -123,6 +129,8 @@ func structFields(t reflect.Type, index []int) ([]field, error) {
 				f.required = true
 			case "list":
 				f.listable = true
+			case "int":
+				f.intForAll = true
 			case "default":
 				f.def = val
 			case "range":
@@ -148,6 +156,11 @@ func structFields(t reflect.Type, index []int) ([]field, error) {
 		if f.kind == kindMap {
 			if f.fields, err = structFields(sf.Type, f.index); err != nil {
 				return nil, err
+			}
+		}
+		if f.intForAll {
+			if f.kind != kindMap || slices.ContainsFunc(f.fields, func(g field) bool { return g.kind != kindInt }) {
+				return nil, fmt.Errorf("config key %s: int needs a mapping of integers", key)
 			}
 		}
 		out = append(out, f)

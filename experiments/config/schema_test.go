@@ -28,12 +28,13 @@ func TestSchema(t *testing.T) {
 		"sweep.methods[].density", "sweep.methods[].gamma", "sweep.methods[].lambda", "sweep.methods[].normalize",
 		"sweep.methods[].rescale", "sweep.methods[].epsilon", "sweep.select_on", "sweep.keep_merged", "sweep.dtype",
 		"workers", "eval", "eval.backend", "eval.command", "eval.timeout", "eval.batch", "eval.version", "eval.key_ignore",
-		"eval.persistent", "eval.slots", "eval.gpus_per_worker", "eval.retries", "tasks", "tasks.dir")
+		"eval.persistent", "eval.slots", "eval.gpus_per_worker", "eval.retries", "tasks", "tasks.dir", "tasks.seed",
+		"tasks.max_examples", "tasks.max_examples.train", "tasks.max_examples.validation", "tasks.max_examples.test")
 	if got := Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys =\n%q\nwant\n%q", got, want)
 	}
-	if got := len(EnvKeys()); got != 52 {
-		t.Errorf("%d environment keys, want 52 (every scalar key)", got)
+	if got := len(EnvKeys()); got != 56 {
+		t.Errorf("%d environment keys, want 56 (every scalar key)", got)
 	}
 
 	def := reflect.ValueOf(defaultConfig())

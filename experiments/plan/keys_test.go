@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"mergescale/experiments/config"
+	"mergescale/world"
 )
 
 // TestEvaluatorKeys checks what changes evaluation job keys: the backend and
@@ -90,5 +91,60 @@ func TestEvaluatorKeys(t *testing.T) {
 	}
 	if len(k0) == 0 {
 		t.Fatal("no evaluation jobs in the shard")
+	}
+}
+
+// TestTaskSubsampleKeys checks that evaluation keys follow the draw of
+// tasks.max_examples: the same caps and seed give the same keys, another
+// seed or cap others, and training keys never change.
+func TestTaskSubsampleKeys(t *testing.T) {
+	s, err := world.NewSuite(1, world.Sizes{Train: 4, Validation: 12, Test: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := s.Export(dir); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(caps world.SplitCaps, seed uint64) (train, evals map[string]bool) {
+		c, err := config.LoadEnv(tinyConfig, noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := world.ReadTaskDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Subsample(caps, seed)
+		p, err := New(c, Inputs{Tasks: ts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		train, evals = map[string]bool{}, map[string]bool{}
+		for _, j := range p.Jobs {
+			if j.Kind == KindEval {
+				evals[j.Key] = true
+			} else {
+				train[j.Key] = true
+			}
+		}
+		return train, evals
+	}
+	caps := world.SplitCaps{Validation: 5, Test: 6}
+	t0, e0 := keys(world.SplitCaps{}, 1)
+	t1, e1 := keys(caps, 1)
+	_, e1b := keys(caps, 1)
+	t2, e2 := keys(caps, 2)
+	_, e3 := keys(world.SplitCaps{Validation: 5, Test: 7}, 1)
+	if !reflect.DeepEqual(t0, t1) || !reflect.DeepEqual(t1, t2) {
+		t.Error("subsampling changed training or merge keys")
+	}
+	if !reflect.DeepEqual(e1, e1b) {
+		t.Error("the same caps and seed gave other evaluation keys")
+	}
+	for k := range e1 {
+		if e0[k] || e2[k] || e3[k] {
+			t.Fatal("an evaluation key did not change with the caps or the seed")
+		}
 	}
 }

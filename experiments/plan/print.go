@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"mergescale/world"
 )
 
 // Print writes a summary of the plan to w: the grid, the expert subsets
@@ -24,6 +26,18 @@ func Print(w io.Writer, p *Plan, verbose bool) error {
 	} else {
 		fmt.Fprintf(&b, "sizes %s · bases %s · k %s · %d held-in categories\n",
 			strings.Join(c.Zoo.Sizes, ", "), strings.Join(c.Zoo.Bases, ", "), joinInts(c.Sweep.Experts), len(p.Categories))
+	}
+	if ts := p.Tasks; ts != nil {
+		fmt.Fprintf(&b, "tasks %s: %d tasks, data %s\n", ts.Dir, len(ts.Tasks), ts.Hash[:12])
+		if caps := c.Tasks.Caps(); !caps.IsZero() {
+			fmt.Fprintf(&b, "  max_examples: train %d · validation %d · test %d (0: all), seed %d\n", caps.Train, caps.Validation, caps.Test, c.Tasks.Seed)
+		}
+		if names := ts.TestFromValidation(); len(names) > 0 {
+			fmt.Fprintf(&b, "  test from validation (test labels hidden): %s\n", strings.Join(names, ", "))
+		}
+		if d := world.DroppedSummary(ts.Dropped); d != "" {
+			fmt.Fprintf(&b, "  lines dropped: %s (the run's log names each task and split)\n", d)
+		}
 	}
 	if len(c.Zoo.Swept) > 0 {
 		vs := c.Variants()

@@ -68,8 +68,8 @@ func prepare(c *config.Config, log *slog.Logger) (*plan.Plan, *identityCache, er
 }
 
 // Check checks the files a loaded config names, which loading never opens:
-// the task folder of tasks.dir (read and returned; nil means the built-in
-// world's suite) and the checkpoints of zoo.checkpoints (each must exist
+// the task folder of tasks.dir (read, subsampled by tasks.max_examples and
+// returned; nil means the built-in world's suite) and the checkpoints of zoo.checkpoints (each must exist
 // and open, an expert's tensor names and shapes must match its base's, its
 // category must be a held-in category of the task set). With tasks.dir it
 // also checks sweep.experts against the folder's number of held-in
@@ -89,6 +89,7 @@ func Check(c *config.Config) (*world.TaskSet, error) {
 		case len(ts.Categories(world.HeldIn)) < 2:
 			ps.Add("tasks.dir", "%s has %d held-in categories; merging needs at least 2", c.Tasks.Dir, len(ts.Categories(world.HeldIn)))
 		default:
+			ts.Subsample(c.Tasks.Caps(), uint64(c.Tasks.Seed))
 			tasks = ts
 			categories = ts.Categories(world.HeldIn)
 		}

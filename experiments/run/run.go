@@ -61,6 +61,10 @@ type Summary struct {
 	// Failed and NotRun count, in a keep-going run, the jobs that failed
 	// and those not run because they depend on one.
 	Failed, NotRun int
+	// TaskDrops lists the lines the task folder of tasks.dir left out
+	// (repeats, overlaps between splits, tasks.max_examples); nil for the
+	// built-in world.
+	TaskDrops []world.Dropped
 }
 
 // StorePathFor is the database a shard of c writes: the config's store (db,
@@ -127,6 +131,9 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 		return nil, err
 	}
 	p := full.ForShard(opts.Shard)
+	if p.Tasks != nil {
+		logTaskSet(log, p.Tasks)
+	}
 	dbPath := StorePathFor(c, opts.Shard)
 	// The built-in world's suite: the zoo's training data and the tasks,
 	// unless tasks come from tasks.dir (whose zoo is never trained).
@@ -210,6 +217,9 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 		return nil, err
 	}
 	sum := &Summary{Store: dbPath, RunID: runID, Jobs: len(p.Jobs), Ran: map[plan.Kind]int{}, Seconds: map[plan.Kind]float64{}}
+	if p.Tasks != nil {
+		sum.TaskDrops = p.Tasks.Dropped
+	}
 	if err := r.refreshOrigins(ctx); err != nil {
 		return sum, err
 	}
@@ -242,6 +252,18 @@ func doneBefore(ctx context.Context, path string) map[string]bool {
 		return map[string]bool{}
 	}
 	return done
+}
+
+// logTaskSet writes what reading the task folder left out, one line per
+// task, split and reason, and the tasks whose test split is their source's
+// validation split.
+func logTaskSet(log *slog.Logger, ts *world.TaskSet) {
+	for _, d := range ts.Dropped {
+		log.Info("task folder: dropped", "task", d.Task, "split", string(d.Split), "reason", d.Reason, "count", d.Count, "first", d.First)
+	}
+	for _, name := range ts.TestFromValidation() {
+		log.Info("task folder: test split from validation (test labels hidden)", "task", name)
+	}
 }
 
 // suiteSizes are the split sizes of the config's task suite.
