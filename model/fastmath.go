@@ -97,22 +97,7 @@ func layerNormInfer(out, x, g, b []float32, rows, d int) {
 	g, b = g[:d], b[:d]
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : (r+1)*d]
-		mu := sum32(xr) / float32(d)
-		var s0, s1, s2, s3 float32
-		i := 0
-		for ; i+4 <= len(xr); i += 4 {
-			d0, d1, d2, d3 := xr[i]-mu, xr[i+1]-mu, xr[i+2]-mu, xr[i+3]-mu
-			s0 += d0 * d0
-			s1 += d1 * d1
-			s2 += d2 * d2
-			s3 += d3 * d3
-		}
-		for ; i < len(xr); i++ {
-			dv := xr[i] - mu
-			s0 += dv * dv
-		}
-		ss := (s0 + s1) + (s2 + s3)
-		rs := float32(1 / math.Sqrt(float64(ss/float32(d))+Epsilon))
+		mu, rs := layerNormStats(xr, d)
 		or := out[r*d : (r+1)*d]
 		or = or[:len(xr)]
 		for i, v := range xr {

@@ -77,26 +77,34 @@ func layerNorm(workers int, out, mean, rstd, x, g, b []float32, rows, d int) {
 	})
 }
 
+// layerNormStats returns a row's mean and 1/√(variance + Epsilon), the
+// variance summed over four interleaved partials: the one computation of
+// a row's statistics for training (layerNormRowsGo) and inference
+// (layerNormInfer), so both give the same bits.
+func layerNormStats(xr []float32, d int) (mu, rs float32) {
+	mu = sum32(xr) / float32(d)
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(xr); i += 4 {
+		d0, d1, d2, d3 := xr[i]-mu, xr[i+1]-mu, xr[i+2]-mu, xr[i+3]-mu
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(xr); i++ {
+		dv := xr[i] - mu
+		s0 += dv * dv
+	}
+	ss := (s0 + s1) + (s2 + s3)
+	return mu, float32(1 / math.Sqrt(float64(ss/float32(d))+Epsilon))
+}
+
 // layerNormRowsGo is the portable layerNormRows.
 func layerNormRowsGo(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
 	for r := lo; r < hi; r++ {
 		xr := x[r*d : (r+1)*d]
-		mu := sum32(xr) / float32(d)
-		var s0, s1, s2, s3 float32
-		i := 0
-		for ; i+4 <= len(xr); i += 4 {
-			d0, d1, d2, d3 := xr[i]-mu, xr[i+1]-mu, xr[i+2]-mu, xr[i+3]-mu
-			s0 += d0 * d0
-			s1 += d1 * d1
-			s2 += d2 * d2
-			s3 += d3 * d3
-		}
-		for ; i < len(xr); i++ {
-			dv := xr[i] - mu
-			s0 += dv * dv
-		}
-		ss := (s0 + s1) + (s2 + s3)
-		rs := float32(1 / math.Sqrt(float64(ss/float32(d))+Epsilon))
+		mu, rs := layerNormStats(xr, d)
 		mean[r], rstd[r] = mu, rs
 		or := out[r*d : (r+1)*d]
 		or = or[:len(xr)]
