@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mergescale/internal/atomicfile"
+	"mergescale/model"
+	"mergescale/world"
+)
+
+// knowledgeOpts are the flags of the knowledge command.
+type knowledgeOpts struct {
+	sizes    string
+	steps    int
+	batch    int
+	lr       float64
+	seed     uint64
+	people   int
+	ratio    float64
+	bioShare float64
+	out      string
+}
+
+// newKnowledgeCmd is the knowledge pilot: pretrain bases on the suite-5
+// world's corpus and probe every fact of its knowledge base.
+func newKnowledgeCmd(e *env) *cobra.Command {
+	o := knowledgeOpts{}
+	cmd := &cobra.Command{
+		Use:   "knowledge",
+		Short: "Pretrain bases in the suite-5 world and probe what each knows (the knowledge pilot)",
+		Long: "knowledge pretrains one base per size on the suite-5 world's corpus, saves it under\n" +
+			"<out>/<size>, and probes every fact of the knowledge base: the base's log-probability of\n" +
+			"the value's tokens after the cloze context (<bos> name template), summed over the value's\n" +
+			"tokens. It writes <out>/probe.csv (one row per size and fact) and prints the fraction known\n" +
+			"(probability > 0.5) per size and exposure bin. A base already saved is probed, not retrained.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runKnowledge(cmd.Context(), e, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.sizes, "sizes", "xs,s,m,l", "size presets, comma-separated")
+	f.IntVar(&o.steps, "steps", 2000, "pretraining steps (the corpus has steps × batch documents, each seen once)")
+	f.IntVar(&o.batch, "batch", 32, "documents per step")
+	f.Float64Var(&o.lr, "lr", 3e-3, "peak learning rate")
+	f.Uint64Var(&o.seed, "seed", 1, "world and training seed")
+	f.IntVar(&o.people, "people", world.DefaultKnowledgeParams.People, "people in the knowledge base")
+	f.Float64Var(&o.ratio, "exposure-ratio", world.DefaultKnowledgeParams.ExposureRatio, "most ÷ least exposed person's share of biographies")
+	f.Float64Var(&o.bioShare, "bio-share", world.DefaultKnowledgeParams.BioShare, "fraction of documents that are biographies")
+	f.StringVar(&o.out, "out", "results/knowledge", "output directory")
+	return cmd
+}
+
+// runKnowledge trains and probes every size of o.
+func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
+	w, err := world.NewKnowledge(o.seed, world.KnowledgeParams{People: o.people, ExposureRatio: o.ratio, BioShare: o.bioShare})
+	if err != nil {
+		return err
+	}
+	tok := w.Tokenizer()
+	sp := tok.Special()
+	n := o.steps * o.batch
+	docs := w.Corpus(n, o.seed)
+	data := make([]model.Example, len(docs))
+	for i, d := range docs {
+		ids, err := tok.EncodeStrict(d)
+		if err != nil {
+			return fmt.Errorf("corpus document %d: %w", i, err)
+		}
+		t := append([]int{sp.BOS}, ids...)
+		data[i] = model.Example{Target: append(t, sp.EOS)}
+	}
+	exp := w.Exposures(n)
+	facts := w.Facts()
+	prompts := make([][]int, len(facts))
+	options := make([][][]int, len(facts))
+	for i, f := range facts {
+		c, err := tok.EncodeStrict(f.Context)
+		if err != nil {
+			return fmt.Errorf("fact %s: %w", f.ID(w), err)
+		}
+		v, err := tok.EncodeStrict(f.Value)
+		if err != nil {
+			return fmt.Errorf("fact %s: %w", f.ID(w), err)
+		}
+		prompts[i] = append([]int{sp.BOS}, c...)
+		options[i] = [][]int{v}
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	var rows [][]string
+	rows = append(rows, []string{"size", "params", "fact", "attribute", "exposures", "logprob"})
+	table := [][]string{{"size", "exposure_bin", "facts", "fraction_known", "value_ce"}}
+	for _, size := range strings.Split(o.sizes, ",") {
+		p, err := model.PresetByName(size)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(o.out, size)
+		m, err := model.Load(dir)
+		if err != nil {
+			m = model.New(p.Config(tok.Size()), o.seed)
+			m.Special = sp
+			start := time.Now()
+			tc := model.TrainConfig{Steps: o.steps, Batch: o.batch, LR: o.lr, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1, Seed: o.seed, Workers: 2}
+			sum, err := model.Train(ctx, m, data, tc, func(step int, loss float64) {
+				if step%200 == 0 {
+					fmt.Fprintf(e.stderr, "%s step %d loss %.3f (%.0fs)\n", size, step, loss, time.Since(start).Seconds())
+				}
+			})
+			if err != nil {
+				return fmt.Errorf("train %s: %w", size, err)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := m.Save(dir, map[string]string{"world_version": world.VersionKnowledge, "size": size}); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: %d params, %d steps, final loss %.3f, %.0f s\n", size, m.NumParams(), sum.Steps, sum.FinalLoss, time.Since(start).Seconds())
+		}
+		known := 0
+		type bin struct {
+			facts, known int
+			ce           float64
+		}
+		bins := map[int]*bin{}
+		const chunk = 256
+		for lo := 0; lo < len(facts); lo += chunk {
+			hi := min(lo+chunk, len(facts))
+			lp, err := m.OptionLogProbsBatch(prompts[lo:hi], options[lo:hi])
+			if err != nil {
+				return fmt.Errorf("probe %s: %w", size, err)
+			}
+			for k, l := range lp {
+				f := facts[lo+k]
+				lo, _ := exposureBin(exp[f.Person])
+				b := bins[lo]
+				if b == nil {
+					b = &bin{}
+					bins[lo] = b
+				}
+				b.facts++
+				b.ce -= l[0]
+				if l[0] > -0.6931471805599453 {
+					known++
+					b.known++
+				}
+				rows = append(rows, []string{size, strconv.Itoa(m.NumParams()), f.ID(w), world.KnowledgeAttributes()[f.Attribute].Name,
+					strconv.Itoa(exp[f.Person]), strconv.FormatFloat(l[0], 'f', 6, 64)})
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s: %d of %d facts known (%.3f)\n", size, known, len(facts), float64(known)/float64(len(facts)))
+		for _, lo := range slices.Sorted(maps.Keys(bins)) {
+			b := bins[lo]
+			_, hi := exposureBin(lo)
+			r := []string{size, fmt.Sprintf("%d-%d", lo, hi), strconv.Itoa(b.facts),
+				strconv.FormatFloat(float64(b.known)/float64(b.facts), 'f', 4, 64), strconv.FormatFloat(b.ce/float64(b.facts), 'f', 4, 64)}
+			table = append(table, r)
+			fmt.Fprintf(e.stdout, "  exposures %-8s facts %5s known %s value_ce %s\n", r[1], r[2], r[3], r[4])
+		}
+	}
+	if err := writeCSV(filepath.Join(o.out, "table_knowledge.csv"), table); err != nil {
+		return err
+	}
+	return writeCSV(filepath.Join(o.out, "probe.csv"), rows)
+}
+
+// writeCSV writes rows to path atomically.
+func writeCSV(path string, rows [][]string) error {
+	var b strings.Builder
+	cw := csv.NewWriter(&b)
+	if err := cw.WriteAll(rows); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, []byte(b.String()))
+}
+
+// exposureBin returns the inclusive bounds of the power-of-two bin that
+// holds e: 0-0, 1-1, 2-3, 4-7, 8-15, ...
+func exposureBin(e int) (lo, hi int) {
+	if e <= 0 {
+		return 0, 0
+	}
+	lo = 1
+	for lo*2 <= e {
+		lo *= 2
+	}
+	return lo, 2*lo - 1
+}
