@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	"mergescale/internal/atomicfile"
 	"mergescale/model"
+	"mergescale/store"
 	"mergescale/world"
 )
 
@@ -30,6 +33,7 @@ type knowledgeOpts struct {
 	ratio    float64
 	bioShare float64
 	out      string
+	db       string
 }
 
 // newKnowledgeCmd is the knowledge pilot: pretrain bases on the suite-5
@@ -59,6 +63,7 @@ func newKnowledgeCmd(e *env) *cobra.Command {
 	f.Float64Var(&o.ratio, "exposure-ratio", world.DefaultKnowledgeParams.ExposureRatio, "most ÷ least exposed person's share of biographies")
 	f.Float64Var(&o.bioShare, "bio-share", world.DefaultKnowledgeParams.BioShare, "fraction of documents that are biographies")
 	f.StringVar(&o.out, "out", "results/knowledge", "output directory")
+	f.StringVar(&o.db, "db", "", "also record the run (world version suite-5) and every probe in this results database (table knowledge)")
 	return cmd
 }
 
@@ -100,6 +105,11 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
+	flags := fmt.Sprintf("sizes=%s steps=%d batch=%d lr=%g seed=%d people=%d exposure_ratio=%g bio_share=%g",
+		o.sizes, o.steps, o.batch, o.lr, o.seed, o.people, o.ratio, o.bioShare)
+	fh := sha256.Sum256([]byte(flags))
+	flagsHash := hex.EncodeToString(fh[:])
+	var probes []store.KnowledgeProbe
 	var rows [][]string
 	rows = append(rows, []string{"size", "params", "fact", "attribute", "exposures", "logprob"})
 	table := [][]string{{"size", "exposure_bin", "facts", "fraction_known", "value_ce"}}
@@ -158,6 +168,9 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 					known++
 					b.known++
 				}
+				probes = append(probes, store.KnowledgeProbe{ModelID: "knowledge-pt-" + size + "-" + flagsHash[:12],
+					Size: size, Params: int64(m.NumParams()), WorldVersion: world.VersionKnowledge, Fact: f.ID(w),
+					Attribute: world.KnowledgeAttributes()[f.Attribute].Name, Exposures: exp[f.Person], LogProb: l[0]})
 				rows = append(rows, []string{size, strconv.Itoa(m.NumParams()), f.ID(w), world.KnowledgeAttributes()[f.Attribute].Name,
 					strconv.Itoa(exp[f.Person]), strconv.FormatFloat(l[0], 'f', 6, 64)})
 			}
@@ -175,7 +188,26 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 	if err := writeCSV(filepath.Join(o.out, "table_knowledge.csv"), table); err != nil {
 		return err
 	}
-	return writeCSV(filepath.Join(o.out, "probe.csv"), rows)
+	if err := writeCSV(filepath.Join(o.out, "probe.csv"), rows); err != nil {
+		return err
+	}
+	if o.db == "" {
+		return nil
+	}
+	db, err := store.Open(o.db)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	now := time.Now().UTC()
+	return db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.InsertRun(ctx, store.Run{Name: "knowledge-pilot", ConfigText: "# mergescale knowledge " + flags + "\n",
+			ConfigHash: flagsHash, CodeVersion: version, StartedAt: now, EndedAt: now,
+			WorldVersion: world.VersionKnowledge}); err != nil {
+			return err
+		}
+		return tx.InsertKnowledge(ctx, probes)
+	})
 }
 
 // writeCSV writes rows to path atomically.

@@ -11,7 +11,7 @@ import (
 
 // Runs returns every run, oldest first.
 func (d *DB) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, name, config_text, config_hash, code_version, shard, started_at, ended_at
+	rows, err := d.db.QueryContext(ctx, `SELECT id, name, config_text, config_hash, code_version, shard, started_at, ended_at, world_version
 		FROM runs ORDER BY started_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: list runs: %w", d.path, err)
@@ -22,7 +22,7 @@ func (d *DB) Runs(ctx context.Context) ([]Run, error) {
 		var r Run
 		var started string
 		var ended sql.NullString
-		if err := rows.Scan(&r.ID, &r.Name, &r.ConfigText, &r.ConfigHash, &r.CodeVersion, &r.Shard, &started, &ended); err != nil {
+		if err := rows.Scan(&r.ID, &r.Name, &r.ConfigText, &r.ConfigHash, &r.CodeVersion, &r.Shard, &started, &ended, &r.WorldVersion); err != nil {
 			return nil, fmt.Errorf("store: %s: list runs: %w", d.path, err)
 		}
 		if r.StartedAt, err = time.Parse(timeLayout, started); err != nil {
