@@ -11,7 +11,17 @@ import (
 
 // Runs returns every run, oldest first.
 func (d *DB) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, name, config_text, config_hash, code_version, shard, started_at, ended_at, world_version
+	// A store opened read-only before schema version 4 has no
+	// world_version: it reads as ''.
+	var hasWorld int
+	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'world_version'`).Scan(&hasWorld); err != nil {
+		return nil, fmt.Errorf("store: %s: list runs: %w", d.path, err)
+	}
+	world := "''"
+	if hasWorld > 0 {
+		world = "world_version"
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT id, name, config_text, config_hash, code_version, shard, started_at, ended_at, `+world+`
 		FROM runs ORDER BY started_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: list runs: %w", d.path, err)
