@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +36,10 @@ type knowledgeOpts struct {
 	bioShare float64
 	out      string
 	db       string
+	cbqa     int
+	cloze    bool
+	prefix   string
+	scatter  bool
 }
 
 // newKnowledgeCmd is the knowledge pilot: pretrain bases on the suite-5
@@ -62,14 +68,18 @@ func newKnowledgeCmd(e *env) *cobra.Command {
 	f.IntVar(&o.people, "people", world.DefaultKnowledgeParams.People, "people in the knowledge base")
 	f.Float64Var(&o.ratio, "exposure-ratio", world.DefaultKnowledgeParams.ExposureRatio, "most ÷ least exposed person's share of biographies")
 	f.Float64Var(&o.bioShare, "bio-share", world.DefaultKnowledgeParams.BioShare, "fraction of documents that are biographies")
+	f.BoolVar(&o.scatter, "scatter", false, "state facts one sentence at a time scattered over all documents, not one biography per document")
 	f.StringVar(&o.out, "out", "results/knowledge", "output directory")
+	f.IntVar(&o.cbqa, "cbqa-steps", 0, "also fine-tune a copy of each base for this many steps on 4-option closed-book QA over the train people's facts (batch 32, lr 2e-3, dropout 0.15) and print its test accuracy on the test people's facts, known and unknown apart (0: off)")
+	f.BoolVar(&o.cloze, "cbqa-cloze-last", false, "closed-book check: options first and the fact's cloze right before <ans>, rather than question then options")
+	f.StringVar(&o.prefix, "probe-prefix", "", "words put between <bos> and every fact's cloze (a robustness check of the probe; the gate's probe has none)")
 	f.StringVar(&o.db, "db", "", "also record the run (world version suite-5) and every probe in this results database (table knowledge)")
 	return cmd
 }
 
 // runKnowledge trains and probes every size of o.
 func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
-	w, err := world.NewKnowledge(o.seed, world.KnowledgeParams{People: o.people, ExposureRatio: o.ratio, BioShare: o.bioShare})
+	w, err := world.NewKnowledge(o.seed, world.KnowledgeParams{People: o.people, ExposureRatio: o.ratio, BioShare: o.bioShare, Scatter: o.scatter})
 	if err != nil {
 		return err
 	}
@@ -91,7 +101,7 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 	prompts := make([][]int, len(facts))
 	options := make([][][]int, len(facts))
 	for i, f := range facts {
-		c, err := tok.EncodeStrict(f.Context)
+		c, err := tok.EncodeStrict(strings.TrimSpace(o.prefix + " " + f.Context))
 		if err != nil {
 			return fmt.Errorf("fact %s: %w", f.ID(w), err)
 		}
@@ -107,6 +117,12 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 	}
 	flags := fmt.Sprintf("sizes=%s steps=%d batch=%d lr=%g seed=%d people=%d exposure_ratio=%g bio_share=%g",
 		o.sizes, o.steps, o.batch, o.lr, o.seed, o.people, o.ratio, o.bioShare)
+	if o.scatter {
+		flags += " scatter=true"
+	}
+	if o.prefix != "" {
+		flags += " probe_prefix=" + strconv.Quote(o.prefix)
+	}
 	fh := sha256.Sum256([]byte(flags))
 	flagsHash := hex.EncodeToString(fh[:])
 	var probes []store.KnowledgeProbe
@@ -176,6 +192,15 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 			}
 		}
 		fmt.Fprintf(e.stdout, "%s: %d of %d facts known (%.3f)\n", size, known, len(facts), float64(known)/float64(len(facts)))
+		if o.cbqa > 0 {
+			knownFact := make([]bool, len(facts))
+			for i, p := range probes[len(probes)-len(facts):] {
+				knownFact[i] = p.LogProb > -0.6931471805599453
+			}
+			if err := closedBookCheck(ctx, e, w, m, size, facts, knownFact, o); err != nil {
+				return err
+			}
+		}
 		for _, lo := range slices.Sorted(maps.Keys(bins)) {
 			b := bins[lo]
 			_, hi := exposureBin(lo)
@@ -231,4 +256,98 @@ func exposureBin(e int) (lo, hi int) {
 		lo *= 2
 	}
 	return lo, 2*lo - 1
+}
+
+// closedBookCheck fine-tunes a copy of base m on closed-book QA over the
+// train people's facts and prints its accuracy (rank classification over 4
+// options, Σ log p(option + <eos>)) on the test people's facts, for the
+// facts the base knows and those it does not.
+func closedBookCheck(ctx context.Context, e *env, w *world.KnowledgeWorld, base *model.Model, size string,
+	facts []world.Fact, known []bool, o knowledgeOpts) error {
+	tok := w.Tokenizer()
+	sp := tok.Special()
+	enc := func(text string) ([]int, error) { return tok.EncodeStrict(text) }
+	r := rand.New(rand.NewPCG(o.seed, 0x63627161))
+	var train []model.Example
+	var trainFacts, testIdx []int
+	for i, f := range facts {
+		switch world.ClosedBookGroup(f.Person) {
+		case world.Train:
+			trainFacts = append(trainFacts, i)
+		case world.Test:
+			testIdx = append(testIdx, i)
+		}
+	}
+	for len(train) < o.cbqa*32 {
+		f := facts[trainFacts[r.IntN(len(trainFacts))]]
+		p, opts, ans := w.ClosedBookQA(r, f, 4, o.cloze)
+		pt, err := enc(p)
+		if err != nil {
+			return err
+		}
+		t, err := enc(opts[ans])
+		if err != nil {
+			return err
+		}
+		train = append(train, model.Example{Prompt: append([]int{sp.BOS}, pt...), Target: append(t, sp.EOS)})
+	}
+	dir, err := os.MkdirTemp("", "cbqa-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := base.Save(dir, nil); err != nil {
+		return err
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return err
+	}
+	tc := model.TrainConfig{Steps: o.cbqa, Batch: 32, LR: 2e-3, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1, Dropout: 0.15, Seed: o.seed + 7, Workers: 2}
+	if _, err := model.Train(ctx, m, train, tc, nil); err != nil {
+		return fmt.Errorf("closed-book fine-tune %s: %w", size, err)
+	}
+	var right, n [2]int
+	for _, i := range testIdx {
+		p, opts, ans := w.ClosedBookQA(r, facts[i], 4, o.cloze)
+		pt, err := enc(p)
+		if err != nil {
+			return err
+		}
+		options := make([][]int, len(opts))
+		for k, op := range opts {
+			t, err := enc(op)
+			if err != nil {
+				return err
+			}
+			options[k] = append(t, sp.EOS)
+		}
+		lp, err := m.OptionLogProbs(append([]int{sp.BOS}, pt...), options)
+		if err != nil {
+			return err
+		}
+		best := 0
+		for k := range lp {
+			if lp[k] > lp[best] {
+				best = k
+			}
+		}
+		g := 0
+		if known[i] {
+			g = 1
+		}
+		n[g]++
+		if best == ans {
+			right[g]++
+		}
+	}
+	frac := func(a, b int) float64 {
+		if b == 0 {
+			return math.NaN()
+		}
+		return float64(a) / float64(b)
+	}
+	fmt.Fprintf(e.stdout, "  closed-book expert (%d steps) on test people: all %.3f (n %d), known %.3f (n %d), unknown %.3f (n %d); chance 0.25\n",
+		o.cbqa, frac(right[0]+right[1], n[0]+n[1]), n[0]+n[1], frac(right[1], n[1]), n[1], frac(right[0], n[0]), n[0])
+	return nil
 }

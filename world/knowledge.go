@@ -82,8 +82,15 @@ type KnowledgeParams struct {
 	// ExposureRatio is the ratio of the most to the least exposed person's
 	// share of the biographies (log-uniform in between).
 	ExposureRatio float64
-	// BioShare is the fraction of corpus documents that are biographies.
+	// BioShare is the fraction of corpus documents that are biographies
+	// (with Scatter: the number of biographies' worth of fact sentences,
+	// as a fraction of the documents).
 	BioShare float64
+	// Scatter, when set, states the facts one sentence at a time,
+	// scattered over all documents among other people's facts and the
+	// skill sentences, instead of one person's biography per document; a
+	// fact is still stated Exposures(n) times.
+	Scatter bool
 }
 
 // DefaultKnowledgeParams are the parameters suite-5 uses unless a study
@@ -249,6 +256,9 @@ func (w *KnowledgeWorld) Biography(r *rand.Rand, p Person) string {
 // The same (world, n, seed) gives the same documents.
 func (w *KnowledgeWorld) Corpus(n int, seed uint64) []string {
 	r := rand.New(rand.NewPCG(w.Seed^0x5bd1e995, seed^0x6b62))
+	if w.Params.Scatter {
+		return w.scatteredCorpus(r, n)
+	}
 	docs := make([]string, 0, n)
 	for i, e := range w.Exposures(n) {
 		for range e {
@@ -267,6 +277,45 @@ func (w *KnowledgeWorld) Corpus(n int, seed uint64) []string {
 		docs = append(docs, strings.Join(words, " "))
 	}
 	r.Shuffle(len(docs), func(i, j int) { docs[i], docs[j] = docs[j], docs[i] })
+	return docs
+}
+
+// scatteredCorpus states every fact of person i Exposures(n)[i] times, one
+// sentence at a time: the fact sentences are shuffled and dealt evenly over
+// the n documents (document d gets F·(d+1)/n − F·d/n of the F sentences),
+// each document is filled up with skill sentences to at most MaxDocTokens
+// words, and its sentences are shuffled.
+func (w *KnowledgeWorld) scatteredCorpus(r *rand.Rand, n int) []string {
+	var facts []string
+	for i, e := range w.Exposures(n) {
+		p := w.People[i]
+		for range e {
+			for a, at := range knowledgeAttributes {
+				facts = append(facts, p.Name()+" "+at.Cloze+" "+at.Values[p.Values[a]]+" .")
+			}
+		}
+	}
+	r.Shuffle(len(facts), func(i, j int) { facts[i], facts[j] = facts[j], facts[i] })
+	docs := make([]string, 0, n)
+	for d := range n {
+		lo, hi := len(facts)*d/n, len(facts)*(d+1)/n
+		sents := append([]string(nil), facts[lo:hi]...)
+		words := 0
+		for _, s := range sents {
+			words += len(strings.Fields(s))
+		}
+		for {
+			s := w.skillSentence(r)
+			k := len(strings.Fields(s))
+			if words+k > MaxDocTokens {
+				break
+			}
+			sents = append(sents, s)
+			words += k
+		}
+		r.Shuffle(len(sents), func(i, j int) { sents[i], sents[j] = sents[j], sents[i] })
+		docs = append(docs, strings.Join(sents, " "))
+	}
 	return docs
 }
 
@@ -357,4 +406,36 @@ func (w *KnowledgeWorld) Facts() []Fact {
 		}
 	}
 	return out
+}
+
+// ClosedBookGroup splits the knowledge base's people for closed-book tasks,
+// as suite-4 splits its people: person i is a test person when i%4 == 0, a
+// validation person when i%4 == 1, a train person otherwise. A closed-book
+// test question is about a person no fine-tuning example mentions, so it
+// can only be answered from pretraining.
+func ClosedBookGroup(i int) Split {
+	switch i % 4 {
+	case 0:
+		return Test
+	case 1:
+		return Validation
+	}
+	return Train
+}
+
+// ClosedBookQA renders a closed-book question about fact f with k options
+// (the value and k−1 other values of the attribute, drawn from r): the
+// prompt (ending in <ans>), the options and the answer's index.
+//
+// With clozeLast the options come first and the fact's cloze ends the
+// prompt ("... options : a <sep> b . <name> <cloze> <ans>"), so the answer
+// is predicted where the biographies put the value; otherwise the suite's
+// order (question with a blank, then the options).
+func (w *KnowledgeWorld) ClosedBookQA(r *rand.Rand, f Fact, k int, clozeLast bool) (string, []string, int) {
+	at := knowledgeAttributes[f.Attribute]
+	opts, ans := optionsWith(r, f.Value, at.Values, k)
+	if clozeLast {
+		return "answer from memory . options : " + strings.Join(opts, " <sep> ") + " . " + f.Context + " <ans>", opts, ans
+	}
+	return "answer from memory . " + f.Context + " _ . options : " + strings.Join(opts, " <sep> ") + " <ans>", opts, ans
 }

@@ -7,7 +7,13 @@ import (
 )
 
 func TestKnowledgeWorld(t *testing.T) {
-	w, err := NewKnowledge(1, KnowledgeParams{People: 100, ExposureRatio: 100, BioShare: 0.5})
+	for _, scatter := range []bool{false, true} {
+		testKnowledgeWorld(t, scatter)
+	}
+}
+
+func testKnowledgeWorld(t *testing.T, scatter bool) {
+	w, err := NewKnowledge(1, KnowledgeParams{People: 100, ExposureRatio: 100, BioShare: 0.5, Scatter: scatter})
 	if err != nil {
 		t.Fatal(err)
 	}
