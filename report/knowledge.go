@@ -111,8 +111,8 @@ func figKnowledge(ps []store.KnowledgeProbe) (*figure, string, error) {
 	if len(ps) == 0 {
 		return nil, "the store has no knowledge probes", nil
 	}
-	f := newFigure("Facts known by the PT bases against exposures in pretraining (p(value) > 0.5)", 1, 1)
-	p := newPanel("fraction of facts known, one curve per size", "exposures per fact (bin's lower bound, log scale)", "fraction of facts known")
+	f := newFigure("PT bases: facts known by exposures", 1, 1)
+	p := newPanel("p(value | cloze) > 0.5, one curve per size", "exposures per fact (bin's lower bound, log scale)", "fraction of facts known")
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
