@@ -40,6 +40,7 @@ type knowledgeOpts struct {
 	cloze    bool
 	prefix   string
 	scatter  bool
+	cbqaLR   float64
 }
 
 // newKnowledgeCmd is the knowledge pilot: pretrain bases on the suite-5
@@ -71,6 +72,7 @@ func newKnowledgeCmd(e *env) *cobra.Command {
 	f.BoolVar(&o.scatter, "scatter", false, "state facts one sentence at a time scattered over all documents, not one biography per document")
 	f.StringVar(&o.out, "out", "results/knowledge", "output directory")
 	f.IntVar(&o.cbqa, "cbqa-steps", 0, "also fine-tune a copy of each base for this many steps on 4-option closed-book QA over the train people's facts (batch 32, lr 2e-3, dropout 0.15) and print its test accuracy on the test people's facts, known and unknown apart (0: off)")
+	f.Float64Var(&o.cbqaLR, "cbqa-lr", 2e-3, "closed-book check: the fine-tune's peak learning rate (the expert recipe's 2e-3 by default)")
 	f.BoolVar(&o.cloze, "cbqa-cloze-last", false, "closed-book check: options first and the fact's cloze right before <ans>, rather than question then options")
 	f.StringVar(&o.prefix, "probe-prefix", "", "words put between <bos> and every fact's cloze (a robustness check of the probe; the gate's probe has none)")
 	f.StringVar(&o.db, "db", "", "also record the run (world version suite-5) and every probe in this results database (table knowledge)")
@@ -303,7 +305,7 @@ func closedBookCheck(ctx context.Context, e *env, w *world.KnowledgeWorld, base 
 	if err != nil {
 		return err
 	}
-	tc := model.TrainConfig{Steps: o.cbqa, Batch: 32, LR: 2e-3, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1, Dropout: 0.15, Seed: o.seed + 7, Workers: 2}
+	tc := model.TrainConfig{Steps: o.cbqa, Batch: 32, LR: o.cbqaLR, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1, Dropout: 0.15, Seed: o.seed + 7, Workers: 2}
 	if _, err := model.Train(ctx, m, train, tc, nil); err != nil {
 		return fmt.Errorf("closed-book fine-tune %s: %w", size, err)
 	}
@@ -341,13 +343,38 @@ func closedBookCheck(ctx context.Context, e *env, w *world.KnowledgeWorld, base 
 			right[g]++
 		}
 	}
+	// Does the fine-tune keep what the base knew? The plain probe on the
+	// test people's facts the base knows, under the fine-tuned model.
+	kept, baseKnown := 0, 0
+	for _, i := range testIdx {
+		if !known[i] {
+			continue
+		}
+		baseKnown++
+		c, err := enc(facts[i].Context)
+		if err != nil {
+			return err
+		}
+		v, err := enc(facts[i].Value)
+		if err != nil {
+			return err
+		}
+		lp, err := m.OptionLogProbs(append([]int{sp.BOS}, c...), [][]int{v})
+		if err != nil {
+			return err
+		}
+		if lp[0] > math.Log(0.5) {
+			kept++
+		}
+	}
 	frac := func(a, b int) float64 {
 		if b == 0 {
 			return math.NaN()
 		}
 		return float64(a) / float64(b)
 	}
-	fmt.Fprintf(e.stdout, "  closed-book expert (%d steps) on test people: all %.3f (n %d), known %.3f (n %d), unknown %.3f (n %d); chance 0.25\n",
-		o.cbqa, frac(right[0]+right[1], n[0]+n[1]), n[0]+n[1], frac(right[1], n[1]), n[1], frac(right[0], n[0]), n[0])
+	fmt.Fprintf(e.stdout, "  closed-book expert (%d steps, lr %g) on test people: all %.3f (n %d), known %.3f (n %d), unknown %.3f (n %d); chance 0.25\n",
+		o.cbqa, o.cbqaLR, frac(right[0]+right[1], n[0]+n[1]), n[0]+n[1], frac(right[1], n[1]), n[1], frac(right[0], n[0]), n[0])
+	fmt.Fprintf(e.stdout, "  after the fine-tune the probe still knows %.3f of the %d test-people facts the base knew\n", frac(kept, baseKnown), baseKnown)
 	return nil
 }
