@@ -115,6 +115,9 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 		return nil, err
 	}
 	p := full.ForShard(opts.Shard)
+	if v := worldVersion(c, p); v != "" && v != world.Version {
+		return nil, fmt.Errorf("world.version %s: the %s world has no task suite yet, so a study cannot run in it (mergescale knowledge pretrains and probes its bases)", v, v)
+	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("output dir: %w", err)
 	}
@@ -131,9 +134,6 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if p.Tasks != nil {
 		tasks = p.Tasks.Tasks
 	} else {
-		if v := c.World.Version; v != "" && v != world.Version {
-			return nil, fmt.Errorf("world.version %s: the %s world has no task suite yet, so a study cannot run in it (mergescale knowledge pretrains and probes its bases)", v, v)
-		}
 		if suite, err = world.NewSuite(uint64(c.World.Seed), suiteSizes(c)); err != nil {
 			return nil, fmt.Errorf("task suite: %w", err)
 		}
