@@ -45,6 +45,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newForwardCmd(e),
 		newGatherCmd(e),
 		newInspectCmd(e),
+		newKnowledgeCmd(e),
 		newLoglikCmd(e),
 		newMergeCmd(e),
 		newQueryCmd(e),

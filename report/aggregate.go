@@ -33,7 +33,7 @@ func (a *aggregator) note(format string, args ...any) {
 func aggregate(d *storeData) *Results {
 	a := &aggregator{
 		d: d, params: map[string]int64{}, vrank: map[string]int{},
-		missing: map[string]bool{}, r: &Results{RunName: d.runName, ConfigText: d.configText, TaskMetrics: d.taskMetrics()},
+		missing: map[string]bool{}, r: &Results{RunName: d.runName, ConfigText: d.configText, TaskMetrics: d.taskMetrics(), Knowledge: d.knowledge},
 	}
 	for _, m := range d.models {
 		if m.Params > a.params[m.Size] {

@@ -37,6 +37,7 @@ type storeData struct {
 	runName    string
 	configText string
 	missing    []string // what the store lacks, in words
+	knowledge  []store.KnowledgeProbe
 }
 
 // loadStore reads the store at path into memory: a snapshot of the store
@@ -74,6 +75,7 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 	for _, m := range snap.Models {
 		d.models[m.ID] = m
 	}
+	d.knowledge = snap.Knowledge
 	for _, m := range snap.Merges {
 		d.merges = append(d.merges, sortedCategories(m))
 	}

@@ -89,6 +89,13 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if len(r.Knowledge) > 0 {
+		f, missing, err := figKnowledge(r.Knowledge)
+		if err != nil {
+			return fmt.Errorf("fig_knowledge: %w", err)
+		}
+		figs = append(figs, figureResult{name: "fig_knowledge", fig: f, missing: missing})
+	}
 	for _, f := range figs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -100,6 +107,9 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 		}
 	}
 	tables := Tables(r, paper)
+	if len(r.Knowledge) > 0 {
+		tables = append(tables, knowledgeTable(r.Knowledge))
+	}
 	for _, t := range tables {
 		if err := t.write(filepath.Join(outDir, tablesDir)); err != nil {
 			return err

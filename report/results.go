@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 
+	"mergescale/store"
+
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -197,6 +199,10 @@ type Results struct {
 	Law []LawFit
 	// RunName and ConfigText are from the latest run in the store.
 	RunName, ConfigText string
+	// Knowledge holds the knowledge probes of the store (suite-5 bases:
+	// one row per base and fact), ordered by model and fact; empty for
+	// suite-4 stores, whose reports then show no knowledge section.
+	Knowledge []store.KnowledgeProbe
 	// TaskMetrics lists the tasks scored by another metric than accuracy
 	// (a task folder's acc_norm, exact_match, rouge_l or f1), sorted by
 	// task; empty for the built-in suite.

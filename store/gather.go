@@ -9,7 +9,7 @@ import (
 
 // GatherStats counts the rows Gather added to the destination, per table.
 type GatherStats struct {
-	Runs, Models, Merges, Scores, Jobs int64
+	Runs, Models, Merges, Scores, Jobs, Knowledge int64
 }
 
 // gatherTables lists the tables Gather copies, parents before children so
@@ -19,8 +19,8 @@ var gatherTables = []struct {
 	name string
 	sql  string
 }{
-	{"runs", `INSERT INTO main.runs(name, config_text, config_hash, code_version, shard, started_at, ended_at)
-		SELECT name, config_text, config_hash, code_version, shard, started_at, ended_at FROM src.runs WHERE true
+	{"runs", `INSERT INTO main.runs(name, config_text, config_hash, code_version, shard, started_at, ended_at, world_version)
+		SELECT name, config_text, config_hash, code_version, shard, started_at, ended_at, world_version FROM src.runs WHERE true
 		ON CONFLICT(name, config_hash, code_version, shard, started_at)
 		DO UPDATE SET ended_at = coalesce(runs.ended_at, excluded.ended_at)`},
 	{"models", `INSERT INTO main.models(id, kind, size, params, base_type, category, path, steps, final_loss, wall_seconds,
@@ -42,6 +42,8 @@ var gatherTables = []struct {
 	{"jobs", `INSERT INTO main.jobs(key, kind, model_id, wall_seconds, log_path)
 		SELECT key, kind, model_id, wall_seconds, log_path FROM src.jobs WHERE true
 		ON CONFLICT(key) DO UPDATE SET log_path = CASE WHEN jobs.log_path = '' THEN excluded.log_path ELSE jobs.log_path END`},
+	{"knowledge", `INSERT OR IGNORE INTO main.knowledge(model_id, size, params, world_version, fact, attribute, exposures, logprob)
+		SELECT model_id, size, params, world_version, fact, attribute, exposures, logprob FROM src.knowledge`},
 }
 
 // Gather merges the shard databases srcs into the database dst (created when
@@ -131,5 +133,6 @@ func (d *DB) gatherOne(ctx context.Context, src string, st *GatherStats) (err er
 	st.Merges += added[2]
 	st.Scores += added[3]
 	st.Jobs += added[4]
+	st.Knowledge += added[5]
 	return nil
 }

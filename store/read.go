@@ -12,7 +12,17 @@ import (
 
 // Runs returns every run, oldest first.
 func (d *DB) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, name, config_text, config_hash, code_version, shard, started_at, ended_at
+	// A store opened read-only before schema version 5 has no
+	// world_version: it reads as ''.
+	var hasWorld int
+	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'world_version'`).Scan(&hasWorld); err != nil {
+		return nil, fmt.Errorf("store: %s: list runs: %w", d.path, err)
+	}
+	world := "''"
+	if hasWorld > 0 {
+		world = "world_version"
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT id, name, config_text, config_hash, code_version, shard, started_at, ended_at, `+world+`
 		FROM runs ORDER BY started_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: list runs: %w", d.path, err)
@@ -23,7 +33,7 @@ func (d *DB) Runs(ctx context.Context) ([]Run, error) {
 		var r Run
 		var started string
 		var ended sql.NullString
-		if err := rows.Scan(&r.ID, &r.Name, &r.ConfigText, &r.ConfigHash, &r.CodeVersion, &r.Shard, &started, &ended); err != nil {
+		if err := rows.Scan(&r.ID, &r.Name, &r.ConfigText, &r.ConfigHash, &r.CodeVersion, &r.Shard, &started, &ended, &r.WorldVersion); err != nil {
 			return nil, fmt.Errorf("store: %s: list runs: %w", d.path, err)
 		}
 		if r.StartedAt, err = time.Parse(timeLayout, started); err != nil {

@@ -98,6 +98,25 @@ CREATE INDEX merges_variant_cell ON merges(variant, size, base_type, k, subset, 
 	`
 ALTER TABLE jobs ADD COLUMN log_path TEXT NOT NULL DEFAULT '';
 `,
+	// 5: the world version of a run ('' for runs recorded before it was
+	// kept: those ran suite-4 or older), and the knowledge probe of a base
+	// (one row per base and fact of the suite-5 knowledge base: the base's
+	// summed log-probability of the fact's value after its cloze, and how
+	// many pretraining documents stated the fact).
+	`
+ALTER TABLE runs ADD COLUMN world_version TEXT NOT NULL DEFAULT '';
+CREATE TABLE knowledge (
+	model_id      TEXT NOT NULL,
+	size          TEXT NOT NULL,
+	params        INTEGER NOT NULL DEFAULT 0,
+	world_version TEXT NOT NULL,
+	fact          TEXT NOT NULL,
+	attribute     TEXT NOT NULL,
+	exposures     INTEGER NOT NULL,
+	logprob       REAL NOT NULL,
+	PRIMARY KEY (model_id, fact)
+);
+`,
 }
 
 // SchemaVersion reports the database's schema version (0 for an empty file).

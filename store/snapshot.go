@@ -34,6 +34,9 @@ type Snapshot struct {
 	// Scores are the scores matching the filter given to DB.Snapshot,
 	// ordered by model, task, split and metric.
 	Scores []Score
+	// Knowledge are the knowledge probes, ordered by model and fact; empty
+	// before schema version 5 (the table is not among Absent's).
+	Knowledge []KnowledgeProbe
 }
 
 // snapshotTables are the tables a snapshot reads, in the order of
@@ -65,7 +68,7 @@ func selectList(cols []column, have map[string]bool) string {
 
 var (
 	snapshotRunColumns = []column{{"id", ""}, {"name", "''"}, {"config_text", "''"}, {"config_hash", "''"},
-		{"code_version", "''"}, {"shard", "''"}, {"started_at", "''"}, {"ended_at", "NULL"}}
+		{"code_version", "''"}, {"shard", "''"}, {"started_at", "''"}, {"ended_at", "NULL"}, {"world_version", "''"}}
 	snapshotModelColumns = []column{{"id", ""}, {"kind", "''"}, {"size", "''"}, {"params", "0"}, {"base_type", "''"},
 		{"category", "''"}, {"path", "''"}, {"steps", "0"}, {"final_loss", "0"}, {"wall_seconds", "0"},
 		{"variant", "'{}'"}, {"tau_norm_ratio", "NULL"}}
@@ -125,7 +128,30 @@ func (d *DB) Snapshot(ctx context.Context, f ScoreFilter) (s *Snapshot, err erro
 			return nil, fmt.Errorf("store: %s: snapshot: table %s: %w", d.path, t, err)
 		}
 	}
+	if tables["knowledge"] {
+		if s.Knowledge, err = snapshotKnowledge(ctx, conn); err != nil {
+			return nil, fmt.Errorf("store: %s: snapshot: table knowledge: %w", d.path, err)
+		}
+	}
 	return s, nil
+}
+
+func snapshotKnowledge(ctx context.Context, conn *sql.Conn) ([]KnowledgeProbe, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT model_id, size, params, world_version, fact, attribute, exposures, logprob
+		FROM knowledge ORDER BY model_id, fact`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []KnowledgeProbe
+	for rows.Next() {
+		var p KnowledgeProbe
+		if err := rows.Scan(&p.ModelID, &p.Size, &p.Params, &p.WorldVersion, &p.Fact, &p.Attribute, &p.Exposures, &p.LogProb); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // tableNames returns the names of the database's tables.
@@ -162,7 +188,7 @@ func snapshotRun(ctx context.Context, conn *sql.Conn, have map[string]bool) (*Ru
 	var ended sql.NullString
 	err := conn.QueryRowContext(ctx, `SELECT `+selectList(snapshotRunColumns, have)+`
 		FROM runs ORDER BY started_at DESC, id DESC LIMIT 1`).
-		Scan(&r.ID, &r.Name, &r.ConfigText, &r.ConfigHash, &r.CodeVersion, &r.Shard, &started, &ended)
+		Scan(&r.ID, &r.Name, &r.ConfigText, &r.ConfigHash, &r.CodeVersion, &r.Shard, &started, &ended, &r.WorldVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -45,6 +45,23 @@ type Run struct {
 	Shard       string    // "i/n", or "" for an unsharded run
 	StartedAt   time.Time // stored as RFC 3339 UTC with nanoseconds
 	EndedAt     time.Time // zero while the run is going (or was killed)
+	// WorldVersion is the world the run generated its data from
+	// (world.version, e.g. "suite-4"); "" for runs recorded before schema
+	// version 5.
+	WorldVersion string
+}
+
+// KnowledgeProbe is one fact of the suite-5 knowledge base as one base
+// model knows it (a row of knowledge).
+type KnowledgeProbe struct {
+	ModelID      string
+	Size         string
+	Params       int64
+	WorldVersion string
+	Fact         string  // "<first>_<surname>/<attribute>"
+	Attribute    string  // the fact's attribute
+	Exposures    int     // pretraining documents that state the fact
+	LogProb      float64 // Σ log p(value tokens | <bos> cloze context)
 }
 
 // Model is a trained or merged model (a row of models).
@@ -148,8 +165,8 @@ func (tx *Tx) InsertRun(ctx context.Context, r Run) (int64, error) {
 		ended = formatTime(r.EndedAt)
 	}
 	started := formatTime(r.StartedAt)
-	_, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO runs(name, config_text, config_hash, code_version, shard, started_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.Name, r.ConfigText, r.ConfigHash, r.CodeVersion, r.Shard, started, ended)
+	_, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO runs(name, config_text, config_hash, code_version, shard, started_at, ended_at, world_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Name, r.ConfigText, r.ConfigHash, r.CodeVersion, r.Shard, started, ended, r.WorldVersion)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert run %q: %w", r.Name, err)
 	}
@@ -160,6 +177,31 @@ func (tx *Tx) InsertRun(ctx context.Context, r Run) (int64, error) {
 		return 0, fmt.Errorf("store: insert run %q: %w", r.Name, err)
 	}
 	return id, nil
+}
+
+// InsertKnowledge records knowledge probes, replacing a model's earlier
+// probe of the same fact.
+func (d *DB) InsertKnowledge(ctx context.Context, ps []KnowledgeProbe) error {
+	return d.Write(ctx, func(tx *Tx) error { return tx.InsertKnowledge(ctx, ps) })
+}
+
+// InsertKnowledge is DB.InsertKnowledge inside a transaction.
+func (tx *Tx) InsertKnowledge(ctx context.Context, ps []KnowledgeProbe) error {
+	stmt, err := tx.tx.PrepareContext(ctx, `INSERT OR REPLACE INTO knowledge(model_id, size, params, world_version, fact, attribute, exposures, logprob)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("store: insert knowledge: %w", err)
+	}
+	defer stmt.Close()
+	for _, p := range ps {
+		if p.ModelID == "" || p.Fact == "" || p.WorldVersion == "" {
+			return fmt.Errorf("store: knowledge probe %+v: model id, fact and world version are required", p)
+		}
+		if _, err := stmt.ExecContext(ctx, p.ModelID, p.Size, p.Params, p.WorldVersion, p.Fact, p.Attribute, p.Exposures, p.LogProb); err != nil {
+			return fmt.Errorf("store: insert knowledge %s/%s: %w", p.ModelID, p.Fact, err)
+		}
+	}
+	return nil
 }
 
 // FinishRun sets the end time of run id.

@@ -192,7 +192,12 @@ func (p *parser) rules() map[string]rule {
 			}
 		}},
 		"world": {after: p.validateTasks},
-		"zoo":   {after: p.validateVariants},
+		"world.version": {after: func(c *Config) {
+			if !slices.Contains(world.Versions(), c.World.Version) {
+				p.errAt("world.version", "unknown world version %q (known: %s)", c.World.Version, strings.Join(world.Versions(), ", "))
+			}
+		}},
+		"zoo": {after: p.validateVariants},
 		"zoo.checkpoints": {after: func(c *Config) {
 			if !p.has("zoo.checkpoints") {
 				return

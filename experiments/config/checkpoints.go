@@ -165,7 +165,7 @@ func (p *parser) validateTasks(c *Config) {
 	if !p.has("zoo.checkpoints") {
 		p.errAt("tasks.dir", "requires zoo.checkpoints (the built-in zoo is trained on the built-in world)")
 	}
-	for _, k := range []string{"world", "world.seed", "world.validation", "world.test", "world.train"} {
+	for _, k := range []string{"world", "world.seed", "world.validation", "world.test", "world.train", "world.version"} {
 		if p.has(k) {
 			p.errAt(k, "not used with tasks.dir (the task set comes from the folder)")
 			if k == "world" {

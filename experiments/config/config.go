@@ -54,6 +54,11 @@ type World struct {
 	Validation int   `mapstructure:"validation" json:"validation" schema:"default=32 range=[1,100000]"` // examples per task in the validation split
 	Test       int   `mapstructure:"test" json:"test" schema:"default=64 range=[1,100000]"`             // examples per task in the test split
 	Train      int   `mapstructure:"train" json:"train" schema:"range=[0,1000000]"`                     // training examples per task; 0: the suite's default
+	// Version selects the world's generator (world.Versions): suite-4, the
+	// default, or suite-5, the knowledge world. The default is left out of
+	// the config's JSON (Hash), so configs written before the key existed
+	// keep their hash.
+	Version string `mapstructure:"version" json:"version,omitempty" schema:"default=suite-4"`
 }
 
 // TasksConfig is the tasks section.
@@ -186,7 +191,11 @@ func (c *Config) MergedPath() string {
 // Hash is a hex SHA-256 of the effective config (after defaults and
 // environment overrides), for the runs table.
 func (c *Config) Hash() string {
-	b, err := json.Marshal(c)
+	h := *c
+	if h.World.Version == world.Version {
+		h.World.Version = ""
+	}
+	b, err := json.Marshal(&h)
 	if err != nil {
 		// Only non-finite numbers, which a checked config never holds,
 		// make Marshal fail; hash the Go syntax then.

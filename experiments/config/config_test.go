@@ -45,7 +45,7 @@ func TestParseConfigValid(t *testing.T) {
 	def := Stage{Batch: 16, LR: 1e-3, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1}
 	want := &Config{
 		Name: "tiny", Seed: 7, Out: "results/tiny", Workers: 1,
-		World: World{Seed: 3, Validation: 4, Test: 8},
+		World: World{Seed: 3, Validation: 4, Test: 8, Version: "suite-4"},
 		Zoo: Zoo{Sizes: []string{"micro"}, Bases: []string{"pt", "it"},
 			Pretrain:  func() Stage { s := def; s.Steps, s.Batch = 5, 4; return s }(),
 			Instruct:  func() Stage { s := def; s.Steps = 3; return s }(),
@@ -74,7 +74,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.World != (World{Seed: 7, Validation: 32, Test: 64}) || c.Workers != 1 || c.Out != "/tmp/x" {
+	if c.World != (World{Seed: 7, Validation: 32, Test: 64, Version: "suite-4"}) || c.Workers != 1 || c.Out != "/tmp/x" {
 		t.Fatalf("defaults: world %+v workers %d out %q", c.World, c.Workers, c.Out)
 	}
 	if c.StorePath() != "/tmp/x/results.db" || c.MergedPath() != "/tmp/x/merged" || c.Eval.Retries != 0 {
@@ -357,5 +357,37 @@ func TestBadVariantLists(t *testing.T) {
 				t.Fatalf("error\n  %v\nwant\n  %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestWorldVersion checks world.version: suite-4 by default, with the same
+// hash as a config that names it; suite-5 accepted; an unknown value an
+// error at the key.
+func TestWorldVersion(t *testing.T) {
+	const base = "name: v\nzoo: {sizes: [micro], bases: [pt], pretrain: {steps: 1}, expert: {steps: 1}, multitask: {steps: 1}}\nsweep: {experts: [2], subsets: 1, methods: [{method: linear}]}\n"
+	parse := func(extra string) (*Config, error) {
+		return Parse("v.yaml", []byte(base+extra), func(string) (string, bool) { return "", false })
+	}
+	plain, err := parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit, err := parse("world: {version: suite-4}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.World.Version != "suite-4" || plain.Hash() != explicit.Hash() {
+		t.Errorf("default %q; hashes %s, %s", plain.World.Version, plain.Hash(), explicit.Hash())
+	}
+	five, err := parse("world: {version: suite-5}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if five.World.Version != "suite-5" || five.Hash() == plain.Hash() {
+		t.Errorf("suite-5: version %q, same hash %v", five.World.Version, five.Hash() == plain.Hash())
+	}
+	_, err = parse("world: {version: suite-9}\n")
+	if err == nil || !strings.Contains(err.Error(), "world.version") {
+		t.Errorf("unknown version: error %v, want one at world.version", err)
 	}
 }

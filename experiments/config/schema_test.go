@@ -15,7 +15,7 @@ func TestSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	stage := []string{"steps", "batch", "lr", "weight_decay", "warmup_frac", "clip_norm", "dropout"}
-	want := []string{"name", "seed", "out", "merged_dir", "db", "zoo_dir", "world", "world.seed", "world.validation", "world.test", "world.train",
+	want := []string{"name", "seed", "out", "merged_dir", "db", "zoo_dir", "world", "world.seed", "world.validation", "world.test", "world.train", "world.version",
 		"zoo", "zoo.checkpoints", "zoo.checkpoints[].size", "zoo.checkpoints[].base", "zoo.checkpoints[].variant",
 		"zoo.checkpoints[].base_model", "zoo.checkpoints[].experts", "zoo.checkpoints[].multitask", "zoo.sizes", "zoo.bases"}
 	for _, s := range []string{"pretrain", "instruct", "expert", "multitask"} {
@@ -33,8 +33,8 @@ func TestSchema(t *testing.T) {
 	if got := Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys =\n%q\nwant\n%q", got, want)
 	}
-	if got := len(EnvKeys()); got != 56 {
-		t.Errorf("%d environment keys, want 56 (every scalar key)", got)
+	if got := len(EnvKeys()); got != 57 {
+		t.Errorf("%d environment keys, want 57 (every scalar key)", got)
 	}
 
 	def := reflect.ValueOf(defaultConfig())

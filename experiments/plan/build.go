@@ -186,7 +186,7 @@ func (p *Plan) add(j *Job) *Job {
 // do not change have the same key in every variant and are planned once.
 func (p *Plan) builtinZoo() ([]*zooEntry, []*Job) {
 	c := p.Config
-	worldKey := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": world.Version}
+	worldKey := map[string]any{"seed": c.World.Seed, "train": c.World.Train, "suite": suiteVersion(c)}
 	train := func(kind Kind, size, base, category string, cats []string, st config.Stage, parent string, variant string) *Job {
 		j := &Job{Kind: kind, Size: size, Base: base, Category: category, Categories: cats, Stage: st,
 			Seed: deriveSeed(c.Seed, string(kind), size, base, category), Variant: variant}
@@ -307,7 +307,7 @@ func (p *Plan) evalKey(split string, scope Scope) map[string]any {
 		size = c.World.Validation
 	}
 	key := map[string]any{"kind": KindEval, "version": StageVersion(KindEval), "split": split, "scope": scope,
-		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": world.Version}}
+		"world": map[string]any{"seed": c.World.Seed, "examples": size, "suite": suiteVersion(c)}}
 	if p.Tasks != nil {
 		delete(key, "world")
 		key["tasks"] = p.Tasks.Hash
@@ -438,4 +438,13 @@ func (p *Plan) Counts() []KindCount {
 		out = append(out, KindCount{Kind: k, Count: n[k]})
 	}
 	return out
+}
+
+// suiteVersion is the world version of c: world.version, or the default
+// world for a config built without it (the suite-4 keys are unchanged).
+func suiteVersion(c *config.Config) string {
+	if c.World.Version == "" {
+		return world.Version
+	}
+	return c.World.Version
 }

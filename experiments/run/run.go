@@ -134,6 +134,9 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if p.Tasks != nil {
 		logTaskSet(log, p.Tasks)
 	}
+	if v := worldVersion(c, p); v != "" && v != world.Version {
+		return nil, fmt.Errorf("world.version %s: the %s world has no task suite yet, so a study cannot run in it (mergescale knowledge pretrains and probes its bases)", v, v)
+	}
 	dbPath := StorePathFor(c, opts.Shard)
 	// The built-in world's suite: the zoo's training data and the tasks,
 	// unless tasks come from tasks.dir (whose zoo is never trained).
@@ -211,7 +214,7 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	}
 	runID, err := db.InsertRun(ctx, store.Run{
 		Name: c.Name, ConfigText: string(c.Text), ConfigHash: c.Hash(),
-		CodeVersion: CodeVersion, Shard: shard, StartedAt: opts.Now().UTC(),
+		CodeVersion: CodeVersion, Shard: shard, StartedAt: opts.Now().UTC(), WorldVersion: worldVersion(c, p),
 	})
 	if err != nil {
 		return nil, err
@@ -300,4 +303,16 @@ func (r *runner) runJob(ctx context.Context, j *plan.Job, worker int) error {
 		return r.evaluate(ctx, j, worker)
 	}
 	return fmt.Errorf("unknown job kind %q", j.Kind)
+}
+
+// worldVersion is the world a run generates its data from: "" when its
+// tasks come from tasks.dir (no world), else world.version.
+func worldVersion(c *config.Config, p *plan.Plan) string {
+	if p.Tasks != nil {
+		return ""
+	}
+	if c.World.Version == "" {
+		return world.Version
+	}
+	return c.World.Version
 }

@@ -142,6 +142,9 @@ func TestRunTinyStudy(t *testing.T) {
 			merges++
 		}
 	}
+	if got := count(t, db, `SELECT count(*) FROM runs WHERE world_version = 'suite-4'`); got != 1 {
+		t.Errorf("runs of world suite-4 = %d, want 1", got)
+	}
 	if got := count(t, db, `SELECT count(*) FROM merges`); got != merges {
 		t.Errorf("merges rows = %d, want %d", got, merges)
 	}
@@ -544,5 +547,20 @@ func TestZooDirShared(t *testing.T) {
 	}
 	if x, y := dump(t, a.StorePath(), scoresQuery), dump(t, b.StorePath(), scoresQuery); !slices.Equal(x, y) {
 		t.Errorf("scores differ between the two studies sharing a zoo (%d vs %d rows)", len(x), len(y))
+	}
+}
+
+// TestRunRefusesSuite5: a study in the suite-5 world (no task suite yet)
+// stops before it creates its output folder or store.
+func TestRunRefusesSuite5(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	c := loadTiny(t, out)
+	c.World.Version = "suite-5"
+	_, err := Run(context.Background(), c, Options{})
+	if err == nil || !strings.Contains(err.Error(), "world.version suite-5") {
+		t.Fatalf("err = %v, want a world.version error", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the output folder exists after the refusal (%v)", err)
 	}
 }
