@@ -58,47 +58,72 @@ func (w *World) corpusSentence(r *rand.Rand) string {
 		kind := pick(r, kindNames)
 		return pick(r, attrPool(kind)) + " is a " + kind + " ."
 	case k < 14: // topics
-		t := r.IntN(len(topicNames))
-		ws := distinctValues(r, topicWords[t], 3)
-		switch r.IntN(3) {
-		case 0:
-			return e.Name + " " + pick(r, []string{"saw", "likes", "heard"}) + " the " + ws[0] + " and the " + ws[1] + " ."
-		case 1:
-			return "we talk about " + topicNames[t] + " : " + strings.Join(ws, " ") + " ."
-		default:
-			return "the " + ws[0] + " is about " + topicNames[t] + " ."
-		}
+		return topicSentence(r, e.Name)
 	case k < 16: // sentiment, with negation
-		pos := r.IntN(2) == 0
-		neg := r.IntN(3) == 0
-		adj := pick(r, positiveAdj)
-		if pos == neg {
-			adj = pick(r, negativeAdj)
-		}
-		not := ""
-		if neg {
-			not = "not "
-		}
-		mood := pick(r, []string{"happy", "glad"})
-		if !pos {
-			mood = pick(r, []string{"sad", "unhappy"})
-		}
-		return e.Name + " said the " + pick(r, reviewNouns) + " was " + not + adj + " , so " + e.Pronoun() + " felt " + mood + " ."
+		return sentimentSentence(r, e.Name, e.Pronoun())
 	case k < 18: // synonyms and antonyms
-		d := pick(r, descriptors)
-		s := r.IntN(2)
-		switch r.IntN(3) {
-		case 0:
-			return d[2*s] + " means " + d[2*s+1] + " ."
-		case 1:
-			return d[2*s+r.IntN(2)] + " is the opposite of " + d[2*(1-s)+r.IntN(2)] + " ."
-		default:
-			return e.Name + " is " + d[2*s] + " , so " + e.Name + " is " + d[2*s+1] + " and not " + d[2*(1-s)+r.IntN(2)] + " ."
-		}
+		return synonymSentence(r, e.Name)
 	default: // polysemous words in context
-		p := polysemes[r.IntN(len(polysemes))]
-		t := p.senses[r.IntN(2)]
-		ws := distinctValues(r, topicWords[t], 2)
-		return "the " + p.word + " and the " + ws[0] + " and the " + ws[1] + " are about " + topicNames[t] + " ."
+		return polysemeSentence(r)
 	}
+}
+
+// The sentence kinds the built-in corpus and the suite-5 knowledge corpus
+// share, each drawing from r in the same order wherever it is called, so
+// that a seed gives the same text as before they were shared.
+
+// topicSentence is a sentence about a topic's words, naming name.
+func topicSentence(r *rand.Rand, name string) string {
+	t := r.IntN(len(topicNames))
+	ws := distinctValues(r, topicWords[t], 3)
+	switch r.IntN(3) {
+	case 0:
+		return name + " " + pick(r, []string{"saw", "likes", "heard"}) + " the " + ws[0] + " and the " + ws[1] + " ."
+	case 1:
+		return "we talk about " + topicNames[t] + " : " + strings.Join(ws, " ") + " ."
+	default:
+		return "the " + ws[0] + " is about " + topicNames[t] + " ."
+	}
+}
+
+// sentimentSentence is a review with its sentiment, possibly negated, and
+// the reviewer's mood.
+func sentimentSentence(r *rand.Rand, name, pronoun string) string {
+	pos := r.IntN(2) == 0
+	neg := r.IntN(3) == 0
+	adj := pick(r, positiveAdj)
+	if pos == neg {
+		adj = pick(r, negativeAdj)
+	}
+	not := ""
+	if neg {
+		not = "not "
+	}
+	mood := pick(r, []string{"happy", "glad"})
+	if !pos {
+		mood = pick(r, []string{"sad", "unhappy"})
+	}
+	return name + " said the " + pick(r, reviewNouns) + " was " + not + adj + " , so " + pronoun + " felt " + mood + " ."
+}
+
+// synonymSentence states a synonym or an antonym, or uses both of a person.
+func synonymSentence(r *rand.Rand, name string) string {
+	d := pick(r, descriptors)
+	s := r.IntN(2)
+	switch r.IntN(3) {
+	case 0:
+		return d[2*s] + " means " + d[2*s+1] + " ."
+	case 1:
+		return d[2*s+r.IntN(2)] + " is the opposite of " + d[2*(1-s)+r.IntN(2)] + " ."
+	default:
+		return name + " is " + d[2*s] + " , so " + name + " is " + d[2*s+1] + " and not " + d[2*(1-s)+r.IntN(2)] + " ."
+	}
+}
+
+// polysemeSentence uses a polysemous word among one sense's topic words.
+func polysemeSentence(r *rand.Rand) string {
+	p := polysemes[r.IntN(len(polysemes))]
+	t := p.senses[r.IntN(2)]
+	ws := distinctValues(r, topicWords[t], 2)
+	return "the " + p.word + " and the " + ws[0] + " and the " + ws[1] + " are about " + topicNames[t] + " ."
 }
