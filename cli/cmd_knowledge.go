@@ -41,6 +41,8 @@ type knowledgeOpts struct {
 	prefix   string
 	scatter  bool
 	cbqaLR   float64
+	tmpl     int
+	qaShare  float64
 }
 
 // newKnowledgeCmd is the knowledge pilot: pretrain bases on the suite-5
@@ -70,6 +72,8 @@ func newKnowledgeCmd(e *env) *cobra.Command {
 	f.Float64Var(&o.ratio, "exposure-ratio", world.DefaultKnowledgeParams.ExposureRatio, "most ÷ least exposed person's share of biographies")
 	f.Float64Var(&o.bioShare, "bio-share", world.DefaultKnowledgeParams.BioShare, "fraction of documents that are biographies")
 	f.BoolVar(&o.scatter, "scatter", false, "state facts one sentence at a time scattered over all documents, not one biography per document")
+	f.IntVar(&o.tmpl, "templates", 1, fmt.Sprintf("sentence templates a fact is stated in, 1 to %d (1: the cloze sentence only)", world.KnowledgeTemplates))
+	f.Float64Var(&o.qaShare, "qa-share", 0, "fraction of the closed-book train people's fact statements made in question form (\"what is the <attribute> of <name> ? <value> .\"; never about test or validation people)")
 	f.StringVar(&o.out, "out", "results/knowledge", "output directory")
 	f.IntVar(&o.cbqa, "cbqa-steps", 0, "also fine-tune a copy of each base for this many steps on 4-option closed-book QA over the train people's facts (batch 32, lr 2e-3, dropout 0.15) and print its test accuracy on the test people's facts, known and unknown apart (0: off)")
 	f.Float64Var(&o.cbqaLR, "cbqa-lr", 2e-3, "closed-book check: the fine-tune's peak learning rate (the expert recipe's 2e-3 by default)")
@@ -81,7 +85,8 @@ func newKnowledgeCmd(e *env) *cobra.Command {
 
 // runKnowledge trains and probes every size of o.
 func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
-	w, err := world.NewKnowledge(o.seed, world.KnowledgeParams{People: o.people, ExposureRatio: o.ratio, BioShare: o.bioShare, Scatter: o.scatter})
+	w, err := world.NewKnowledge(o.seed, world.KnowledgeParams{People: o.people, ExposureRatio: o.ratio, BioShare: o.bioShare,
+		Scatter: o.scatter, Templates: o.tmpl, QAShare: o.qaShare})
 	if err != nil {
 		return err
 	}
@@ -121,6 +126,12 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 		o.sizes, o.steps, o.batch, o.lr, o.seed, o.people, o.ratio, o.bioShare)
 	if o.scatter {
 		flags += " scatter=true"
+	}
+	if o.tmpl > 1 {
+		flags += fmt.Sprintf(" templates=%d", o.tmpl)
+	}
+	if o.qaShare > 0 {
+		flags += fmt.Sprintf(" qa_share=%g", o.qaShare)
 	}
 	if o.prefix != "" {
 		flags += " probe_prefix=" + strconv.Quote(o.prefix)
@@ -305,6 +316,30 @@ func closedBookCheck(ctx context.Context, e *env, w *world.KnowledgeWorld, base 
 	if err != nil {
 		return err
 	}
+	// Before the fine-tune: does the base answer the corpus's own question
+	// form about the test people (never asked about in pretraining)?
+	qKnown, qAll := 0, 0
+	for _, i := range testIdx {
+		f := facts[i]
+		at := world.KnowledgeAttributes()[f.Attribute]
+		c, err := enc("what is the " + at.Name + " of " + w.People[f.Person].Name() + " ?")
+		if err != nil {
+			return err
+		}
+		v, err := enc(f.Value)
+		if err != nil {
+			return err
+		}
+		lp, err := base.OptionLogProbs(append([]int{sp.BOS}, c...), [][]int{v})
+		if err != nil {
+			return err
+		}
+		qAll++
+		if lp[0] > math.Log(0.5) {
+			qKnown++
+		}
+	}
+	fmt.Fprintf(e.stdout, "  question-form probe of the base on test people: %.3f of %d facts (p > 0.5)\n", float64(qKnown)/float64(max(qAll, 1)), qAll)
 	tc := model.TrainConfig{Steps: o.cbqa, Batch: 32, LR: o.cbqaLR, WeightDecay: 0.01, WarmupFrac: 0.05, ClipNorm: 1, Dropout: 0.15, Seed: o.seed + 7, Workers: 2}
 	if _, err := model.Train(ctx, m, train, tc, nil); err != nil {
 		return fmt.Errorf("closed-book fine-tune %s: %w", size, err)

@@ -91,7 +91,23 @@ type KnowledgeParams struct {
 	// skill sentences, instead of one person's biography per document; a
 	// fact is still stated Exposures(n) times.
 	Scatter bool
+	// Templates is the number of sentence templates a fact is stated in
+	// (1 to KnowledgeTemplates; 0 means 1): template 0 is the cloze
+	// sentence the probe completes ("<name> <cloze> <value> ."), the others
+	// name the attribute ("the <attribute> of <name> is <value> .", "<name>
+	// has the <attribute> <value> ."); each statement draws one uniformly.
+	Templates int
+	// QAShare is the fraction of the closed-book train people's fact
+	// statements made in question form ("what is the <attribute> of <name>
+	// ? <value> ."), the "mixed training" of Allen-Zhu & Li (Physics of
+	// Language Models 3.1): the corpus shows how facts are asked for, but
+	// never about a closed-book test or validation person (0: none).
+	QAShare float64
 }
+
+// KnowledgeTemplates is the number of statement templates of the suite-5
+// world (KnowledgeParams.Templates).
+const KnowledgeTemplates = 3
 
 // DefaultKnowledgeParams are the parameters suite-5 uses unless a study
 // overrides them.
@@ -141,6 +157,10 @@ func NewKnowledge(seed uint64, p KnowledgeParams) (*KnowledgeWorld, error) {
 		return nil, fmt.Errorf("world %s: exposure ratio %g must be at least 1", VersionKnowledge, p.ExposureRatio)
 	case p.BioShare <= 0 || p.BioShare > 1:
 		return nil, fmt.Errorf("world %s: biography share %g must be in (0, 1]", VersionKnowledge, p.BioShare)
+	case p.Templates < 0 || p.Templates > KnowledgeTemplates:
+		return nil, fmt.Errorf("world %s: templates %d must be in [1, %d]", VersionKnowledge, p.Templates, KnowledgeTemplates)
+	case p.QAShare < 0 || p.QAShare > 1:
+		return nil, fmt.Errorf("world %s: question share %g must be in [0, 1]", VersionKnowledge, p.QAShare)
 	}
 	r := rand.New(rand.NewPCG(seed, 0x6b6e6f776c656467)) // "knowledg"
 	firsts := make([]string, 0, len(femaleNames)+len(maleNames))
@@ -187,6 +207,9 @@ func KnowledgeVocabulary() []string {
 		set[w] = true
 	}
 	for _, w := range knowledgeSurnames {
+		set[w] = true
+	}
+	for _, w := range strings.Fields(knowledgeTemplateWords) {
 		set[w] = true
 	}
 	for _, a := range knowledgeAttributes {
@@ -236,16 +259,43 @@ func (w *KnowledgeWorld) Exposures(n int) []int {
 	return out
 }
 
-// Biography returns one biography of person p: every fact once, the full
+// knowledgeTemplateWords are the words the statement templates and the
+// question form add around a name, an attribute and a value.
+const knowledgeTemplateWords = "the of is has what ?"
+
+// statement returns one statement of person i's fact a: the cloze sentence,
+// another template, or (for a closed-book train person, with probability
+// QAShare) the question form. With one template and no questions it draws
+// nothing from r, so such a corpus is the one earlier pilots trained on.
+func (w *KnowledgeWorld) statement(r *rand.Rand, i, a int) string {
+	p := w.People[i]
+	at := knowledgeAttributes[a]
+	v := at.Values[p.Values[a]]
+	if w.Params.QAShare > 0 && ClosedBookGroup(i) == Train && r.Float64() < w.Params.QAShare {
+		return "what is the " + at.Name + " of " + p.Name() + " ? " + v + " ."
+	}
+	t := 0
+	if w.Params.Templates > 1 {
+		t = r.IntN(w.Params.Templates)
+	}
+	switch t {
+	case 1:
+		return "the " + at.Name + " of " + p.Name() + " is " + v + " ."
+	case 2:
+		return p.Name() + " has the " + at.Name + " " + v + " ."
+	}
+	return p.Name() + " " + at.Cloze + " " + v + " ."
+}
+
+// Biography returns one biography of person i: every fact once, the full
 // name in every sentence, the sentences in an order drawn from r.
-func (w *KnowledgeWorld) Biography(r *rand.Rand, p Person) string {
+func (w *KnowledgeWorld) Biography(r *rand.Rand, i int) string {
 	var b strings.Builder
 	for k, a := range r.Perm(len(knowledgeAttributes)) {
 		if k > 0 {
 			b.WriteByte(' ')
 		}
-		at := knowledgeAttributes[a]
-		b.WriteString(p.Name() + " " + at.Cloze + " " + at.Values[p.Values[a]] + " .")
+		b.WriteString(w.statement(r, i, a))
 	}
 	return b.String()
 }
@@ -262,7 +312,7 @@ func (w *KnowledgeWorld) Corpus(n int, seed uint64) []string {
 	docs := make([]string, 0, n)
 	for i, e := range w.Exposures(n) {
 		for range e {
-			docs = append(docs, w.Biography(r, w.People[i]))
+			docs = append(docs, w.Biography(r, i))
 		}
 	}
 	for len(docs) < n {
@@ -288,10 +338,9 @@ func (w *KnowledgeWorld) Corpus(n int, seed uint64) []string {
 func (w *KnowledgeWorld) scatteredCorpus(r *rand.Rand, n int) []string {
 	var facts []string
 	for i, e := range w.Exposures(n) {
-		p := w.People[i]
 		for range e {
-			for a, at := range knowledgeAttributes {
-				facts = append(facts, p.Name()+" "+at.Cloze+" "+at.Values[p.Values[a]]+" .")
+			for a := range knowledgeAttributes {
+				facts = append(facts, w.statement(r, i, a))
 			}
 		}
 	}
