@@ -85,3 +85,57 @@ func TestGoldNLLWithoutOptions(t *testing.T) {
 		t.Errorf("exact match %v %v, want 0.5", v, ok)
 	}
 }
+
+// BenchmarkCrossEntropy is what the cross-entropies add to scoring one
+// task of the reference run (512 test instances, 4 options): one op is
+// the option_ce and gold_nll sums over the task's answers. Compare it with
+// BenchmarkTaskResults, the whole scoring of the same answers (ranking,
+// accuracy and the cross-entropies); neither includes the model calls.
+func BenchmarkCrossEntropy(b *testing.B) {
+	lps := benchAnswers()
+	b.ResetTimer()
+	for range b.N {
+		var c ceSums
+		for i := 0; i < len(lps); i += 4 {
+			c.add(lps[i:i+4], (i/4)%4, 7)
+		}
+		if _, ok, _ := c.result(); !ok {
+			b.Fatal("no option_ce")
+		}
+	}
+}
+
+// BenchmarkTaskResults scores 512 answered 4-option instances of one
+// task: ranking, accuracy and the cross-entropies.
+func BenchmarkTaskResults(b *testing.B) {
+	task := &world.Task{Name: "t", Category: "c", Heldness: world.HeldIn}
+	for i := range 512 {
+		task.Test = append(task.Test, world.Instance{Prompt: "p", Options: []string{"a", "bb", "ccc", "d"}, Answer: i % 4})
+	}
+	reqs, err := TaskRequests([]*world.Task{task}, world.Test, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lps := benchAnswers()
+	ans := make([]Answer, len(reqs))
+	for i, r := range reqs {
+		ans[i] = Answer{ID: r.ID, LogProb: lps[i%len(lps)]}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := TaskResults([]*world.Task{task}, world.Test, Options{}, ans); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchAnswers returns 512 × 4 seeded log-likelihoods.
+func benchAnswers() []float64 {
+	lps := make([]float64, 512*4)
+	x := uint64(1)
+	for i := range lps {
+		x = x*6364136223846793005 + 1442695040888963407
+		lps[i] = -float64(x>>40) / float64(1<<24) * 8
+	}
+	return lps
+}
