@@ -21,6 +21,7 @@ import (
 	"mergescale/internal/atomicfile"
 	"mergescale/model"
 	"mergescale/store"
+	"mergescale/tokenizer"
 	"mergescale/world"
 )
 
@@ -320,22 +321,12 @@ func closedBookCheck(ctx context.Context, e *env, w *world.KnowledgeWorld, base 
 	// form about the test people (never asked about in pretraining)?
 	qKnown, qAll := 0, 0
 	for _, i := range testIdx {
-		f := facts[i]
-		at := world.KnowledgeAttributes()[f.Attribute]
-		c, err := enc("what is the " + at.Name + " of " + w.People[f.Person].Name() + " ?")
-		if err != nil {
-			return err
-		}
-		v, err := enc(f.Value)
-		if err != nil {
-			return err
-		}
-		lp, err := base.OptionLogProbs(append([]int{sp.BOS}, c...), [][]int{v})
+		ok, err := probeKnown(base, tok, w.Question(facts[i]), facts[i].Value)
 		if err != nil {
 			return err
 		}
 		qAll++
-		if lp[0] > math.Log(0.5) {
+		if ok {
 			qKnown++
 		}
 	}
@@ -386,19 +377,11 @@ func closedBookCheck(ctx context.Context, e *env, w *world.KnowledgeWorld, base 
 			continue
 		}
 		baseKnown++
-		c, err := enc(facts[i].Context)
+		ok, err := probeKnown(m, tok, facts[i].Context, facts[i].Value)
 		if err != nil {
 			return err
 		}
-		v, err := enc(facts[i].Value)
-		if err != nil {
-			return err
-		}
-		lp, err := m.OptionLogProbs(append([]int{sp.BOS}, c...), [][]int{v})
-		if err != nil {
-			return err
-		}
-		if lp[0] > math.Log(0.5) {
+		if ok {
 			kept++
 		}
 	}
@@ -412,4 +395,22 @@ func closedBookCheck(ctx context.Context, e *env, w *world.KnowledgeWorld, base 
 		o.cbqa, o.cbqaLR, frac(right[0]+right[1], n[0]+n[1]), n[0]+n[1], frac(right[1], n[1]), n[1], frac(right[0], n[0]), n[0])
 	fmt.Fprintf(e.stdout, "  after the fine-tune the probe still knows %.3f of the %d test-people facts the base knew\n", frac(kept, baseKnown), baseKnown)
 	return nil
+}
+
+// probeKnown reports whether m gives value probability above 0.5 after
+// <bos> context: the known test of the knowledge probe, for one fact.
+func probeKnown(m *model.Model, tok *tokenizer.Tokenizer, context, value string) (bool, error) {
+	c, err := tok.EncodeStrict(context)
+	if err != nil {
+		return false, err
+	}
+	v, err := tok.EncodeStrict(value)
+	if err != nil {
+		return false, err
+	}
+	lp, err := m.OptionLogProbs(append([]int{tok.Special().BOS}, c...), [][]int{v})
+	if err != nil {
+		return false, err
+	}
+	return lp[0] > math.Log(0.5), nil
 }

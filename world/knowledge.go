@@ -263,6 +263,17 @@ func (w *KnowledgeWorld) Exposures(n int) []int {
 // question form add around a name, an attribute and a value.
 const knowledgeTemplateWords = "the of is has what ?"
 
+// questionOf is the question form of person p's attribute a, without its
+// answer: "what is the <attribute> of <name> ?".
+func questionOf(p Person, a int) string {
+	return "what is the " + knowledgeAttributes[a].Name + " of " + p.Name() + " ?"
+}
+
+// Question returns the question form of fact f as the corpus asks it about
+// closed-book train people ("what is the <attribute> of <name> ?"), the
+// context a probe of question answering completes with f.Value.
+func (w *KnowledgeWorld) Question(f Fact) string { return questionOf(w.People[f.Person], f.Attribute) }
+
 // statement returns one statement of person i's fact a: the cloze sentence,
 // another template, or (for a closed-book train person, with probability
 // QAShare) the question form. With one template and no questions it draws
@@ -272,7 +283,7 @@ func (w *KnowledgeWorld) statement(r *rand.Rand, i, a int) string {
 	at := knowledgeAttributes[a]
 	v := at.Values[p.Values[a]]
 	if w.Params.QAShare > 0 && ClosedBookGroup(i) == Train && r.Float64() < w.Params.QAShare {
-		return "what is the " + at.Name + " of " + p.Name() + " ? " + v + " ."
+		return questionOf(p, a) + " " + v + " ."
 	}
 	t := 0
 	if w.Params.Templates > 1 {
