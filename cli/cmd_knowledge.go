@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mergescale/internal/atomicfile"
+	"mergescale/eval/builtin"
 	"mergescale/model"
 	"mergescale/store"
 	"mergescale/tokenizer"
@@ -106,20 +107,6 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 	}
 	exp := w.Exposures(n)
 	facts := w.Facts()
-	prompts := make([][]int, len(facts))
-	options := make([][][]int, len(facts))
-	for i, f := range facts {
-		c, err := tok.EncodeStrict(strings.TrimSpace(o.prefix + " " + f.Context))
-		if err != nil {
-			return fmt.Errorf("fact %s: %w", f.ID(w), err)
-		}
-		v, err := tok.EncodeStrict(f.Value)
-		if err != nil {
-			return fmt.Errorf("fact %s: %w", f.ID(w), err)
-		}
-		prompts[i] = append([]int{sp.BOS}, c...)
-		options[i] = [][]int{v}
-	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
@@ -177,39 +164,35 @@ func runKnowledge(ctx context.Context, e *env, o knowledgeOpts) error {
 			ce           float64
 		}
 		bins := map[int]*bin{}
-		const chunk = 256
-		for lo := 0; lo < len(facts); lo += chunk {
-			hi := min(lo+chunk, len(facts))
-			lp, err := m.OptionLogProbsBatch(prompts[lo:hi], options[lo:hi])
-			if err != nil {
-				return fmt.Errorf("probe %s: %w", size, err)
+		lps, err := builtin.ProbeFacts(m, tok, facts, o.prefix)
+		if err != nil {
+			return fmt.Errorf("probe %s: %w", size, err)
+		}
+		for i, lp := range lps {
+			f := facts[i]
+			lo, _ := exposureBin(exp[f.Person])
+			b := bins[lo]
+			if b == nil {
+				b = &bin{}
+				bins[lo] = b
 			}
-			for k, l := range lp {
-				f := facts[lo+k]
-				lo, _ := exposureBin(exp[f.Person])
-				b := bins[lo]
-				if b == nil {
-					b = &bin{}
-					bins[lo] = b
-				}
-				b.facts++
-				b.ce -= l[0]
-				if l[0] > -0.6931471805599453 {
-					known++
-					b.known++
-				}
-				probes = append(probes, store.KnowledgeProbe{ModelID: "knowledge-pt-" + size + "-" + flagsHash[:12],
-					Size: size, Params: int64(m.NumParams()), WorldVersion: world.VersionKnowledge, Fact: f.ID(w),
-					Attribute: world.KnowledgeAttributes()[f.Attribute].Name, Exposures: exp[f.Person], LogProb: l[0]})
-				rows = append(rows, []string{size, strconv.Itoa(m.NumParams()), f.ID(w), world.KnowledgeAttributes()[f.Attribute].Name,
-					strconv.Itoa(exp[f.Person]), strconv.FormatFloat(l[0], 'f', 6, 64)})
+			b.facts++
+			b.ce -= lp
+			if lp > builtin.KnownLogProb {
+				known++
+				b.known++
 			}
+			probes = append(probes, store.KnowledgeProbe{ModelID: "knowledge-pt-" + size + "-" + flagsHash[:12],
+				Size: size, Params: int64(m.NumParams()), WorldVersion: world.VersionKnowledge, Fact: f.ID(w),
+				Attribute: world.KnowledgeAttributes()[f.Attribute].Name, Exposures: exp[f.Person], LogProb: lp})
+			rows = append(rows, []string{size, strconv.Itoa(m.NumParams()), f.ID(w), world.KnowledgeAttributes()[f.Attribute].Name,
+				strconv.Itoa(exp[f.Person]), strconv.FormatFloat(lp, 'f', 6, 64)})
 		}
 		fmt.Fprintf(e.stdout, "%s: %d of %d facts known (%.3f)\n", size, known, len(facts), float64(known)/float64(len(facts)))
 		if o.cbqa > 0 {
 			knownFact := make([]bool, len(facts))
 			for i, p := range probes[len(probes)-len(facts):] {
-				knownFact[i] = p.LogProb > -0.6931471805599453
+				knownFact[i] = p.LogProb > builtin.KnownLogProb
 			}
 			if err := closedBookCheck(ctx, e, w, m, size, facts, knownFact, o); err != nil {
 				return err

@@ -139,3 +139,47 @@ func benchAnswers() []float64 {
 	}
 	return lps
 }
+
+// Options.Group splits a task's accuracy and option_ce by group, by hand:
+// three instances in groups y, n, y (the third ungrouped run leaves none).
+func TestGroupResultsHandComputed(t *testing.T) {
+	task := &world.Task{Name: "t", Category: "c", Heldness: world.HeldIn, Test: []world.Instance{
+		{Prompt: "p0", Options: []string{"a", "b"}, Answer: 0, Fact: "f0"},
+		{Prompt: "p1", Options: []string{"a", "b"}, Answer: 1, Fact: "f1"},
+		{Prompt: "p2", Options: []string{"a", "b"}, Answer: 1, Fact: "f2"},
+		{Prompt: "p3", Options: []string{"a", "b"}, Answer: 0},
+	}}
+	reqs, err := TaskRequests([]*world.Task{task}, world.Test, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// p0 right (0.75 vs 0.25), p1 wrong, p2 right, p3 right.
+	lps := []float64{math.Log(0.75), math.Log(0.25), math.Log(0.5), math.Log(0.25), math.Log(0.1), math.Log(0.9), 0, -1}
+	ans := make([]Answer, len(reqs))
+	for i, r := range reqs {
+		ans[i] = Answer{ID: r.ID, LogProb: lps[i]}
+	}
+	group := map[string]string{"f0": "y", "f1": "n", "f2": "y"}
+	opts := Options{Group: func(_ *world.Task, in *world.Instance) string { return group[in.Fact] }}
+	res, err := TaskResults([]*world.Task{task}, world.Test, opts, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res[0].Groups
+	if len(g) != 2 || g[0].Group != "y" || g[1].Group != "n" || g[0].N != 2 || g[1].N != 1 {
+		t.Fatalf("groups %+v", g)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
+	if !near(g[0].Accuracy, 1) || !near(g[0].OptionCE, (math.Log(4.0/3)+math.Log(10.0/9))/2) {
+		t.Errorf("group y %+v", g[0])
+	}
+	if !near(g[1].Accuracy, 0) || !near(g[1].OptionCE, math.Log(3)) {
+		t.Errorf("group n %+v", g[1])
+	}
+	if res[0].Accuracy != 0.75 {
+		t.Errorf("accuracy over all %v, want 0.75", res[0].Accuracy)
+	}
+	if plain, _ := TaskResults([]*world.Task{task}, world.Test, Options{}, ans); plain[0].Groups != nil {
+		t.Errorf("groups without Options.Group: %+v", plain[0].Groups)
+	}
+}

@@ -18,6 +18,21 @@ type Options struct {
 	// their cost. Tasks without options generate all the same: generation
 	// is their metric.
 	SkipExactMatch bool
+	// Group, when set, puts each instance of a task that ranks options in
+	// a group ("" for none): TaskResult.Groups holds the accuracy and
+	// option cross-entropy of every group. A suite-5 run groups a
+	// knowledge task's instances by whether the model's base knows their
+	// fact.
+	Group func(t *world.Task, in *world.Instance) string
+}
+
+// GroupResult is a task's accuracy and option cross-entropy over the
+// instances of one group (Options.Group).
+type GroupResult struct {
+	Group    string  `json:"group"`
+	N        int     `json:"n"`
+	Accuracy float64 `json:"accuracy"`
+	OptionCE float64 `json:"option_ce"`
 }
 
 // MetricScore is one metric's value on one split of one task.
@@ -59,6 +74,9 @@ type TaskResult struct {
 	// acc_norm (when it is the task's metric), exact_match (tasks that
 	// generate), rouge_l or f1 (when it is the task's metric).
 	Scores []MetricScore `json:"scores"`
+	// Groups are the task's scores per group of instances, in the order
+	// the groups first occur (Options.Group; nil without it).
+	Groups []GroupResult `json:"groups,omitempty"`
 }
 
 // Score returns the value of one metric and whether it was computed.
@@ -208,6 +226,7 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 		var overlap float64 // Σ rouge_l or f1
 		var ce ceSums
 		delim := t.TargetDelimiter()
+		groups := map[string]int{} // group → index into r.Groups
 		for i, in := range t.Split(split) {
 			if ranks {
 				lps := make([]float64, in.Choices())
@@ -218,8 +237,25 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 					}
 					lps[j] = a.LogProb
 				}
-				if Argmax(lps) == in.Answer {
+				right := Argmax(lps) == in.Answer
+				if right {
 					correct++
+				}
+				if opts.Group != nil && in.Answer >= 0 && in.Answer < len(lps) {
+					if g := opts.Group(t, &t.Split(split)[i]); g != "" {
+						gi, ok := groups[g]
+						if !ok {
+							gi = len(r.Groups)
+							groups[g] = gi
+							r.Groups = append(r.Groups, GroupResult{Group: g})
+						}
+						gr := &r.Groups[gi]
+						gr.N++
+						if right {
+							gr.Accuracy++
+						}
+						gr.OptionCE += logSumExp(lps) - lps[in.Answer]
+					}
 				}
 				if metric == world.MetricAccNorm && NormalizedArgmax(lps, in.Options) == in.Answer {
 					normed++
@@ -260,6 +296,11 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 			return x / float64(r.N)
 		}
 		r.CE, r.HasOptionCE, r.HasGoldNLL = ce.result()
+		for gi := range r.Groups { // sums to means
+			g := &r.Groups[gi]
+			g.Accuracy /= float64(g.N)
+			g.OptionCE /= float64(g.N)
+		}
 		if ranks {
 			r.Accuracy = mean(float64(correct))
 			r.Scores = append(r.Scores, MetricScore{world.MetricAccuracy, r.Accuracy, r.Chance})

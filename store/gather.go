@@ -9,7 +9,7 @@ import (
 
 // GatherStats counts the rows Gather added to the destination, per table.
 type GatherStats struct {
-	Runs, Models, Merges, Scores, Jobs, Knowledge int64
+	Runs, Models, Merges, Scores, Jobs, Knowledge, KnowledgeScores int64
 }
 
 // gatherTables lists the tables Gather copies, parents before children so
@@ -44,6 +44,8 @@ var gatherTables = []struct {
 		ON CONFLICT(key) DO UPDATE SET log_path = CASE WHEN jobs.log_path = '' THEN excluded.log_path ELSE jobs.log_path END`},
 	{"knowledge", `INSERT OR IGNORE INTO main.knowledge(model_id, size, params, world_version, fact, attribute, exposures, logprob)
 		SELECT model_id, size, params, world_version, fact, attribute, exposures, logprob FROM src.knowledge`},
+	{"knowledge_scores", `INSERT OR IGNORE INTO main.knowledge_scores(model_id, task, split, known, metric, value, n)
+		SELECT model_id, task, split, known, metric, value, n FROM src.knowledge_scores`},
 }
 
 // Gather merges the shard databases srcs into the database dst (created when
@@ -134,5 +136,6 @@ func (d *DB) gatherOne(ctx context.Context, src string, st *GatherStats) (err er
 	st.Scores += added[3]
 	st.Jobs += added[4]
 	st.Knowledge += added[5]
+	st.KnowledgeScores += added[6]
 	return nil
 }

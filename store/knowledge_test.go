@@ -63,3 +63,45 @@ func TestKnowledgeRoundTrip(t *testing.T) {
 		t.Errorf("gathered: run %+v, knowledge %+v", gs.Run, gs.Knowledge)
 	}
 }
+
+// TestKnowledgeScores: rows by known flag come back from KnowledgeOf's
+// sibling readers (snapshot, gather) in key order; bad rows are refused
+// with the row named.
+func TestKnowledgeScores(t *testing.T) {
+	ctx := context.Background()
+	d := openTemp(t)
+	ks := []KnowledgeScore{
+		{ModelID: "m", Task: "cbqa_fact", Split: Test, Known: KnownYes, Metric: "accuracy", Value: 0.8, N: 40},
+		{ModelID: "m", Task: "cbqa_fact", Split: Test, Known: KnownNo, Metric: "accuracy", Value: 0.3, N: 10},
+	}
+	if err := d.Write(ctx, func(tx *Tx) error { return tx.InsertKnowledgeScores(ctx, ks) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []KnowledgeScore{
+		{ModelID: "m", Task: "t", Split: Test, Known: "maybe", Metric: "accuracy", Value: 1, N: 1},
+		{ModelID: "m", Task: "t", Split: "train", Known: KnownNo, Metric: "accuracy", Value: 1, N: 1},
+		{ModelID: "m", Task: "t", Split: Test, Known: KnownNo, Metric: "accuracy", Value: 1, N: 0},
+		{ModelID: "", Task: "t", Split: Test, Known: KnownNo, Metric: "accuracy", Value: 1, N: 1},
+	} {
+		err := d.Write(ctx, func(tx *Tx) error { return tx.InsertKnowledgeScores(ctx, []KnowledgeScore{bad}) })
+		if err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+	want := []KnowledgeScore{ks[1], ks[0]} // by model, task, split, known
+	s, err := d.Snapshot(ctx, ScoreFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.KnowledgeScores, want) {
+		t.Errorf("snapshot %+v, want %+v", s.KnowledgeScores, want)
+	}
+	dst := filepath.Join(t.TempDir(), "all.db")
+	st, err := Gather(ctx, dst, d.Path(), d.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.KnowledgeScores != 2 {
+		t.Errorf("gather added %d knowledge scores, want 2 (the second source repeats the first)", st.KnowledgeScores)
+	}
+}

@@ -117,6 +117,22 @@ CREATE TABLE knowledge (
 	PRIMARY KEY (model_id, fact)
 );
 `,
+	// 6: scores of knowledge tasks split by whether the model's base knows
+	// the instance's fact (its knowledge probe: p > 0.5): one row per
+	// model, task, split, known ('yes' or 'no') and metric (accuracy,
+	// option_ce). The row over all instances is the scores table's.
+	`
+CREATE TABLE knowledge_scores (
+	model_id TEXT NOT NULL,
+	task     TEXT NOT NULL,
+	split    TEXT NOT NULL,
+	known    TEXT NOT NULL,
+	metric   TEXT NOT NULL,
+	value    REAL NOT NULL,
+	n        INTEGER NOT NULL,
+	PRIMARY KEY (model_id, task, split, known, metric)
+);
+`,
 }
 
 // SchemaVersion reports the database's schema version (0 for an empty file).

@@ -37,6 +37,10 @@ type Snapshot struct {
 	// Knowledge are the knowledge probes, ordered by model and fact; empty
 	// before schema version 5 (the table is not among Absent's).
 	Knowledge []KnowledgeProbe
+	// KnowledgeScores are the knowledge tasks' scores by known flag,
+	// ordered by model, task, split, known and metric; empty before schema
+	// version 6.
+	KnowledgeScores []KnowledgeScore
 }
 
 // snapshotTables are the tables a snapshot reads, in the order of
@@ -133,7 +137,30 @@ func (d *DB) Snapshot(ctx context.Context, f ScoreFilter) (s *Snapshot, err erro
 			return nil, fmt.Errorf("store: %s: snapshot: table knowledge: %w", d.path, err)
 		}
 	}
+	if tables["knowledge_scores"] {
+		if s.KnowledgeScores, err = snapshotKnowledgeScores(ctx, conn); err != nil {
+			return nil, fmt.Errorf("store: %s: snapshot: table knowledge_scores: %w", d.path, err)
+		}
+	}
 	return s, nil
+}
+
+func snapshotKnowledgeScores(ctx context.Context, conn *sql.Conn) ([]KnowledgeScore, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT model_id, task, split, known, metric, value, n
+		FROM knowledge_scores ORDER BY model_id, task, split, known, metric`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []KnowledgeScore
+	for rows.Next() {
+		var k KnowledgeScore
+		if err := rows.Scan(&k.ModelID, &k.Task, &k.Split, &k.Known, &k.Metric, &k.Value, &k.N); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }
 
 func snapshotKnowledge(ctx context.Context, conn *sql.Conn) ([]KnowledgeProbe, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -63,6 +64,25 @@ type KnowledgeProbe struct {
 	Exposures    int     // pretraining documents that state the fact
 	LogProb      float64 // Σ log p(value tokens | <bos> cloze context)
 }
+
+// KnowledgeScore is a knowledge task's score over the instances whose fact
+// the model's base knows (Known "yes") or does not (Known "no"): a row of
+// knowledge_scores. The score over all instances is a Score.
+type KnowledgeScore struct {
+	ModelID string
+	Task    string
+	Split   string
+	Known   string // KnownYes or KnownNo
+	Metric  string // "accuracy" or OptionCE
+	Value   float64
+	N       int
+}
+
+// The values of KnowledgeScore.Known.
+const (
+	KnownYes = "yes"
+	KnownNo  = "no"
+)
 
 // Model is a trained or merged model (a row of models).
 type Model struct {
@@ -202,6 +222,56 @@ func (tx *Tx) InsertKnowledge(ctx context.Context, ps []KnowledgeProbe) error {
 		}
 	}
 	return nil
+}
+
+// InsertKnowledgeScores records knowledge-task scores by known flag (rows
+// already present are kept: scores are deterministic).
+func (tx *Tx) InsertKnowledgeScores(ctx context.Context, ks []KnowledgeScore) error {
+	if len(ks) == 0 {
+		return nil
+	}
+	stmt, err := tx.tx.PrepareContext(ctx, `INSERT OR IGNORE INTO knowledge_scores(model_id, task, split, known, metric, value, n)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("store: insert knowledge scores: %w", err)
+	}
+	defer stmt.Close()
+	for _, k := range ks {
+		where := fmt.Sprintf("store: knowledge score %s/%s/%s/%s/%s", k.ModelID, k.Task, k.Split, k.Known, k.Metric)
+		switch {
+		case k.ModelID == "" || k.Task == "" || k.Metric == "":
+			return fmt.Errorf("%s: model, task and metric are required", where)
+		case k.Known != KnownYes && k.Known != KnownNo:
+			return fmt.Errorf("%s: known %q is neither %q nor %q", where, k.Known, KnownYes, KnownNo)
+		case k.Split != Validation && k.Split != Test:
+			return fmt.Errorf("%s: split %q is neither %q nor %q", where, k.Split, Validation, Test)
+		case k.N <= 0 || math.IsNaN(k.Value) || math.IsInf(k.Value, 0):
+			return fmt.Errorf("%s: value %g over %d instances", where, k.Value, k.N)
+		}
+		if _, err := stmt.ExecContext(ctx, k.ModelID, k.Task, k.Split, k.Known, k.Metric, k.Value, k.N); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	return nil
+}
+
+// KnowledgeOf returns the knowledge probes of one model, ordered by fact.
+func (d *DB) KnowledgeOf(ctx context.Context, modelID string) ([]KnowledgeProbe, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT model_id, size, params, world_version, fact, attribute, exposures, logprob
+		FROM knowledge WHERE model_id = ? ORDER BY fact`, modelID)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: knowledge of %s: %w", d.path, modelID, err)
+	}
+	defer rows.Close()
+	var out []KnowledgeProbe
+	for rows.Next() {
+		var p KnowledgeProbe
+		if err := rows.Scan(&p.ModelID, &p.Size, &p.Params, &p.WorldVersion, &p.Fact, &p.Attribute, &p.Exposures, &p.LogProb); err != nil {
+			return nil, fmt.Errorf("store: %s: knowledge of %s: %w", d.path, modelID, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // FinishRun sets the end time of run id.

@@ -105,7 +105,7 @@ func Run(ctx context.Context, s *world.Suite, tr Trainer, cfg Config) ([]Row, er
 	}
 	rows = append(rows, row)
 
-	corpus, err := trainset.CorpusExamples(s.World, cfg.CorpusDocs, cfg.Seed)
+	corpus, err := trainset.CorpusExamples(s.Corpus(), cfg.CorpusDocs, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func Run(ctx context.Context, s *world.Suite, tr Trainer, cfg Config) ([]Row, er
 	if err != nil {
 		return nil, err
 	}
-	extra, err := trainset.CorpusExamples(s.World, cfg.InstructCorpusDocs, cfg.Seed+2)
+	extra, err := trainset.CorpusExamples(s.Corpus(), cfg.InstructCorpusDocs, cfg.Seed+2)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func (r *runner) evaluate(ctx context.Context, j *plan.Job, worker int) error {
 		return err
 	}
 	return r.db.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.InsertScores(ctx, scores); err != nil {
+		if err := scores.insert(ctx, tx); err != nil {
 			return err
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), j.Model, time.Since(start).Seconds())
@@ -90,7 +90,7 @@ func (r *runner) selectAndEval(ctx context.Context, j *plan.Job, worker int) err
 		if err := tx.SetChosen(ctx, store.Cell{Variant: c.Variant, Size: c.Size, BaseType: c.Base, K: c.K, Subset: c.Subset, Method: c.Method}, best); err != nil {
 			return err
 		}
-		if err := tx.InsertScores(ctx, scores); err != nil {
+		if err := scores.insert(ctx, tx); err != nil {
 			return err
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), best, time.Since(start).Seconds())
@@ -121,7 +121,7 @@ func (r *runner) evaluateChosen(ctx context.Context, j *plan.Job, worker int) er
 		return err
 	}
 	err = r.db.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.InsertScores(ctx, scores); err != nil {
+		if err := scores.insert(ctx, tx); err != nil {
 			return err
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), chosen, time.Since(start).Seconds())
@@ -153,10 +153,10 @@ func (r *runner) closeCell(ctx context.Context, j *plan.Job, candidates []string
 
 // scoreModel makes sure the model of job key exists and scores it on the
 // scope's tasks with the config's evaluator.
-func (r *runner) scoreModel(ctx context.Context, key string, s plan.Scope, split string, worker int) ([]store.Score, error) {
+func (r *runner) scoreModel(ctx context.Context, key string, s plan.Scope, split string, worker int) (scored, error) {
 	dir, err := r.ensureModel(ctx, key)
 	if err != nil {
-		return nil, err
+		return scored{}, err
 	}
 	return r.scoreTasks(ctx, key, dir, r.scopeTasks(s), split, worker)
 }

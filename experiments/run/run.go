@@ -108,6 +108,10 @@ type runner struct {
 	diskChecked map[string]bool
 	// retryBase is the first back-off of eval.retries.
 	retryBase time.Duration
+	// known caches, per base model key, which facts of the suite-5
+	// knowledge base the base knows (knownFacts).
+	knownMu sync.Mutex
+	known   map[string]map[string]bool
 }
 
 // Run executes the plan of c: it trains the zoo, merges, evaluates and
@@ -134,9 +138,6 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if p.Tasks != nil {
 		logTaskSet(log, p.Tasks)
 	}
-	if v := worldVersion(c, p); v != "" && v != world.Version {
-		return nil, fmt.Errorf("world.version %s: the %s world has no task suite yet, so a study cannot run in it (mergescale knowledge pretrains and probes its bases)", v, v)
-	}
 	dbPath := StorePathFor(c, opts.Shard)
 	// The built-in world's suite: the zoo's training data and the tasks,
 	// unless tasks come from tasks.dir (whose zoo is never trained).
@@ -145,7 +146,7 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 	if p.Tasks != nil {
 		tasks = p.Tasks.Tasks
 	} else {
-		if suite, err = world.NewSuite(uint64(c.World.Seed), suiteSizes(c)); err != nil {
+		if suite, err = world.NewSuiteVersion(worldVersion(c, p), uint64(c.World.Seed), suiteSizes(c)); err != nil {
 			return nil, fmt.Errorf("task suite: %w", err)
 		}
 		tasks = append(suite.TasksOf(world.HeldIn), suite.TasksOf(world.HeldOut)...)
@@ -175,7 +176,8 @@ func Run(ctx context.Context, c *config.Config, opts Options) (*Summary, error) 
 		slots = c.Eval.SlotsFor(workers)
 	}
 	r := &runner{cfg: c, plan: p, suite: suite, tasks: tasks, opts: opts, log: log, threads: threads, ev: ev,
-		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}, retryBase: opts.retryBase}
+		workers: workers, freeSpace: opts.freeSpace, diskChecked: map[string]bool{}, retryBase: opts.retryBase,
+		known: map[string]map[string]bool{}}
 	if r.freeSpace == nil {
 		r.freeSpace = statfsFree
 	}

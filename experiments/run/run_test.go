@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"mergescale/experiments/config"
 	"mergescale/experiments/plan"
 	"mergescale/store"
+	"mergescale/world"
 )
 
 // The harness tests run the tiny config (micro preset, a few steps, tiny
@@ -550,17 +552,43 @@ func TestZooDirShared(t *testing.T) {
 	}
 }
 
-// TestRunRefusesSuite5: a study in the suite-5 world (no task suite yet)
-// stops before it creates its output folder or store.
-func TestRunRefusesSuite5(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out")
-	c := loadTiny(t, out)
+// TestRunSuite5: a study in the suite-5 world pretrains on the knowledge
+// corpus, probes every base over all facts (with the facts' exposures in
+// that corpus), scores knowledge tasks by known flag for every model
+// descended from a base, and splits each knowledge task's instances exactly
+// between the two flags.
+func TestRunSuite5(t *testing.T) {
+	c := loadTiny(t, filepath.Join(t.TempDir(), "out"))
 	c.World.Version = "suite-5"
-	_, err := Run(context.Background(), c, Options{})
-	if err == nil || !strings.Contains(err.Error(), "world.version suite-5") {
-		t.Fatalf("err = %v, want a world.version error", err)
+	runTiny(t, c, Options{})
+	path := StorePathFor(c, plan.Shard{Index: 0, Count: 1})
+	facts := len(world.KnowledgeAttributes()) * world.KnowledgeSuiteParams.People
+	probes := dump(t, path, `SELECT m.base_type, count(*), sum(k.exposures) FROM knowledge k JOIN models m ON m.id = k.model_id GROUP BY m.id ORDER BY 1`)
+	if len(probes) == 0 {
+		t.Fatal("no knowledge probe in the store")
 	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		t.Errorf("the output folder exists after the refusal (%v)", err)
+	docs := c.Zoo.Pretrain.Steps * c.Zoo.Pretrain.Batch
+	wantExp := int(math.Round(world.KnowledgeSuiteParams.BioShare*float64(docs))) * len(world.KnowledgeAttributes())
+	for _, p := range probes {
+		if p != fmt.Sprintf("%s|%d|%d", strings.Split(p, "|")[0], facts, wantExp) {
+			t.Errorf("probe of a base: %s, want %d facts with %d exposures in all", p, facts, wantExp)
+		}
+	}
+	if v := dump(t, path, `SELECT DISTINCT world_version FROM runs`); len(v) != 1 || v[0] != "suite-5" {
+		t.Errorf("runs.world_version = %v", v)
+	}
+	// Every knowledge task's test score of every model has its known split,
+	// whose counts add up to the score's n; no in-context task has one.
+	bad := dump(t, path, `SELECT s.model_id, s.task, s.n, (SELECT coalesce(sum(n), 0) FROM knowledge_scores k
+			WHERE k.model_id = s.model_id AND k.task = s.task AND k.split = s.split AND k.metric = 'accuracy') AS split_n
+		FROM scores s JOIN models m ON m.id = s.model_id
+		WHERE s.metric = 'accuracy' AND m.kind <> 'untrained'
+		AND ((s.task IN ('cbqa_fact', 'mcqa_fact', 's2t_person', 'sum_fact', 'para_fact', 'complete_fact', 'nli_fact') AND split_n <> s.n)
+			OR (s.task NOT IN ('cbqa_fact', 'mcqa_fact', 's2t_person', 'sum_fact', 'para_fact', 'complete_fact', 'nli_fact') AND split_n <> 0))`)
+	if len(bad) > 0 {
+		t.Errorf("%d scores whose known split does not add up, e.g. %s", len(bad), bad[0])
+	}
+	if n := dump(t, path, `SELECT count(*) FROM knowledge_scores`); n[0] == "0" {
+		t.Error("no knowledge_scores rows")
 	}
 }

@@ -61,8 +61,15 @@ func (r *runner) train(ctx context.Context, j *plan.Job) error {
 		}
 		m.TauNormRatio = &ratio
 	}
+	probes, err := r.probeBase(j, dir)
+	if err != nil {
+		return err
+	}
 	return r.db.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.UpsertModel(ctx, m); err != nil {
+			return err
+		}
+		if err := tx.InsertKnowledge(ctx, probes); err != nil {
 			return err
 		}
 		return tx.MarkJobDone(ctx, j.Key, string(j.Kind), j.Key, sum.Seconds)
@@ -261,13 +268,13 @@ func (r *runner) trainingData(j *plan.Job) ([]model.Example, error) {
 	)
 	switch j.Kind {
 	case plan.KindPretrain:
-		data, err = trainset.CorpusExamples(r.suite.World, j.Stage.Steps*j.Stage.Batch, j.Seed)
+		data, err = trainset.CorpusExamples(r.suite.Corpus(), j.Stage.Steps*j.Stage.Batch, j.Seed)
 	case plan.KindInstruct:
 		data, err = trainset.MixtureExamples(r.suite)
 		if err == nil {
 			n := int(float64(len(data)) * instructCorpusShare / (1 - instructCorpusShare))
 			var corpus []trainset.Example
-			corpus, err = trainset.CorpusExamples(r.suite.World, n, j.Seed)
+			corpus, err = trainset.CorpusExamples(r.suite.Corpus(), n, j.Seed)
 			data = append(data, corpus...)
 		}
 	case plan.KindExpert:

@@ -84,7 +84,7 @@ func MixtureExamples(s *world.Suite) ([]Example, error) {
 // CorpusExamples returns n pretraining documents of the world as examples
 // with an empty prompt and Target = <bos> document <eos> (the loss is on
 // every token after <bos>).
-func CorpusExamples(w *world.World, n int, seed uint64) ([]Example, error) {
+func CorpusExamples(w world.CorpusSource, n int, seed uint64) ([]Example, error) {
 	tok := w.Tokenizer()
 	sp := tok.Special()
 	docs := w.Corpus(n, seed)
