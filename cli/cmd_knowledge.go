@@ -18,8 +18,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mergescale/internal/atomicfile"
 	"mergescale/eval/builtin"
+	"mergescale/internal/atomicfile"
 	"mergescale/model"
 	"mergescale/store"
 	"mergescale/tokenizer"

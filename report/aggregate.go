@@ -33,7 +33,7 @@ func (a *aggregator) note(format string, args ...any) {
 func aggregate(d *storeData) *Results {
 	a := &aggregator{
 		d: d, params: map[string]int64{}, vrank: map[string]int{},
-		missing: map[string]bool{}, r: &Results{RunName: d.runName, ConfigText: d.configText, TaskMetrics: d.taskMetrics(), Knowledge: d.knowledge},
+		missing: map[string]bool{}, r: &Results{RunName: d.runName, ConfigText: d.configText, TaskMetrics: d.taskMetrics(), Knowledge: ptProbes(d)},
 	}
 	for _, m := range d.models {
 		if m.Params > a.params[m.Size] {
@@ -55,6 +55,7 @@ func aggregate(d *storeData) *Results {
 		a.taus(v)
 	}
 	a.orderings()
+	a.r.KnowledgeGuards = a.knowledgeGuards()
 	if len(d.models) == 0 {
 		a.note("the store has no models")
 	}
@@ -73,6 +74,19 @@ func aggregate(d *storeData) *Results {
 	sort.Strings(extra)
 	r.Missing = append(r.Missing, extra...)
 	return r
+}
+
+// ptProbes are the knowledge probes of the PT bases: a study probes its IT
+// bases too, but the knowledge section shows what pretraining left (the
+// knowledge pilot's probes, of bases outside the models table, are all PT).
+func ptProbes(d *storeData) []store.KnowledgeProbe {
+	var out []store.KnowledgeProbe
+	for _, p := range d.knowledge {
+		if m, ok := d.models[p.ModelID]; !ok || m.BaseType != "it" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // lookups indexes the base, expert and multitask models that belong to
@@ -259,6 +273,7 @@ func (a *aggregator) cells(v Variant) {
 		sr.Merged.GainKept = gainKept(target, m.Categories, experts, base)
 		ceExperts, ceBase := a.ceRefs(m)
 		sr.Merged.GainKeptCE = gainKeptCE(a.d.ce[m.ModelID], m.Categories, ceExperts, ceBase)
+		sr.Kinds = a.kindGains(m, target, experts, base, a.d.ce[m.ModelID], ceExperts, ceBase)
 		if id, ok := a.multitask[key]; ok {
 			sr.Multitask = modelScores(a.d.scores[id], m.Categories, experts, base)
 		} else {

@@ -127,6 +127,9 @@ func figKnowledge(ps []store.KnowledgeProbe) (*figure, string, error) {
 		}
 		bySize[r.size] = append(bySize[r.size], r)
 	}
+	if len(sizes) == 0 {
+		return nil, "no fact was stated in pretraining (every fact has 0 exposures)", nil
+	}
 	palette := append([]string{"linear", "task_arithmetic", "ties", "dare_ties"}, "")
 	for i, sz := range sizes {
 		rows := bySize[sz]
@@ -143,6 +146,11 @@ func figKnowledge(ps []store.KnowledgeProbe) (*figure, string, error) {
 			return nil, "", err
 		}
 		f.addLegend(s.label, th)
+	}
+	// A log axis needs a positive range: with one bin (a short corpus)
+	// the data range is one point, which the axis would pad to include 0.
+	if p.X.Min == p.X.Max {
+		p.X.Min, p.X.Max = p.X.Min/2, p.X.Max*2
 	}
 	f.panels[0][0] = p
 	return f, "", nil

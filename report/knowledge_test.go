@@ -48,3 +48,21 @@ func TestKnowledgeTable(t *testing.T) {
 		t.Errorf("figKnowledge(nil) missing = %q", missing)
 	}
 }
+
+// A short corpus gives one exposure bin (or none): fig_knowledge is drawn
+// on a positive log axis, or says why it is not, and never panics.
+func TestFigKnowledgeShortCorpus(t *testing.T) {
+	p := func(size string, exp int) store.KnowledgeProbe {
+		return store.KnowledgeProbe{ModelID: size, Size: size, Params: 10, WorldVersion: "suite-5", Fact: "f", Exposures: exp, LogProb: -3}
+	}
+	f, missing, err := figKnowledge([]store.KnowledgeProbe{p("xs", 1), p("s", 1), p("s", 0)})
+	if err != nil || f == nil {
+		t.Fatalf("one bin: figure %v, missing %q, err %v", f != nil, missing, err)
+	}
+	if err := f.write(t.TempDir(), "fig_knowledge"); err != nil {
+		t.Fatal(err)
+	}
+	if f, missing, _ := figKnowledge([]store.KnowledgeProbe{p("xs", 0)}); f != nil || !strings.Contains(missing, "0 exposures") {
+		t.Errorf("no exposed fact: figure %v, missing %q", f != nil, missing)
+	}
+}

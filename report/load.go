@@ -38,6 +38,10 @@ type storeData struct {
 	configText string
 	missing    []string // what the store lacks, in words
 	knowledge  []store.KnowledgeProbe
+	// kscores are the knowledge tasks' test scores by known flag: model id
+	// → task → known → score; knowledgeTasks the tasks that have them.
+	kscores        map[string]map[string]map[string]knownScore
+	knowledgeTasks map[string]bool
 }
 
 // loadStore reads the store at path into memory: a snapshot of the store
@@ -76,6 +80,28 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		d.models[m.ID] = m
 	}
 	d.knowledge = snap.Knowledge
+	d.kscores, d.knowledgeTasks = map[string]map[string]map[string]knownScore{}, map[string]bool{}
+	for _, k := range snap.KnowledgeScores {
+		if k.Split != store.Test {
+			continue
+		}
+		d.knowledgeTasks[k.Task] = true
+		if d.kscores[k.ModelID] == nil {
+			d.kscores[k.ModelID] = map[string]map[string]knownScore{}
+		}
+		if d.kscores[k.ModelID][k.Task] == nil {
+			d.kscores[k.ModelID][k.Task] = map[string]knownScore{}
+		}
+		ks := d.kscores[k.ModelID][k.Task][k.Known]
+		switch k.Metric {
+		case store.Accuracy:
+			ks.acc = k.Value
+		case store.OptionCE:
+			ks.ce = k.Value
+		}
+		ks.n = k.N
+		d.kscores[k.ModelID][k.Task][k.Known] = ks
+	}
 	for _, m := range snap.Merges {
 		d.merges = append(d.merges, sortedCategories(m))
 	}

@@ -58,13 +58,19 @@ func (p pairs) sortedKeys() []pairKey {
 // pairValues returns the chosen merges of (base, size, method) at
 // k ∈ pairedKs by pair, the value of each from get (NaN values left out).
 func (r *Results) pairValues(base, size, method string, get func(Scores) float64) pairs {
+	return r.pairSubsets(base, size, method, func(s SubsetResult) float64 { return get(s.Merged) })
+}
+
+// pairSubsets is pairValues with the value taken from the whole subset
+// result.
+func (r *Results) pairSubsets(base, size, method string, get func(SubsetResult) float64) pairs {
 	out := pairs{}
 	for _, c := range r.Cells {
 		if c.BaseType != base || c.Size != size || c.Method != method || !slices.Contains(pairedKs, c.K) {
 			continue
 		}
 		for _, s := range c.Subsets {
-			if v := get(s.Merged); isNum(v) {
+			if v := get(s); isNum(v) {
 				out[pairKey{c.K, s.Subset, joinCats(s.Categories)}] = v
 			}
 		}

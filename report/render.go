@@ -96,6 +96,13 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 		}
 		figs = append(figs, figureResult{name: "fig_knowledge", fig: f, missing: missing})
 	}
+	if def := r.Default(); len(knowledgeGainRows(def)) > 0 {
+		f, missing, err := figKnowledgeGain(def, opts.Method)
+		if err != nil {
+			return fmt.Errorf("fig_knowledge_gain: %w", err)
+		}
+		figs = append(figs, figureResult{name: "fig_knowledge_gain", fig: f, missing: missing})
+	}
 	for _, f := range figs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -109,6 +116,9 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 	tables := Tables(r, paper)
 	if len(r.Knowledge) > 0 {
 		tables = append(tables, knowledgeTable(r.Knowledge))
+	}
+	if def := r.Default(); len(knowledgeGainRows(def)) > 0 {
+		tables = append(tables, knowledgeGainTable(def), knowledgeTargetsTable(def), knowledgeGuardsTable(r))
 	}
 	for _, t := range tables {
 		if err := t.write(filepath.Join(outDir, tablesDir)); err != nil {
@@ -203,6 +213,11 @@ func markdown(r *Results, dbPath, method string, figs []figureResult, tables []*
 			fmt.Fprintf(&b, " *Paper:* %s", f.Paper)
 		}
 		b.WriteString("\n")
+	}
+	for _, t := range tables {
+		if t.Name == "table_knowledge_targets" {
+			b.WriteString(knowledgeMarkdown)
+		}
 	}
 	b.WriteString("\n## Figures\n\n")
 	for _, f := range figs {

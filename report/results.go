@@ -106,6 +106,9 @@ type SubsetResult struct {
 	Multitask  Scores // the multitask model on the same categories
 	// Diagnostics from the merges table (NaN when not recorded).
 	SignConflict, MeanCosine float64
+	// Kinds is the merge's gain kept on knowledge and in-context tasks and
+	// on known and unknown facts (a suite-5 store; nil otherwise).
+	Kinds map[KindKnown]GainPair
 }
 
 // Cell aggregates the chosen test merges of one (variant, base type, size,
@@ -203,6 +206,9 @@ type Results struct {
 	// one row per base and fact), ordered by model and fact; empty for
 	// suite-4 stores, whose reports then show no knowledge section.
 	Knowledge []store.KnowledgeProbe
+	// KnowledgeGuards are the guards of a suite-5 study's knowledge
+	// targets, per base type and size (nil for other stores).
+	KnowledgeGuards []KnowledgeGuard
 	// TaskMetrics lists the tasks scored by another metric than accuracy
 	// (a task folder's acc_norm, exact_match, rouge_l or f1), sorted by
 	// task; empty for the built-in suite.
