@@ -22,7 +22,8 @@ type evalOptions struct {
 	Model   string
 	Tasks   []string
 	Seed    uint64
-	SeedSet bool // --seed given: overrides the model's recorded world seed
+	SeedSet bool   // --seed given: overrides the model's recorded world seed
+	World   string // world version (world.Versions)
 	Split   string
 	Sizes   world.Sizes
 	JSON    bool
@@ -44,6 +45,7 @@ func newEvalCmd(e *env) *cobra.Command {
 	f.StringVar(&o.Model, "model", "", "model directory (config.json + model.safetensors)")
 	f.StringSliceVar(&o.Tasks, "tasks", []string{"held-in", "held-out"}, "held-in, held-out, a category or a task name (repeatable, comma-separated)")
 	f.Uint64Var(&o.Seed, "seed", 1, "world seed (default: the one recorded in the model directory)")
+	f.StringVar(&o.World, "world", world.Version, "world version of the task suite: "+strings.Join(world.Versions(), " or "))
 	f.StringVar(&o.Split, "split", "test", "split to evaluate: test or validation")
 	f.IntVar(&o.Sizes.Validation, "validation", o.Sizes.Validation, "validation examples per task")
 	f.IntVar(&o.Sizes.Test, "test", o.Sizes.Test, "test examples per task")
@@ -113,12 +115,13 @@ func runEval(ctx context.Context, o evalOptions, out io.Writer) error {
 	}
 	sizes := o.Sizes
 	sizes.Train = 0 // evaluation never needs the train split
-	s, err := world.NewSuite(seed, sizes)
+	s, err := world.NewSuiteVersion(o.World, seed, sizes)
 	if err != nil {
 		return err
 	}
 	if m.Config.VocabSize != s.World.Tokenizer().Size() {
-		return fmt.Errorf("eval: %s: vocab_size %d does not match the world's %d tokens", o.Model, m.Config.VocabSize, s.World.Tokenizer().Size())
+		return fmt.Errorf("eval: %s: vocab_size %d does not match the %s world's %d tokens (is it a model of another world? --world picks one of %s)",
+			o.Model, m.Config.VocabSize, s.Version, s.World.Tokenizer().Size(), strings.Join(world.Versions(), ", "))
 	}
 	tasks, err := selectTasks(s, o.Tasks)
 	if err != nil {

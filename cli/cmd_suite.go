@@ -17,6 +17,8 @@ import (
 
 // suiteOptions are the flags of `mergescale suite`.
 type suiteOptions struct {
+	// World is the world version (world.Versions; "" for the default).
+	World  string
 	Seed   uint64
 	Sizes  world.Sizes
 	JSON   bool
@@ -39,6 +41,7 @@ func newSuiteCmd(e *env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.Uint64Var(&o.Seed, "seed", 1, "world seed")
+	f.StringVar(&o.World, "world", world.Version, "world version: "+strings.Join(world.Versions(), " or "))
 	f.BoolVar(&o.JSON, "json", false, "print the listing as JSON")
 	f.StringVar(&o.Export, "export", "", "write every split of every task as JSONL under this directory")
 	f.StringVar(&o.Requests, "requests", "", "write the evaluator requests (JSONL) of the held-in and held-out tasks' --split to this file")
@@ -51,7 +54,7 @@ func newSuiteCmd(e *env) *cobra.Command {
 
 // runSuite generates the suite and prints (or exports) it.
 func runSuite(o suiteOptions, out io.Writer) error {
-	s, err := world.NewSuite(o.Seed, o.Sizes)
+	s, err := world.NewSuiteVersion(o.World, o.Seed, o.Sizes)
 	if err != nil {
 		return err
 	}
@@ -83,12 +86,20 @@ func runSuite(o suiteOptions, out io.Writer) error {
 func printSuite(s *world.Suite, out io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "world seed %d, vocabulary %d tokens, %d entities\n", s.World.Seed, s.World.Tokenizer().Size(), len(s.World.Entities))
+	if k := s.Knowledge; k != nil {
+		fmt.Fprintf(&b, "world %s: %d people in the knowledge base (%d facts), the %d entities above are the novel names of the in-context tasks; knowledge tasks are marked *\n",
+			s.Version, len(k.People), len(k.Facts()), len(s.World.Entities))
+	}
 	for _, part := range []world.Heldness{world.HeldIn, world.HeldOut, world.Mixture} {
 		fmt.Fprintf(&b, "\n== %s ==\n", part)
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "category\ttask\ttrain\tvalidation\ttest\tchance\tgenerative\tskills")
 		for _, t := range s.TasksOf(part) {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.3f\t%v\t%s\n", t.Category, t.Name, len(t.Train), len(t.Validation), len(t.Test),
+			name := t.Name
+			if t.Knowledge {
+				name += " *"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.3f\t%v\t%s\n", t.Category, name, len(t.Train), len(t.Validation), len(t.Test),
 				t.Chance(), t.Generative, strings.Join(t.Skills, ","))
 		}
 		if err := tw.Flush(); err != nil {
