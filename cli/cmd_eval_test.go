@@ -47,10 +47,22 @@ func TestEvalCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "world seed 5") || !strings.Contains(out, "coref_pronoun") {
 		t.Fatalf("table output (%d): %s", code, out)
 	}
-	for _, bad := range [][]string{{"--tasks", "nope"}, {"--split", "train"}} {
+	for _, bad := range [][]string{{"--tasks", "nope"}, {"--split", "train"}, {"--world", "suite-5"}, {"--world", "suite-9"}} {
 		_, errOut, code := runCmd(t, append([]string{"eval", "--model", dir}, bad...)...)
 		if code == 0 || !strings.HasPrefix(errOut, "error: ") {
 			t.Fatalf("%v: exit %d, %q", bad, code, errOut)
 		}
+	}
+}
+
+// suite --world suite-5 lists the knowledge world's suite with its
+// knowledge tasks marked; an unknown world is one error.
+func TestSuiteWorldFlag(t *testing.T) {
+	out, _, code := runCmd(t, "suite", "--world", "suite-5", "--train", "20", "--validation", "4", "--test", "4")
+	if code != 0 || !strings.Contains(out, "world suite-5: 600 people") || !strings.Contains(out, "cbqa_fact *") || strings.Contains(out, "cbqa_given *") {
+		t.Fatalf("suite --world suite-5 (%d): %s", code, out)
+	}
+	if _, errOut, code := runCmd(t, "suite", "--world", "suite-9"); code == 0 || !strings.Contains(errOut, "suite-9") {
+		t.Fatalf("unknown world: exit %d, %q", code, errOut)
 	}
 }
