@@ -289,6 +289,14 @@ func (w *KnowledgeWorld) statement(r *rand.Rand, i, a int) string {
 	if w.Params.Templates > 1 {
 		t = r.IntN(w.Params.Templates)
 	}
+	return factTemplate(p, a, v, t)
+}
+
+// factTemplate states person p's attribute a with value v in template t
+// (0: the cloze sentence "<name> <cloze> <v> ."; 1: "the <attribute> of
+// <name> is <v> ."; 2: "<name> has the <attribute> <v> .").
+func factTemplate(p Person, a int, v string, t int) string {
+	at := knowledgeAttributes[a]
 	switch t {
 	case 1:
 		return "the " + at.Name + " of " + p.Name() + " is " + v + " ."
@@ -425,9 +433,9 @@ func (f Fact) ID(w *KnowledgeWorld) string {
 // Facts returns every fact, person after person, attributes in order.
 func (w *KnowledgeWorld) Facts() []Fact {
 	out := make([]Fact, 0, len(w.People)*len(knowledgeAttributes))
-	for i, p := range w.People {
-		for a, at := range knowledgeAttributes {
-			out = append(out, Fact{Person: i, Attribute: a, Context: p.Name() + " " + at.Cloze, Value: at.Values[p.Values[a]]})
+	for i := range w.People {
+		for a := range knowledgeAttributes {
+			out = append(out, w.FactOf(i, a))
 		}
 	}
 	return out

@@ -91,20 +91,6 @@ func (w *KnowledgeWorld) drawFact(r *rand.Rand, split Split) Fact {
 	return w.FactOf(g[r.IntN(len(g))], r.IntN(len(knowledgeAttributes)))
 }
 
-// factTemplate states person p's attribute a with value v in template t
-// (0: the cloze sentence; 1: "the <attribute> of <name> is <v> ."; 2:
-// "<name> has the <attribute> <v> ."), as the corpus does.
-func factTemplate(p Person, a int, v string, t int) string {
-	at := knowledgeAttributes[a]
-	switch t {
-	case 1:
-		return "the " + at.Name + " of " + p.Name() + " is " + v + " ."
-	case 2:
-		return p.Name() + " has the " + at.Name + " " + v + " ."
-	}
-	return p.Name() + " " + at.Cloze + " " + v + " ."
-}
-
 // knowledgeSuiteSpecs lists suite-5's tasks: held-in, held-out, mixture.
 func knowledgeSuiteSpecs() []spec {
 	byName := map[string]spec{}
