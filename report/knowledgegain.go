@@ -359,7 +359,7 @@ func knowledgeGuardsTable(r *Results) *Table {
 	b := newTable("table_knowledge_guards", "Guards of the knowledge targets: experts' raw accuracy on their own category (all tasks; knowledge tasks; in-context tasks), their gain over the base, and the base's largest |accuracy − chance| on a held-out task that needs no fact",
 		textCol("base", "base"), textCol("size", "size"), statCol("expert accuracy", "expert_acc"), statCol("expert gain", "expert_gain"),
 		statCol("on knowledge tasks", "expert_acc_knowledge"), statCol("on in-context tasks", "expert_acc_in_context"),
-		textCol("base |acc − chance|, held-out", "heldout_dev"), textCol("on task", "heldout_task"))
+		textCol("base, largest distance from chance (held-out)", "heldout_dev"), textCol("on task", "heldout_task"))
 	for _, g := range r.KnowledgeGuards {
 		b.add(g.BaseType, g.Size, g.ExpertAcc, g.ExpertGain, g.ExpertAccKnowledge, g.ExpertAccInContext, g.HeldOutDev, g.HeldOutTask)
 	}
