@@ -377,8 +377,9 @@ func figKnowledgeGain(r *Results, method string) (*figure, string, error) {
 	if !r.hasMethod(method) {
 		return nil, noMethod(method), nil
 	}
-	f := newFigure(fmt.Sprintf("Gain kept on knowledge vs in-context tasks and on known vs unknown facts, %s (mean ± 95%% CI over (k, subset), k ∈ {2, 4, 6})",
-		methodLabel(method)), 2, len(r.BaseTypes))
+	f := newFigure(fmt.Sprintf("Gain kept by task kind and known flag, %s", methodLabel(method)), 2, len(r.BaseTypes))
+	// The Okabe–Ito colours of the four methods, as four distinct colours.
+	palette := []string{"task_arithmetic", "linear", "ties", "dare_ties"}
 	styles := []struct {
 		sl    KindKnown
 		label string
@@ -390,15 +391,15 @@ func figKnowledgeGain(r *Results, method string) (*figure, string, error) {
 	}
 	for j, b := range r.BaseTypes {
 		for i, ce := range []bool{false, true} {
-			y := "gain kept (accuracy)"
+			y := "gain kept (accuracy), mean ± 95% CI"
 			if ce {
-				y = "gain kept (option cross-entropy)"
+				y = "gain kept (option CE), mean ± 95% CI"
 			}
-			p := newPanel(fmt.Sprintf("%s base", baseLabel(b)), "parameters (log scale)", y)
+			p := newPanel(baseLabel(b), "parameters (log scale)", y)
 			p.X.Scale = plot.LogScale{}
 			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 			for si, st := range styles {
-				s := series{label: st.label, color: extraColors[si%len(extraColors)], glyph: glyphs[si%len(glyphs)]}
+				s := series{label: st.label, color: methodColor(palette[si%len(palette)], palette), glyph: glyphs[si%len(glyphs)]}
 				for _, sz := range r.Sizes {
 					ps := pairedStat(r.kindPairs(b, sz.Name, method, st.sl, ce))
 					if ps.Valid() && sz.Params > 0 {
@@ -431,4 +432,6 @@ const knowledgeMarkdown = "\n## Knowledge and merging\n\n" +
 	"(table_knowledge_gain). The targets (table_knowledge_targets) are paired differences of gain kept over the same " +
 	"(k, subset) pairs as the findings, with paired-t 95% intervals: *supported* when the interval lies above 0. They count " +
 	"only under the guards of table_knowledge_guards: experts at 0.90 raw accuracy on their own category and a gain of 0.45 " +
-	"over the base at every size from s up, and the base within 0.03 of chance on every held-out task that needs no fact.\n"
+	"over the base at every size from s up, and the base within 0.03 of chance on every held-out task that needs no fact. " +
+	"Where the experts gain little over their base on the knowledge tasks, the ratio's denominator is near 0 and gain kept " +
+	"swings far outside [0, 1]: such values say the measure is undefined there, not that the merge kept more or less.\n"
