@@ -91,6 +91,16 @@ func (w *KnowledgeWorld) drawFact(r *rand.Rand, split Split) Fact {
 	return w.FactOf(g[r.IntN(len(g))], r.IntN(len(knowledgeAttributes)))
 }
 
+// sentenceOptions returns three sentences (say renders one per value) of
+// fact f's value and two other values of its attribute, shuffled, with the
+// index of the true one.
+func sentenceOptions(r *rand.Rand, f Fact, say func(v string) string) ([]string, int) {
+	vs := knowledgeAttributes[f.Attribute].Values
+	v2 := pickOther(r, vs, f.Value)
+	v3 := pickOther(r, vs, f.Value, v2)
+	return shuffled(r, []string{say(f.Value), say(v2), say(v3)}, 0)
+}
+
 // knowledgeSuiteSpecs lists suite-5's tasks: held-in, held-out, mixture.
 func knowledgeSuiteSpecs() []spec {
 	byName := map[string]spec{}
@@ -151,10 +161,7 @@ func knowledgeSuiteSpecs() []spec {
 			kgen: func(k *KnowledgeWorld, r *rand.Rand, split Split) (string, []string, int, string) {
 				f := k.drawFact(r, split)
 				p := k.People[f.Person]
-				v2 := pickOther(r, values(f.Attribute), f.Value)
-				v3 := pickOther(r, values(f.Attribute), f.Value, v2)
-				say := func(v string) string { return factTemplate(p, f.Attribute, v, 0) }
-				opts, ans := shuffled(r, []string{say(f.Value), say(v2), say(v3)}, 0)
+				opts, ans := sentenceOptions(r, f, func(v string) string { return factTemplate(p, f.Attribute, v, 0) })
 				return "record : name = " + p.Name() + " " + knowledgeAttributes[f.Attribute].Name + " = ?", opts, ans, f.ID(k)
 			}},
 		reuse("s2t_triple"),
@@ -167,10 +174,7 @@ func knowledgeSuiteSpecs() []spec {
 				f := k.drawFact(r, split)
 				p := k.People[f.Person]
 				o := pick(r, k.Novel)
-				v2 := pickOther(r, values(f.Attribute), f.Value)
-				v3 := pickOther(r, values(f.Attribute), f.Value, v2)
-				say := func(v string) string { return factTemplate(p, f.Attribute, v, 1) }
-				opts, ans := shuffled(r, []string{say(f.Value), say(v2), say(v3)}, 0)
+				opts, ans := sentenceOptions(r, f, func(v string) string { return factTemplate(p, f.Attribute, v, 1) })
 				return "passage : " + p.Name() + " met " + o.Name() + " . the talk was about the " + knowledgeAttributes[f.Attribute].Name +
 					" of " + p.Name() + " .", opts, ans, f.ID(k)
 			}},

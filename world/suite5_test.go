@@ -1,6 +1,9 @@
 package world
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -106,5 +109,31 @@ func TestNewSuiteVersion(t *testing.T) {
 	}
 	if _, err := NewSuiteVersion("suite-9", 1, DefaultSizes()); err == nil || !strings.Contains(err.Error(), "suite-9") {
 		t.Errorf("unknown version: err = %v", err)
+	}
+}
+
+// The suite-5 suite is pinned: the committed study
+// (results/ablation/knowledge) was scored on these tasks, and its job keys
+// carry the version, not the tasks' content. A change to what suite-5
+// generates (corpus, tasks, splits) must come with a new version.
+func TestKnowledgeSuitePinned(t *testing.T) {
+	s, err := NewKnowledgeSuite(1, Sizes{Train: 200, Validation: 16, Test: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for _, tk := range s.Tasks {
+		for _, sp := range []Split{Train, Validation, Test} {
+			for _, in := range tk.Split(sp) {
+				fmt.Fprintf(h, "%s|%s|%s|%s|%d|%s\n", tk.Name, sp, in.Prompt, strings.Join(in.Options, "|"), in.Answer, in.Fact)
+			}
+		}
+	}
+	for _, d := range s.Corpus().Corpus(500, 1) {
+		fmt.Fprintln(h, d)
+	}
+	const want = "aa8191c86e65e3c0edc7d121bca76bb837ad16a8d01592f0710dd87c516079b3" // the suite the study of 7fd4339 ran on
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Errorf("suite-5 SHA-256 %s, want %s: what suite-5 generates changed; give the change a new world version", got, want)
 	}
 }
