@@ -31,7 +31,11 @@ func runGather(ctx context.Context, w io.Writer, out string, shards []string) er
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "gathered %d shard database(s) into %s: added %d runs, %d models, %d merges, %d scores, %d jobs\n",
-		len(shards), out, st.Runs, st.Models, st.Merges, st.Scores, st.Jobs)
+	knowledge := ""
+	if st.Knowledge > 0 || st.KnowledgeScores > 0 { // a suite-5 study's probes and scores by known flag
+		knowledge = fmt.Sprintf(", %d knowledge probes, %d knowledge scores", st.Knowledge, st.KnowledgeScores)
+	}
+	_, err = fmt.Fprintf(w, "gathered %d shard database(s) into %s: added %d runs, %d models, %d merges, %d scores, %d jobs%s\n",
+		len(shards), out, st.Runs, st.Models, st.Merges, st.Scores, st.Jobs, knowledge)
 	return err
 }
