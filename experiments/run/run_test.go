@@ -591,4 +591,25 @@ func TestRunSuite5(t *testing.T) {
 	if n := dump(t, path, `SELECT count(*) FROM knowledge_scores`); n[0] == "0" {
 		t.Error("no knowledge_scores rows")
 	}
+	// The same study in two shards, gathered: every shard records the
+	// bases it uses with their probes, and the knowledge scores are the
+	// unsharded run's, row for row.
+	sc := loadTiny(t, filepath.Join(t.TempDir(), "sharded"))
+	sc.World.Version = "suite-5"
+	var shards []string
+	for i := range 2 {
+		sum := runTiny(t, sc, Options{Shard: plan.Shard{Index: i, Count: 2}})
+		shards = append(shards, sum.Store)
+	}
+	all := filepath.Join(t.TempDir(), "all.db")
+	if _, err := store.Gather(context.Background(), all, shards...); err != nil {
+		t.Fatal(err)
+	}
+	const ks = `SELECT model_id, task, split, known, metric, printf('%.17g', value), n FROM knowledge_scores ORDER BY 1, 2, 3, 4, 5`
+	const kp = `SELECT model_id, fact, exposures, printf('%.17g', logprob) FROM knowledge ORDER BY 1, 2`
+	for _, q := range []string{ks, kp} {
+		if x, y := dump(t, path, q), dump(t, all, q); !slices.Equal(x, y) {
+			t.Errorf("sharded and gathered: %d rows, unsharded %d (%s)", len(y), len(x), q)
+		}
+	}
 }
