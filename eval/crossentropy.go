@@ -37,12 +37,16 @@ func (c *ceSums) add(lps []float64, answer, goldBytes int) {
 		c.bad = true
 		return
 	}
-	c.optionCE += logSumExp(lps) - lps[answer]
+	c.optionCE += optionCE(lps, answer)
 	c.chance += math.Log(float64(len(lps)))
 	c.goldNLL += -lps[answer] / float64(goldBytes)
 	c.n++
 	c.gold++
 }
+
+// optionCE is one instance's option cross-entropy: −log softmax of the
+// options' log-likelihoods lps at the answer, log Σ_j exp(ℓ_j) − ℓ_answer.
+func optionCE(lps []float64, answer int) float64 { return logSumExp(lps) - lps[answer] }
 
 // addGold adds one instance of a task without options: lp the target's
 // log-likelihood, goldBytes the UTF-8 bytes of its continuation as sent.

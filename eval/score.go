@@ -242,7 +242,7 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 					correct++
 				}
 				if opts.Group != nil && in.Answer >= 0 && in.Answer < len(lps) {
-					if g := opts.Group(t, &t.Split(split)[i]); g != "" {
+					if g := opts.Group(t, &in); g != "" {
 						gi, ok := groups[g]
 						if !ok {
 							gi = len(r.Groups)
@@ -254,7 +254,7 @@ func TaskResults(tasks []*world.Task, split world.Split, opts Options, answers [
 						if right {
 							gr.Accuracy++
 						}
-						gr.OptionCE += logSumExp(lps) - lps[in.Answer]
+						gr.OptionCE += optionCE(lps, in.Answer)
 					}
 				}
 				if metric == world.MetricAccNorm && NormalizedArgmax(lps, in.Options) == in.Answer {

@@ -45,10 +45,7 @@ type GainPair struct{ Acc, CE float64 }
 
 // knownScore is a task's test accuracy and option_ce over one known
 // flag's instances.
-type knownScore struct {
-	acc, ce float64
-	n       int
-}
+type knownScore struct{ acc, ce float64 }
 
 // kindView returns the scores of s (one model's test scores by task, of
 // metric accuracy or option_ce) restricted to the tasks of one kind and,
@@ -369,11 +366,9 @@ func knowledgeGuardsTable(r *Results) *Table {
 // figKnowledgeGain is fig_knowledge_gain: gain kept by size, one panel per
 // base type (accuracy on top, cross-entropy below), one curve per slice of
 // the knowledge analysis, each point the mean ± 95% CI over the (k, subset)
-// pairs of pairedKs of the report's method.
+// pairs of pairedKs of the report's method. Render draws it for stores
+// with knowledge-task scores by known flag only.
 func figKnowledgeGain(r *Results, method string) (*figure, string, error) {
-	if len(knowledgeGainRows(r)) == 0 {
-		return nil, "the store has no knowledge-task scores by known flag (not a suite-5 study)", nil
-	}
 	if !r.hasMethod(method) {
 		return nil, noMethod(method), nil
 	}

@@ -99,7 +99,6 @@ func loadStore(ctx context.Context, path string) (*storeData, error) {
 		case store.OptionCE:
 			ks.ce = k.Value
 		}
-		ks.n = k.N
 		d.kscores[k.ModelID][k.Task][k.Known] = ks
 	}
 	for _, m := range snap.Merges {

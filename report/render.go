@@ -96,7 +96,10 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 		}
 		figs = append(figs, figureResult{name: "fig_knowledge", fig: f, missing: missing})
 	}
-	if def := r.Default(); len(knowledgeGainRows(def)) > 0 {
+	// A suite-5 study's knowledge analysis (default variant).
+	def := r.Default()
+	knowledgeStudy := len(knowledgeGainRows(def)) > 0
+	if knowledgeStudy {
 		f, missing, err := figKnowledgeGain(def, opts.Method)
 		if err != nil {
 			return fmt.Errorf("fig_knowledge_gain: %w", err)
@@ -117,7 +120,7 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 	if len(r.Knowledge) > 0 {
 		tables = append(tables, knowledgeTable(r.Knowledge))
 	}
-	if def := r.Default(); len(knowledgeGainRows(def)) > 0 {
+	if knowledgeStudy {
 		tables = append(tables, knowledgeGainTable(def), knowledgeTargetsTable(def), knowledgeGuardsTable(r))
 	}
 	for _, t := range tables {
@@ -125,8 +128,8 @@ func Render(ctx context.Context, dbPath, outDir string, opts Options) error {
 			return err
 		}
 	}
-	findings := Findings(r.Default(), opts.Method, paper)
-	check := Selfcheck(r.Default())
+	findings := Findings(def, opts.Method, paper)
+	check := Selfcheck(def)
 	md, err := markdown(r, dbPath, opts.Method, figs, tables, findings, paper, check)
 	if err != nil {
 		return err

@@ -220,9 +220,14 @@ func NewSuite(seed uint64, sizes Sizes) (*Suite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Suite{World: w, Version: Version, Sizes: sizes}
-	for _, sp := range allSpecs() {
-		t, err := w.generate(sp, sizes, nil)
+	return w.suite(&Suite{World: w, Version: Version, Sizes: sizes}, allSpecs())
+}
+
+// suite generates the tasks of specs into s from its World (and, for
+// suite-5's own tasks, its Knowledge world) and returns it.
+func (w *World) suite(s *Suite, specs []spec) (*Suite, error) {
+	for _, sp := range specs {
+		t, err := w.generate(sp, s.Sizes, s.Knowledge)
 		if err != nil {
 			return nil, err
 		}

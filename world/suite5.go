@@ -30,15 +30,7 @@ func NewKnowledgeSuite(seed uint64, sizes Sizes) (*Suite, error) {
 		return nil, err
 	}
 	nw := k.NovelWorld()
-	s := &Suite{World: nw, Knowledge: k, Version: VersionKnowledge, Sizes: sizes}
-	for _, sp := range knowledgeSuiteSpecs() {
-		t, err := nw.generate(sp, sizes, k)
-		if err != nil {
-			return nil, err
-		}
-		s.Tasks = append(s.Tasks, t)
-	}
-	return s, nil
+	return nw.suite(&Suite{World: nw, Knowledge: k, Version: VersionKnowledge, Sizes: sizes}, knowledgeSuiteSpecs())
 }
 
 // NewSuiteVersion generates the task suite of a world version (Versions).

@@ -63,7 +63,7 @@ func (r *runner) scoreTasks(ctx context.Context, modelID, path string, tasks []*
 		}
 		for _, g := range t.Groups {
 			out.known = append(out.known,
-				store.KnowledgeScore{ModelID: modelID, Task: t.Task, Split: split, Known: g.Group, Metric: world.MetricAccuracy, Value: g.Accuracy, N: g.N},
+				store.KnowledgeScore{ModelID: modelID, Task: t.Task, Split: split, Known: g.Group, Metric: store.Accuracy, Value: g.Accuracy, N: g.N},
 				store.KnowledgeScore{ModelID: modelID, Task: t.Task, Split: split, Known: g.Group, Metric: store.OptionCE, Value: g.OptionCE, N: g.N})
 		}
 	}
