@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"mergescale/internal/forkjoin"
 )
 
 // microKernel multiplies a packed mr×k panel of A (mr values per k step) by a
@@ -104,36 +106,23 @@ func (k blocked) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []flo
 		cfg.serial(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	for w := workers - 1; w >= 0; w-- {
+	forkjoin.Do(workers, func(w int) {
 		lo := tiles * w / workers * unit
 		hi := min(dim, tiles*(w+1)/workers*unit)
-		run := func() {
-			if byRows {
-				aoff := lo * lda
-				if transA {
-					aoff = lo
-				}
-				cfg.serial(transA, transB, hi-lo, n, kk, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
-			} else {
-				boff := lo
-				if transB {
-					boff = lo * ldb
-				}
-				cfg.serial(transA, transB, m, hi-lo, kk, alpha, a, lda, b[boff:], ldb, beta, c[lo:], ldc)
+		if byRows {
+			aoff := lo * lda
+			if transA {
+				aoff = lo
 			}
+			cfg.serial(transA, transB, hi-lo, n, kk, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			return
 		}
-		if w == 0 {
-			run()
-			break
+		boff := lo
+		if transB {
+			boff = lo * ldb
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run()
-		}()
-	}
-	wg.Wait()
+		cfg.serial(transA, transB, m, hi-lo, kk, alpha, a, lda, b[boff:], ldb, beta, c[lo:], ldc)
+	})
 }
 
 // serial computes one block of C on the calling goroutine. The loop order

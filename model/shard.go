@@ -48,8 +48,9 @@ type shard struct {
 	dres, dBr, dLn, dY []float32
 	dQKV, dH           []float32
 	dLnf               []float32
-	dA                 [][]float32 // attention scratch, one per goroutine [T,T]
-	rowLoss            []float64   // loss of each target row
+	dAtt               []float32      // gradient of the attention probabilities, laid out like layerActs.att
+	prods              []gemm.Product // attention's batched products
+	rowLoss            []float64      // loss of each target row
 }
 
 func grow(s []float32, n int) []float32 {
@@ -115,16 +116,7 @@ func (s *shard) load(inputs, targets [][]int, dropout bool) {
 	s.dres, s.dBr, s.dLn, s.dY = grow(s.dres, R*d), grow(s.dBr, R*d), grow(s.dLn, R*d), grow(s.dY, R*d)
 	s.dQKV, s.dH = grow(s.dQKV, R*3*d), grow(s.dH, R*4*d)
 	s.dLnf = grow(s.dLnf, R*d)
-	maxT := 0
-	for i := range inputs {
-		maxT = max(maxT, len(inputs[i]))
-	}
-	for len(s.dA) < max(s.workers, 1) {
-		s.dA = append(s.dA, nil)
-	}
-	for i := range s.dA {
-		s.dA[i] = grow(s.dA[i], maxT*maxT)
-	}
+	s.dAtt = grow(s.dAtt, att)
 	if cap(s.rowLoss) < Rt {
 		s.rowLoss = make([]float64, Rt)
 	}
@@ -266,51 +258,75 @@ func addInto(workers int, dst, a, b []float32) {
 	})
 }
 
+// headBlock returns, for the (sequence, head) pair job, the pair's first
+// row r0, length T, the column offset o of its head within d, and its T×T
+// block of attention probabilities in att.
+func (s *shard) headBlock(att []float32, job int) (r0, T, o int, A []float32) {
+	H := s.cfg.NHead
+	hd := s.cfg.NEmbd / H
+	i, h := job/H, job%H
+	r0, T = s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
+	off := s.attOff[i] + h*T*T
+	return r0, T, h * hd, att[off : off+T*T]
+}
+
 // attention computes a.y from a.qkv, sequence by sequence and head by head,
-// keeping the probabilities in a.att. The (sequence, head) pairs are split
-// over at most s.workers goroutines; each writes its own part of a.y.
+// keeping the probabilities in a.att: the scores Q·Kᵀ of every (sequence,
+// head) pair as one batch of products, the causal softmax of each pair's
+// block (pairs split over at most s.workers goroutines), then P·V as a
+// second batch, each pair writing its own part of a.y.
 func (s *shard) attention(a *layerActs) {
-	c := s.cfg
-	d, H := c.NEmbd, c.NHead
-	hd := d / H
+	d, hd := s.cfg.NEmbd, s.cfg.NEmbd/s.cfg.NHead
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	nseq := len(s.seqStart) - 1
-	parallelFor(s.workers, nseq*H, len(a.att)*hd, func(_, lo, hi int) {
+	pairs := (len(s.seqStart) - 1) * s.cfg.NHead
+	s.prods = s.prods[:0]
+	for job := range pairs {
+		r0, T, o, A := s.headBlock(a.att, job)
+		q, kk := a.qkv[r0*3*d+o:], a.qkv[r0*3*d+d+o:]
+		s.prods = append(s.prods, gemm.Product{TransB: true, M: T, N: T, K: hd, Alpha: scale,
+			A: q, LDA: 3 * d, B: kk, LDB: 3 * d, C: A, LDC: T})
+	}
+	gemm.SgemmBatch(s.kern, s.prods)
+	parallelFor(s.workers, pairs, 2*len(a.att), func(_, lo, hi int) {
 		for job := lo; job < hi; job++ {
-			i, h := job/H, job%H
-			r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
-			q := a.qkv[r0*3*d+h*hd:]
-			kk := a.qkv[r0*3*d+d+h*hd:]
-			v := a.qkv[r0*3*d+2*d+h*hd:]
-			A := a.att[s.attOff[i]+h*T*T : s.attOff[i]+(h+1)*T*T]
-			s.kern.Sgemm(false, true, T, T, hd, scale, q, 3*d, kk, 3*d, 0, A, T)
+			_, T, _, A := s.headBlock(a.att, job)
 			causalSoftmax(A, T)
-			s.kern.Sgemm(false, false, T, hd, T, 1, A, T, v, 3*d, 0, a.y[r0*d+h*hd:], d)
 		}
 	})
+	s.prods = s.prods[:0]
+	for job := range pairs {
+		r0, T, o, A := s.headBlock(a.att, job)
+		s.prods = append(s.prods, gemm.Product{M: T, N: hd, K: T, Alpha: 1,
+			A: A, LDA: T, B: a.qkv[r0*3*d+2*d+o:], LDB: 3 * d, C: a.y[r0*d+o:], LDC: d})
+	}
+	gemm.SgemmBatch(s.kern, s.prods)
 }
 
 // attentionBackward overwrites s.dQKV with the gradient of the attention
-// inputs given dy = ∂L/∂a.y, the (sequence, head) pairs split like
-// attention's.
+// inputs given dy = ∂L/∂a.y, in the phases of attention: the products with
+// dy (∂P = dy·Vᵀ and ∂V = Pᵀ·dy) as one batch, the softmax's backward per
+// pair (split over at most s.workers goroutines), then ∂Q = ∂S·K and
+// ∂K = ∂Sᵀ·Q as a second batch.
 func (s *shard) attentionBackward(a *layerActs, dy []float32) {
-	c := s.cfg
-	d, H := c.NEmbd, c.NHead
-	hd := d / H
+	d, hd := s.cfg.NEmbd, s.cfg.NEmbd/s.cfg.NHead
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	nseq := len(s.seqStart) - 1
-	parallelFor(s.workers, nseq*H, 2*len(a.att)*hd, func(part, lo, hi int) {
+	pairs := (len(s.seqStart) - 1) * s.cfg.NHead
+	s.prods = s.prods[:0]
+	for job := range pairs {
+		r0, T, o, A := s.headBlock(a.att, job)
+		_, _, _, dA := s.headBlock(s.dAtt, job)
+		dyh := dy[r0*d+o:]
+		s.prods = append(s.prods,
+			gemm.Product{TransB: true, M: T, N: T, K: hd, Alpha: 1,
+				A: dyh, LDA: d, B: a.qkv[r0*3*d+2*d+o:], LDB: 3 * d, C: dA, LDC: T},
+			gemm.Product{TransA: true, M: T, N: hd, K: T, Alpha: 1,
+				A: A, LDA: T, B: dyh, LDB: d, C: s.dQKV[r0*3*d+2*d+o:], LDC: 3 * d})
+	}
+	gemm.SgemmBatch(s.kern, s.prods)
+	parallelFor(s.workers, pairs, 4*len(a.att), func(_, lo, hi int) {
 		for job := lo; job < hi; job++ {
-			i, h := job/H, job%H
-			r0, T := s.seqStart[i], s.seqStart[i+1]-s.seqStart[i]
-			q := a.qkv[r0*3*d+h*hd:]
-			kk := a.qkv[r0*3*d+d+h*hd:]
-			v := a.qkv[r0*3*d+2*d+h*hd:]
-			A := a.att[s.attOff[i]+h*T*T : s.attOff[i]+(h+1)*T*T]
-			dyh := dy[r0*d+h*hd:]
-			dA := s.dA[part][:T*T]
-			s.kern.Sgemm(false, true, T, T, hd, 1, dyh, d, v, 3*d, 0, dA, T)
-			s.kern.Sgemm(true, false, T, hd, T, 1, A, T, dyh, d, 0, s.dQKV[r0*3*d+2*d+h*hd:], 3*d)
+			_, T, _, A := s.headBlock(a.att, job)
+			_, _, _, dA := s.headBlock(s.dAtt, job)
 			for r := 0; r < T; r++ {
 				ar, dr := A[r*T:r*T+r+1], dA[r*T:(r+1)*T]
 				var dot float32
@@ -322,10 +338,19 @@ func (s *shard) attentionBackward(a *layerActs, dy []float32) {
 				}
 				clear(dr[r+1:])
 			}
-			s.kern.Sgemm(false, false, T, hd, T, scale, dA, T, kk, 3*d, 0, s.dQKV[r0*3*d+h*hd:], 3*d)
-			s.kern.Sgemm(true, false, T, hd, T, scale, dA, T, q, 3*d, 0, s.dQKV[r0*3*d+d+h*hd:], 3*d)
 		}
 	})
+	s.prods = s.prods[:0]
+	for job := range pairs {
+		r0, T, o, _ := s.headBlock(a.att, job)
+		_, _, _, dA := s.headBlock(s.dAtt, job)
+		s.prods = append(s.prods,
+			gemm.Product{M: T, N: hd, K: T, Alpha: scale,
+				A: dA, LDA: T, B: a.qkv[r0*3*d+d+o:], LDB: 3 * d, C: s.dQKV[r0*3*d+o:], LDC: 3 * d},
+			gemm.Product{TransA: true, M: T, N: hd, K: T, Alpha: scale,
+				A: dA, LDA: T, B: a.qkv[r0*3*d+o:], LDB: 3 * d, C: s.dQKV[r0*3*d+d+o:], LDC: 3 * d})
+	}
+	gemm.SgemmBatch(s.kern, s.prods)
 }
 
 // backward accumulates into g the gradient of scale × (the forward's summed

@@ -47,10 +47,11 @@ type TrainConfig struct {
 	ClipNorm    float64 // global gradient-norm clip
 	Dropout     float64 // dropout on the embedding sum and both residual branches, in [0, 1)
 	Seed        uint64  // batch order and dropout masks
-	// Workers is the number of goroutines a step's own loops use (attention
-	// heads, rows of the element-wise work, columns of the reductions, the
-	// optimizer); matrix products use the gemm kernel's parallelism. The
-	// result does not depend on it.
+	// Workers is the number of goroutines a step's own loops use (the
+	// attention softmax per head, rows of the element-wise work, columns of
+	// the reductions, the optimizer); matrix products, attention's small
+	// per-head ones included, use the gemm kernel's parallelism. The result
+	// does not depend on it.
 	Workers int
 	// Threads, when not nil, is called before every step and its value (at
 	// least 1) replaces Workers for that step, so that a scheduler can give

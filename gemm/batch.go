@@ -1,0 +1,49 @@
+package gemm
+
+import (
+	"fmt"
+
+	"mergescale/internal/forkjoin"
+)
+
+// Product is one C = Alpha·op(A)·op(B) + Beta·C of a batch, with the
+// arguments of Kernel.Sgemm.
+type Product struct {
+	TransA, TransB bool
+	M, N, K        int
+	Alpha          float32
+	A              []float32
+	LDA            int
+	B              []float32
+	LDB            int
+	Beta           float32
+	C              []float32
+	LDC            int
+}
+
+// SgemmBatch computes every product of ps, as Sgemm would one by one, with
+// the products spread over the kernel's goroutines (up to GOMAXPROCS): it
+// is the way to multiply many small independent matrices (attention's
+// per-head products) that are each too small to split. No two products may
+// write the same element of C. Each product is computed by the same
+// operations as a lone Sgemm call, whichever goroutine runs it, so the
+// results do not depend on the number of goroutines. Malformed arguments
+// panic, naming the product, before any product runs.
+func SgemmBatch(k Kernel, ps []Product) {
+	for i := range ps {
+		p := &ps[i]
+		if err := checkArgs(p.TransA, p.TransB, p.M, p.N, p.K, p.A, p.LDA, p.B, p.LDB, p.C, p.LDC); err != nil {
+			panic(fmt.Errorf("product %d of the batch: %w", i, err))
+		}
+	}
+	bk, isBlocked := k.(blocked)
+	forkjoin.Do(len(ps), func(i int) {
+		p := &ps[i]
+		if isBlocked {
+			// One goroutine per product: the batch is the parallelism.
+			bk.sgemm(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, p.A, p.LDA, p.B, p.LDB, p.Beta, p.C, p.LDC, 1)
+			return
+		}
+		k.Sgemm(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, p.A, p.LDA, p.B, p.LDB, p.Beta, p.C, p.LDC)
+	})
+}
