@@ -19,6 +19,10 @@ type Product struct {
 	Beta           float32
 	C              []float32
 	LDC            int
+	// After, when not nil, is called right after the product, on the
+	// goroutine that computed it: element-wise work on this product's C
+	// (attention's softmax) done while C is in that core's cache.
+	After func()
 }
 
 // SgemmBatch computes every product of ps, as Sgemm would one by one, with
@@ -42,8 +46,11 @@ func SgemmBatch(k Kernel, ps []Product) {
 		if isBlocked {
 			// One goroutine per product: the batch is the parallelism.
 			bk.sgemm(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, p.A, p.LDA, p.B, p.LDB, p.Beta, p.C, p.LDC, 1)
-			return
+		} else {
+			k.Sgemm(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, p.A, p.LDA, p.B, p.LDB, p.Beta, p.C, p.LDC)
 		}
-		k.Sgemm(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, p.A, p.LDA, p.B, p.LDB, p.Beta, p.C, p.LDC)
+		if p.After != nil {
+			p.After()
+		}
 	})
 }

@@ -83,19 +83,54 @@ func (k blocked) Sgemm(transA, transB bool, m, n, kk int, alpha float32, a []flo
 
 // sgemm is Sgemm with an explicit upper bound on the number of goroutines.
 func (k blocked) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, maxWorkers int) {
+	k.fused(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, Fuse{}, maxWorkers)
+}
+
+// fused is sgemm with f's work done by the goroutines that compute C: each
+// fills its block's rows with f.Bias before the product and calls f.Rows
+// on its block after it. With f.Rows set, C is split by rows only, so that
+// every block holds whole rows.
+func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, f Fuse, maxWorkers int) {
 	if err := checkArgs(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc); err != nil {
+		panic(err)
+	}
+	if err := f.check(m, n); err != nil {
 		panic(err)
 	}
 	if m == 0 || n == 0 {
 		return
 	}
-	if kk == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
+	if f.Bias != nil {
+		beta = 1
+	}
+	// block computes rows [r0, r1) and columns [c0, c1) of C.
+	block := func(r0, r1, c0, c1 int) {
+		cb := c[r0*ldc+c0:]
+		if f.Bias != nil {
+			for r := 0; r < r1-r0; r++ {
+				copy(cb[r*ldc:r*ldc+c1-c0], f.Bias[c0:c1])
+			}
+		}
+		aoff, boff := r0*lda, c0
+		if transA {
+			aoff = r0
+		}
+		if transB {
+			boff = c0 * ldb
+		}
+		if kk == 0 || alpha == 0 {
+			scaleC(r1-r0, c1-c0, beta, cb, ldc)
+		} else {
+			k.pick(n).serial(transA, transB, r1-r0, c1-c0, kk, alpha, a[aoff:], lda, b[boff:], ldb, beta, cb, ldc)
+		}
+		if f.Rows != nil {
+			f.Rows(r0, r1)
+		}
 	}
 	cfg := k.pick(n)
-	// Split along the longer side of C, in whole tiles of the fixed grid.
-	byRows := m >= n
+	// Split along the longer side of C (rows only when f.Rows wants whole
+	// rows), in whole tiles of the fixed grid.
+	byRows := m >= n || f.Rows != nil
 	unit, dim := cfg.mr, m
 	if !byRows {
 		unit, dim = cfg.nr, n
@@ -103,25 +138,17 @@ func (k blocked) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []flo
 	tiles := (dim + unit - 1) / unit
 	workers := min(maxWorkers, tiles, max(1, m*n*kk/minMACsPerWorker))
 	if workers <= 1 {
-		cfg.serial(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+		block(0, m, 0, n)
 		return
 	}
 	forkjoin.Do(workers, func(w int) {
 		lo := tiles * w / workers * unit
 		hi := min(dim, tiles*(w+1)/workers*unit)
 		if byRows {
-			aoff := lo * lda
-			if transA {
-				aoff = lo
-			}
-			cfg.serial(transA, transB, hi-lo, n, kk, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
-			return
+			block(lo, hi, 0, n)
+		} else {
+			block(0, m, lo, hi)
 		}
-		boff := lo
-		if transB {
-			boff = lo * ldb
-		}
-		cfg.serial(transA, transB, m, hi-lo, kk, alpha, a, lda, b[boff:], ldb, beta, c[lo:], ldc)
 	})
 }
 

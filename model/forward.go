@@ -83,7 +83,7 @@ func (m *Model) putWorkspace(ws *workspace) { m.scratch.Put(ws) }
 // guarantees at least one block).
 func (m *Model) forward(k gemm.Kernel, ws *workspace, head []int) []float32 {
 	lin := func(k gemm.Kernel, out, in, w, b []float32, rows, nin, nout int) {
-		linear(k, 1, out, in, w, b, rows, nin, nout)
+		linear(k, out, in, w, b, rows, nin, nout, nil)
 	}
 	if len(ws.rows) == 1 && ws.oneRow {
 		lin = func(_ gemm.Kernel, out, in, w, b []float32, _, nin, nout int) {

@@ -7,25 +7,24 @@ import (
 )
 
 // linear computes out = in·w + b for rows rows, with w in Conv1D [nin, nout]
-// layout. out is overwritten. workers bounds the goroutines that copy the
-// bias; the GEMM uses the kernel's own parallelism.
-func linear(k gemm.Kernel, workers int, out, in, w, b []float32, rows, nin, nout int) {
-	parallelFor(workers, rows, rows*nout, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			copy(out[r*nout:(r+1)*nout], b)
-		}
-	})
-	k.Sgemm(false, false, rows, nout, nin, 1, in, nin, w, nout, 1, out, nout)
+// layout, and then, when after is not nil, after(r0, r1) on every block of
+// finished rows of out. out is overwritten. The bias, the product and after
+// run on the gemm kernel's goroutines (gemm.SgemmFused): after must compute
+// each row from that row alone.
+func linear(k gemm.Kernel, out, in, w, b []float32, rows, nin, nout int, after func(r0, r1 int)) {
+	gemm.SgemmFused(k, false, false, rows, nout, nin, 1, in, nin, w, nout, 1, out, nout, gemm.Fuse{Bias: b[:nout], Rows: after})
 }
 
 // linearBackward accumulates dW += inᵀ·dOut and dB += Σ_rows dOut, and, when
-// dIn is not nil, overwrites dIn = dOut·wᵀ. dB is summed row by row for every
-// column, the columns split over at most workers goroutines.
-func linearBackward(k gemm.Kernel, workers int, dIn, dW, dB, dOut, in, w []float32, rows, nin, nout int) {
+// dIn is not nil, overwrites dIn = dOut·wᵀ and then calls after (when not
+// nil) on every block of finished rows of dIn, like linear. dB is summed
+// row by row for every column, the columns split over at most workers
+// goroutines.
+func linearBackward(k gemm.Kernel, workers int, dIn, dW, dB, dOut, in, w []float32, rows, nin, nout int, after func(r0, r1 int)) {
 	k.Sgemm(true, false, nin, nout, rows, 1, in, nin, dOut, nout, 1, dW, nout)
 	colSums(workers, dB, dOut, rows, nout)
 	if dIn != nil {
-		k.Sgemm(false, true, rows, nin, nout, 1, dOut, nout, w, nout, 0, dIn, nin)
+		gemm.SgemmFused(k, false, true, rows, nin, nout, 1, dOut, nout, w, nout, 0, dIn, nin, gemm.Fuse{Rows: after})
 	}
 }
 

@@ -166,21 +166,20 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 		a, lw := &s.layers[l], &w.layers[l]
 		xIn, xOut := s.res[l], s.res[l+1]
 		layerNorm(W, a.ln1, a.mean1, a.rstd1, xIn, lw.ln1w, lw.ln1b, R, d)
-		linear(k, W, a.qkv, a.ln1, lw.attnW, lw.attnB, R, d, 3*d)
+		linear(k, a.qkv, a.ln1, lw.attnW, lw.attnB, R, d, 3*d, nil)
 		s.attention(a)
 		br := s.dBr // scratch: branch output
-		linear(k, W, br, a.y, lw.attnPW, lw.attnPB, R, d, d)
+		linear(k, br, a.y, lw.attnPW, lw.attnPB, R, d, d, nil)
 		if a.dropA != nil {
 			fillDropout(a.dropA, p, rng)
 			mulInto(br, br, a.dropA)
 		}
 		addInto(W, a.xMid, xIn, br)
 		layerNorm(W, a.ln2, a.mean2, a.rstd2, a.xMid, lw.ln2w, lw.ln2b, R, d)
-		linear(k, W, a.h, a.ln2, lw.fcW, lw.fcB, R, d, 4*d)
-		parallelFor(W, R, 16*R*d, func(_, lo, hi int) {
+		linear(k, a.h, a.ln2, lw.fcW, lw.fcB, R, d, 4*d, func(lo, hi int) {
 			geluFwd(a.h[lo*4*d:hi*4*d], a.g[lo*4*d:hi*4*d], a.s[lo*4*d:hi*4*d])
 		})
-		linear(k, W, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d)
+		linear(k, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d, nil)
 		if a.dropM != nil {
 			fillDropout(a.dropM, p, rng)
 			mulInto(br, br, a.dropM)
@@ -192,9 +191,9 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 		copy(s.lnfT[i*d:(i+1)*d], s.lnf[r*d:(r+1)*d])
 	}
 	Rt, V := len(s.tRows), c.VocabSize
-	k.Sgemm(false, true, Rt, V, d, 1, s.lnfT, d, w.wte, d, 0, s.logits, V)
-	// Softmax in place: backward needs the probabilities, not the logits.
-	parallelFor(W, Rt, 8*Rt*V, func(_, lo, hi int) {
+	// Softmax in place, row by row as the kernel finishes them: backward
+	// needs the probabilities, not the logits.
+	gemm.SgemmFused(k, false, true, Rt, V, d, 1, s.lnfT, d, w.wte, d, 0, s.logits, V, gemm.Fuse{Rows: func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := s.logits[i*V : (i+1)*V]
 			mx := maxOf(row)
@@ -207,7 +206,7 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 				row[j] *= inv
 			}
 		}
-	})
+	}})
 	var loss float64
 	for _, v := range s.rowLoss {
 		loss += v
@@ -272,9 +271,9 @@ func (s *shard) headBlock(att []float32, job int) (r0, T, o int, A []float32) {
 
 // attention computes a.y from a.qkv, sequence by sequence and head by head,
 // keeping the probabilities in a.att: the scores Q·Kᵀ of every (sequence,
-// head) pair as one batch of products, the causal softmax of each pair's
-// block (pairs split over at most s.workers goroutines), then P·V as a
-// second batch, each pair writing its own part of a.y.
+// head) pair as one batch of products, each followed by its causal softmax
+// on the goroutine that computed it, then P·V as a second batch, each pair
+// writing its own part of a.y.
 func (s *shard) attention(a *layerActs) {
 	d, hd := s.cfg.NEmbd, s.cfg.NEmbd/s.cfg.NHead
 	scale := float32(1 / math.Sqrt(float64(hd)))
@@ -284,15 +283,10 @@ func (s *shard) attention(a *layerActs) {
 		r0, T, o, A := s.headBlock(a.att, job)
 		q, kk := a.qkv[r0*3*d+o:], a.qkv[r0*3*d+d+o:]
 		s.prods = append(s.prods, gemm.Product{TransB: true, M: T, N: T, K: hd, Alpha: scale,
-			A: q, LDA: 3 * d, B: kk, LDB: 3 * d, C: A, LDC: T})
+			A: q, LDA: 3 * d, B: kk, LDB: 3 * d, C: A, LDC: T,
+			After: func() { causalSoftmax(A, T) }})
 	}
 	gemm.SgemmBatch(s.kern, s.prods)
-	parallelFor(s.workers, pairs, 2*len(a.att), func(_, lo, hi int) {
-		for job := lo; job < hi; job++ {
-			_, T, _, A := s.headBlock(a.att, job)
-			causalSoftmax(A, T)
-		}
-	})
 	s.prods = s.prods[:0]
 	for job := range pairs {
 		r0, T, o, A := s.headBlock(a.att, job)
@@ -302,11 +296,26 @@ func (s *shard) attention(a *layerActs) {
 	gemm.SgemmBatch(s.kern, s.prods)
 }
 
+// softmaxBackward turns dA, the gradient of the T×T causal probabilities
+// A, into the gradient of the scores, row by row.
+func softmaxBackward(A, dA []float32, T int) {
+	for r := 0; r < T; r++ {
+		ar, dr := A[r*T:r*T+r+1], dA[r*T:(r+1)*T]
+		var dot float32
+		for j, p := range ar {
+			dot += p * dr[j]
+		}
+		for j, p := range ar {
+			dr[j] = p * (dr[j] - dot)
+		}
+		clear(dr[r+1:])
+	}
+}
+
 // attentionBackward overwrites s.dQKV with the gradient of the attention
 // inputs given dy = ∂L/∂a.y, in the phases of attention: the products with
-// dy (∂P = dy·Vᵀ and ∂V = Pᵀ·dy) as one batch, the softmax's backward per
-// pair (split over at most s.workers goroutines), then ∂Q = ∂S·K and
-// ∂K = ∂Sᵀ·Q as a second batch.
+// dy (∂P = dy·Vᵀ, each followed by the softmax's backward on its goroutine,
+// and ∂V = Pᵀ·dy) as one batch, then ∂Q = ∂S·K and ∂K = ∂Sᵀ·Q as a second.
 func (s *shard) attentionBackward(a *layerActs, dy []float32) {
 	d, hd := s.cfg.NEmbd, s.cfg.NEmbd/s.cfg.NHead
 	scale := float32(1 / math.Sqrt(float64(hd)))
@@ -318,28 +327,12 @@ func (s *shard) attentionBackward(a *layerActs, dy []float32) {
 		dyh := dy[r0*d+o:]
 		s.prods = append(s.prods,
 			gemm.Product{TransB: true, M: T, N: T, K: hd, Alpha: 1,
-				A: dyh, LDA: d, B: a.qkv[r0*3*d+2*d+o:], LDB: 3 * d, C: dA, LDC: T},
+				A: dyh, LDA: d, B: a.qkv[r0*3*d+2*d+o:], LDB: 3 * d, C: dA, LDC: T,
+				After: func() { softmaxBackward(A, dA, T) }},
 			gemm.Product{TransA: true, M: T, N: hd, K: T, Alpha: 1,
 				A: A, LDA: T, B: dyh, LDB: d, C: s.dQKV[r0*3*d+2*d+o:], LDC: 3 * d})
 	}
 	gemm.SgemmBatch(s.kern, s.prods)
-	parallelFor(s.workers, pairs, 4*len(a.att), func(_, lo, hi int) {
-		for job := lo; job < hi; job++ {
-			_, T, _, A := s.headBlock(a.att, job)
-			_, _, _, dA := s.headBlock(s.dAtt, job)
-			for r := 0; r < T; r++ {
-				ar, dr := A[r*T:r*T+r+1], dA[r*T:(r+1)*T]
-				var dot float32
-				for j, p := range ar {
-					dot += p * dr[j]
-				}
-				for j, p := range ar {
-					dr[j] = p * (dr[j] - dot)
-				}
-				clear(dr[r+1:])
-			}
-		}
-	})
 	s.prods = s.prods[:0]
 	for job := range pairs {
 		r0, T, o, _ := s.headBlock(a.att, job)
@@ -388,11 +381,10 @@ func (s *shard) backward(w, g *params, scale float32) {
 			br = s.dBr
 			mulInto(br, dres, a.dropM)
 		}
-		linearBackward(k, W, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d)
-		parallelFor(W, R, 8*R*d, func(_, lo, hi int) {
+		linearBackward(k, W, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d, func(lo, hi int) {
 			geluGrad(s.dH[lo*4*d:hi*4*d], a.h[lo*4*d:hi*4*d], a.s[lo*4*d:hi*4*d])
 		})
-		linearBackward(k, W, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d)
+		linearBackward(k, W, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d, nil)
 		layerNormBackward(W, dres, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w, R, d)
 		// Attention branch.
 		br = dres
@@ -400,9 +392,9 @@ func (s *shard) backward(w, g *params, scale float32) {
 			br = s.dBr
 			mulInto(br, dres, a.dropA)
 		}
-		linearBackward(k, W, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d)
+		linearBackward(k, W, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d, nil)
 		s.attentionBackward(a, s.dY)
-		linearBackward(k, W, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d)
+		linearBackward(k, W, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d, nil)
 		layerNormBackward(W, dres, lg.ln1w, lg.ln1b, s.dLn, s.res[l], a.mean1, a.rstd1, lw.ln1w, R, d)
 	}
 	if s.dropE != nil {
