@@ -21,9 +21,18 @@ type Fuse struct {
 	// may read and write those rows of C (and data of its own that no other
 	// block touches).
 	Rows func(r0, r1 int)
+	// Cols, when not nil, is called once for each block of whole columns
+	// [c0, c1) of C, like Rows: on the goroutine that computed the block,
+	// as soon as it is final. Rows and Cols cannot both be set. Cols lets a
+	// reduction over another matrix's columns (a bias gradient beside a
+	// weight gradient) share the product's goroutines.
+	Cols func(c0, c1 int)
 }
 
 func (f Fuse) check(m, n int) error {
+	if f.Rows != nil && f.Cols != nil {
+		return fmt.Errorf("gemm: a fused product takes Rows or Cols, not both")
+	}
 	if f.Bias != nil && len(f.Bias) < n {
 		return fmt.Errorf("gemm: bias has %d elements, needs %d for C's columns", len(f.Bias), n)
 	}
@@ -31,9 +40,9 @@ func (f Fuse) check(m, n int) error {
 }
 
 // SgemmFused computes C = alpha·op(A)·op(B) + beta·C like k.Sgemm, with
-// f's bias and row work done by the goroutines that compute C. Which rows a
-// call of f.Rows covers depends on the number of goroutines; what it
-// computes must not. Kernels other than the blocked ones do f's work on the
+// f's bias and row or column work done by the goroutines that compute C.
+// Which rows a call of f.Rows (or columns of f.Cols) covers depends on the
+// number of goroutines; what it computes must not. Kernels other than the blocked ones do f's work on the
 // caller, before and after their Sgemm. Malformed arguments panic before
 // any memory is touched.
 func SgemmFused(k Kernel, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, f Fuse) {
@@ -59,5 +68,8 @@ func SgemmFused(k Kernel, transA, transB bool, m, n, kk int, alpha float32, a []
 	k.Sgemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
 	if f.Rows != nil {
 		f.Rows(0, m)
+	}
+	if f.Cols != nil {
+		f.Cols(0, n)
 	}
 }

@@ -14,8 +14,9 @@ import (
 // after another (fill C's rows with the bias, Sgemm with beta = 1, then the
 // row work over all rows) bit for bit, for every kernel, shapes that split
 // by rows and by columns (the bias alone lets a wide C split by columns),
-// and one and several processors. The row work squares each element and
-// records which rows it saw: every row must be seen exactly once.
+// and one and several processors. The row (or column) work squares each
+// element and records which rows (columns) it saw: every one must be seen
+// exactly once.
 func TestSgemmFusedMatchesSteps(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	shapes := []struct {
@@ -31,9 +32,11 @@ func TestSgemmFusedMatchesSteps(t *testing.T) {
 	for _, kern := range Available() {
 		for _, procs := range []int{1, 4} {
 			for _, sh := range shapes {
-				for _, mode := range []struct{ withBias, withRows bool }{{true, false}, {false, true}, {true, true}} {
-					withBias, withRows := mode.withBias, mode.withRows
-					name := fmt.Sprintf("%s/procs=%d/%dx%dx%d/bias=%v/rows=%v", kern.Name(), procs, sh.m, sh.n, sh.k, withBias, withRows)
+				for _, mode := range []struct{ withBias, withRows, withCols bool }{
+					{true, false, false}, {false, true, false}, {true, true, false}, {false, false, true}, {true, false, true},
+				} {
+					withBias, withRows, withCols := mode.withBias, mode.withRows, mode.withCols
+					name := fmt.Sprintf("%s/procs=%d/%dx%dx%d/bias=%v/rows=%v/cols=%v", kern.Name(), procs, sh.m, sh.n, sh.k, withBias, withRows, withCols)
 					t.Run(name, func(t *testing.T) {
 						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 						p := newProblem(rng, sh.ta, sh.tb, sh.m, sh.n, sh.k, 3, 0.75, 0.5)
@@ -55,12 +58,12 @@ func TestSgemmFusedMatchesSteps(t *testing.T) {
 							beta = 1
 						}
 						kern.Sgemm(sh.ta, sh.tb, sh.m, sh.n, sh.k, p.alpha, p.a, p.lda, p.b, p.ldb, beta, want, p.ldc)
-						if withRows {
+						if withRows || withCols {
 							square(want, 0, sh.m)
 						}
 
 						got := append([]float32(nil), p.c...)
-						seen := make([]int, sh.m)
+						seen, seenCols := make([]int, sh.m), make([]int, sh.n)
 						var mu sync.Mutex
 						f := Fuse{Rows: func(r0, r1 int) {
 							square(got, r0, r1)
@@ -76,10 +79,30 @@ func TestSgemmFusedMatchesSteps(t *testing.T) {
 						if !withRows {
 							f.Rows = nil
 						}
+						if withCols {
+							f.Cols = func(c0, c1 int) {
+								for r := 0; r < sh.m; r++ {
+									row := got[r*p.ldc+c0 : r*p.ldc+c1]
+									for j, v := range row {
+										row[j] = v * v
+									}
+								}
+								mu.Lock()
+								for c := c0; c < c1; c++ {
+									seenCols[c]++
+								}
+								mu.Unlock()
+							}
+						}
 						SgemmFused(kern, sh.ta, sh.tb, sh.m, sh.n, sh.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, got, p.ldc, f)
 						for r, n := range seen {
 							if withRows && n != 1 {
 								t.Fatalf("row %d given to Rows %d times", r, n)
+							}
+						}
+						for c, n := range seenCols {
+							if withCols && n != 1 {
+								t.Fatalf("column %d given to Cols %d times", c, n)
 							}
 						}
 						for i := range want {
@@ -94,9 +117,9 @@ func TestSgemmFusedMatchesSteps(t *testing.T) {
 	}
 }
 
-// TestSgemmFusedShortBias checks the error for a bias shorter than C's
-// columns, before C is touched.
-func TestSgemmFusedShortBias(t *testing.T) {
+// TestSgemmFusedBadFuse checks the errors for a bias shorter than C's
+// columns and for row and column work together, before C is touched.
+func TestSgemmFusedBadFuse(t *testing.T) {
 	a, b, c := make([]float32, 4), make([]float32, 4), []float32{7, 7, 7, 7}
 	for _, kern := range Available() {
 		func() {
@@ -110,6 +133,15 @@ func TestSgemmFusedShortBias(t *testing.T) {
 				}
 			}()
 			SgemmFused(kern, false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2, Fuse{Bias: []float32{1}})
+		}()
+		func() {
+			defer func() {
+				err, ok := recover().(error)
+				if !ok || !strings.Contains(err.Error(), "Rows or Cols, not both") {
+					t.Fatalf("%s: panic %v, want the Rows-and-Cols error", kern.Name(), err)
+				}
+			}()
+			SgemmFused(kern, false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2, Fuse{Rows: func(int, int) {}, Cols: func(int, int) {}})
 		}()
 	}
 }

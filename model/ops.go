@@ -18,27 +18,15 @@ func linear(k gemm.Kernel, out, in, w, b []float32, rows, nin, nout int, after f
 // linearBackward accumulates dW += inᵀ·dOut and dB += Σ_rows dOut, and, when
 // dIn is not nil, overwrites dIn = dOut·wᵀ and then calls after (when not
 // nil) on every block of finished rows of dIn, like linear. dB is summed
-// row by row for every column, the columns split over at most workers
-// goroutines.
-func linearBackward(k gemm.Kernel, workers int, dIn, dW, dB, dOut, in, w []float32, rows, nin, nout int, after func(r0, r1 int)) {
-	k.Sgemm(true, false, nin, nout, rows, 1, in, nin, dOut, nout, 1, dW, nout)
-	colSums(workers, dB, dOut, rows, nout)
+// row by row for every column, by the goroutines that compute dW's
+// columns.
+func linearBackward(k gemm.Kernel, dIn, dW, dB, dOut, in, w []float32, rows, nin, nout int, after func(r0, r1 int)) {
+	gemm.SgemmFused(k, true, false, nin, nout, rows, 1, in, nin, dOut, nout, 1, dW, nout, gemm.Fuse{Cols: func(c0, c1 int) {
+		addRows(dB[c0:c1], dOut[c0:], nout, rows)
+	}})
 	if dIn != nil {
 		gemm.SgemmFused(k, false, true, rows, nin, nout, 1, dOut, nout, w, nout, 0, dIn, nin, gemm.Fuse{Rows: after})
 	}
-}
-
-// colSums adds Σ_r x[r·n+j] to dst[j] for every column j of the rows×n
-// matrix x, in row order, with the columns split over at most workers
-// goroutines.
-func colSums(workers int, dst, x []float32, rows, n int) {
-	parallelFor(workers, n/8, rows*n, func(_, lo, hi int) {
-		c0, c1 := lo*8, hi*8
-		if hi == n/8 {
-			c1 = n
-		}
-		addRows(dst[c0:c1], x[c0:], n, rows)
-	})
 }
 
 // addRowsGo adds Σ_r x[r·ld + j] to dst[j] for j < len(dst), rows in order.

@@ -381,10 +381,10 @@ func (s *shard) backward(w, g *params, scale float32) {
 			br = s.dBr
 			mulInto(br, dres, a.dropM)
 		}
-		linearBackward(k, W, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d, func(lo, hi int) {
+		linearBackward(k, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d, func(lo, hi int) {
 			geluGrad(s.dH[lo*4*d:hi*4*d], a.h[lo*4*d:hi*4*d], a.s[lo*4*d:hi*4*d])
 		})
-		linearBackward(k, W, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d, nil)
+		linearBackward(k, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d, nil)
 		layerNormBackward(W, dres, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w, R, d)
 		// Attention branch.
 		br = dres
@@ -392,9 +392,9 @@ func (s *shard) backward(w, g *params, scale float32) {
 			br = s.dBr
 			mulInto(br, dres, a.dropA)
 		}
-		linearBackward(k, W, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d, nil)
+		linearBackward(k, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d, nil)
 		s.attentionBackward(a, s.dY)
-		linearBackward(k, W, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d, nil)
+		linearBackward(k, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d, nil)
 		layerNormBackward(W, dres, lg.ln1w, lg.ln1b, s.dLn, s.res[l], a.mean1, a.rstd1, lw.ln1w, R, d)
 	}
 	if s.dropE != nil {
