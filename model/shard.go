@@ -162,31 +162,37 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 		fillDropout(s.dropE, p, rng)
 		mulInto(x, x, s.dropE)
 	}
+	// Each residual add and the LayerNorm after it run on the goroutines of
+	// the product that feeds them, row block by row block (residualNorm);
+	// only the first block's ln_1 is a loop of its own.
+	a0 := &s.layers[0]
+	layerNorm(W, a0.ln1, a0.mean1, a0.rstd1, x, w.layers[0].ln1w, w.layers[0].ln1b, R, d)
 	for l := range s.layers {
 		a, lw := &s.layers[l], &w.layers[l]
 		xIn, xOut := s.res[l], s.res[l+1]
-		layerNorm(W, a.ln1, a.mean1, a.rstd1, xIn, lw.ln1w, lw.ln1b, R, d)
 		linear(k, a.qkv, a.ln1, lw.attnW, lw.attnB, R, d, 3*d, nil)
 		s.attention(a)
 		br := s.dBr // scratch: branch output
-		linear(k, br, a.y, lw.attnPW, lw.attnPB, R, d, d, nil)
 		if a.dropA != nil {
 			fillDropout(a.dropA, p, rng)
-			mulInto(br, br, a.dropA)
 		}
-		addInto(W, a.xMid, xIn, br)
-		layerNorm(W, a.ln2, a.mean2, a.rstd2, a.xMid, lw.ln2w, lw.ln2b, R, d)
+		linear(k, br, a.y, lw.attnPW, lw.attnPB, R, d, d,
+			residualNorm(d, a.xMid, xIn, br, a.dropA, a.ln2, a.mean2, a.rstd2, lw.ln2w, lw.ln2b))
 		linear(k, a.h, a.ln2, lw.fcW, lw.fcB, R, d, 4*d, func(lo, hi int) {
 			geluFwd(a.h[lo*4*d:hi*4*d], a.g[lo*4*d:hi*4*d], a.s[lo*4*d:hi*4*d])
 		})
-		linear(k, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d, nil)
 		if a.dropM != nil {
 			fillDropout(a.dropM, p, rng)
-			mulInto(br, br, a.dropM)
 		}
-		addInto(W, xOut, a.xMid, br)
+		// The next block's ln_1, or ln_f after the last block.
+		out, mean, rstd, g, b := s.lnf, s.lnfMean, s.lnfRstd, w.lnfw, w.lnfb
+		if l+1 < len(s.layers) {
+			next, nw := &s.layers[l+1], &w.layers[l+1]
+			out, mean, rstd, g, b = next.ln1, next.mean1, next.rstd1, nw.ln1w, nw.ln1b
+		}
+		linear(k, br, a.g, lw.mlpPW, lw.mlpPB, R, 4*d, d,
+			residualNorm(d, xOut, a.xMid, br, a.dropM, out, mean, rstd, g, b))
 	}
-	layerNorm(W, s.lnf, s.lnfMean, s.lnfRstd, s.res[c.NLayer], w.lnfw, w.lnfb, R, d)
 	for i, r := range s.tRows {
 		copy(s.lnfT[i*d:(i+1)*d], s.lnf[r*d:(r+1)*d])
 	}
@@ -246,15 +252,23 @@ func sum64(x []float32) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// addInto sets dst = a + b, element by element, over at most workers
-// goroutines.
-func addInto(workers int, dst, a, b []float32) {
-	parallelFor(workers, len(dst), len(dst), func(_, lo, hi int) {
-		d, x, y := dst[lo:hi], a[lo:hi], b[lo:hi]
-		for i := range d {
-			d[i] = x[i] + y[i]
+// residualNorm returns the row work that follows a branch's product: for
+// rows [lo, hi), br ×= drop (when drop is not nil), x = xIn + br, and the
+// LayerNorm of x with gain g and bias b into out, mean and rstd, each row
+// by the same operations as a loop over all rows would use.
+func residualNorm(d int, x, xIn, br, drop, out, mean, rstd, g, b []float32) func(lo, hi int) {
+	g, b = g[:d], b[:d]
+	return func(lo, hi int) {
+		bs := br[lo*d : hi*d]
+		if drop != nil {
+			mulInto(bs, bs, drop[lo*d:hi*d])
 		}
-	})
+		xs, is := x[lo*d:hi*d], xIn[lo*d:hi*d]
+		for i := range xs {
+			xs[i] = is[i] + bs[i]
+		}
+		layerNormRows(out, mean, rstd, x, g, b, lo, hi, d)
+	}
 }
 
 // headBlock returns, for the (sequence, head) pair job, the pair's first
