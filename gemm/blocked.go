@@ -87,9 +87,9 @@ func (k blocked) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []flo
 }
 
 // fused is sgemm with f's work done by the goroutines that compute C: each
-// fills its block's rows with f.Bias before the product and calls f.Rows or
-// f.Cols on its block after it. With f.Rows set C is split by rows only, so
-// that every block holds whole rows; with f.Cols, by columns only.
+// fills its block's rows with f.Bias before the product and calls f.Rows on
+// its block after it (with f.Rows set C is split by rows only, so that every
+// block holds whole rows), then f.Cols on its share of the columns.
 func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, f Fuse, maxWorkers int) {
 	if err := checkArgs(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc); err != nil {
 		panic(err)
@@ -126,14 +126,11 @@ func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []flo
 		if f.Rows != nil {
 			f.Rows(r0, r1)
 		}
-		if f.Cols != nil {
-			f.Cols(c0, c1)
-		}
 	}
 	cfg := k.pick(n)
-	// Split along the longer side of C (along the side f's work wants
-	// whole), in whole tiles of the fixed grid.
-	byRows := (m >= n || f.Rows != nil) && f.Cols == nil
+	// Split along the longer side of C (by rows when f.Rows wants whole
+	// rows), in whole tiles of the fixed grid.
+	byRows := m >= n || f.Rows != nil
 	unit, dim := cfg.mr, m
 	if !byRows {
 		unit, dim = cfg.nr, n
@@ -142,6 +139,9 @@ func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []flo
 	workers := min(maxWorkers, tiles, max(1, m*n*kk/minMACsPerWorker))
 	if workers <= 1 {
 		block(0, m, 0, n)
+		if f.Cols != nil {
+			f.Cols(0, n)
+		}
 		return
 	}
 	forkjoin.Do(workers, func(w int) {
@@ -149,8 +149,14 @@ func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []flo
 		hi := min(dim, tiles*(w+1)/workers*unit)
 		if byRows {
 			block(lo, hi, 0, n)
-		} else {
-			block(0, m, lo, hi)
+			if f.Cols != nil {
+				f.Cols(n*w/workers, n*(w+1)/workers)
+			}
+			return
+		}
+		block(0, m, lo, hi)
+		if f.Cols != nil {
+			f.Cols(lo, hi)
 		}
 	})
 }

@@ -21,11 +21,12 @@ type Fuse struct {
 	// may read and write those rows of C (and data of its own that no other
 	// block touches).
 	Rows func(r0, r1 int)
-	// Cols, when not nil, is called once for each block of whole columns
-	// [c0, c1) of C, like Rows: on the goroutine that computed the block,
-	// as soon as it is final. Rows and Cols cannot both be set. Cols lets a
-	// reduction over another matrix's columns (a bias gradient beside a
-	// weight gradient) share the product's goroutines.
+	// Cols, when not nil, is called on blocks of columns [c0, c1) that
+	// cover [0, n) once, shared among the goroutines of the product, each
+	// calling it after its part of C is final, possibly at the same time as
+	// the others. It is for work over C's columns that does not read C (a
+	// bias gradient beside its weight gradient): its blocks need not be the
+	// columns the goroutine computed. Rows and Cols cannot both be set.
 	Cols func(c0, c1 int)
 }
 
