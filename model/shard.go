@@ -142,9 +142,10 @@ func mulInto(dst, a, b []float32) {
 }
 
 // forward runs the model over the shard and returns the summed negative
-// log-likelihood of the target rows. With p > 0, dropout masks are drawn
-// from rng.
-func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
+// log-likelihood of the target rows, leaving in s.logits the gradient of
+// scale × that sum with respect to the logits, for backward. With p > 0,
+// dropout masks are drawn from rng.
+func (s *shard) forward(w *params, p float64, rng *rand.Rand, scale float32) float64 {
 	c := s.cfg
 	d, R, k, W := c.NEmbd, s.rows, s.kern, s.workers
 	x := s.res[0]
@@ -197,8 +198,8 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 		copy(s.lnfT[i*d:(i+1)*d], s.lnf[r*d:(r+1)*d])
 	}
 	Rt, V := len(s.tRows), c.VocabSize
-	// Softmax in place, row by row as the kernel finishes them: backward
-	// needs the probabilities, not the logits.
+	// Softmax in place, row by row as the kernel finishes them, and turned
+	// into the gradient that backward needs.
 	gemm.SgemmFused(k, false, true, Rt, V, d, 1, s.lnfT, d, w.wte, d, 0, s.logits, V, gemm.Fuse{Rows: func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := s.logits[i*V : (i+1)*V]
@@ -211,6 +212,12 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand) float64 {
 			for j := range row {
 				row[j] *= inv
 			}
+			// The gradient of scale × loss with respect to the logits:
+			// scale × (probabilities − one-hot target).
+			for j := range row {
+				row[j] *= scale
+			}
+			row[s.tgt[s.tRows[i]]] -= scale
 		}
 	}})
 	var loss float64
@@ -361,21 +368,13 @@ func (s *shard) attentionBackward(a *layerActs, dy []float32) {
 }
 
 // backward accumulates into g the gradient of scale × (the forward's summed
-// loss). forward must have run just before on the same shard.
-func (s *shard) backward(w, g *params, scale float32) {
+// loss), scale as given to forward, which must have run just before on the
+// same shard.
+func (s *shard) backward(w, g *params) {
 	c := s.cfg
 	d, R, V, k, W := c.NEmbd, s.rows, c.VocabSize, s.kern, s.workers
 	Rt := len(s.tRows)
-	// Loss → logits, in place: the probabilities become dlogits.
-	parallelFor(W, Rt, Rt*V, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := s.logits[i*V : (i+1)*V]
-			for j := range row {
-				row[j] *= scale
-			}
-			row[s.tgt[s.tRows[i]]] -= scale
-		}
-	})
+	// s.logits holds ∂(scale × loss)/∂logits, from forward.
 	// Tied head: logits = lnfT · wteᵀ.
 	k.Sgemm(true, false, V, d, Rt, 1, s.logits, V, s.lnfT, d, 1, g.wte, d)
 	dT := s.dY[:Rt*d] // scratch

@@ -215,8 +215,8 @@ func (g *gradRunner) run(batch []Example, dropout float64, seed uint64, step int
 		if dropout > 0 {
 			rng = rand.New(rand.NewPCG(seed^0x64726f706f7574, uint64(step)<<16|uint64(s)))
 		}
-		loss += ws.forward(&g.m.w, dropout, rng)
-		ws.backward(&g.m.w, &g.view, scale)
+		loss += ws.forward(&g.m.w, dropout, rng, scale)
+		ws.backward(&g.m.w, &g.view)
 	}
 	return loss / float64(total)
 }
