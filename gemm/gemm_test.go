@@ -208,7 +208,9 @@ func TestSgemmKnownValues(t *testing.T) {
 }
 
 // TestSgemmDeterministic checks that the blocked kernels give bit-identical
-// results whatever the number of goroutines, including through GOMAXPROCS.
+// results whatever the number of goroutines, including through GOMAXPROCS:
+// with several, the operand they all read is packed once and shared, and
+// the tiny-block kernels make it many blocks deep and wide.
 func TestSgemmDeterministic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	shapes := []struct {
@@ -218,6 +220,8 @@ func TestSgemmDeterministic(t *testing.T) {
 		{301, 131, 97, false, false}, // split by rows
 		{37, 517, 300, true, true},   // split by columns, k crosses kc
 		{130, 130, 128, false, true},
+		{140, 90, 260, true, false}, // split by rows, B packed once for all
+		{50, 400, 70, false, false}, // split by columns, A packed once for all
 	}
 	for _, kern := range testKernels() {
 		bk, ok := kern.(blocked)
