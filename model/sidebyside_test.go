@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,10 @@ import (
 // after round, keeps each build's best figure per benchmark and preset, and
 // prints tokens/s, GFLOP/s, the default kernel's Sgemm GFLOP/s on the MLP
 // shape and their ratios side by side. Alternating cancels most of the drift
-// of a shared machine; best-of keeps the runs least disturbed by it.
+// of a shared machine; best-of keeps the runs least disturbed by it. A
+// second table gives medians over the rounds: of tokens/s, of each round's
+// paired tree ÷ base speed-up, and of each run's own step ÷ kernel ratio,
+// which stay put when the machine's speed moves for minutes at a time.
 //
 //	MERGESCALE_BENCH_BASE=07b88af go test -run TestTrainStepSideBySide -v -timeout 1h ./model
 //
@@ -78,8 +82,10 @@ func TestTrainStepSideBySide(t *testing.T) {
 		sub = append(sub, regexp.QuoteMeta(strings.TrimSpace(p)))
 	}
 	pattern := "^BenchmarkTrainStep(Workers)?$/^(" + strings.Join(sub, "|") + ")$"
-	// best[build][bench/preset][metric]
+	// best[build][bench/preset][metric]; runs[build][bench/preset] holds
+	// every run's metrics, round by round.
 	best := map[string]map[string]map[string]float64{rev: {}, "tree": {}}
+	runs := map[string]map[string][]map[string]float64{rev: {}, "tree": {}}
 	for r := range rounds {
 		order := []string{rev, "tree"}
 		if r%2 == 1 {
@@ -88,6 +94,7 @@ func TestTrainStepSideBySide(t *testing.T) {
 		for _, b := range order {
 			out := runCmd(t, tmp, bins[b], "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime)
 			for name, metrics := range parseBench(out) {
+				runs[b][name] = append(runs[b][name], metrics)
 				if best[b][name] == nil {
 					best[b][name] = map[string]float64{}
 				}
@@ -108,12 +115,15 @@ func TestTrainStepSideBySide(t *testing.T) {
 	fmt.Fprintf(&sb, "best of %d alternating runs, -benchtime %s; base %s, tree = working tree\n", rounds, benchtime, rev)
 	fmt.Fprintf(&sb, "%-28s %12s %12s %7s %9s %9s %9s %9s %7s %7s\n",
 		"benchmark", "base tok/s", "tree tok/s", "ratio", "base GF/s", "tree GF/s", "base krn", "tree krn", "base ÷k", "tree ÷k")
+	baseOf := func(m map[string]map[string]float64, name string) string {
+		if m[name] == nil { // a benchmark the base lacks: against its one-worker figure
+			return "BenchmarkTrainStep/" + name[strings.Index(name, "/")+1:]
+		}
+		return name
+	}
 	for _, name := range names {
 		tm := best["tree"][name]
-		bm := best[rev][name]
-		if bm == nil { // a benchmark the base lacks: against its one-worker figure
-			bm = best[rev]["BenchmarkTrainStep/"+name[strings.Index(name, "/")+1:]]
-		}
+		bm := best[rev][baseOf(best[rev], name)]
 		if bm == nil {
 			bm = map[string]float64{}
 		}
@@ -122,7 +132,56 @@ func TestTrainStepSideBySide(t *testing.T) {
 			bm["GFLOP/s"], tm["GFLOP/s"], kernelGFLOPS(bm), kernelGFLOPS(tm),
 			bm["GFLOP/s"]/kernelGFLOPS(bm), tm["GFLOP/s"]/kernelGFLOPS(tm))
 	}
+	// Medians over the rounds, for a machine whose speed drifts between
+	// runs: the step ÷ kernel ratio of each run (both measured in the same
+	// process, seconds apart), and each round's tree ÷ base tokens/s (the
+	// two runs next to each other).
+	fmt.Fprintf(&sb, "\nmedians over the %d rounds\n%-28s %12s %12s %9s %9s %9s\n", rounds,
+		"benchmark", "base tok/s", "tree tok/s", "× (paired)", "base ÷k", "tree ÷k")
+	for _, name := range names {
+		tr, br := runs["tree"][name], runs[rev][baseOf(best[rev], name)]
+		var paired []float64
+		for i := range min(len(tr), len(br)) {
+			paired = append(paired, tr[i]["tokens/s"]/br[i]["tokens/s"])
+		}
+		fmt.Fprintf(&sb, "%-28s %12.0f %12.0f %9.2f %9.2f %9.2f\n", name,
+			median(metricOf(br, "tokens/s")), median(metricOf(tr, "tokens/s")), median(paired),
+			median(kernelRatios(br)), median(kernelRatios(tr)))
+	}
 	t.Log("\n" + sb.String())
+}
+
+// metricOf returns one metric of every run.
+func metricOf(runs []map[string]float64, metric string) []float64 {
+	var out []float64
+	for _, m := range runs {
+		out = append(out, m[metric])
+	}
+	return out
+}
+
+// kernelRatios returns each run's step GFLOP/s ÷ its kernel's Sgemm GFLOP/s.
+func kernelRatios(runs []map[string]float64) []float64 {
+	var out []float64
+	for _, m := range runs {
+		out = append(out, m["GFLOP/s"]/kernelGFLOPS(m))
+	}
+	return out
+}
+
+// median returns the median of x (the mean of the middle two for an even
+// count), NaN for none.
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(x)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // kernelGFLOPS returns the default kernel's Sgemm figure of a benchmark
