@@ -110,6 +110,13 @@ func layerNormBackward(workers int, dx, dg, db, dout, x, mean, rstd, g []float32
 	parallelFor(workers, rows, 6*rows*d, func(_, lo, hi int) {
 		layerNormBackwardRows(dx, dout, x, mean, rstd, g, lo, hi, d)
 	})
+	layerNormGradCols(workers, dg, db, dout, x, mean, rstd, rows, d)
+}
+
+// layerNormGradCols is layerNormBackward's part for the gain and bias: dg
+// and db summed in row order for every column, the columns split over at
+// most workers goroutines.
+func layerNormGradCols(workers int, dg, db, dout, x, mean, rstd []float32, rows, d int) {
 	parallelFor(workers, d/8, 3*rows*d, func(_, lo, hi int) {
 		c0, c1 := lo*8, hi*8
 		if hi == d/8 {

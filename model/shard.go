@@ -397,8 +397,12 @@ func (s *shard) backward(w, g *params) {
 		linearBackward(k, s.dH, lg.mlpPW, lg.mlpPB, br, a.g, lw.mlpPW, R, 4*d, d, func(lo, hi int) {
 			geluGrad(s.dH[lo*4*d:hi*4*d], a.h[lo*4*d:hi*4*d], a.s[lo*4*d:hi*4*d])
 		})
-		linearBackward(k, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d, nil)
-		layerNormBackward(W, dres, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w, R, d)
+		// ln_2's backward: its rows ride with the product that makes
+		// their input gradient, its gain and bias sums follow.
+		linearBackward(k, s.dLn, lg.fcW, lg.fcB, s.dH, a.ln2, lw.fcW, R, d, 4*d, func(lo, hi int) {
+			layerNormBackwardRows(dres, s.dLn, a.xMid, a.mean2, a.rstd2, lw.ln2w[:d], lo, hi, d)
+		})
+		layerNormGradCols(W, lg.ln2w, lg.ln2b, s.dLn, a.xMid, a.mean2, a.rstd2, R, d)
 		// Attention branch.
 		br = dres
 		if a.dropA != nil {
@@ -407,8 +411,10 @@ func (s *shard) backward(w, g *params) {
 		}
 		linearBackward(k, s.dY, lg.attnPW, lg.attnPB, br, a.y, lw.attnPW, R, d, d, nil)
 		s.attentionBackward(a, s.dY)
-		linearBackward(k, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d, nil)
-		layerNormBackward(W, dres, lg.ln1w, lg.ln1b, s.dLn, s.res[l], a.mean1, a.rstd1, lw.ln1w, R, d)
+		linearBackward(k, s.dLn, lg.attnW, lg.attnB, s.dQKV, a.ln1, lw.attnW, R, d, 3*d, func(lo, hi int) {
+			layerNormBackwardRows(dres, s.dLn, s.res[l], a.mean1, a.rstd1, lw.ln1w[:d], lo, hi, d)
+		})
+		layerNormGradCols(W, lg.ln1w, lg.ln1b, s.dLn, s.res[l], a.mean1, a.rstd1, R, d)
 	}
 	if s.dropE != nil {
 		mulInto(dres, dres, s.dropE)
