@@ -248,3 +248,37 @@ func TestLayerNormTrainKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxRowKernels: the LM head's row helpers give the bits of their
+// Go definitions, at lengths that exercise the vector body and the tails,
+// on values of mixed magnitude where a different summation order would
+// show.
+func TestSoftmaxRowKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, n := range []int{0, 1, 3, 4, 5, 8, 9, 15, 16, 17, 500, 1003} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(9)-4)))
+		}
+		if got, want := sum64(x), sum64Go(x); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("n=%d: sum64 = %v, Go loop %v", n, got, want)
+		}
+		a, b := slices.Clone(x), slices.Clone(x)
+		scaleTwice(a, 1/3.7, 0.013)
+		scaleTwiceGo(b, 1/3.7, 0.013)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("n=%d entry %d: scaleTwice %v, Go loop %v", n, i, a[i], b[i])
+			}
+		}
+	}
+	// sum64's order is its definition, four interleaved partial sums
+	// combined as (s0+s1)+(s2+s3): here s0 = 1e30 (+5 from the tail is
+	// lost), s1 = 1, s2 = −1e30, s3 = 1, so the sum is 0, where a plain
+	// left-to-right sum would give 1.
+	for _, x := range [][]float32{{1e30, 1, -1e30, 1}, {1e30, 1, -1e30, 1, 5}} {
+		if got := sum64(x); got != 0 {
+			t.Fatalf("sum64(%v) = %v, want 0", x, got)
+		}
+	}
+}

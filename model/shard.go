@@ -135,6 +135,14 @@ func fillDropout(m []float32, p float64, rng *rand.Rand) {
 	}
 }
 
+// scaleTwiceGo sets x[i] = (x[i]·a)·b, two roundings: scaleTwice's
+// definition.
+func scaleTwiceGo(x []float32, a, b float32) {
+	for i, v := range x {
+		x[i] = v * a * b
+	}
+}
+
 func mulInto(dst, a, b []float32) {
 	for i := range dst {
 		dst[i] = a[i] * b[i]
@@ -208,15 +216,10 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand, scale float32) flo
 			expSub(row, mx)
 			sum := sum64(row)
 			s.rowLoss[i] = math.Log(sum) - float64(lt-mx)
-			inv := float32(1 / sum)
-			for j := range row {
-				row[j] *= inv
-			}
 			// The gradient of scale × loss with respect to the logits:
-			// scale × (probabilities − one-hot target).
-			for j := range row {
-				row[j] *= scale
-			}
+			// scale × (probabilities − one-hot target), each entry
+			// rounded as the probability first.
+			scaleTwice(row, float32(1/sum), scale)
 			row[s.tgt[s.tRows[i]]] -= scale
 		}
 	}})
@@ -242,9 +245,9 @@ func maxOf(x []float32) float32 {
 	return max(max(m0, m1), max(m2, m3))
 }
 
-// sum64 returns the sum of x in float64, from four interleaved partial sums
-// (a fixed order).
-func sum64(x []float32) float64 {
+// sum64Go returns the sum of x in float64, from four interleaved partial
+// sums (a fixed order): sum64's definition.
+func sum64Go(x []float32) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {

@@ -67,6 +67,18 @@ func lnForwardAVX(out, mean, rstd, x, gain, b *float32, rows, n8 int, invD, eps 
 //go:noescape
 func lnBackwardRowsAVX(dx, dout, x, gain, mean, rstd *float32, rows, n8 int, invD float32)
 
+// sum64AVX adds the n4 groups of four floats at x into four float64 lanes,
+// lane k taking element k of every group in order, and stores the lanes
+// in out.
+//
+//go:noescape
+func sum64AVX(x *float32, n4 int, out *[4]float64)
+
+// scaleTwiceAVX sets x[i] = (x[i]·a)·b for i < n, n a multiple of 8.
+//
+//go:noescape
+func scaleTwiceAVX(x *float32, n int, a, b float32)
+
 // haveAVX2 reports whether this CPU runs the vector code (AVX2 and FMA,
 // with the OS saving YMM registers). It is set once at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -248,4 +260,28 @@ func layerNormBackwardRows(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) 
 	_, _, _ = dx[hi*d-1], dout[hi*d-1], x[hi*d-1]
 	_, _, _ = mean[hi-1], rstd[hi-1], g[d-1]
 	lnBackwardRowsAVX(&dx[lo*d], &dout[lo*d], &x[lo*d], &g[0], &mean[lo], &rstd[lo], hi-lo, d/8, 1/float32(d))
+}
+
+// sum64 returns the sum of x in float64 from four interleaved partial sums,
+// as sum64Go does: the vector lanes are its four partial sums.
+func sum64(x []float32) float64 {
+	n4 := len(x) / 4
+	if !haveAVX2 || n4 == 0 {
+		return sum64Go(x)
+	}
+	var l [4]float64
+	sum64AVX(&x[0], n4, &l)
+	for _, v := range x[4*n4:] {
+		l[0] += float64(v)
+	}
+	return (l[0] + l[1]) + (l[2] + l[3])
+}
+
+// scaleTwice sets x[i] = (x[i]·a)·b, as scaleTwiceGo does.
+func scaleTwice(x []float32, a, b float32) {
+	n := len(x) &^ 7
+	if haveAVX2 && n > 0 {
+		scaleTwiceAVX(&x[0], n, a, b)
+	}
+	scaleTwiceGo(x[n:], a, b)
 }

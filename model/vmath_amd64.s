@@ -781,3 +781,43 @@ lbout:
 
 lbdone:
 	RET
+
+// func sum64AVX(x *float32, n4 int, out *[4]float64)
+// Four float64 lanes, lane k += float64(x[4i+k]) for i < n4, in order of i.
+TEXT ·sum64AVX(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n4+8(FP), CX
+	MOVQ out+16(FP), DI
+	VXORPD Y0, Y0, Y0
+
+sloop:
+	VCVTPS2PD (SI), Y1
+	VADDPD    Y1, Y0, Y0
+	ADDQ      $16, SI
+	DECQ      CX
+	JNZ       sloop
+	VMOVUPD   Y0, (DI)
+	VZEROUPPER
+	RET
+
+// func scaleTwiceAVX(x *float32, n int, a, b float32)
+// x[i] = (x[i]·a)·b for i < n (n a multiple of 8).
+TEXT ·scaleTwiceAVX(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS a+16(FP), Y0
+	VBROADCASTSS b+20(FP), Y1
+	SHRQ $3, CX
+	JZ   tdone
+
+tloop:
+	VMULPS  (DI), Y0, Y2
+	VMULPS  Y1, Y2, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     tloop
+	VZEROUPPER
+
+tdone:
+	RET

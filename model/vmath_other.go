@@ -48,3 +48,9 @@ func layerNormRows(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
 func layerNormBackwardRows(dx, dout, x, mean, rstd, g []float32, lo, hi, d int) {
 	layerNormBackwardRowsGo(dx, dout, x, mean, rstd, g, lo, hi, d)
 }
+
+// sum64 returns the sum of x in float64 (sum64Go).
+func sum64(x []float32) float64 { return sum64Go(x) }
+
+// scaleTwice sets x[i] = (x[i]·a)·b (scaleTwiceGo).
+func scaleTwice(x []float32, a, b float32) { scaleTwiceGo(x, a, b) }
