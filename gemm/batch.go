@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"runtime"
 
 	"mergescale/internal/forkjoin"
 )
@@ -26,9 +27,11 @@ type Product struct {
 }
 
 // SgemmBatch computes every product of ps, as Sgemm would one by one, with
-// the products spread over the kernel's goroutines (up to GOMAXPROCS): it
-// is the way to multiply many small independent matrices (attention's
-// per-head products) that are each too small to split. No two products may
+// the products spread over the kernel's goroutines (up to GOMAXPROCS, or
+// the limit of a kernel from Limit; a batch of fewer than two goroutines'
+// worth of work stays on the caller): it is the way to multiply many small
+// independent matrices (attention's per-head products) that are each too
+// small to split. No two products may
 // write the same element of C. Each product is computed by the same
 // operations as a lone Sgemm call, whichever goroutine runs it, so the
 // results do not depend on the number of goroutines. Malformed arguments
@@ -40,8 +43,12 @@ func SgemmBatch(k Kernel, ps []Product) {
 			panic(fmt.Errorf("product %d of the batch: %w", i, err))
 		}
 	}
+	workers := runtime.GOMAXPROCS(0)
 	bk, isBlocked := k.(blocked)
-	forkjoin.Do(len(ps), func(i int) {
+	if l, ok := k.(limited); ok {
+		bk, isBlocked, workers = l.blocked, true, l.n
+	}
+	one := func(i int) {
 		p := &ps[i]
 		if isBlocked {
 			// One goroutine per product: the batch is the parallelism.
@@ -51,6 +58,28 @@ func SgemmBatch(k Kernel, ps []Product) {
 		}
 		if p.After != nil {
 			p.After()
+		}
+	}
+	// A batch too small to share, or a kernel limited to one goroutine,
+	// runs on the caller.
+	macs := 0
+	for i := range ps {
+		macs += ps[i].M * ps[i].N * ps[i].K
+	}
+	if workers <= 1 || macs < 2*minMACsPerWorker {
+		for i := range ps {
+			one(i)
+		}
+		return
+	}
+	if workers >= runtime.GOMAXPROCS(0) {
+		forkjoin.Do(len(ps), one) // products claimed one at a time: balanced
+		return
+	}
+	chunks := min(workers, len(ps))
+	forkjoin.Do(chunks, func(c int) {
+		for i := len(ps) * c / chunks; i < len(ps)*(c+1)/chunks; i++ {
+			one(i)
 		}
 	})
 }

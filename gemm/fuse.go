@@ -47,8 +47,12 @@ func (f Fuse) check(m, n int) error {
 // caller, before and after their Sgemm. Malformed arguments panic before
 // any memory is touched.
 func SgemmFused(k Kernel, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, f Fuse) {
-	if bk, ok := k.(blocked); ok {
+	switch bk := k.(type) {
+	case blocked:
 		bk.fused(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, f, runtime.GOMAXPROCS(0))
+		return
+	case limited:
+		bk.fused(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, f, bk.n)
 		return
 	}
 	if err := checkArgs(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc); err != nil {

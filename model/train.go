@@ -54,9 +54,12 @@ type TrainConfig struct {
 	// does not depend on it.
 	Workers int
 	// Threads, when not nil, is called before every step and its value (at
-	// least 1) replaces Workers for that step, so that a scheduler can give
-	// a running job more cores when other jobs finish, or fewer when they
-	// start. The result does not depend on it either.
+	// least 1) is the job's share of the cores for that step: it replaces
+	// Workers, and the step's matrix products use at most that many
+	// goroutines too (gemm.Limit), so that a scheduler can give a running
+	// job more cores when other jobs finish, or fewer when they start, and
+	// jobs side by side do not split their products over cores the others
+	// hold. The result does not depend on it either.
 	Threads func() int
 }
 
@@ -308,7 +311,9 @@ func Train(ctx context.Context, m *Model, data []Example, cfg TrainConfig, progr
 			sum.Tokens += int64(len(batch[i].Prompt) + len(batch[i].Target) - 1)
 		}
 		if cfg.Threads != nil {
-			g.setWorkers(cfg.Threads())
+			n := cfg.Threads()
+			g.setWorkers(n)
+			g.work.kern = gemm.Limit(g.kern, n)
 		}
 		loss := g.run(batch, cfg.Dropout, cfg.Seed, step)
 		clip := float32(1)
