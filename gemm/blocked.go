@@ -91,10 +91,7 @@ func (k blocked) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []flo
 // its block after it (with f.Rows set C is split by rows only, so that every
 // block holds whole rows), then f.Cols on its share of the columns.
 func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, f Fuse, maxWorkers int) {
-	if err := checkArgs(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc); err != nil {
-		panic(err)
-	}
-	if err := f.check(m, n); err != nil {
+	if err := checkFused(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc, f); err != nil {
 		panic(err)
 	}
 	if m == 0 || n == 0 {

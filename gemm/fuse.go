@@ -30,7 +30,11 @@ type Fuse struct {
 	Cols func(c0, c1 int)
 }
 
-func (f Fuse) check(m, n int) error {
+// checkFused validates a fused product: its Sgemm arguments, then f.
+func checkFused(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, f Fuse) error {
+	if err := checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); err != nil {
+		return err
+	}
 	if f.Rows != nil && f.Cols != nil {
 		return fmt.Errorf("gemm: a fused product takes Rows or Cols, not both")
 	}
@@ -55,10 +59,7 @@ func SgemmFused(k Kernel, transA, transB bool, m, n, kk int, alpha float32, a []
 		bk.fused(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, f, bk.n)
 		return
 	}
-	if err := checkArgs(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc); err != nil {
-		panic(err)
-	}
-	if err := f.check(m, n); err != nil {
+	if err := checkFused(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc, f); err != nil {
 		panic(err)
 	}
 	if m == 0 || n == 0 {
