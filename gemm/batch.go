@@ -31,11 +31,11 @@ type Product struct {
 // the limit of a kernel from Limit; a batch of fewer than two goroutines'
 // worth of work stays on the caller): it is the way to multiply many small
 // independent matrices (attention's per-head products) that are each too
-// small to split. No two products may
-// write the same element of C. Each product is computed by the same
-// operations as a lone Sgemm call, whichever goroutine runs it, so the
-// results do not depend on the number of goroutines. Malformed arguments
-// panic, naming the product, before any product runs.
+// small to split. No two products may write the same element of C. Each
+// product is computed by the same operations as a lone Sgemm call,
+// whichever goroutine runs it, so the results do not depend on the number
+// of goroutines. Malformed arguments panic, naming the product, before any
+// product runs.
 func SgemmBatch(k Kernel, ps []Product) {
 	for i := range ps {
 		p := &ps[i]
@@ -43,10 +43,9 @@ func SgemmBatch(k Kernel, ps []Product) {
 			panic(fmt.Errorf("product %d of the batch: %w", i, err))
 		}
 	}
-	workers := runtime.GOMAXPROCS(0)
-	bk, isBlocked := k.(blocked)
-	if l, ok := k.(limited); ok {
-		bk, isBlocked, workers = l.blocked, true, l.n
+	bk, workers, isBlocked := blockedOf(k)
+	if !isBlocked {
+		workers = runtime.GOMAXPROCS(0)
 	}
 	one := func(i int) {
 		p := &ps[i]

@@ -100,6 +100,7 @@ func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []flo
 	if f.Bias != nil {
 		beta = 1
 	}
+	cfg := k.pick(n)
 	// block computes rows [r0, r1) and columns [c0, c1) of C.
 	block := func(r0, r1, c0, c1 int) {
 		cb := c[r0*ldc+c0:]
@@ -118,13 +119,12 @@ func (k blocked) fused(transA, transB bool, m, n, kk int, alpha float32, a []flo
 		if kk == 0 || alpha == 0 {
 			scaleC(r1-r0, c1-c0, beta, cb, ldc)
 		} else {
-			k.pick(n).serial(transA, transB, r1-r0, c1-c0, kk, alpha, a[aoff:], lda, b[boff:], ldb, beta, cb, ldc)
+			cfg.serial(transA, transB, r1-r0, c1-c0, kk, alpha, a[aoff:], lda, b[boff:], ldb, beta, cb, ldc)
 		}
 		if f.Rows != nil {
 			f.Rows(r0, r1)
 		}
 	}
-	cfg := k.pick(n)
 	// Split along the longer side of C (by rows when f.Rows wants whole
 	// rows), in whole tiles of the fixed grid.
 	byRows := m >= n || f.Rows != nil

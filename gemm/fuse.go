@@ -1,9 +1,6 @@
 package gemm
 
-import (
-	"fmt"
-	"runtime"
-)
+import "fmt"
 
 // Fuse is work that rides along with a product, done by the goroutines that
 // compute C, each on its own block while the block is in its cache: the
@@ -47,16 +44,12 @@ func checkFused(transA, transB bool, m, n, k int, a []float32, lda int, b []floa
 // SgemmFused computes C = alpha·op(A)·op(B) + beta·C like k.Sgemm, with
 // f's bias and row or column work done by the goroutines that compute C.
 // Which rows a call of f.Rows (or columns of f.Cols) covers depends on the
-// number of goroutines; what it computes must not. Kernels other than the blocked ones do f's work on the
-// caller, before and after their Sgemm. Malformed arguments panic before
-// any memory is touched.
+// number of goroutines; what it computes must not. Kernels other than the
+// blocked ones do f's work on the caller, before and after their Sgemm.
+// Malformed arguments panic before any memory is touched.
 func SgemmFused(k Kernel, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, f Fuse) {
-	switch bk := k.(type) {
-	case blocked:
-		bk.fused(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, f, runtime.GOMAXPROCS(0))
-		return
-	case limited:
-		bk.fused(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, f, bk.n)
+	if bk, workers, ok := blockedOf(k); ok {
+		bk.fused(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, f, workers)
 		return
 	}
 	if err := checkFused(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc, f); err != nil {

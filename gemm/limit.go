@@ -1,5 +1,7 @@
 package gemm
 
+import "runtime"
+
 // limited is a blocked kernel that uses at most n goroutines per product.
 type limited struct {
 	blocked
@@ -26,4 +28,16 @@ func Limit(k Kernel, n int) Kernel {
 // Sgemm is the blocked kernel's Sgemm on at most l.n goroutines.
 func (l limited) Sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	l.sgemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, l.n)
+}
+
+// blockedOf returns the blocked kernel behind k and the goroutines it may
+// use per product (GOMAXPROCS, or a Limit's), or false for other kernels.
+func blockedOf(k Kernel) (blocked, int, bool) {
+	switch bk := k.(type) {
+	case blocked:
+		return bk, runtime.GOMAXPROCS(0), true
+	case limited:
+		return bk.blocked, bk.n, true
+	}
+	return blocked{}, 0, false
 }

@@ -59,7 +59,7 @@ func lnGradColsGo(dg, db, dout, x, mean, rstd []float32, ld, rows int) {
 // Rows are split over at most workers goroutines.
 func layerNorm(workers int, out, mean, rstd, x, g, b []float32, rows, d int) {
 	g, b = g[:d], b[:d]
-	parallelFor(workers, rows, 4*rows*d, func(_, lo, hi int) {
+	parallelFor(workers, rows, 4*rows*d, func(lo, hi int) {
 		layerNormRows(out, mean, rstd, x, g, b, lo, hi, d)
 	})
 }
@@ -107,7 +107,7 @@ func layerNormRowsGo(out, mean, rstd, x, g, b []float32, lo, hi, d int) {
 // for every column, the columns split.
 func layerNormBackward(workers int, dx, dg, db, dout, x, mean, rstd, g []float32, rows, d int) {
 	g = g[:d]
-	parallelFor(workers, rows, 6*rows*d, func(_, lo, hi int) {
+	parallelFor(workers, rows, 6*rows*d, func(lo, hi int) {
 		layerNormBackwardRows(dx, dout, x, mean, rstd, g, lo, hi, d)
 	})
 	layerNormGradCols(workers, dg, db, dout, x, mean, rstd, rows, d)
@@ -117,7 +117,7 @@ func layerNormBackward(workers int, dx, dg, db, dout, x, mean, rstd, g []float32
 // and db summed in row order for every column, the columns split over at
 // most workers goroutines.
 func layerNormGradCols(workers int, dg, db, dout, x, mean, rstd []float32, rows, d int) {
-	parallelFor(workers, d/8, 3*rows*d, func(_, lo, hi int) {
+	parallelFor(workers, d/8, 3*rows*d, func(lo, hi int) {
 		c0, c1 := lo*8, hi*8
 		if hi == d/8 {
 			c1 = d

@@ -157,7 +157,7 @@ func (s *shard) forward(w *params, p float64, rng *rand.Rand, scale float32) flo
 	c := s.cfg
 	d, R, k, W := c.NEmbd, s.rows, s.kern, s.workers
 	x := s.res[0]
-	parallelFor(W, R, R*d, func(_, lo, hi int) {
+	parallelFor(W, R, R*d, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*d : (r+1)*d]
 			te := w.wte[s.toks[r]*d : (s.toks[r]+1)*d]

@@ -232,7 +232,7 @@ var optChunk = 1 << 14
 
 // clearParallel zeroes x over at most workers goroutines.
 func clearParallel(workers int, x []float32) {
-	parallelFor(workers, (len(x)+optChunk-1)/optChunk, len(x)/4, func(_, lo, hi int) {
+	parallelFor(workers, (len(x)+optChunk-1)/optChunk, len(x)/4, func(lo, hi int) {
 		clear(x[lo*optChunk : min(hi*optChunk, len(x))])
 	})
 }
@@ -242,7 +242,7 @@ func clearParallel(workers int, x []float32) {
 func gradNorm(workers int, grad []float32) float64 {
 	n := (len(grad) + optChunk - 1) / optChunk
 	parts := make([]float64, n)
-	parallelFor(workers, n, len(grad), func(_, lo, hi int) {
+	parallelFor(workers, n, len(grad), func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			var s0, s1, s2, s3 float64
 			x := grad[c*optChunk : min((c+1)*optChunk, len(grad))]
@@ -359,7 +359,7 @@ func adamW(workers int, m *Model, grad, mom, vel []float32, clip float32, t int,
 	kd := k
 	kd.decay = float32(1 - lr*wd)
 	n := (len(m.data) + optChunk - 1) / optChunk
-	parallelFor(workers, n, 4*len(m.data), func(_, lo, hi int) {
+	parallelFor(workers, n, 4*len(m.data), func(lo, hi int) {
 		lo, hi = lo*optChunk, min(hi*optChunk, len(m.data))
 		for _, s := range m.specs {
 			a, b := max(lo, s.offset), min(hi, s.offset+s.size)

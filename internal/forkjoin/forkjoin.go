@@ -40,18 +40,15 @@ type job struct {
 	done  atomic.Int32 // parts finished
 }
 
-// claimAndRun runs unclaimed parts of j until none is left and reports
-// whether it ran any.
-func (j *job) claimAndRun() bool {
-	ran := false
+// claimAndRun runs unclaimed parts of j until none is left.
+func (j *job) claimAndRun() {
 	for {
 		p := j.next.Add(1) - 1
 		if p >= j.parts {
-			return ran
+			return
 		}
 		j.fn(int(p))
 		j.done.Add(1)
-		ran = true
 	}
 }
 
